@@ -1,0 +1,102 @@
+//! `Application`: builds every component from `Config`, binds, serves until shutdown.
+//!
+//! Tests build it exactly as `serve` does, on `127.0.0.1:0`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::keys::{KeyEncryptionKey, KeyRing, KeySettings};
+use crate::oauth::{IssuerSettings, TokenIssuer};
+use crate::store::{Store, StoreOptions};
+
+/// A built, bound server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Store,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads (or creates) the key ring and binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let options = StoreOptions { client_cache_ttl: config.client_cache_ttl };
+        let store = Store::connect(&config.database_url, options)
+            .await
+            .context("--database-url: cannot connect to the database")?;
+        store.migrate().await.context("--database-url: cannot apply migrations")?;
+        let kek = load_kek(&config)?;
+        let settings = KeySettings { algorithm: config.signing_algorithm, rsa_bits: config.rsa_bits };
+        let keys = Arc::new(KeyRing::load(store.clone(), kek, settings).await?);
+        let issuer = TokenIssuer::new(
+            store.clone(),
+            keys.clone(),
+            IssuerSettings {
+                issuer: config.issuer.clone(),
+                default_audience: config.default_audience.clone(),
+                access_token_ttl: config.access_token_ttl,
+            },
+        );
+        let state = AppState::new(&config, store.clone(), keys, issuer)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
+        let router = router(state, config.request_timeout);
+        Ok(Self { listener, router, store })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        // OK because a bound TCP listener always has a local address.
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server error")?;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn load_kek(config: &Config) -> anyhow::Result<KeyEncryptionKey> {
+    match &config.key_encryption_key {
+        Some(encoded) => KeyEncryptionKey::parse(encoded.expose_secret())
+            .context("SIGIL_KEY_ENCRYPTION_KEY: expected 32 bytes in base64url"),
+        None => KeyEncryptionKey::load_or_create_file(&config.keys_dir)
+            .with_context(|| format!("--keys-dir {}", config.keys_dir.display())),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        // OK because failing to install a signal handler at start is unrecoverable.
+        tokio::signal::ctrl_c().await.expect("install SIGINT handler");
+    };
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        // OK because failing to install a signal handler at start is unrecoverable.
+        signal(SignalKind::terminate()).expect("install SIGTERM handler").recv().await;
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining requests");
+}

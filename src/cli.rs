@@ -1,0 +1,249 @@
+//! The command-line interface: the clap tree and the non-server subcommands.
+//!
+//! Every flag can also come from the environment (`env = ...`). `serve` is turned into a
+//! `Config` by `config.rs`; the other subcommands work on the database directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::{ClientId, ClientSecret, GrantType, GrantTypes, Scope};
+use crate::store::{Client, NewClient, Store, StoreOptions};
+
+/// sigil: an OAuth2/OIDC-style token issuer.
+#[derive(Debug, Parser)]
+#[command(name = "sigil", version, about)]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage OAuth clients.
+    Client {
+        /// What to do with clients.
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://FILE` (embedded default) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", hide_env_values = true)]
+    pub database_url: String,
+}
+
+/// Flags of `sigil serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "SIGIL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Issuer URL, the `iss` of every token [default: http://<listen>].
+    #[arg(long, env = "SIGIL_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Directory for the generated key-encryption key file.
+    #[arg(long, env = "SIGIL_KEYS_DIR", default_value = "keys")]
+    pub keys_dir: PathBuf,
+
+    /// Key-encryption key (32 bytes, base64url); overrides the file in --keys-dir.
+    #[arg(long, env = "SIGIL_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
+
+    /// Access-token lifetime (e.g. 15m, 1h).
+    #[arg(long, env = "SIGIL_ACCESS_TOKEN_TTL", default_value = "15m")]
+    pub access_token_ttl: String,
+
+    /// Algorithm of new signing keys: RS256 or ES256.
+    #[arg(long, env = "SIGIL_SIGNING_ALG", default_value = "RS256")]
+    pub signing_alg: String,
+
+    /// RSA key size in bits for RS256: 2048, 3072 or 4096.
+    #[arg(long, env = "SIGIL_RSA_BITS", default_value_t = 2048)]
+    pub rsa_bits: u32,
+
+    /// `aud` of access tokens for clients without their own audience [default: the issuer].
+    #[arg(long, env = "SIGIL_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// `Cache-Control: max-age` of the JWKS and discovery documents (e.g. 15m).
+    #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "15m")]
+    pub jwks_max_age: String,
+
+    /// How long a client looked up in the database is served from memory (e.g. 30s).
+    #[arg(long, env = "SIGIL_CLIENT_CACHE_TTL", default_value = "30s")]
+    pub client_cache_ttl: String,
+
+    /// Longest time one request may take before it is answered 408 (e.g. 10s).
+    #[arg(long, env = "SIGIL_REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: String,
+}
+
+/// `sigil client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and, for confidential clients, its secret (once).
+    Create(ClientCreateArgs),
+    /// List registered clients.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; its tokens stop being issued at once.
+    Delete {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The client id.
+        client_id: String,
+    },
+}
+
+/// Flags of `sigil client create`.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Human-readable name.
+    #[arg(long)]
+    pub name: String,
+    /// Allowed grants, comma-separated: client_credentials, password, refresh_token.
+    #[arg(long, default_value = "client_credentials")]
+    pub grant_types: String,
+    /// Allowed scopes, space-separated (e.g. "read write").
+    #[arg(long, default_value = "")]
+    pub scopes: String,
+    /// `aud` of this client's access tokens [default: the server's default audience].
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// A public client (no secret): password and refresh_token grants only.
+    #[arg(long)]
+    pub public: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a client subcommand.
+pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create(args) => create_client(args).await,
+        ClientCommand::List { database, json } => {
+            let clients = open_store(&database).await?.list_clients().await?;
+            print_clients(&clients, json)
+        }
+        ClientCommand::Delete { database, client_id } => {
+            let id = ClientId::parse(client_id).context("client id")?;
+            if !open_store(&database).await?.delete_client(&id).await? {
+                anyhow::bail!("no client with id {id}");
+            }
+            println!("deleted client {id}");
+            Ok(())
+        }
+    }
+}
+
+/// Connects and migrates, so provisioning works before the first `serve`.
+pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    let options = StoreOptions { client_cache_ttl: std::time::Duration::from_secs(1) };
+    let store = Store::connect(&database.database_url, options)
+        .await
+        .context("--database-url: cannot connect to the database")?;
+    store.migrate().await.context("--database-url: cannot apply migrations")?;
+    Ok(store)
+}
+
+async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
+    let grant_types = GrantTypes::parse(&args.grant_types)
+        .context("--grant-types: expected a comma-separated list of client_credentials, password, refresh_token")?;
+    let scopes = Scope::parse(&args.scopes).context("--scopes")?;
+    if args.public && grant_types.contains(GrantType::ClientCredentials) {
+        anyhow::bail!("--public: a public client cannot use client_credentials (RFC 6749 §4.4)");
+    }
+    if args.name.trim().is_empty() || args.name.len() > 200 {
+        anyhow::bail!("--name: must be 1 to 200 characters");
+    }
+    let secret = (!args.public).then(ClientSecret::generate);
+    let new = NewClient {
+        id: ClientId::generate(),
+        name: args.name,
+        secret_hash: secret.as_ref().map(ClientSecret::hash),
+        grant_types,
+        scopes,
+        audience: args.audience,
+    };
+    let client = open_store(&args.database).await?.insert_client(&new).await?;
+    let secret = secret.as_ref().map(ClientSecret::expose);
+    if args.json {
+        let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,
+            "grant_types": client.grant_types.to_string(), "scope": client.scopes.to_string() });
+        println!("{out}");
+    } else {
+        println!("client_id:     {}", client.id);
+        if let Some(secret) = secret {
+            println!("client_secret: {secret}\n(the secret is shown only this once; store it now)");
+        }
+    }
+    Ok(())
+}
+
+fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = clients
+            .iter()
+            .map(|c| serde_json::json!({ "client_id": c.id, "name": c.name, "public": c.secret_hash.is_none(),
+                "grant_types": c.grant_types.to_string(), "scope": c.scopes.to_string(),
+                "audience": c.audience, "created_at": c.created_at }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{:<34} {:<20} {:<40} SCOPE", "CLIENT_ID", "NAME", "GRANTS");
+    for c in clients {
+        println!("{:<34} {:<20} {:<40} {}", c.id, c.name, c.grant_types.to_string(), c.scopes);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

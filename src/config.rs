@@ -1,0 +1,143 @@
+//! Typed configuration, built once from the parsed `serve` flags and passed down.
+//!
+//! Every check names the flag it concerns, so a bad setting fails at start with one line.
+//! No config file, no globals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+
+use crate::cli::ServeArgs;
+use crate::keys::SigningAlgorithm;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Socket address to bind. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Issuer URL, exactly as configured (the `iss` claim). Default `http://<listen>`.
+    pub issuer: String,
+    /// `sqlite://…` or `postgres://…`. Default `sqlite://sigil.db`.
+    pub database_url: String,
+    /// Directory of the generated key-encryption key file. Default `keys`.
+    pub keys_dir: PathBuf,
+    /// Key-encryption key from the environment; when `None` the file in `keys_dir` is used.
+    pub key_encryption_key: Option<SecretString>,
+    /// Access-token lifetime. Default 15 minutes.
+    pub access_token_ttl: Duration,
+    /// Algorithm of newly generated keys. Default RS256.
+    pub signing_algorithm: SigningAlgorithm,
+    /// RSA modulus bits for RS256 keys. Default 2048.
+    pub rsa_bits: u32,
+    /// `aud` for clients without their own. Default: the issuer.
+    pub default_audience: String,
+    /// `Cache-Control: max-age` of JWKS and discovery. Default 15 minutes.
+    pub jwks_max_age: Duration,
+    /// Lifetime of cached client lookups. Default 30 seconds.
+    pub client_cache_ttl: Duration,
+    /// Per-request time limit. Default 10 seconds.
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// Validates the `serve` flags; the error names the offending flag.
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
+        let issuer = args.issuer.unwrap_or_else(|| format!("http://{}", args.listen));
+        validate_issuer(&issuer).with_context(|| format!("--issuer {issuer:?}"))?;
+        if ![2048, 3072, 4096].contains(&args.rsa_bits) {
+            anyhow::bail!("--rsa-bits {}: must be 2048, 3072 or 4096", args.rsa_bits);
+        }
+        let default_audience = args.audience.unwrap_or_else(|| issuer.clone());
+        if default_audience.is_empty() {
+            anyhow::bail!("--audience: must not be empty");
+        }
+        Ok(Self {
+            listen: args.listen,
+            database_url: args.database.database_url,
+            keys_dir: args.keys_dir,
+            key_encryption_key: args.key_encryption_key.map(SecretString::from),
+            access_token_ttl: duration("--access-token-ttl", &args.access_token_ttl)?,
+            signing_algorithm: args.signing_alg.parse().map_err(anyhow::Error::msg).context("--signing-alg")?,
+            rsa_bits: args.rsa_bits,
+            default_audience,
+            jwks_max_age: duration("--jwks-max-age", &args.jwks_max_age)?,
+            client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
+            request_timeout: duration("--request-timeout", &args.request_timeout)?,
+            issuer,
+        })
+    }
+}
+
+/// RFC 8414 §2: an https (or, for development, http) URL with no query or fragment.
+fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(issuer).context("not a valid URL")?;
+    if !matches!(url.scheme(), "https" | "http") {
+        anyhow::bail!("must be an http(s) URL");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        anyhow::bail!("must not have a query or fragment");
+    }
+    Ok(())
+}
+
+/// Parses `10s`, `15m`, `7d` …; zero is rejected.
+pub fn duration(flag: &str, value: &str) -> anyhow::Result<Duration> {
+    let parsed = humantime::parse_duration(value)
+        .with_context(|| format!("{flag} {value:?}: expected a duration such as 10s, 15m, 7d"))?;
+    if parsed.is_zero() {
+        anyhow::bail!("{flag} {value:?}: must be greater than zero");
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        let argv = [&["sigil", "serve"], flags].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            _ => unreachable!("parsed a serve command"),
+        }
+    }
+
+    #[test]
+    fn defaults_produce_a_working_config() {
+        let config = Config::from_args(serve_args(&[])).unwrap();
+
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.default_audience, config.issuer);
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.signing_algorithm, SigningAlgorithm::Rs256);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named_in_the_error() {
+        let cases = [
+            (&["--issuer", "not a url"][..], "--issuer"),
+            (&["--issuer", "ftp://x"], "--issuer"),
+            (&["--issuer", "https://x/?a=b"], "--issuer"),
+            (&["--access-token-ttl", "soon"], "--access-token-ttl"),
+            (&["--access-token-ttl", "0s"], "--access-token-ttl"),
+            (&["--signing-alg", "HS256"], "--signing-alg"),
+            (&["--rsa-bits", "1024"], "--rsa-bits"),
+            (&["--jwks-max-age", "x"], "--jwks-max-age"),
+        ];
+        for (flags, named) in cases {
+            let error = format!("{:#}", Config::from_args(serve_args(flags)).unwrap_err());
+            assert!(error.contains(named), "{flags:?} gave {error:?}");
+        }
+    }
+
+    #[test]
+    fn durations_accept_days() {
+        assert_eq!(duration("--x", "7d").unwrap(), Duration::from_secs(7 * 86_400));
+    }
+}

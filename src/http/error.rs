@@ -1,0 +1,122 @@
+//! Rendering errors as HTTP responses; nothing internal ever reaches a body.
+//!
+//! Policy: each layer has its own error type (`store::Error`, `oauth::Error`); this module
+//! turns them into responses. `/token` answers RFC 6749 §5.2 JSON (`error`,
+//! `error_description`); other endpoints use `ApiError` with the same shape. A 500 carries a
+//! fixed body; the real error is put into the response's extensions and logged once by the
+//! `log_internal_errors` middleware, so `into_response` has no side effects. `anyhow` appears
+//! here only inside `oauth::Error::Internal`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::oauth;
+
+/// `WWW-Authenticate` of `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
+const BASIC_CHALLENGE: &str = "Basic realm=\"sigil\", charset=\"UTF-8\"";
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// An internal error, stashed in response extensions for the logging middleware.
+#[derive(Clone)]
+struct InternalError(Arc<anyhow::Error>);
+
+/// An error from the token endpoint.
+#[derive(Debug)]
+pub(super) enum TokenError {
+    /// A grant or client error.
+    OAuth(oauth::Error),
+    /// The body exceeded the size limit.
+    TooLarge,
+}
+
+impl From<oauth::Error> for TokenError {
+    fn from(error: oauth::Error) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::OAuth(error) => error,
+            Self::TooLarge => {
+                return render(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body is too large");
+            }
+        };
+        let status = match &error {
+            oauth::Error::InvalidClient => StatusCode::UNAUTHORIZED,
+            oauth::Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            oauth::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = render(status, error.code(), error.description());
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §15.5.2: a 401 must say which scheme to use.
+            let challenge = HeaderValue::from_static(BASIC_CHALLENGE);
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let oauth::Error::Internal(source) = error {
+            response.extensions_mut().insert(InternalError(Arc::new(source)));
+        }
+        response
+    }
+}
+
+/// An error from any endpoint other than `/token`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: Cow<'static, str>,
+}
+
+impl ApiError {
+    /// An error with a status, a machine-readable code and a human sentence.
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { status, code, description: description.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        render(self.status, self.code, &self.description)
+    }
+}
+
+fn render(status: StatusCode, error: &str, error_description: &str) -> Response {
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")];
+    (status, headers, Json(ErrorBody { error, error_description })).into_response()
+}
+
+/// Logs the error behind every 500 in the request's span, once.
+pub(super) async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalError(error)) = response.extensions().get::<InternalError>() {
+        tracing::error!(error = format!("{error:#}"), "internal error");
+    }
+    response
+}
+
+/// The 500 answer to a panic inside a handler.
+pub(super) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal server error").into_response()
+}
+
+/// The JSON 404 of unknown paths.
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

@@ -1,0 +1,181 @@
+//! Our own extractors, so malformed input becomes a clear OAuth error, never axum's text.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::error::TokenError;
+use crate::oauth::Error;
+
+/// Parameters of the token endpoint that must not be repeated (RFC 6749 §3.2). Unknown
+/// parameters are ignored, as RFC 6749 §3.2 requires, and so may repeat.
+const KNOWN_PARAMETERS: [&str; 7] =
+    ["grant_type", "scope", "client_id", "client_secret", "username", "password", "refresh_token"];
+
+/// An `application/x-www-form-urlencoded` body (RFC 6749 §3.2): known parameters at most
+/// once; a parameter sent without a value counts as omitted (RFC 6749 §3.1).
+#[derive(Debug)]
+pub(super) struct OAuthForm(HashMap<&'static str, String>);
+
+impl OAuthForm {
+    /// Takes a parameter out of the form.
+    pub(super) fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    fn parse(body: &[u8]) -> Result<Self, Error> {
+        let mut params = HashMap::new();
+        let mut seen = Vec::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            let Some(&known) = KNOWN_PARAMETERS.iter().find(|&&k| k == name) else { continue };
+            if seen.contains(&known) {
+                return Err(Error::InvalidRequest(repeated(known)));
+            }
+            seen.push(known);
+            if !value.is_empty() {
+                params.insert(known, value.into_owned());
+            }
+        }
+        Ok(Self(params))
+    }
+}
+
+fn repeated(name: &'static str) -> &'static str {
+    match name {
+        "grant_type" => "parameter grant_type is repeated",
+        "scope" => "parameter scope is repeated",
+        "client_id" => "parameter client_id is repeated",
+        "client_secret" => "parameter client_secret is repeated",
+        "username" => "parameter username is repeated",
+        "password" => "parameter password is repeated",
+        _ => "parameter refresh_token is repeated",
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = TokenError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_form(request.headers()) {
+            let why = "content type must be application/x-www-form-urlencoded";
+            return Err(Error::InvalidRequest(why).into());
+        }
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                TokenError::TooLarge
+            } else {
+                Error::InvalidRequest("the request body could not be read").into()
+            }
+        })?;
+        Ok(Self::parse(&body)?)
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+/// Client id and secret from an `Authorization: Basic` header.
+#[derive(Debug)]
+pub(super) struct BasicCredentials {
+    pub(super) client_id: String,
+    pub(super) client_secret: String,
+}
+
+/// Reads `Authorization: Basic`; `Ok(None)` when the header is absent or of another scheme.
+/// RFC 6749 §2.3.1: both parts are form-urlencoded before base64, so both are decoded here.
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| Error::InvalidClient)?;
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| Error::InvalidClient)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| Error::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(Error::InvalidClient)?;
+    Ok(Some(BasicCredentials { client_id: form_decode(id)?, client_secret: form_decode(secret)? }))
+}
+
+fn form_decode(part: &str) -> Result<String, Error> {
+    let plus_as_space = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| Error::InvalidClient)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn basic(raw: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", STANDARD.encode(raw));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn basic_parts_are_form_urldecoded() {
+        let creds = basic_credentials(&basic("my%3Aclient:s%2Bc+r%25t")).unwrap().unwrap();
+
+        assert_eq!(creds.client_id, "my:client");
+        assert_eq!(creds.client_secret, "s+c r%t");
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client() {
+        let mut garbage = HeaderMap::new();
+        garbage.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+
+        assert!(matches!(basic_credentials(&garbage), Err(Error::InvalidClient)), "bad base64");
+        assert!(matches!(basic_credentials(&basic("nocolon")), Err(Error::InvalidClient)), "no colon");
+    }
+
+    #[test]
+    fn other_schemes_and_absence_are_not_basic() {
+        let mut bearer = HeaderMap::new();
+        bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+
+        assert!(basic_credentials(&bearer).unwrap().is_none());
+        assert!(basic_credentials(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn form_rejects_repeated_known_parameters_and_ignores_unknown_ones() {
+        let repeated = OAuthForm::parse(b"grant_type=a&scope=x&scope=y");
+        let unknown_twice = OAuthForm::parse(b"grant_type=a&foo=1&foo=2").unwrap();
+
+        assert!(matches!(repeated, Err(Error::InvalidRequest("parameter scope is repeated"))));
+        assert_eq!(unknown_twice.0.len(), 1);
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let mut form = OAuthForm::parse(b"grant_type=client_credentials&scope=").unwrap();
+
+        assert_eq!(form.take("scope"), None);
+        assert_eq!(form.take("grant_type").as_deref(), Some("client_credentials"));
+    }
+
+    #[test]
+    fn content_type_may_carry_parameters() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+
+        assert!(is_form(&headers));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!is_form(&headers));
+    }
+}

@@ -1,0 +1,65 @@
+//! `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::http::state::AppState;
+use crate::keys::SigningAlgorithm;
+
+/// OIDC Discovery 1.0 §3 / RFC 8414 §2 metadata. Everything sigil supports is listed
+/// explicitly; nothing it does not support is.
+#[derive(Debug, Serialize)]
+struct ServerMetadata<'a> {
+    issuer: &'a str,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: &'a [&'a str],
+    token_endpoint_auth_methods_supported: &'a [&'a str],
+    /// sigil has no authorization endpoint, so no response type is supported.
+    response_types_supported: &'a [&'a str],
+    subject_types_supported: &'a [&'a str],
+    id_token_signing_alg_values_supported: [&'a str; 1],
+    claims_supported: &'a [&'a str],
+}
+
+/// Serializes the metadata once, at start. Endpoint URLs are the issuer plus a path; the
+/// `issuer` member is exactly the configured string (RFC 8414 §3.3).
+pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::Result<Bytes> {
+    let base = config.issuer.trim_end_matches('/');
+    let metadata = ServerMetadata {
+        issuer: &config.issuer,
+        token_endpoint: format!("{base}/token"),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        grant_types_supported: &["client_credentials"],
+        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        response_types_supported: &[],
+        subject_types_supported: &["public"],
+        id_token_signing_alg_values_supported: [algorithm.as_str()],
+        claims_supported: &["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"],
+    };
+    Ok(Bytes::from(serde_json::to_vec(&metadata)?))
+}
+
+/// OpenID Connect Discovery metadata.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_openid_configuration(State(state): State<AppState>) -> impl IntoResponse {
+    metadata_response(&state)
+}
+
+/// RFC 8414 authorization-server metadata (the same document).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_oauth_authorization_server(State(state): State<AppState>) -> impl IntoResponse {
+    metadata_response(&state)
+}
+
+fn metadata_response(state: &AppState) -> impl IntoResponse + use<> {
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (header::CACHE_CONTROL, state.documents.cache_control.clone()),
+    ];
+    (headers, state.documents.discovery.clone())
+}

@@ -1,0 +1,24 @@
+//! `GET /healthz` (liveness) and `GET /readyz` (readiness).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+
+/// Liveness: the process answers.
+pub(crate) async fn get_healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers and the key ring is loaded (it is, or the server would
+/// not have started). `503` with a JSON body while the database is unreachable.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await.map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "database unreachable")
+    })?;
+    Ok(Json(json!({ "status": "ready", "signing_kid": state.keys.current_kid() })))
+}

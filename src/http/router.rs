@@ -1,0 +1,43 @@
+//! The router: every route and the middleware stack around it.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::error::{log_internal_errors, not_found, panic_response};
+use super::handlers::{discovery, health, jwks, token};
+use super::state::AppState;
+
+/// Largest accepted request body; token requests are a few hundred bytes.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Builds the application router.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/token", post(token::post_token))
+        .route("/.well-known/jwks.json", get(jwks::get_jwks))
+        .route("/.well-known/openid-configuration", get(discovery::get_openid_configuration))
+        .route("/.well-known/oauth-authorization-server", get(discovery::get_oauth_authorization_server))
+        .route("/healthz", get(health::get_healthz))
+        .route("/readyz", get(health::get_readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            // Spans carry method and path only: never headers, query strings or bodies.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,20 @@
+//! sigil: an OAuth2/OIDC-style token issuer.
+//!
+//! Where each concern lives (dependencies point inward: http → oauth → {store, keys} → domain):
+//! - `cli`, `config`, `telemetry`, `app`: command line, typed configuration, logging, wiring.
+//! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
+//!   besides `app`.
+//! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
+//! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
+//! - `store`: SQLite and PostgreSQL persistence; the only user of sqlx.
+//! - `domain`: parsed value types shared by every layer.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,39 @@
+//! The `sigil` binary: parse the command line, set up logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use sigil::app::Application;
+use sigil::cli::{Cli, Command, run_client_command};
+use sigil::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sigil::telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error.into()),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => Application::build(Config::from_args(args)?).await?.run_until_stopped().await,
+        Command::Migrate(database) => {
+            sigil::cli::open_store(&database).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Client { command } => run_client_command(command).await,
+    }
+}
+
+/// One line naming what failed, and a non-zero exit.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("sigil: error: {error:#}");
+    ExitCode::FAILURE
+}

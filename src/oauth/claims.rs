@@ -1,0 +1,28 @@
+//! JWT claim sets sigil signs.
+
+use serde::Serialize;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Access-token claims per RFC 9068 §2.2.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    /// Issuer: exactly the configured issuer URL.
+    pub iss: &'a str,
+    /// Subject: the user id, or the client id for `client_credentials`.
+    pub sub: &'a str,
+    /// Audience: the client's configured audience or the default.
+    pub aud: &'a str,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued-at, seconds since the epoch.
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: &'a str,
+    /// Granted scope, space-delimited; absent when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}

@@ -1,0 +1,73 @@
+//! `oauth::Error`: one variant per RFC 6749 §5.2 error code, plus infrastructure failures.
+//!
+//! Descriptions are short, fixed and safe to show a client: never a secret, a SQL message or
+//! an infrastructure detail. HTTP status codes and headers are chosen in `http::error`.
+
+use crate::store;
+
+/// Why a token request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Client authentication failed (unknown client, wrong or missing secret).
+    #[error("invalid_client")]
+    InvalidClient,
+    /// The grant (password, refresh token) is invalid, expired or revoked.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    /// The authenticated client may not use this grant type.
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
+    /// The grant type is not supported by this server.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// The requested scope is malformed or exceeds what the client may have.
+    #[error("invalid_scope")]
+    InvalidScope,
+    /// The database is unreachable; the client may retry.
+    #[error("temporarily_unavailable")]
+    Unavailable,
+    /// A bug or unexpected failure; details are logged, never returned.
+    #[error("server_error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The RFC 6749 §5.2 `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Unavailable => "temporarily_unavailable",
+            Self::Internal(_) => "server_error",
+        }
+    }
+
+    /// The `error_description`: a fixed, client-safe sentence.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(why) | Self::InvalidGrant(why) => why,
+            Self::InvalidClient => "client authentication failed",
+            Self::UnauthorizedClient => "the client is not allowed to use this grant type",
+            Self::UnsupportedGrantType => "the grant type is not supported",
+            Self::InvalidScope => "the requested scope is invalid or exceeds the client's scope",
+            Self::Unavailable => "the service is temporarily unavailable, retry later",
+            Self::Internal(_) => "internal server error",
+        }
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
+}

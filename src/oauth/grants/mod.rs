@@ -1,0 +1,3 @@
+//! What differs per grant; the shared steps are in `oauth/mod.rs`.
+
+pub(super) mod client_credentials;

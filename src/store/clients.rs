@@ -1,0 +1,168 @@
+//! The `clients` table and the in-memory client cache in front of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+
+use super::{Error, Store, on_pool};
+use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
+
+/// Most clients kept in the lookup cache.
+const CACHE_CAPACITY: u64 = 10_000;
+
+/// A registered OAuth client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Public identifier.
+    pub id: ClientId,
+    /// Human-readable name.
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client.
+    pub secret_hash: Option<SecretHash>,
+    /// Grants the client may use.
+    pub grant_types: GrantTypes,
+    /// Scopes the client may request; the default when it requests none.
+    pub scopes: Scope,
+    /// `aud` of its access tokens; `None` means the configured default audience.
+    pub audience: Option<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `insert_client` needs.
+#[derive(Debug)]
+pub struct NewClient {
+    /// Public identifier.
+    pub id: ClientId,
+    /// Human-readable name.
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client.
+    pub secret_hash: Option<SecretHash>,
+    /// Grants the client may use.
+    pub grant_types: GrantTypes,
+    /// Scopes the client may request.
+    pub scopes: Scope,
+    /// `aud` of its access tokens.
+    pub audience: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    grant_types: String,
+    scopes: String,
+    audience: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = Error;
+
+    fn try_from(row: ClientRow) -> Result<Self, Error> {
+        let corrupt = |what: &str| Error::Other(anyhow::anyhow!("stored client has invalid {what}"));
+        let secret_hash = match row.secret_hash {
+            Some(bytes) => Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?),
+            None => None,
+        };
+        Ok(Self {
+            id: ClientId::parse(row.client_id).map_err(|_| corrupt("id"))?,
+            name: row.name,
+            secret_hash,
+            grant_types: GrantTypes::parse(&row.grant_types).map_err(|_| corrupt("grant types"))?,
+            scopes: Scope::parse(&row.scopes).map_err(|_| corrupt("scopes"))?,
+            audience: row.audience,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Clients by id, read-mostly; entries expire after the configured TTL so changes made by
+/// another process (the CLI, another instance) are seen within that bound.
+#[derive(Clone)]
+pub(super) struct ClientCache(Cache<ClientId, Arc<Client>>);
+
+impl ClientCache {
+    pub(super) fn new(ttl: Duration) -> Self {
+        Self(Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build())
+    }
+}
+
+const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
+                             created_at FROM clients";
+
+impl Store {
+    /// Registers a client; `Error::Conflict` when the id is taken.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn insert_client(&self, client: &NewClient) -> Result<Client, Error> {
+        let created_at = Utc::now();
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(client.id.as_str())
+            .bind(&client.name)
+            .bind(client.secret_hash.as_ref().map(SecretHash::as_bytes))
+            .bind(client.grant_types.to_string())
+            .bind(client.scopes.to_string())
+            .bind(client.audience.as_deref())
+            .bind(created_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        self.clients.0.invalidate(&client.id).await;
+        Ok(Client {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            secret_hash: client.secret_hash.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            audience: client.audience.clone(),
+            created_at,
+        })
+    }
+
+    /// The client with this id, served from the cache when fresh.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, Error> {
+        if let Some(client) = self.clients.0.get(id).await {
+            return Ok(Some(client));
+        }
+        let sql = format!("{SELECT_CLIENT} WHERE client_id = $1");
+        let row: Option<ClientRow> = on_pool!(&self.db, |pool| {
+            sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(pool).await
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let client = Arc::new(Client::try_from(row)?);
+        self.clients.0.insert(id.clone(), client.clone()).await;
+        Ok(Some(client))
+    }
+
+    /// Every client, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_clients(&self) -> Result<Vec<Client>, Error> {
+        let sql = format!("{SELECT_CLIENT} ORDER BY created_at, client_id");
+        let rows: Vec<ClientRow> =
+            on_pool!(&self.db, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Deletes a client; `false` when there was none with this id.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn delete_client(&self, id: &ClientId) -> Result<bool, Error> {
+        let result = on_pool!(&self.db, |pool| {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(id.as_str())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        self.clients.0.invalidate(id).await;
+        Ok(result > 0)
+    }
+}

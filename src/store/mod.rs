@@ -1,0 +1,144 @@
+//! Persistence: the `Store` and its repositories, over SQLite or PostgreSQL.
+//!
+//! Both backends live behind one `Store`, chosen from the database URL at run time. SQL is
+//! portable (numbered `$n` placeholders work on both drivers) and each query is written once;
+//! `on_pool!` runs it on whichever pool is in use. Dialect differences stay inside this module.
+//! Public methods take and return domain types; row structs stay private. This is the only
+//! module that imports `sqlx`.
+
+mod clients;
+mod keys;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use clients::{Client, NewClient};
+pub use keys::{KeyState, NewSigningKey, StoredKey};
+
+/// How long a request waits for a pooled connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+use on_pool;
+
+/// A storage failure, classified so callers can answer correctly.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database cannot be reached (pool timeout, connection refused): a 503.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique key is already taken.
+    #[error("conflicting row already exists")]
+    Conflict,
+    /// Anything else: a bug or corrupted data.
+    #[error("database error")]
+    Other(#[source] anyhow::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Other(error.into()),
+        }
+    }
+}
+
+/// Client-lookup cache settings, from `Config`.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How long a client read from the database is served from memory.
+    pub client_cache_ttl: Duration,
+}
+
+/// The pool of the backend in use.
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Shared handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    clients: clients::ClientCache,
+}
+
+impl Store {
+    /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
+    pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
+        let db = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(connect)
+                .await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(connect)
+                .await?;
+            Db::Postgres(pool)
+        } else {
+            anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
+        };
+        Ok(Self {
+            db,
+            clients: clients::ClientCache::new(options.client_cache_ttl),
+        })
+    }
+
+    /// Applies pending migrations from `migrations/<backend>/` (embedded at build time).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers a trivial query.
+    #[tracing::instrument(skip_all)]
+    pub async fn ping(&self) -> Result<(), Error> {
+        on_pool!(&self.db, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection; used on shutdown.
+    pub async fn close(&self) {
+        on_pool!(&self.db, |pool| pool.close().await);
+    }
+
+    /// The backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The real `sigil` binary: provisioning with `--json`, serving, graceful shutdown, and
+//! one-line errors for bad configuration.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{TestDatabase, serde_urlencoded, verify};
+
+const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
+
+fn sigil(database: &TestDatabase, args: &[&str]) -> std::process::Output {
+    Command::new(SIGIL)
+        .args(args)
+        .env("DATABASE_URL", &database.url)
+        .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+        .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn provisioned_client_gets_a_token_from_the_served_binary_which_stops_on_sigterm() {
+    let database = TestDatabase::create().await;
+    let created = sigil(&database, &["client", "create", "--name", "svc", "--scopes", "read write", "--json"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let client: Value = serde_json::from_slice(&created.stdout).expect("one JSON object on stdout");
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+
+    let mut server = Command::new(SIGIL)
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--issuer", crate::helpers::ISSUER])
+        .env("DATABASE_URL", &database.url)
+        .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+        .env("SIGIL_AUDIENCE", crate::helpers::AUDIENCE)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(server.stderr.take().unwrap()).lines();
+    let address = logs
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let log: Value = serde_json::from_str(&line).ok()?;
+            (log["message"] == "listening").then(|| log["address"].as_str().unwrap().to_owned())
+        })
+        .expect("server logs its address");
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("http://{address}/token"))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded(&[("grant_type", "client_credentials")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token: Value = response.json().await.unwrap();
+    let jwks = http.get(format!("http://{address}/.well-known/jwks.json")).send().await.unwrap();
+    verify(token["access_token"].as_str().unwrap(), &jwks.json().await.unwrap(), crate::helpers::AUDIENCE);
+
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let rest: Vec<String> = logs.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|line| line.contains("\"stopped\"")), "{rest:?}");
+    let all = rest.join("\n");
+    assert!(!all.contains(secret), "the client secret never reaches the logs");
+}
+
+#[tokio::test]
+async fn client_list_and_delete_work_on_the_database() {
+    let database = TestDatabase::create().await;
+    let created = sigil(&database, &["client", "create", "--name", "to-delete", "--json"]);
+    let id = serde_json::from_slice::<Value>(&created.stdout).unwrap()["client_id"].as_str().unwrap().to_owned();
+
+    let listed = sigil(&database, &["client", "list", "--json"]);
+    let deleted = sigil(&database, &["client", "delete", &id]);
+    let deleted_again = sigil(&database, &["client", "delete", &id]);
+
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list[0]["client_id"], id.as_str());
+    assert!(list[0].get("client_secret").is_none(), "list never shows secrets");
+    assert!(deleted.status.success());
+    assert!(!deleted_again.status.success(), "deleting an unknown client fails");
+}
+
+#[tokio::test]
+async fn public_client_with_client_credentials_is_refused() {
+    let database = TestDatabase::create().await;
+
+    let output = sigil(&database, &["client", "create", "--name", "spa", "--public", "--grant-types", "client_credentials"]);
+
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--public"));
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_non_zero_with_one_line_naming_the_setting() {
+    let database = TestDatabase::create().await;
+    let unwritable = "/proc/sigil-cannot-write-here";
+    let cases: [(&[&str], &str); 4] = [
+        (&["serve", "--issuer", "not a url"], "--issuer"),
+        (&["serve", "--access-token-ttl", "forever"], "--access-token-ttl"),
+        (&["serve", "--database-url", "postgres://nobody@127.0.0.1:1/none"], "--database-url"),
+        (&["serve", "--listen", "127.0.0.1:0", "--keys-dir", unwritable], "--keys-dir"),
+    ];
+
+    for (args, setting) in cases {
+        let output = tokio::time::timeout(Duration::from_secs(30), async { sigil(&database, args) }).await.unwrap();
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error_lines: Vec<_> = stderr.lines().filter(|line| line.contains("error")).collect();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(error_lines.len(), 1, "{args:?}: {stderr}");
+        assert!(error_lines[0].contains(setting), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}");
+    }
+}

@@ -1,0 +1,275 @@
+//! `spawn_app()` and the request helpers every test uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, TokenData, Validation};
+use serde_json::Value;
+use sigil::app::Application;
+use sigil::config::Config;
+use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
+use sigil::keys::SigningAlgorithm;
+use sigil::store::{NewClient, Store, StoreOptions};
+use sqlx::Connection as _;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Issuer of every test app.
+pub const ISSUER: &str = "https://sigil.test/tenant";
+/// Default audience of every test app.
+pub const AUDIENCE: &str = "https://api.test";
+
+/// A fresh database: a SQLite file in a temp dir, or a randomly named PostgreSQL database
+/// (dropped afterwards) when `TEST_DATABASE_URL` is set.
+pub struct TestDatabase {
+    pub url: String,
+    pub dir: TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
+            return Self { url, dir, postgres: None };
+        };
+        let name = format!("sigil_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => unreachable!("TEST_DATABASE_URL has a database path"),
+        };
+        Self { url, dir, postgres: Some((admin_url, name)) }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Everything stored: the raw SQLite files (database and WAL), or every row of every
+    /// PostgreSQL table as JSON text.
+    pub async fn dump(&self) -> Vec<u8> {
+        let Some((_, _)) = &self.postgres else {
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal"] {
+                let path = self.dir.path().join(format!("sigil.db{suffix}"));
+                bytes.extend(std::fs::read(path).unwrap_or_default());
+            }
+            return bytes;
+        };
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let mut dump = String::new();
+        for (table,) in tables {
+            let rows: Vec<(String,)> =
+                sqlx::query_as(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            rows.into_iter().for_each(|(row,)| dump.push_str(&row));
+        }
+        dump.into_bytes()
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: impl AsRef<[u8]>) -> bool {
+    let needle = needle.as_ref();
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else { return };
+        // Drop runs inside the test's runtime, so the async cleanup gets a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(&drop).execute(&mut admin).await.unwrap();
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A running sigil and a client to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub database: TestDatabase,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// A registered client and its one-time secret.
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+pub fn test_config(database: &TestDatabase) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        issuer: ISSUER.to_owned(),
+        database_url: database.url.clone(),
+        keys_dir: database.dir.path().join("keys"),
+        key_encryption_key: None,
+        access_token_ttl: Duration::from_secs(900),
+        signing_algorithm: SigningAlgorithm::Rs256,
+        rsa_bits: 2048,
+        default_audience: AUDIENCE.to_owned(),
+        jwks_max_age: Duration::from_secs(600),
+        client_cache_ttl: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    sigil::telemetry::init_for_tests();
+    let database = TestDatabase::create().await;
+    let mut config = test_config(&database);
+    customize(&mut config);
+    let mut app = TestApp {
+        address: String::new(),
+        http: reqwest::Client::new(),
+        config,
+        database,
+        server: None,
+    };
+    app.start().await;
+    app
+}
+
+impl TestApp {
+    async fn start(&mut self) {
+        let application = Application::build(self.config.clone()).await.expect("app builds");
+        self.address = format!("http://{}", application.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            application.run_until(async { stopped.await.unwrap_or(()) }).await.unwrap();
+        });
+        self.server = Some((stop, handle));
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database and keys.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some((stop, handle)) = self.server.take() {
+            let _ = stop.send(());
+            handle.await.unwrap();
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        let options = StoreOptions { client_cache_ttl: Duration::from_secs(1) };
+        Store::connect(&self.database.url, options).await.unwrap()
+    }
+
+    /// Registers a confidential client, as `sigil client create` does.
+    pub async fn create_client(&self, grants: &str, scopes: &str) -> TestClient {
+        self.create_client_with_audience(grants, scopes, None).await
+    }
+
+    pub async fn create_client_with_audience(
+        &self,
+        grants: &str,
+        scopes: &str,
+        audience: Option<&str>,
+    ) -> TestClient {
+        let secret = ClientSecret::generate();
+        let client = NewClient {
+            id: ClientId::generate(),
+            name: "test client".into(),
+            secret_hash: Some(secret.hash()),
+            grant_types: GrantTypes::parse(grants).unwrap(),
+            scopes: Scope::parse(scopes).unwrap(),
+            audience: audience.map(str::to_owned),
+        };
+        let stored = self.store().await.insert_client(&client).await.unwrap();
+        TestClient { id: stored.id.to_string(), secret: secret.expose().to_owned() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `POST /token` with a form body and, optionally, Basic credentials (sent raw).
+    pub async fn post_token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let body = serde_urlencoded(form);
+        let mut request = self
+            .http
+            .post(self.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some((id, secret)) = basic {
+            let encoded = STANDARD.encode(format!("{id}:{secret}"));
+            request = request.header("authorization", format!("Basic {encoded}"));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A client_credentials token via Basic auth; panics unless it is a 200.
+    pub async fn client_credentials_token(&self, client: &TestClient) -> String {
+        let response = self
+            .post_token(&[("grant_type", "client_credentials")], Some((&client.id, &client.secret)))
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> JwkSet {
+        self.get("/.well-known/jwks.json").await.json().await.unwrap()
+    }
+}
+
+/// Form-encodes pairs (RFC 6749 appendix B).
+pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+}
+
+/// Verifies `token` against `jwks` with the independent `jsonwebtoken` crate: signature,
+/// `typ`, `iss`, `aud`, `exp`; returns the claims.
+pub fn verify(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
+    let kid = header.kid.as_deref().expect("token has a kid");
+    let jwk = jwks.find(kid).unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+    let key = DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Value>(token, &key, &validation).expect("token verifies")
+}
+
+/// Keys dir of an app, for tests that inspect the key-encryption key.
+pub fn keys_dir(app: &TestApp) -> PathBuf {
+    app.config.keys_dir.clone()
+}

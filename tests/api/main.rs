@@ -1,0 +1,14 @@
+//! API tests: sigil on an ephemeral loopback port, spoken to over HTTP.
+//!
+//! Every test runs against SQLite by default, or against a fresh PostgreSQL database when
+//! `TEST_DATABASE_URL` is set (`scripts/test` runs the suite both ways).
+#![expect(unreachable_pub, reason = "helpers are shared by the modules of this one test binary")]
+
+mod cli;
+mod discovery;
+mod health;
+mod helpers;
+mod jwks;
+mod restart;
+mod storage;
+mod token;
