@@ -26,13 +26,21 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, loads (or creates) the key ring and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let options = StoreOptions { client_cache_ttl: config.client_cache_ttl };
+        let options = StoreOptions {
+            client_cache_ttl: config.client_cache_ttl,
+        };
         let store = Store::connect(&config.database_url, options)
             .await
             .context("--database-url: cannot connect to the database")?;
-        store.migrate().await.context("--database-url: cannot apply migrations")?;
+        store
+            .migrate()
+            .await
+            .context("--database-url: cannot apply migrations")?;
         let kek = load_kek(&config)?;
-        let settings = KeySettings { algorithm: config.signing_algorithm, rsa_bits: config.rsa_bits };
+        let settings = KeySettings {
+            algorithm: config.signing_algorithm,
+            rsa_bits: config.rsa_bits,
+        };
         let keys = Arc::new(KeyRing::load(store.clone(), kek, settings).await?);
         let issuer = TokenIssuer::new(
             store.clone(),
@@ -48,13 +56,19 @@ impl Application {
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
         let router = router(state, config.request_timeout);
-        Ok(Self { listener, router, store })
+        Ok(Self {
+            listener,
+            router,
+            store,
+        })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         // OK because a bound TCP listener always has a local address.
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
@@ -63,12 +77,19 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server error")?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -87,12 +108,17 @@ fn load_kek(config: &Config) -> anyhow::Result<KeyEncryptionKey> {
 async fn shutdown_signal() {
     let interrupt = async {
         // OK because failing to install a signal handler at start is unrecoverable.
-        tokio::signal::ctrl_c().await.expect("install SIGINT handler");
+        tokio::signal::ctrl_c()
+            .await
+            .expect("install SIGINT handler");
     };
     let terminate = async {
         use tokio::signal::unix::{SignalKind, signal};
         // OK because failing to install a signal handler at start is unrecoverable.
-        signal(SignalKind::terminate()).expect("install SIGTERM handler").recv().await;
+        signal(SignalKind::terminate())
+            .expect("install SIGTERM handler")
+            .recv()
+            .await;
     };
     tokio::select! {
         () = interrupt => {},

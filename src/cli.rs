@@ -53,7 +53,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://FILE` (embedded default) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sigil.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 }
 
@@ -163,7 +168,10 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
             let clients = open_store(&database).await?.list_clients().await?;
             print_clients(&clients, json)
         }
-        ClientCommand::Delete { database, client_id } => {
+        ClientCommand::Delete {
+            database,
+            client_id,
+        } => {
             let id = ClientId::parse(client_id).context("client id")?;
             if !open_store(&database).await?.delete_client(&id).await? {
                 anyhow::bail!("no client with id {id}");
@@ -176,11 +184,16 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
 
 /// Connects and migrates, so provisioning works before the first `serve`.
 pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    let options = StoreOptions { client_cache_ttl: std::time::Duration::from_secs(1) };
+    let options = StoreOptions {
+        client_cache_ttl: std::time::Duration::from_secs(1),
+    };
     let store = Store::connect(&database.database_url, options)
         .await
         .context("--database-url: cannot connect to the database")?;
-    store.migrate().await.context("--database-url: cannot apply migrations")?;
+    store
+        .migrate()
+        .await
+        .context("--database-url: cannot apply migrations")?;
     Ok(store)
 }
 
@@ -203,7 +216,10 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         scopes,
         audience: args.audience,
     };
-    let client = open_store(&args.database).await?.insert_client(&new).await?;
+    let client = open_store(&args.database)
+        .await?
+        .insert_client(&new)
+        .await?;
     let secret = secret.as_ref().map(ClientSecret::expose);
     if args.json {
         let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,
@@ -231,7 +247,13 @@ fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
     }
     println!("{:<34} {:<20} {:<40} SCOPE", "CLIENT_ID", "NAME", "GRANTS");
     for c in clients {
-        println!("{:<34} {:<20} {:<40} {}", c.id, c.name, c.grant_types.to_string(), c.scopes);
+        println!(
+            "{:<34} {:<20} {:<40} {}",
+            c.id,
+            c.name,
+            c.grant_types.to_string(),
+            c.scopes
+        );
     }
     Ok(())
 }

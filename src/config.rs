@@ -45,7 +45,9 @@ pub struct Config {
 impl Config {
     /// Validates the `serve` flags; the error names the offending flag.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        let issuer = args.issuer.unwrap_or_else(|| format!("http://{}", args.listen));
+        let issuer = args
+            .issuer
+            .unwrap_or_else(|| format!("http://{}", args.listen));
         validate_issuer(&issuer).with_context(|| format!("--issuer {issuer:?}"))?;
         if ![2048, 3072, 4096].contains(&args.rsa_bits) {
             anyhow::bail!("--rsa-bits {}: must be 2048, 3072 or 4096", args.rsa_bits);
@@ -60,7 +62,11 @@ impl Config {
             keys_dir: args.keys_dir,
             key_encryption_key: args.key_encryption_key.map(SecretString::from),
             access_token_ttl: duration("--access-token-ttl", &args.access_token_ttl)?,
-            signing_algorithm: args.signing_alg.parse().map_err(anyhow::Error::msg).context("--signing-alg")?,
+            signing_algorithm: args
+                .signing_alg
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("--signing-alg")?,
             rsa_bits: args.rsa_bits,
             default_audience,
             jwks_max_age: duration("--jwks-max-age", &args.jwks_max_age)?,
@@ -138,6 +144,9 @@ mod tests {
 
     #[test]
     fn durations_accept_days() {
-        assert_eq!(duration("--x", "7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            duration("--x", "7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
     }
 }

@@ -22,7 +22,12 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => Application::build(Config::from_args(args)?).await?.run_until_stopped().await,
+        Command::Serve(args) => {
+            Application::build(Config::from_args(args)?)
+                .await?
+                .run_until_stopped()
+                .await
+        }
         Command::Migrate(database) => {
             sigil::cli::open_store(&database).await?;
             println!("migrations applied");

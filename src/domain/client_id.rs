@@ -94,7 +94,11 @@ mod tests {
     #[test]
     fn accepts_url_safe_ids() {
         for id in ["a", "my-client", "svc.billing_v2~x", &"x".repeat(128)] {
-            assert_eq!(ClientId::parse(id).unwrap().as_str(), id, "{id} should be accepted");
+            assert_eq!(
+                ClientId::parse(id).unwrap().as_str(),
+                id,
+                "{id} should be accepted"
+            );
         }
     }
 
@@ -103,7 +107,11 @@ mod tests {
         let cases = [
             ("", ClientIdError::Empty, "empty"),
             (&*"x".repeat(129), ClientIdError::TooLong, "too long"),
-            ("a:b", ClientIdError::InvalidCharacter, "colon breaks Basic auth"),
+            (
+                "a:b",
+                ClientIdError::InvalidCharacter,
+                "colon breaks Basic auth",
+            ),
             ("a b", ClientIdError::InvalidCharacter, "space"),
             ("é", ClientIdError::InvalidCharacter, "non-ASCII"),
         ];

@@ -93,7 +93,11 @@ mod tests {
 
     #[test]
     fn parses_every_known_grant_and_round_trips() {
-        for grant in [GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken] {
+        for grant in [
+            GrantType::ClientCredentials,
+            GrantType::Password,
+            GrantType::RefreshToken,
+        ] {
             assert_eq!(grant.as_str().parse(), Ok(grant));
         }
     }
@@ -116,7 +120,15 @@ mod tests {
     #[test]
     fn set_rejects_empty_and_unknown_members() {
         assert_eq!(GrantTypes::parse(""), Err(GrantTypeError), "empty");
-        assert_eq!(GrantTypes::parse(" , "), Err(GrantTypeError), "separators only");
-        assert_eq!(GrantTypes::parse("password,magic"), Err(GrantTypeError), "unknown member");
+        assert_eq!(
+            GrantTypes::parse(" , "),
+            Err(GrantTypeError),
+            "separators only"
+        );
+        assert_eq!(
+            GrantTypes::parse("password,magic"),
+            Err(GrantTypeError),
+            "unknown member"
+        );
     }
 }

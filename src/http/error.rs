@@ -53,7 +53,11 @@ impl IntoResponse for TokenError {
         let error = match self {
             Self::OAuth(error) => error,
             Self::TooLarge => {
-                return render(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body is too large");
+                return render(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "request body is too large",
+                );
             }
         };
         let status = match &error {
@@ -66,10 +70,14 @@ impl IntoResponse for TokenError {
         if status == StatusCode::UNAUTHORIZED {
             // RFC 9110 §15.5.2: a 401 must say which scheme to use.
             let challenge = HeaderValue::from_static(BASIC_CHALLENGE);
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let oauth::Error::Internal(source) = error {
-            response.extensions_mut().insert(InternalError(Arc::new(source)));
+            response
+                .extensions_mut()
+                .insert(InternalError(Arc::new(source)));
         }
         response
     }
@@ -85,8 +93,16 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a status, a machine-readable code and a human sentence.
-    pub fn new(status: StatusCode, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, description: description.into() }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
     }
 }
 
@@ -97,8 +113,19 @@ impl IntoResponse for ApiError {
 }
 
 fn render(status: StatusCode, error: &str, error_description: &str) -> Response {
-    let headers = [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")];
-    (status, headers, Json(ErrorBody { error, error_description })).into_response()
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
+    (
+        status,
+        headers,
+        Json(ErrorBody {
+            error,
+            error_description,
+        }),
+    )
+        .into_response()
 }
 
 /// Logs the error behind every 500 in the request's span, once.
@@ -113,7 +140,12 @@ pub(super) async fn log_internal_errors(request: Request, next: Next) -> Respons
 /// The 500 answer to a panic inside a handler.
 pub(super) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal server error").into_response()
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "internal server error",
+    )
+    .into_response()
 }
 
 /// The JSON 404 of unknown paths.

@@ -13,8 +13,15 @@ use crate::oauth::Error;
 
 /// Parameters of the token endpoint that must not be repeated (RFC 6749 §3.2). Unknown
 /// parameters are ignored, as RFC 6749 §3.2 requires, and so may repeat.
-const KNOWN_PARAMETERS: [&str; 7] =
-    ["grant_type", "scope", "client_id", "client_secret", "username", "password", "refresh_token"];
+const KNOWN_PARAMETERS: [&str; 7] = [
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "refresh_token",
+];
 
 /// An `application/x-www-form-urlencoded` body (RFC 6749 §3.2): known parameters at most
 /// once; a parameter sent without a value counts as omitted (RFC 6749 §3.1).
@@ -31,7 +38,9 @@ impl OAuthForm {
         let mut params = HashMap::new();
         let mut seen = Vec::new();
         for (name, value) in form_urlencoded::parse(body) {
-            let Some(&known) = KNOWN_PARAMETERS.iter().find(|&&k| k == name) else { continue };
+            let Some(&known) = KNOWN_PARAMETERS.iter().find(|&&k| k == name) else {
+                continue;
+            };
             if seen.contains(&known) {
                 return Err(Error::InvalidRequest(repeated(known)));
             }
@@ -64,19 +73,24 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             let why = "content type must be application/x-www-form-urlencoded";
             return Err(Error::InvalidRequest(why).into());
         }
-        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                TokenError::TooLarge
-            } else {
-                Error::InvalidRequest("the request body could not be read").into()
-            }
-        })?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    TokenError::TooLarge
+                } else {
+                    Error::InvalidRequest("the request body could not be read").into()
+                }
+            })?;
         Ok(Self::parse(&body)?)
     }
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
@@ -93,16 +107,25 @@ pub(super) struct BasicCredentials {
 /// Reads `Authorization: Basic`; `Ok(None)` when the header is absent or of another scheme.
 /// RFC 6749 §2.3.1: both parts are form-urlencoded before base64, so both are decoded here.
 pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Error> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| Error::InvalidClient)?;
-    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Ok(None);
+    };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| Error::InvalidClient)?;
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| Error::InvalidClient)?;
     let decoded = String::from_utf8(decoded).map_err(|_| Error::InvalidClient)?;
     let (id, secret) = decoded.split_once(':').ok_or(Error::InvalidClient)?;
-    Ok(Some(BasicCredentials { client_id: form_decode(id)?, client_secret: form_decode(secret)? }))
+    Ok(Some(BasicCredentials {
+        client_id: form_decode(id)?,
+        client_secret: form_decode(secret)?,
+    }))
 }
 
 fn form_decode(part: &str) -> Result<String, Error> {
@@ -122,13 +145,18 @@ mod tests {
     fn basic(raw: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode(raw));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&value).unwrap(),
+        );
         headers
     }
 
     #[test]
     fn basic_parts_are_form_urldecoded() {
-        let creds = basic_credentials(&basic("my%3Aclient:s%2Bc+r%25t")).unwrap().unwrap();
+        let creds = basic_credentials(&basic("my%3Aclient:s%2Bc+r%25t"))
+            .unwrap()
+            .unwrap();
 
         assert_eq!(creds.client_id, "my:client");
         assert_eq!(creds.client_secret, "s+c r%t");
@@ -139,14 +167,26 @@ mod tests {
         let mut garbage = HeaderMap::new();
         garbage.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
 
-        assert!(matches!(basic_credentials(&garbage), Err(Error::InvalidClient)), "bad base64");
-        assert!(matches!(basic_credentials(&basic("nocolon")), Err(Error::InvalidClient)), "no colon");
+        assert!(
+            matches!(basic_credentials(&garbage), Err(Error::InvalidClient)),
+            "bad base64"
+        );
+        assert!(
+            matches!(
+                basic_credentials(&basic("nocolon")),
+                Err(Error::InvalidClient)
+            ),
+            "no colon"
+        );
     }
 
     #[test]
     fn other_schemes_and_absence_are_not_basic() {
         let mut bearer = HeaderMap::new();
-        bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        bearer.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
 
         assert!(basic_credentials(&bearer).unwrap().is_none());
         assert!(basic_credentials(&HeaderMap::new()).unwrap().is_none());
@@ -157,7 +197,10 @@ mod tests {
         let repeated = OAuthForm::parse(b"grant_type=a&scope=x&scope=y");
         let unknown_twice = OAuthForm::parse(b"grant_type=a&foo=1&foo=2").unwrap();
 
-        assert!(matches!(repeated, Err(Error::InvalidRequest("parameter scope is repeated"))));
+        assert!(matches!(
+            repeated,
+            Err(Error::InvalidRequest("parameter scope is repeated"))
+        ));
         assert_eq!(unknown_twice.0.len(), 1);
     }
 
@@ -166,16 +209,25 @@ mod tests {
         let mut form = OAuthForm::parse(b"grant_type=client_credentials&scope=").unwrap();
 
         assert_eq!(form.take("scope"), None);
-        assert_eq!(form.take("grant_type").as_deref(), Some("client_credentials"));
+        assert_eq!(
+            form.take("grant_type").as_deref(),
+            Some("client_credentials")
+        );
     }
 
     #[test]
     fn content_type_may_carry_parameters() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
+        );
 
         assert!(is_form(&headers));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         assert!(!is_form(&headers));
     }
 }

@@ -24,14 +24,23 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/token", post(token::post_token))
         .route("/.well-known/jwks.json", get(jwks::get_jwks))
-        .route("/.well-known/openid-configuration", get(discovery::get_openid_configuration))
-        .route("/.well-known/oauth-authorization-server", get(discovery::get_oauth_authorization_server))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::get_openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::get_oauth_authorization_server),
+        )
         .route("/healthz", get(health::get_healthz))
         .route("/readyz", get(health::get_readyz))
         .fallback(not_found)
         .layer(middleware::from_fn(log_internal_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             // Spans carry method and path only: never headers, query strings or bodies.

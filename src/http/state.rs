@@ -36,9 +36,19 @@ impl AppState {
         keys: Arc<KeyRing>,
         issuer: TokenIssuer,
     ) -> anyhow::Result<Self> {
-        let cache_control =
-            HeaderValue::from_str(&format!("public, max-age={}", config.jwks_max_age.as_secs()))?;
+        let cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            config.jwks_max_age.as_secs()
+        ))?;
         let discovery = discovery::document(config, keys.settings().algorithm)?;
-        Ok(Self { store, keys, issuer, documents: Arc::new(Documents { discovery, cache_control }) })
+        Ok(Self {
+            store,
+            keys,
+            issuer,
+            documents: Arc::new(Documents {
+                discovery,
+                cache_control,
+            }),
+        })
     }
 }

@@ -47,7 +47,12 @@ impl KeyEncryptionKey {
         let trimmed = encoded.trim().trim_end_matches('=');
         let bytes = URL_SAFE_NO_PAD
             .decode(trimmed)
-            .or_else(|_| STANDARD.decode(format!("{trimmed}{}", "=".repeat((4 - trimmed.len() % 4) % 4))))
+            .or_else(|_| {
+                STANDARD.decode(format!(
+                    "{trimmed}{}",
+                    "=".repeat((4 - trimmed.len() % 4) % 4)
+                ))
+            })
             .context("not valid base64")?;
         let bytes: [u8; KEK_BYTES] = bytes
             .try_into()
@@ -60,8 +65,12 @@ impl KeyEncryptionKey {
     pub fn load_or_create_file(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(KEK_FILE_NAME);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text).with_context(|| format!("{} is invalid", path.display())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create_file(dir, path),
+            Ok(text) => {
+                Self::parse(&text).with_context(|| format!("{} is invalid", path.display()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Self::create_file(dir, path)
+            }
             Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
     }
@@ -100,11 +109,18 @@ impl KeyEncryptionKey {
 
     /// Opens a sealed private key, checking it was sealed for `kid`.
     pub(super) fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
-        let wrong_key = || OpenError::WrongKey { kid: kid.to_owned() };
-        let decrypter = Dir.decrypter_from_bytes(self.0.expose_secret()).map_err(|_| wrong_key())?;
-        let (der, header) = jwe::deserialize_compact(sealed, &decrypter).map_err(|_| wrong_key())?;
+        let wrong_key = || OpenError::WrongKey {
+            kid: kid.to_owned(),
+        };
+        let decrypter = Dir
+            .decrypter_from_bytes(self.0.expose_secret())
+            .map_err(|_| wrong_key())?;
+        let (der, header) =
+            jwe::deserialize_compact(sealed, &decrypter).map_err(|_| wrong_key())?;
         if header.key_id() != Some(kid) {
-            return Err(OpenError::KidMismatch { kid: kid.to_owned() });
+            return Err(OpenError::KidMismatch {
+                kid: kid.to_owned(),
+            });
         }
         Ok(der)
     }
@@ -137,23 +153,38 @@ mod tests {
         let sealed = kek().seal("kid-1", b"private").unwrap();
         let other = KeyEncryptionKey::parse(&URL_SAFE_NO_PAD.encode([8u8; 32])).unwrap();
 
-        assert!(matches!(other.open("kid-1", &sealed), Err(OpenError::WrongKey { .. })));
+        assert!(matches!(
+            other.open("kid-1", &sealed),
+            Err(OpenError::WrongKey { .. })
+        ));
     }
 
     #[test]
     fn envelope_is_bound_to_its_kid() {
         let sealed = kek().seal("kid-1", b"private").unwrap();
 
-        assert!(matches!(kek().open("kid-2", &sealed), Err(OpenError::KidMismatch { .. })));
+        assert!(matches!(
+            kek().open("kid-2", &sealed),
+            Err(OpenError::KidMismatch { .. })
+        ));
     }
 
     #[test]
     fn parse_accepts_both_base64_alphabets_and_rejects_wrong_lengths() {
         let bytes = [0xfbu8; 32];
 
-        assert!(KeyEncryptionKey::parse(&STANDARD.encode(bytes)).is_ok(), "standard, padded");
-        assert!(KeyEncryptionKey::parse(&URL_SAFE_NO_PAD.encode(bytes)).is_ok(), "url-safe");
-        assert!(KeyEncryptionKey::parse(&STANDARD.encode([1u8; 16])).is_err(), "128 bits");
+        assert!(
+            KeyEncryptionKey::parse(&STANDARD.encode(bytes)).is_ok(),
+            "standard, padded"
+        );
+        assert!(
+            KeyEncryptionKey::parse(&URL_SAFE_NO_PAD.encode(bytes)).is_ok(),
+            "url-safe"
+        );
+        assert!(
+            KeyEncryptionKey::parse(&STANDARD.encode([1u8; 16])).is_err(),
+            "128 bits"
+        );
         assert!(KeyEncryptionKey::parse("not base64!").is_err(), "garbage");
     }
 
@@ -166,7 +197,10 @@ mod tests {
         let created = KeyEncryptionKey::load_or_create_file(&keys).unwrap();
         let loaded = KeyEncryptionKey::load_or_create_file(&keys).unwrap();
 
-        let mode = std::fs::metadata(keys.join(KEK_FILE_NAME)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(keys.join(KEK_FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(created.0.expose_secret(), loaded.0.expose_secret());
     }

@@ -1,8 +1,8 @@
 //! The served JWK Set: serialized once per key-ring change, with its ETag.
 
 use base64::Engine as _;
-use bytes::Bytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -37,7 +37,10 @@ impl Jwks {
             .map(|key| public_members(&key.public_jwk))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let body = Bytes::from(serde_json::to_vec(&serde_json::json!({ "keys": keys }))?);
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&Sha256::digest(&body)[..16]));
+        let etag = format!(
+            "\"{}\"",
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(&body)[..16])
+        );
         Ok(Self { body, etag })
     }
 

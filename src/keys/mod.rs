@@ -75,7 +75,12 @@ impl KeyRing {
         }
         let ring = build_ring(&kek, &keys)?;
         tracing::info!(kid = %ring.current.kid, alg = ring.current.alg.as_str(), keys = keys.len(), "key ring loaded");
-        Ok(Self { store, kek, settings, ring: ArcSwap::from_pointee(ring) })
+        Ok(Self {
+            store,
+            kek,
+            settings,
+            ring: ArcSwap::from_pointee(ring),
+        })
     }
 
     /// Re-reads the ring from the database and swaps it in atomically.
@@ -91,7 +96,11 @@ impl KeyRing {
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(&ring.current.kid);
-        Ok(jws::serialize_compact(payload, &header, ring.current.jws_signer())?)
+        Ok(jws::serialize_compact(
+            payload,
+            &header,
+            ring.current.jws_signer(),
+        )?)
     }
 
     /// The JWKS of every published key.
@@ -142,5 +151,8 @@ fn build_ring(kek: &KeyEncryptionKey, keys: &[StoredKey]) -> Result<Ring, KeyRin
     let alg: SigningAlgorithm = current.alg.parse().map_err(anyhow::Error::msg)?;
     let der = kek.open(&current.kid, &current.sealed_private_key)?;
     let signer = signing_key::Signer::from_der(current.kid.clone(), alg, &der)?;
-    Ok(Ring { current: signer, jwks: Arc::new(Jwks::build(keys)?) })
+    Ok(Ring {
+        current: signer,
+        jwks: Arc::new(Jwks::build(keys)?),
+    })
 }

@@ -36,7 +36,9 @@ impl FromStr for SigningAlgorithm {
         match value {
             "RS256" => Ok(Self::Rs256),
             "ES256" => Ok(Self::Es256),
-            other => Err(format!("unsupported signing algorithm {other:?} (use RS256 or ES256)")),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (use RS256 or ES256)"
+            )),
         }
     }
 }
@@ -119,7 +121,10 @@ impl Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +136,8 @@ mod tests {
     fn rsa_key_publishes_only_public_members() {
         let key = generate(SigningAlgorithm::Rs256, 2048).unwrap();
 
-        let jwk: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&key.public_jwk).unwrap();
+        let jwk: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&key.public_jwk).unwrap();
         let mut names: Vec<_> = jwk.keys().map(String::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["alg", "e", "kid", "kty", "n", "use"]);
@@ -143,7 +149,8 @@ mod tests {
     fn ec_key_publishes_only_public_members() {
         let key = generate(SigningAlgorithm::Es256, 0).unwrap();
 
-        let jwk: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&key.public_jwk).unwrap();
+        let jwk: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&key.public_jwk).unwrap();
         let mut names: Vec<_> = jwk.keys().map(String::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["alg", "crv", "kid", "kty", "use", "x", "y"]);
@@ -157,7 +164,10 @@ mod tests {
         )
         .unwrap();
 
-        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

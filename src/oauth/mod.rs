@@ -94,12 +94,20 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// Wires the issuer to its store and key ring.
     pub fn new(store: Store, keys: Arc<KeyRing>, settings: IssuerSettings) -> Self {
-        Self { store, keys, settings: Arc::new(settings) }
+        Self {
+            store,
+            keys,
+            settings: Arc::new(settings),
+        }
     }
 
     /// Handles one token request at time `now`.
     #[tracing::instrument(skip_all, fields(client_id = %request.client.client_id))]
-    pub async fn issue(&self, request: TokenRequest, now: DateTime<Utc>) -> Result<IssuedTokens, Error> {
+    pub async fn issue(
+        &self,
+        request: TokenRequest,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, Error> {
         let client = self.authenticate_client(&request.client).await?;
         match request.grant {
             Grant::ClientCredentials { scope } => {
@@ -130,7 +138,11 @@ impl TokenIssuer {
 
     /// `unauthorized_client` unless the client was registered for `grant`.
     fn ensure_grant_allowed(client: &Client, grant: GrantType) -> Result<(), Error> {
-        if client.grant_types.contains(grant) { Ok(()) } else { Err(Error::UnauthorizedClient) }
+        if client.grant_types.contains(grant) {
+            Ok(())
+        } else {
+            Err(Error::UnauthorizedClient)
+        }
     }
 
     /// RFC 6749 §3.3: the requested scope must be within `allowed`; none requested means all.
@@ -154,7 +166,10 @@ impl TokenIssuer {
         let claims = AccessTokenClaims {
             iss: &self.settings.issuer,
             sub: subject,
-            aud: client.audience.as_deref().unwrap_or(&self.settings.default_audience),
+            aud: client
+                .audience
+                .as_deref()
+                .unwrap_or(&self.settings.default_audience),
             iat: now.timestamp(),
             exp: now.timestamp().saturating_add_unsigned(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -162,7 +177,10 @@ impl TokenIssuer {
             scope: (!scope.is_empty()).then(|| scope.to_string()),
         };
         let payload = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.into()))?;
-        let token = self.keys.sign(ACCESS_TOKEN_TYP, &payload).map_err(Error::Internal)?;
+        let token = self
+            .keys
+            .sign(ACCESS_TOKEN_TYP, &payload)
+            .map_err(Error::Internal)?;
         Ok((token, ttl))
     }
 }

@@ -63,9 +63,12 @@ impl TryFrom<ClientRow> for Client {
     type Error = Error;
 
     fn try_from(row: ClientRow) -> Result<Self, Error> {
-        let corrupt = |what: &str| Error::Other(anyhow::anyhow!("stored client has invalid {what}"));
+        let corrupt =
+            |what: &str| Error::Other(anyhow::anyhow!("stored client has invalid {what}"));
         let secret_hash = match row.secret_hash {
-            Some(bytes) => Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?),
+            Some(bytes) => {
+                Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?)
+            }
             None => None,
         };
         Ok(Self {
@@ -87,7 +90,12 @@ pub(super) struct ClientCache(Cache<ClientId, Arc<Client>>);
 
 impl ClientCache {
     pub(super) fn new(ttl: Duration) -> Self {
-        Self(Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build())
+        Self(
+            Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(ttl)
+                .build(),
+        )
     }
 }
 
@@ -135,7 +143,10 @@ impl Store {
         }
         let sql = format!("{SELECT_CLIENT} WHERE client_id = $1");
         let row: Option<ClientRow> = on_pool!(&self.db, |pool| {
-            sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(pool).await
+            sqlx::query_as(&sql)
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await
         })?;
         let Some(row) = row else { return Ok(None) };
         let client = Arc::new(Client::try_from(row)?);

@@ -125,7 +125,10 @@ impl Store {
     /// Checks that the database answers a trivial query.
     #[tracing::instrument(skip_all)]
     pub async fn ping(&self) -> Result<(), Error> {
-        on_pool!(&self.db, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        on_pool!(&self.db, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 

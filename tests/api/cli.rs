@@ -24,13 +24,39 @@ fn sigil(database: &TestDatabase, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn provisioned_client_gets_a_token_from_the_served_binary_which_stops_on_sigterm() {
     let database = TestDatabase::create().await;
-    let created = sigil(&database, &["client", "create", "--name", "svc", "--scopes", "read write", "--json"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = sigil(
+        &database,
+        &[
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--scopes",
+            "read write",
+            "--json",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let client: Value = serde_json::from_slice(&created.stdout).expect("one JSON object on stdout");
-    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
 
     let mut server = Command::new(SIGIL)
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--issuer", crate::helpers::ISSUER])
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            crate::helpers::ISSUER,
+        ])
         .env("DATABASE_URL", &database.url)
         .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
         .env("SIGIL_AUDIENCE", crate::helpers::AUDIENCE)
@@ -57,24 +83,50 @@ async fn provisioned_client_gets_a_token_from_the_served_binary_which_stops_on_s
         .unwrap();
     assert_eq!(response.status(), 200);
     let token: Value = response.json().await.unwrap();
-    let jwks = http.get(format!("http://{address}/.well-known/jwks.json")).send().await.unwrap();
-    verify(token["access_token"].as_str().unwrap(), &jwks.json().await.unwrap(), crate::helpers::AUDIENCE);
+    let jwks = http
+        .get(format!("http://{address}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    verify(
+        token["access_token"].as_str().unwrap(),
+        &jwks.json().await.unwrap(),
+        crate::helpers::AUDIENCE,
+    );
 
-    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     let rest: Vec<String> = logs.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|line| line.contains("\"stopped\"")), "{rest:?}");
+    assert!(
+        rest.iter().any(|line| line.contains("\"stopped\"")),
+        "{rest:?}"
+    );
     let all = rest.join("\n");
-    assert!(!all.contains(secret), "the client secret never reaches the logs");
+    assert!(
+        !all.contains(secret),
+        "the client secret never reaches the logs"
+    );
 }
 
 #[tokio::test]
 async fn client_list_and_delete_work_on_the_database() {
     let database = TestDatabase::create().await;
-    let created = sigil(&database, &["client", "create", "--name", "to-delete", "--json"]);
-    let id = serde_json::from_slice::<Value>(&created.stdout).unwrap()["client_id"].as_str().unwrap().to_owned();
+    let created = sigil(
+        &database,
+        &["client", "create", "--name", "to-delete", "--json"],
+    );
+    let id = serde_json::from_slice::<Value>(&created.stdout).unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let listed = sigil(&database, &["client", "list", "--json"]);
     let deleted = sigil(&database, &["client", "delete", &id]);
@@ -82,16 +134,33 @@ async fn client_list_and_delete_work_on_the_database() {
 
     let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(list[0]["client_id"], id.as_str());
-    assert!(list[0].get("client_secret").is_none(), "list never shows secrets");
+    assert!(
+        list[0].get("client_secret").is_none(),
+        "list never shows secrets"
+    );
     assert!(deleted.status.success());
-    assert!(!deleted_again.status.success(), "deleting an unknown client fails");
+    assert!(
+        !deleted_again.status.success(),
+        "deleting an unknown client fails"
+    );
 }
 
 #[tokio::test]
 async fn public_client_with_client_credentials_is_refused() {
     let database = TestDatabase::create().await;
 
-    let output = sigil(&database, &["client", "create", "--name", "spa", "--public", "--grant-types", "client_credentials"]);
+    let output = sigil(
+        &database,
+        &[
+            "client",
+            "create",
+            "--name",
+            "spa",
+            "--public",
+            "--grant-types",
+            "client_credentials",
+        ],
+    );
 
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--public"));
@@ -103,16 +172,35 @@ async fn bad_configuration_exits_non_zero_with_one_line_naming_the_setting() {
     let unwritable = "/proc/sigil-cannot-write-here";
     let cases: [(&[&str], &str); 4] = [
         (&["serve", "--issuer", "not a url"], "--issuer"),
-        (&["serve", "--access-token-ttl", "forever"], "--access-token-ttl"),
-        (&["serve", "--database-url", "postgres://nobody@127.0.0.1:1/none"], "--database-url"),
-        (&["serve", "--listen", "127.0.0.1:0", "--keys-dir", unwritable], "--keys-dir"),
+        (
+            &["serve", "--access-token-ttl", "forever"],
+            "--access-token-ttl",
+        ),
+        (
+            &[
+                "serve",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/none",
+            ],
+            "--database-url",
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1:0", "--keys-dir", unwritable],
+            "--keys-dir",
+        ),
     ];
 
     for (args, setting) in cases {
-        let output = tokio::time::timeout(Duration::from_secs(30), async { sigil(&database, args) }).await.unwrap();
+        let output =
+            tokio::time::timeout(Duration::from_secs(30), async { sigil(&database, args) })
+                .await
+                .unwrap();
 
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let error_lines: Vec<_> = stderr.lines().filter(|line| line.contains("error")).collect();
+        let error_lines: Vec<_> = stderr
+            .lines()
+            .filter(|line| line.contains("error"))
+            .collect();
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert_eq!(error_lines.len(), 1, "{args:?}: {stderr}");
         assert!(error_lines[0].contains(setting), "{args:?}: {stderr}");

@@ -9,22 +9,46 @@ async fn both_metadata_documents_name_the_issuer_exactly_and_list_what_is_suppor
     let issuer = "https://auth.example.test/sigil/";
     let app = spawn_app_with(|config| config.issuer = issuer.to_owned()).await;
 
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let response = app.get(path).await;
 
         assert_eq!(response.status(), 200, "{path}");
         let doc: Value = response.json().await.unwrap();
-        assert_eq!(doc["issuer"], issuer, "{path}: issuer exactly as configured");
-        assert_eq!(doc["token_endpoint"], "https://auth.example.test/sigil/token", "{path}");
-        assert_eq!(doc["jwks_uri"], "https://auth.example.test/sigil/.well-known/jwks.json", "{path}");
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]), "{path}");
+        assert_eq!(
+            doc["issuer"], issuer,
+            "{path}: issuer exactly as configured"
+        );
+        assert_eq!(
+            doc["token_endpoint"], "https://auth.example.test/sigil/token",
+            "{path}"
+        );
+        assert_eq!(
+            doc["jwks_uri"], "https://auth.example.test/sigil/.well-known/jwks.json",
+            "{path}"
+        );
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["client_credentials"]),
+            "{path}"
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"]),
             "{path}"
         );
-        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]), "{path}");
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"]),
+            "{path}"
+        );
         assert!(doc["response_types_supported"].is_array(), "{path}");
-        assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]), "{path}");
+        assert_eq!(
+            doc["subject_types_supported"],
+            serde_json::json!(["public"]),
+            "{path}"
+        );
     }
 }

@@ -32,7 +32,11 @@ async fn unknown_path_is_a_json_404() {
 async fn suite_runs_on_the_backend_test_database_url_names() {
     let app = spawn_app().await;
 
-    let wanted = if std::env::var_os("TEST_DATABASE_URL").is_some() { "postgres" } else { "sqlite" };
+    let wanted = if std::env::var_os("TEST_DATABASE_URL").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
 
     assert_eq!(app.database.is_postgres(), wanted == "postgres");
     assert_eq!(app.store().await.backend(), wanted);

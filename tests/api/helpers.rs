@@ -36,16 +36,27 @@ impl TestDatabase {
         let dir = tempfile::tempdir().unwrap();
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
-            return Self { url, dir, postgres: None };
+            return Self {
+                url,
+                dir,
+                postgres: None,
+            };
         };
         let name = format!("sigil_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => unreachable!("TEST_DATABASE_URL has a database path"),
         };
-        Self { url, dir, postgres: Some((admin_url, name)) }
+        Self {
+            url,
+            dir,
+            postgres: Some((admin_url, name)),
+        }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -86,15 +97,22 @@ impl TestDatabase {
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: impl AsRef<[u8]>) -> bool {
     let needle = needle.as_ref();
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some((admin_url, name)) = self.postgres.take() else { return };
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
         // Drop runs inside the test's runtime, so the async cleanup gets a thread of its own.
         let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
                 let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
@@ -159,11 +177,16 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 
 impl TestApp {
     async fn start(&mut self) {
-        let application = Application::build(self.config.clone()).await.expect("app builds");
+        let application = Application::build(self.config.clone())
+            .await
+            .expect("app builds");
         self.address = format!("http://{}", application.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            application.run_until(async { stopped.await.unwrap_or(()) }).await.unwrap();
+            application
+                .run_until(async { stopped.await.unwrap_or(()) })
+                .await
+                .unwrap();
         });
         self.server = Some((stop, handle));
     }
@@ -182,7 +205,9 @@ impl TestApp {
     }
 
     pub async fn store(&self) -> Store {
-        let options = StoreOptions { client_cache_ttl: Duration::from_secs(1) };
+        let options = StoreOptions {
+            client_cache_ttl: Duration::from_secs(1),
+        };
         Store::connect(&self.database.url, options).await.unwrap()
     }
 
@@ -207,7 +232,10 @@ impl TestApp {
             audience: audience.map(str::to_owned),
         };
         let stored = self.store().await.insert_client(&client).await.unwrap();
-        TestClient { id: stored.id.to_string(), secret: secret.expose().to_owned() }
+        TestClient {
+            id: stored.id.to_string(),
+            secret: secret.expose().to_owned(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -215,7 +243,11 @@ impl TestApp {
     }
 
     /// `POST /token` with a form body and, optionally, Basic credentials (sent raw).
-    pub async fn post_token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+    pub async fn post_token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
         let body = serde_urlencoded(form);
         let mut request = self
             .http
@@ -232,7 +264,10 @@ impl TestApp {
     /// A client_credentials token via Basic auth; panics unless it is a 200.
     pub async fn client_credentials_token(&self, client: &TestClient) -> String {
         let response = self
-            .post_token(&[("grant_type", "client_credentials")], Some((&client.id, &client.secret)))
+            .post_token(
+                &[("grant_type", "client_credentials")],
+                Some((&client.id, &client.secret)),
+            )
             .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
@@ -244,13 +279,19 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> JwkSet {
-        self.get("/.well-known/jwks.json").await.json().await.unwrap()
+        self.get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 }
 
 /// Form-encodes pairs (RFC 6749 appendix B).
 pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
 }
 
 /// Verifies `token` against `jwks` with the independent `jsonwebtoken` crate: signature,
@@ -259,7 +300,9 @@ pub fn verify(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
     let kid = header.kid.as_deref().expect("token has a kid");
-    let jwk = jwks.find(kid).unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+    let jwk = jwks
+        .find(kid)
+        .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[ISSUER]);

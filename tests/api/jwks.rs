@@ -19,7 +19,10 @@ async fn jwks_publishes_only_public_members_with_kid_use_and_alg() {
     assert!(!keys.is_empty());
     for key in keys {
         for (member, _) in key.as_object().unwrap() {
-            assert!(PUBLIC_MEMBERS.contains(&member.as_str()), "unexpected member {member}");
+            assert!(
+                PUBLIC_MEMBERS.contains(&member.as_str()),
+                "unexpected member {member}"
+            );
         }
         assert_eq!(key["use"], "sig");
         assert_eq!(key["alg"], "RS256");
@@ -54,5 +57,9 @@ async fn jwks_is_cacheable_and_answers_304_to_a_matching_if_none_match() {
     assert_eq!(matching.headers()["cache-control"], "public, max-age=600");
     assert!(matching.bytes().await.unwrap().is_empty());
     assert_eq!(stale.status(), 200);
-    assert_eq!(stale.headers()["etag"], etag.as_str(), "ETag is stable while the ring is");
+    assert_eq!(
+        stale.headers()["etag"],
+        etag.as_str(),
+        "ETag is stable while the ring is"
+    );
 }

@@ -2,7 +2,10 @@
 //!
 //! Every test runs against SQLite by default, or against a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set (`scripts/test` runs the suite both ways).
-#![expect(unreachable_pub, reason = "helpers are shared by the modules of this one test binary")]
+#![expect(
+    unreachable_pub,
+    reason = "helpers are shared by the modules of this one test binary"
+)]
 
 mod cli;
 mod discovery;

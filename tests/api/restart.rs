@@ -18,7 +18,11 @@ async fn token_issued_before_a_restart_verifies_against_the_new_process_jwks() {
 
     verify(&token, &app.jwks().await, AUDIENCE);
     let token_after = app.client_credentials_token(&client).await;
-    assert_eq!(jsonwebtoken::decode_header(&token_after).unwrap().kid, kid_before, "kid unchanged");
+    assert_eq!(
+        jsonwebtoken::decode_header(&token_after).unwrap().kid,
+        kid_before,
+        "kid unchanged"
+    );
 }
 
 #[tokio::test]
@@ -28,7 +32,10 @@ async fn an_instance_with_another_key_encryption_key_refuses_to_start() {
     let mut config = app.config.clone();
     config.key_encryption_key = Some(SecretString::from(URL_SAFE_NO_PAD.encode([9u8; 32])));
 
-    let error = Application::build(config).await.err().expect("refuses to start");
+    let error = Application::build(config)
+        .await
+        .err()
+        .expect("refuses to start");
 
     let message = format!("{error:#}");
     assert!(message.contains("key-encryption key"), "{message}");
@@ -48,6 +55,9 @@ async fn key_encryption_key_from_the_environment_is_used_instead_of_a_file() {
 
     app.restart().await;
 
-    assert!(!app.config.keys_dir.exists(), "no key file written when the KEK is given");
+    assert!(
+        !app.config.keys_dir.exists(),
+        "no key file written when the KEK is given"
+    );
     verify(&token, &app.jwks().await, AUDIENCE);
 }

@@ -17,24 +17,50 @@ async fn database_holds_no_plaintext_secret_and_no_unencrypted_private_key() {
     let stored = app.store().await.list_signing_keys().await.unwrap();
 
     assert!(!dump.is_empty());
-    assert!(contains(&dump, &client.id), "the dump does contain the client row");
-    assert!(!contains(&dump, &client.secret), "client secret stored in plaintext");
-    assert!(!contains(&dump, "PRIVATE KEY"), "PEM private key in the database");
+    assert!(
+        contains(&dump, &client.id),
+        "the dump does contain the client row"
+    );
+    assert!(
+        !contains(&dump, &client.secret),
+        "client secret stored in plaintext"
+    );
+    assert!(
+        !contains(&dump, "PRIVATE KEY"),
+        "PEM private key in the database"
+    );
     let kek_text = std::fs::read_to_string(keys_dir(&app).join(KEK_FILE_NAME)).unwrap();
     assert!(KeyEncryptionKey::parse(&kek_text).is_ok());
     let kek = URL_SAFE_NO_PAD.decode(kek_text.trim()).unwrap();
-    assert!(!contains(&dump, kek_text.trim()), "the key-encryption key itself is not stored");
+    assert!(
+        !contains(&dump, kek_text.trim()),
+        "the key-encryption key itself is not stored"
+    );
     for key in stored {
         let public: serde_json::Value = serde_json::from_str(&key.public_jwk).unwrap();
-        assert!(public.get("d").is_none(), "private member in the stored public JWK");
+        assert!(
+            public.get("d").is_none(),
+            "private member in the stored public JWK"
+        );
         // The sealed envelope opens with the KEK, and its plaintext appears nowhere.
         let decrypter = Dir.decrypter_from_bytes(&kek).unwrap();
-        let (der, _) = josekit::jwe::deserialize_compact(&key.sealed_private_key, &decrypter).unwrap();
+        let (der, _) =
+            josekit::jwe::deserialize_compact(&key.sealed_private_key, &decrypter).unwrap();
         assert!(der.len() > 100);
-        for encoding in [STANDARD.encode(&der), URL_SAFE_NO_PAD.encode(&der), hex(&der)] {
-            assert!(!contains(&dump, &encoding[..64]), "private key stored unencrypted");
+        for encoding in [
+            STANDARD.encode(&der),
+            URL_SAFE_NO_PAD.encode(&der),
+            hex(&der),
+        ] {
+            assert!(
+                !contains(&dump, &encoding[..64]),
+                "private key stored unencrypted"
+            );
         }
-        assert!(!contains(&dump, &der[..64]), "private key stored as raw DER");
+        assert!(
+            !contains(&dump, &der[..64]),
+            "private key stored as raw DER"
+        );
     }
 }
 

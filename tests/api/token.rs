@@ -4,13 +4,21 @@ use serde_json::Value;
 
 use crate::helpers::{AUDIENCE, ISSUER, serde_urlencoded, spawn_app, spawn_app_with, verify};
 
+/// A form body as name/value pairs.
+type Form<'a> = &'a [(&'a str, &'a str)];
+/// Optional Basic credentials: client id and secret.
+type Basic<'a> = Option<(&'a str, &'a str)>;
+
 #[tokio::test]
 async fn client_credentials_token_verifies_offline_with_every_rfc_9068_claim() {
     let app = spawn_app().await;
     let client = app.create_client("client_credentials", "read write").await;
 
     let response = app
-        .post_token(&[("grant_type", "client_credentials"), ("scope", "read")], Some((&client.id, &client.secret)))
+        .post_token(
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+            Some((&client.id, &client.secret)),
+        )
         .await;
 
     assert_eq!(response.status(), 200);
@@ -20,7 +28,10 @@ async fn client_credentials_token_verifies_offline_with_every_rfc_9068_claim() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["scope"], "read");
-    assert!(body.get("refresh_token").is_none(), "no refresh token for client_credentials");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no refresh token for client_credentials"
+    );
     let token = body["access_token"].as_str().unwrap();
     let verified = verify(token, &app.jwks().await, AUDIENCE);
     assert_eq!(verified.header.alg, jsonwebtoken::Algorithm::RS256);
@@ -30,10 +41,19 @@ async fn client_credentials_token_verifies_offline_with_every_rfc_9068_claim() {
     assert_eq!(claims["client_id"], client.id.as_str());
     assert_eq!(claims["aud"], AUDIENCE);
     assert_eq!(claims["scope"], "read");
-    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
     assert_eq!(exp - iat, 900);
-    assert!((chrono::Utc::now().timestamp() - iat).abs() <= 5, "iat is now");
-    assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok(), "jti is a UUID");
+    assert!(
+        (chrono::Utc::now().timestamp() - iat).abs() <= 5,
+        "iat is now"
+    );
+    assert!(
+        uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok(),
+        "jti is a UUID"
+    );
 }
 
 #[tokio::test]
@@ -45,9 +65,15 @@ async fn each_token_has_a_unique_jti() {
     let second = app.client_credentials_token(&client).await;
 
     let jwks = app.jwks().await;
-    let (a, b) = (verify(&first, &jwks, AUDIENCE).claims, verify(&second, &jwks, AUDIENCE).claims);
+    let (a, b) = (
+        verify(&first, &jwks, AUDIENCE).claims,
+        verify(&second, &jwks, AUDIENCE).claims,
+    );
     assert_ne!(a["jti"], b["jti"]);
-    assert!(a.get("scope").is_none(), "no scope claim when the client has no scope");
+    assert!(
+        a.get("scope").is_none(),
+        "no scope claim when the client has no scope"
+    );
 }
 
 #[tokio::test]
@@ -68,14 +94,22 @@ async fn client_secret_post_works() {
 
     let response = app
         .post_token(
-            &[("grant_type", "client_credentials"), ("client_id", &client.id), ("client_secret", &client.secret)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
             None,
         )
         .await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    verify(body["access_token"].as_str().unwrap(), &app.jwks().await, AUDIENCE);
+    verify(
+        body["access_token"].as_str().unwrap(),
+        &app.jwks().await,
+        AUDIENCE,
+    );
 }
 
 #[tokio::test]
@@ -86,7 +120,10 @@ async fn basic_credentials_are_percent_decoded() {
     let encode_all = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
 
     let response = app
-        .post_token(&[("grant_type", "client_credentials")], Some((&encode_all(&client.id), &encode_all(&client.secret))))
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some((&encode_all(&client.id), &encode_all(&client.secret))),
+        )
         .await;
 
     assert_eq!(response.status(), 200);
@@ -98,15 +135,24 @@ async fn wrong_secret_is_401_invalid_client_with_basic_challenge() {
     let client = app.create_client("client_credentials", "").await;
 
     let response = app
-        .post_token(&[("grant_type", "client_credentials")], Some((&client.id, "not-the-secret")))
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some((&client.id, "not-the-secret")),
+        )
         .await;
 
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.starts_with("Basic"), "{challenge}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
-    assert!(!body.to_string().contains("not-the-secret"), "secret never echoed");
+    assert!(
+        !body.to_string().contains("not-the-secret"),
+        "secret never echoed"
+    );
 }
 
 #[tokio::test]
@@ -115,10 +161,24 @@ async fn unknown_client_and_wrong_post_secret_get_the_same_invalid_client() {
     let client = app.create_client("client_credentials", "").await;
 
     let unknown = app
-        .post_token(&[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x")], None)
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ],
+            None,
+        )
         .await;
     let wrong = app
-        .post_token(&[("grant_type", "client_credentials"), ("client_id", &client.id), ("client_secret", "x")], None)
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client.id),
+                ("client_secret", "x"),
+            ],
+            None,
+        )
         .await;
 
     assert_eq!(unknown.status(), 401);
@@ -130,7 +190,9 @@ async fn unknown_client_and_wrong_post_secret_get_the_same_invalid_client() {
 async fn missing_client_authentication_is_invalid_client() {
     let app = spawn_app().await;
 
-    let response = app.post_token(&[("grant_type", "client_credentials")], None).await;
+    let response = app
+        .post_token(&[("grant_type", "client_credentials")], None)
+        .await;
 
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
@@ -142,8 +204,14 @@ async fn unknown_grant_type_is_unsupported_grant_type() {
     let app = spawn_app().await;
     let client = app.create_client("client_credentials", "").await;
 
-    for grant in ["authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", "CLIENT_CREDENTIALS"] {
-        let response = app.post_token(&[("grant_type", grant)], Some((&client.id, &client.secret))).await;
+    for grant in [
+        "authorization_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "CLIENT_CREDENTIALS",
+    ] {
+        let response = app
+            .post_token(&[("grant_type", grant)], Some((&client.id, &client.secret)))
+            .await;
 
         assert_eq!(response.status(), 400, "{grant}");
         let body: Value = response.json().await.unwrap();
@@ -158,7 +226,10 @@ async fn scope_outside_the_clients_scope_is_invalid_scope() {
 
     for scope in ["admin", "read admin", "read\"quoted"] {
         let response = app
-            .post_token(&[("grant_type", "client_credentials"), ("scope", scope)], Some((&client.id, &client.secret)))
+            .post_token(
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+                Some((&client.id, &client.secret)),
+            )
             .await;
 
         assert_eq!(response.status(), 400, "{scope}");
@@ -184,7 +255,10 @@ async fn client_without_the_grant_is_unauthorized_client() {
     let client = app.create_client("password,refresh_token", "").await;
 
     let response = app
-        .post_token(&[("grant_type", "client_credentials")], Some((&client.id, &client.secret)))
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some((&client.id, &client.secret)),
+        )
         .await;
 
     assert_eq!(response.status(), 400);
@@ -195,7 +269,9 @@ async fn client_without_the_grant_is_unauthorized_client() {
 #[tokio::test]
 async fn client_audience_overrides_the_default() {
     let app = spawn_app().await;
-    let client = app.create_client_with_audience("client_credentials", "", Some("https://billing.test")).await;
+    let client = app
+        .create_client_with_audience("client_credentials", "", Some("https://billing.test"))
+        .await;
 
     let token = app.client_credentials_token(&client).await;
 
@@ -208,11 +284,32 @@ async fn malformed_requests_are_invalid_request() {
     let app = spawn_app().await;
     let client = app.create_client("client_credentials", "").await;
     let basic = Some((client.id.as_str(), client.secret.as_str()));
-    let cases: [(&[(&str, &str)], Option<(&str, &str)>, &str); 4] = [
+    let cases: [(Form<'_>, Basic<'_>, &str); 4] = [
         (&[("scope", "read")], basic, "missing grant_type"),
-        (&[("grant_type", "client_credentials"), ("grant_type", "client_credentials")], basic, "repeated grant_type"),
-        (&[("grant_type", "client_credentials"), ("client_secret", &client.secret)], basic, "two auth methods"),
-        (&[("grant_type", "client_credentials"), ("client_id", "someone-else")], basic, "client_id differs from Basic"),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            basic,
+            "repeated grant_type",
+        ),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", &client.secret),
+            ],
+            basic,
+            "two auth methods",
+        ),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "someone-else"),
+            ],
+            basic,
+            "client_id differs from Basic",
+        ),
     ];
 
     for (form, basic, reason) in cases {
@@ -252,7 +349,10 @@ async fn oversized_body_is_413_with_a_json_error() {
         .http
         .post(app.url("/token"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded(&[("grant_type", "client_credentials"), ("scope", &huge)]))
+        .body(serde_urlencoded(&[
+            ("grant_type", "client_credentials"),
+            ("scope", &huge),
+        ]))
         .send()
         .await
         .unwrap();
@@ -264,7 +364,9 @@ async fn oversized_body_is_413_with_a_json_error() {
 
 #[tokio::test]
 async fn deleted_client_gets_no_token_after_its_cache_entry_expires() {
-    let app = spawn_app_with(|config| config.client_cache_ttl = std::time::Duration::from_millis(200)).await;
+    let app =
+        spawn_app_with(|config| config.client_cache_ttl = std::time::Duration::from_millis(200))
+            .await;
     let client = app.create_client("client_credentials", "").await;
     app.client_credentials_token(&client).await;
 
@@ -272,7 +374,10 @@ async fn deleted_client_gets_no_token_after_its_cache_entry_expires() {
     assert!(app.store().await.delete_client(&id).await.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let response = app
-        .post_token(&[("grant_type", "client_credentials")], Some((&client.id, &client.secret)))
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some((&client.id, &client.secret)),
+        )
         .await;
 
     assert_eq!(response.status(), 401);

@@ -39,7 +39,16 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
         response_types_supported: &[],
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: [algorithm.as_str()],
-        claims_supported: &["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"],
+        claims_supported: &[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "client_id",
+            "scope",
+        ],
     };
     Ok(Bytes::from(serde_json::to_vec(&metadata)?))
 }
@@ -52,13 +61,18 @@ pub(crate) async fn get_openid_configuration(State(state): State<AppState>) -> i
 
 /// RFC 8414 authorization-server metadata (the same document).
 #[tracing::instrument(skip_all)]
-pub(crate) async fn get_oauth_authorization_server(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn get_oauth_authorization_server(
+    State(state): State<AppState>,
+) -> impl IntoResponse {
     metadata_response(&state)
 }
 
 fn metadata_response(state: &AppState) -> impl IntoResponse + use<> {
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
         (header::CACHE_CONTROL, state.documents.cache_control.clone()),
     ];
     (headers, state.documents.discovery.clone())

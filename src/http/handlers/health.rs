@@ -18,7 +18,13 @@ pub(crate) async fn get_healthz() -> Json<Value> {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await.map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "database unreachable")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "database unreachable",
+        )
     })?;
-    Ok(Json(json!({ "status": "ready", "signing_kid": state.keys.current_kid() })))
+    Ok(Json(
+        json!({ "status": "ready", "signing_kid": state.keys.current_kid() }),
+    ))
 }

@@ -16,11 +16,18 @@ pub(crate) async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) 
     };
     let cache_control = state.documents.cache_control.clone();
     if none_match(&headers, jwks.etag()) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)])
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+        )
             .into_response();
     }
     let content_type = HeaderValue::from_static("application/json");
-    let headers = [(header::CONTENT_TYPE, content_type), (header::ETAG, etag), (header::CACHE_CONTROL, cache_control)];
+    let headers = [
+        (header::CONTENT_TYPE, content_type),
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, cache_control),
+    ];
     (headers, jwks.body().clone()).into_response()
 }
 

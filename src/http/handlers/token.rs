@@ -46,15 +46,25 @@ pub(crate) async fn post_token(
     let request = token_request(form, basic)?;
     let issued = state.issuer.issue(request, Utc::now()).await?;
     // RFC 6749 §5.1: token responses must not be cached.
-    let headers = [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")];
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
     Ok((headers, Json(TokenResponse::from(issued))))
 }
 
 /// Turns the form and Basic credentials into a domain request.
-fn token_request(mut form: OAuthForm, basic: Option<BasicCredentials>) -> Result<TokenRequest, Error> {
+fn token_request(
+    mut form: OAuthForm,
+    basic: Option<BasicCredentials>,
+) -> Result<TokenRequest, Error> {
     let client = client_authentication(&mut form, basic)?;
-    let grant_type = form.take("grant_type").ok_or(Error::InvalidRequest("grant_type is required"))?;
-    let grant_type: GrantType = grant_type.parse().map_err(|_| Error::UnsupportedGrantType)?;
+    let grant_type = form
+        .take("grant_type")
+        .ok_or(Error::InvalidRequest("grant_type is required"))?;
+    let grant_type: GrantType = grant_type
+        .parse()
+        .map_err(|_| Error::UnsupportedGrantType)?;
     let scope = match form.take("scope") {
         Some(scope) => Some(Scope::parse(&scope).map_err(|_| Error::InvalidScope)?),
         None => None,
@@ -75,10 +85,14 @@ fn client_authentication(
     let body_id = form.take("client_id");
     let body_secret = form.take("client_secret");
     match (basic, body_secret) {
-        (Some(_), Some(_)) => Err(Error::InvalidRequest("use only one client authentication method")),
+        (Some(_), Some(_)) => Err(Error::InvalidRequest(
+            "use only one client authentication method",
+        )),
         (Some(basic), None) => {
             if body_id.is_some_and(|id| id != basic.client_id) {
-                return Err(Error::InvalidRequest("client_id does not match the Authorization header"));
+                return Err(Error::InvalidRequest(
+                    "client_id does not match the Authorization header",
+                ));
             }
             Ok(ClientAuthentication {
                 client_id: basic.client_id,
@@ -88,8 +102,16 @@ fn client_authentication(
         }
         (None, secret) => {
             let client_id = body_id.ok_or(Error::InvalidClient)?;
-            let method = if secret.is_some() { AuthMethod::ClientSecretPost } else { AuthMethod::None };
-            Ok(ClientAuthentication { client_id, secret: secret.map(ClientSecret::presented), method })
+            let method = if secret.is_some() {
+                AuthMethod::ClientSecretPost
+            } else {
+                AuthMethod::None
+            };
+            Ok(ClientAuthentication {
+                client_id,
+                secret: secret.map(ClientSecret::presented),
+                method,
+            })
         }
     }
 }

@@ -21,5 +21,9 @@ pub(in crate::oauth) fn grant(
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
     let (access_token, expires_in) =
         issuer.mint_access_token(client, client.id.as_str(), &scope, now)?;
-    Ok(IssuedTokens { access_token, expires_in, scope })
+    Ok(IssuedTokens {
+        access_token,
+        expires_in,
+        scope,
+    })
 }
