@@ -96,6 +96,15 @@ impl Application {
     }
 }
 
+/// Connects to the database and applies pending migrations; errors name `--database-url`.
+pub async fn open_store(database_url: &str, options: StoreOptions) -> anyhow::Result<Store> {
+    let store = Store::connect(database_url, options)
+        .await
+        .context("--database-url: cannot connect to the database")?;
+    store.migrate().await.context("--database-url: cannot apply migrations")?;
+    Ok(store)
+}
+
 fn load_kek(config: &Config) -> anyhow::Result<KeyEncryptionKey> {
     match &config.key_encryption_key {
         Some(encoded) => KeyEncryptionKey::parse(encoded.expose_secret())
