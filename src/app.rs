@@ -101,7 +101,10 @@ pub async fn open_store(database_url: &str, options: StoreOptions) -> anyhow::Re
     let store = Store::connect(database_url, options)
         .await
         .context("--database-url: cannot connect to the database")?;
-    store.migrate().await.context("--database-url: cannot apply migrations")?;
+    store
+        .migrate()
+        .await
+        .context("--database-url: cannot apply migrations")?;
     Ok(store)
 }
 
