@@ -7,12 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, KeyConfig};
 use crate::http::{AppState, router};
-use crate::keys::{KeyEncryptionKey, KeyRing, KeySettings};
+use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::oauth::{IssuerSettings, TokenIssuer};
 use crate::store::{Store, StoreOptions};
 
@@ -21,45 +23,44 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    keys: Arc<KeyRing>,
+    key_scheduler: JoinHandle<()>,
 }
 
 impl Application {
-    /// Connects and migrates the database, loads (or creates) the key ring and binds.
+    /// Connects and migrates the database, loads the key ring (performing due transitions),
+    /// starts the periodic key check and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let options = StoreOptions {
             client_cache_ttl: config.client_cache_ttl,
         };
-        let store = Store::connect(&config.database_url, options)
-            .await
-            .context("--database-url: cannot connect to the database")?;
-        store
-            .migrate()
-            .await
-            .context("--database-url: cannot apply migrations")?;
-        let kek = load_kek(&config)?;
-        let settings = KeySettings {
-            algorithm: config.signing_algorithm,
-            rsa_bits: config.rsa_bits,
-        };
-        let keys = Arc::new(KeyRing::load(store.clone(), kek, settings).await?);
+        let store = open_store(&config.keys.database_url, options).await?;
+        let keys = Arc::new(load_key_ring(&store, &config.keys, config.clock.now()).await?);
         let issuer = TokenIssuer::new(
             store.clone(),
             keys.clone(),
             IssuerSettings {
                 issuer: config.issuer.clone(),
                 default_audience: config.default_audience.clone(),
-                access_token_ttl: config.access_token_ttl,
+                access_token_ttl: config.keys.access_token_ttl,
             },
         );
-        let state = AppState::new(&config, store.clone(), keys, issuer)?;
+        let state = AppState::new(&config, store.clone(), keys.clone(), issuer)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
         let router = router(state, config.request_timeout);
+        let key_scheduler = scheduler::spawn(
+            keys.clone(),
+            config.clock.clone(),
+            config.keys.key_check_interval,
+        );
         Ok(Self {
             listener,
             router,
             store,
+            keys,
+            key_scheduler,
         })
     }
 
@@ -69,6 +70,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The shared key ring, for tests that drive key checks themselves.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.keys.clone()
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
@@ -82,17 +88,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server error");
+        self.key_scheduler.abort();
         self.store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 
@@ -108,7 +114,26 @@ pub async fn open_store(database_url: &str, options: StoreOptions) -> anyhow::Re
     Ok(store)
 }
 
-fn load_kek(config: &Config) -> anyhow::Result<KeyEncryptionKey> {
+/// Loads the key ring (creating it on an empty database) with the configured key-encryption
+/// key, performing every transition due at `now`.
+pub async fn load_key_ring(
+    store: &Store,
+    config: &KeyConfig,
+    now: DateTime<Utc>,
+) -> anyhow::Result<KeyRing> {
+    let kek = load_kek(config)?;
+    let ring = KeyRing::load(
+        store.clone(),
+        kek,
+        config.key_settings(),
+        config.rotation_policy(),
+        now,
+    )
+    .await?;
+    Ok(ring)
+}
+
+fn load_kek(config: &KeyConfig) -> anyhow::Result<KeyEncryptionKey> {
     match &config.key_encryption_key {
         Some(encoded) => KeyEncryptionKey::parse(encoded.expose_secret())
             .context("SIGIL_KEY_ENCRYPTION_KEY: expected 32 bytes in base64url"),

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::KeyConfig;
 use crate::domain::{ClientId, ClientSecret, GrantType, GrantTypes, Scope};
-use crate::store::{Client, NewClient, Store, StoreOptions};
+use crate::keys::KeyRing;
+use crate::store::{Client, NewClient, Store, StoreOptions, StoredKey};
 
 /// sigil: an OAuth2/OIDC-style token issuer.
 #[derive(Debug, Parser)]
@@ -47,6 +49,40 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage the signing-key ring.
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `sigil keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List every key with its state and lifecycle times.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Promote the published next key to current now and publish a fresh next key.
+    Rotate {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Rotate even if the next key was published less than two JWKS cache lifetimes ago.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Emergency revocation: remove a key from the JWKS at once (a new key takes over).
+    Revoke {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The key id.
+        kid: String,
+    },
 }
 
 /// Where the database is.
@@ -66,7 +102,7 @@ pub struct DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub keys: KeyArgs,
 
     /// Address to listen on.
     #[arg(long, env = "SIGIL_LISTEN", default_value = "127.0.0.1:8080")]
@@ -76,6 +112,25 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_ISSUER")]
     pub issuer: Option<String>,
 
+    /// `aud` of access tokens for clients without their own audience [default: the issuer].
+    #[arg(long, env = "SIGIL_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// How long a client looked up in the database is served from memory (e.g. 30s).
+    #[arg(long, env = "SIGIL_CLIENT_CACHE_TTL", default_value = "30s")]
+    pub client_cache_ttl: String,
+
+    /// Longest time one request may take before it is answered 408 (e.g. 10s).
+    #[arg(long, env = "SIGIL_REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: String,
+}
+
+/// The database, the key-encryption key and the key lifecycle: shared by `serve` and `keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
     /// Directory for the generated key-encryption key file.
     #[arg(long, env = "SIGIL_KEYS_DIR", default_value = "keys")]
     pub keys_dir: PathBuf,
@@ -83,10 +138,6 @@ pub struct ServeArgs {
     /// Key-encryption key (32 bytes, base64url); overrides the file in --keys-dir.
     #[arg(long, env = "SIGIL_KEY_ENCRYPTION_KEY", hide_env_values = true)]
     pub key_encryption_key: Option<String>,
-
-    /// Access-token lifetime (e.g. 15m, 1h).
-    #[arg(long, env = "SIGIL_ACCESS_TOKEN_TTL", default_value = "15m")]
-    pub access_token_ttl: String,
 
     /// Algorithm of new signing keys: RS256 or ES256.
     #[arg(long, env = "SIGIL_SIGNING_ALG", default_value = "RS256")]
@@ -96,21 +147,25 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_RSA_BITS", default_value_t = 2048)]
     pub rsa_bits: u32,
 
-    /// `aud` of access tokens for clients without their own audience [default: the issuer].
-    #[arg(long, env = "SIGIL_AUDIENCE")]
-    pub audience: Option<String>,
+    /// Access-token lifetime (e.g. 15m, 1h).
+    #[arg(long, env = "SIGIL_ACCESS_TOKEN_TTL", default_value = "15m")]
+    pub access_token_ttl: String,
 
     /// `Cache-Control: max-age` of the JWKS and discovery documents (e.g. 15m).
     #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "15m")]
     pub jwks_max_age: String,
 
-    /// How long a client looked up in the database is served from memory (e.g. 30s).
-    #[arg(long, env = "SIGIL_CLIENT_CACHE_TTL", default_value = "30s")]
-    pub client_cache_ttl: String,
+    /// How long a key signs before the next one takes over (e.g. 30d).
+    #[arg(long, env = "SIGIL_KEY_ROTATION", default_value = "30d")]
+    pub key_rotation: String,
 
-    /// Longest time one request may take before it is answered 408 (e.g. 10s).
-    #[arg(long, env = "SIGIL_REQUEST_TIMEOUT", default_value = "10s")]
-    pub request_timeout: String,
+    /// How often each instance checks the ring for due transitions and reloads it (e.g. 1m).
+    #[arg(long, env = "SIGIL_KEY_CHECK_INTERVAL", default_value = "1m")]
+    pub key_check_interval: String,
+
+    /// Clock-skew margin added before a retired key leaves the JWKS (e.g. 5m).
+    #[arg(long, env = "SIGIL_CLOCK_SKEW", default_value = "5m")]
+    pub clock_skew: String,
 }
 
 /// `sigil client ...`
@@ -182,20 +237,91 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Runs a keys subcommand. Running servers see the change at their next check.
+pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    match command {
+        KeysCommand::List { database, json } => {
+            let keys = open_store(&database).await?.list_all_signing_keys().await?;
+            print_keys(&keys, json)
+        }
+        KeysCommand::Rotate { keys, force } => {
+            let (_, ring) = open_key_ring(keys, now).await?;
+            ring.rotate(now, force).await?;
+            println!("rotated: now signing with {}", ring.current_kid());
+            Ok(())
+        }
+        KeysCommand::Revoke { keys, kid } => {
+            let (_, ring) = open_key_ring(keys, now).await?;
+            match ring.revoke(&kid, now).await? {
+                Some(state) => println!(
+                    "revoked {kid} (was {}); now signing with {}",
+                    state.as_str(),
+                    ring.current_kid()
+                ),
+                None => anyhow::bail!("no published key with kid {kid}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn open_key_ring(
+    args: KeyArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(Store, KeyRing)> {
+    let config = KeyConfig::from_args(args)?;
+    let store = crate::app::open_store(&config.database_url, CLI_STORE_OPTIONS).await?;
+    let ring = crate::app::load_key_ring(&store, &config, now).await?;
+    Ok((store, ring))
+}
+
+fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())
+    };
+    if json {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "state": k.state.as_str(),
+                "published_at": k.published_at, "activated_at": k.activated_at, "retired_at": k.retired_at,
+                "removed_at": k.removed_at, "revoked": k.revoked }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:<6} {:<8} {:<26} {:<26} RETIRED",
+        "KID", "ALG", "STATE", "PUBLISHED", "ACTIVATED"
+    );
+    for k in keys {
+        let state = if k.revoked {
+            "revoked"
+        } else {
+            k.state.as_str()
+        };
+        println!(
+            "{:<44} {:<6} {:<8} {:<26} {:<26} {}",
+            k.kid,
+            k.alg,
+            state,
+            k.published_at.to_rfc3339(),
+            time(k.activated_at),
+            time(k.retired_at)
+        );
+    }
+    Ok(())
+}
+
 /// Connects and migrates, so provisioning works before the first `serve`.
 pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    let options = StoreOptions {
-        client_cache_ttl: std::time::Duration::from_secs(1),
-    };
-    let store = Store::connect(&database.database_url, options)
-        .await
-        .context("--database-url: cannot connect to the database")?;
-    store
-        .migrate()
-        .await
-        .context("--database-url: cannot apply migrations")?;
-    Ok(store)
+    crate::app::open_store(&database.database_url, CLI_STORE_OPTIONS).await
 }
+
+/// The CLI makes one-off lookups: a short client cache is plenty.
+const CLI_STORE_OPTIONS: StoreOptions = StoreOptions {
+    client_cache_ttl: std::time::Duration::from_secs(1),
+};
 
 async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
     let grant_types = GrantTypes::parse(&args.grant_types)

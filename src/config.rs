@@ -1,4 +1,4 @@
-//! Typed configuration, built once from the parsed `serve` flags and passed down.
+//! Typed configuration, built once from the parsed flags and passed down.
 //!
 //! Every check names the flag it concerns, so a bad setting fails at start with one line.
 //! No config file, no globals.
@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::ServeArgs;
-use crate::keys::SigningAlgorithm;
+use crate::cli::{KeyArgs, ServeArgs};
+use crate::clock::Clock;
+use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -20,26 +21,41 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Issuer URL, exactly as configured (the `iss` claim). Default `http://<listen>`.
     pub issuer: String,
+    /// `aud` for clients without their own. Default: the issuer.
+    pub default_audience: String,
+    /// Lifetime of cached client lookups. Default 30 seconds.
+    pub client_cache_ttl: Duration,
+    /// Per-request time limit. Default 10 seconds.
+    pub request_timeout: Duration,
+    /// Database, key encryption and key lifecycle.
+    pub keys: KeyConfig,
+    /// Time source. The system clock except in tests.
+    pub clock: Clock,
+}
+
+/// The database, the key-encryption key and the key lifecycle (shared by `serve` and `keys`).
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
     /// `sqlite://…` or `postgres://…`. Default `sqlite://sigil.db`.
     pub database_url: String,
     /// Directory of the generated key-encryption key file. Default `keys`.
     pub keys_dir: PathBuf,
     /// Key-encryption key from the environment; when `None` the file in `keys_dir` is used.
     pub key_encryption_key: Option<SecretString>,
-    /// Access-token lifetime. Default 15 minutes.
-    pub access_token_ttl: Duration,
     /// Algorithm of newly generated keys. Default RS256.
     pub signing_algorithm: SigningAlgorithm,
     /// RSA modulus bits for RS256 keys. Default 2048.
     pub rsa_bits: u32,
-    /// `aud` for clients without their own. Default: the issuer.
-    pub default_audience: String,
+    /// Access-token lifetime (the longest token a key signs). Default 15 minutes.
+    pub access_token_ttl: Duration,
     /// `Cache-Control: max-age` of JWKS and discovery. Default 15 minutes.
     pub jwks_max_age: Duration,
-    /// Lifetime of cached client lookups. Default 30 seconds.
-    pub client_cache_ttl: Duration,
-    /// Per-request time limit. Default 10 seconds.
-    pub request_timeout: Duration,
+    /// How long a key signs. Default 30 days.
+    pub key_rotation: Duration,
+    /// How often each instance checks and reloads the ring. Default 1 minute.
+    pub key_check_interval: Duration,
+    /// Clock-skew margin before a retired key leaves the JWKS. Default 5 minutes.
+    pub clock_skew: Duration,
 }
 
 impl Config {
@@ -49,31 +65,64 @@ impl Config {
             .issuer
             .unwrap_or_else(|| format!("http://{}", args.listen));
         validate_issuer(&issuer).with_context(|| format!("--issuer {issuer:?}"))?;
-        if ![2048, 3072, 4096].contains(&args.rsa_bits) {
-            anyhow::bail!("--rsa-bits {}: must be 2048, 3072 or 4096", args.rsa_bits);
-        }
         let default_audience = args.audience.unwrap_or_else(|| issuer.clone());
         if default_audience.is_empty() {
             anyhow::bail!("--audience: must not be empty");
         }
         Ok(Self {
             listen: args.listen,
+            issuer,
+            default_audience,
+            client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
+            request_timeout: duration("--request-timeout", &args.request_timeout)?,
+            keys: KeyConfig::from_args(args.keys)?,
+            clock: Clock::system(),
+        })
+    }
+}
+
+impl KeyConfig {
+    /// Validates the key flags; the error names the offending flag.
+    pub fn from_args(args: KeyArgs) -> anyhow::Result<Self> {
+        if ![2048, 3072, 4096].contains(&args.rsa_bits) {
+            anyhow::bail!("--rsa-bits {}: must be 2048, 3072 or 4096", args.rsa_bits);
+        }
+        let signing_algorithm = args
+            .signing_alg
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--signing-alg")?;
+        Ok(Self {
             database_url: args.database.database_url,
             keys_dir: args.keys_dir,
             key_encryption_key: args.key_encryption_key.map(SecretString::from),
-            access_token_ttl: duration("--access-token-ttl", &args.access_token_ttl)?,
-            signing_algorithm: args
-                .signing_alg
-                .parse()
-                .map_err(anyhow::Error::msg)
-                .context("--signing-alg")?,
+            signing_algorithm,
             rsa_bits: args.rsa_bits,
-            default_audience,
+            access_token_ttl: duration("--access-token-ttl", &args.access_token_ttl)?,
             jwks_max_age: duration("--jwks-max-age", &args.jwks_max_age)?,
-            client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
-            request_timeout: duration("--request-timeout", &args.request_timeout)?,
-            issuer,
+            key_rotation: duration("--key-rotation", &args.key_rotation)?,
+            key_check_interval: duration("--key-check-interval", &args.key_check_interval)?,
+            clock_skew: duration("--clock-skew", &args.clock_skew)?,
         })
+    }
+
+    /// How new keys are made.
+    pub fn key_settings(&self) -> KeySettings {
+        KeySettings {
+            algorithm: self.signing_algorithm,
+            rsa_bits: self.rsa_bits,
+        }
+    }
+
+    /// When transitions are due.
+    pub fn rotation_policy(&self) -> RotationPolicy {
+        RotationPolicy::new(
+            self.key_rotation,
+            self.jwks_max_age,
+            self.key_check_interval,
+            self.access_token_ttl,
+            self.clock_skew,
+        )
     }
 }
 
@@ -120,8 +169,11 @@ mod tests {
 
         assert_eq!(config.issuer, "http://127.0.0.1:8080");
         assert_eq!(config.default_audience, config.issuer);
-        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
-        assert_eq!(config.signing_algorithm, SigningAlgorithm::Rs256);
+        assert_eq!(config.keys.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.keys.signing_algorithm, SigningAlgorithm::Rs256);
+        assert_eq!(config.keys.key_rotation, Duration::from_secs(30 * 86_400));
+        let policy = config.keys.rotation_policy();
+        assert_eq!(policy.publish_lead, Duration::from_secs(2 * 900 + 60));
     }
 
     #[test]
@@ -135,6 +187,8 @@ mod tests {
             (&["--signing-alg", "HS256"], "--signing-alg"),
             (&["--rsa-bits", "1024"], "--rsa-bits"),
             (&["--jwks-max-age", "x"], "--jwks-max-age"),
+            (&["--key-rotation", "monthly"], "--key-rotation"),
+            (&["--key-check-interval", "0m"], "--key-check-interval"),
         ];
         for (flags, named) in cases {
             let error = format!("{:#}", Config::from_args(serve_args(flags)).unwrap_err());

@@ -1,7 +1,8 @@
 //! sigil: an OAuth2/OIDC-style token issuer.
 //!
 //! Where each concern lives (dependencies point inward: http → oauth → {store, keys} → domain):
-//! - `cli`, `config`, `telemetry`, `app`: command line, typed configuration, logging, wiring.
+//! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
+//!   wiring, and the injectable time source.
 //! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
 //!   besides `app`.
 //! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
@@ -11,6 +12,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -1,15 +1,19 @@
 -- The shared key ring. sealed_private_key is a compact JWE (dir + A256GCM) made with the
--- key-encryption key, which never enters the database.
+-- key-encryption key, which never enters the database; it is erased when a key is removed.
+-- Lifecycle: next (published, not signing) -> current (signing) -> retired (published until
+-- its tokens expire) -> removed (kept for the audit trail only).
 CREATE TABLE signing_keys (
     kid                TEXT PRIMARY KEY,
     alg                TEXT NOT NULL,
-    state              TEXT NOT NULL CHECK (state IN ('next', 'current', 'retired')),
+    state              TEXT NOT NULL CHECK (state IN ('next', 'current', 'retired', 'removed')),
     public_jwk         TEXT NOT NULL,
-    sealed_private_key TEXT NOT NULL,
-    created_at         TIMESTAMPTZ NOT NULL,
+    sealed_private_key TEXT,
+    published_at       TIMESTAMPTZ NOT NULL,
     activated_at       TIMESTAMPTZ,
-    retired_at         TIMESTAMPTZ
+    retired_at         TIMESTAMPTZ,
+    removed_at         TIMESTAMPTZ,
+    revoked            BOOLEAN NOT NULL DEFAULT FALSE
 );
--- At most one current and one next key: conditional inserts race safely on these.
+-- At most one current and one next key: conditional inserts and updates race safely on these.
 CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (state) WHERE state = 'current';
 CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (state) WHERE state = 'next';

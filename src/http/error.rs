@@ -30,7 +30,7 @@ struct ErrorBody<'a> {
 }
 
 /// An internal error, stashed in response extensions for the logging middleware.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct InternalError(Arc<anyhow::Error>);
 
 /// An error from the token endpoint.
@@ -89,6 +89,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     description: Cow<'static, str>,
+    challenge: Option<HeaderValue>,
+    internal: Option<InternalError>,
 }
 
 impl ApiError {
@@ -102,13 +104,41 @@ impl ApiError {
             status,
             code,
             description: description.into(),
+            challenge: None,
+            internal: None,
         }
+    }
+
+    /// A 500 with a fixed body; `error` is logged by the middleware, never shown.
+    pub fn internal(error: anyhow::Error) -> Self {
+        let mut api = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal server error",
+        );
+        api.internal = Some(InternalError(Arc::new(error)));
+        api
+    }
+
+    /// Adds a `WWW-Authenticate` challenge (for 401 and 403 answers).
+    pub fn with_challenge(mut self, challenge: HeaderValue) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        render(self.status, self.code, &self.description)
+        let mut response = render(self.status, self.code, &self.description);
+        if let Some(challenge) = self.challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(internal) = self.internal {
+            response.extensions_mut().insert(internal);
+        }
+        response
     }
 }
 

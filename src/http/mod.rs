@@ -3,6 +3,7 @@
 //! Handlers are thin: parse the wire form into a domain request, make one call into `oauth`
 //! or `keys`, render the answer. No SQL, josekit or grant policy here.
 
+mod auth;
 mod error;
 mod extract;
 mod handlers;

@@ -13,7 +13,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::error::{log_internal_errors, not_found, panic_response};
-use super::handlers::{discovery, health, jwks, token};
+use super::handlers::{admin_keys, discovery, health, jwks, token};
 use super::state::AppState;
 
 /// Largest accepted request body; token requests are a few hundred bytes.
@@ -31,6 +31,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::get_oauth_authorization_server),
+        )
+        .route("/admin/keys", get(admin_keys::get_admin_keys))
+        .route(
+            "/admin/keys/rotate",
+            post(admin_keys::post_admin_keys_rotate),
+        )
+        .route(
+            "/admin/keys/{kid}/revoke",
+            post(admin_keys::post_admin_key_revoke),
         )
         .route("/healthz", get(health::get_healthz))
         .route("/readyz", get(health::get_readyz))

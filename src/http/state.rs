@@ -6,6 +6,7 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use super::handlers::discovery;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::oauth::TokenIssuer;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub(super) keys: Arc<KeyRing>,
     pub(super) issuer: TokenIssuer,
     pub(super) documents: Arc<Documents>,
+    pub(super) clock: Clock,
 }
 
 /// Responses computed once at start.
@@ -38,7 +40,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let cache_control = HeaderValue::from_str(&format!(
             "public, max-age={}",
-            config.jwks_max_age.as_secs()
+            config.keys.jwks_max_age.as_secs()
         ))?;
         let discovery = discovery::document(config, keys.settings().algorithm)?;
         Ok(Self {
@@ -49,6 +51,7 @@ impl AppState {
                 discovery,
                 cache_control,
             }),
+            clock: config.clock.clone(),
         })
     }
 }

@@ -20,17 +20,22 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    /// Builds the set from every published key: current first, then next, then retired
-    /// (oldest first), so every instance serializes byte-identical documents.
+    /// Builds the set from every published key (removed ones are skipped): current first,
+    /// then next, then retired (oldest first), so every instance serializes byte-identical
+    /// documents.
     pub(super) fn build(keys: &[StoredKey]) -> anyhow::Result<Self> {
         let rank = |state: KeyState| match state {
             KeyState::Current => 0,
             KeyState::Next => 1,
             KeyState::Retired => 2,
+            KeyState::Removed => 3,
         };
-        let mut published: Vec<&StoredKey> = keys.iter().collect();
+        let mut published: Vec<&StoredKey> = keys
+            .iter()
+            .filter(|key| key.state != KeyState::Removed)
+            .collect();
         published.sort_by(|a, b| {
-            (rank(a.state), a.created_at, &a.kid).cmp(&(rank(b.state), b.created_at, &b.kid))
+            (rank(a.state), a.published_at, &a.kid).cmp(&(rank(b.state), b.published_at, &b.kid))
         });
         let keys = published
             .into_iter()
@@ -73,8 +78,12 @@ mod tests {
             alg: "RS256".into(),
             state,
             public_jwk: jwk.into(),
-            sealed_private_key: String::new(),
-            created_at: Utc::now(),
+            sealed_private_key: None,
+            published_at: Utc::now(),
+            activated_at: None,
+            retired_at: None,
+            removed_at: None,
+            revoked: false,
         }
     }
 

@@ -1,24 +1,35 @@
 //! The key ring: signing keys, their lifecycle, the JWKS and key encryption.
 //!
 //! The ring lives in the database so every instance shares it; private keys are sealed with
-//! the key-encryption key (`encryption.rs`). In memory, `KeyRing` holds the parsed signer of
-//! the current key and the serialized JWKS behind an `ArcSwap`: a reload swaps both at once and
-//! readers never block or parse PEM. This is the only module that imports `josekit`.
+//! the key-encryption key (`encryption.rs`). `lifecycle.rs` decides and performs transitions
+//! (next → current → retired → removed); `scheduler.rs` runs that check periodically. In
+//! memory, `KeyRing` holds the parsed signer of the current key, verifiers of every published
+//! key and the serialized JWKS behind an `ArcSwap`: a reload swaps them at once and readers
+//! never block or parse PEM. This is the only module that imports `josekit`.
 
 mod encryption;
 mod jwks;
+mod lifecycle;
+pub mod scheduler;
 mod signing_key;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use josekit::jws::{self, JwsHeader};
+use chrono::{DateTime, Utc};
+use josekit::jwk::Jwk;
+use josekit::jws::{self, ES256, JwsHeader, JwsVerifier, RS256};
 
 pub use encryption::{KEK_FILE_NAME, KeyEncryptionKey, OpenError};
 pub use jwks::Jwks;
+pub use lifecycle::RotationPolicy;
 pub use signing_key::SigningAlgorithm;
 
-use crate::store::{self, KeyState, NewSigningKey, Store, StoredKey};
+use crate::store::{self, KeyState, Store, StoredKey};
+
+/// Longest token accepted for verification, in bytes.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// How new keys are made, from `Config`.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +40,7 @@ pub struct KeySettings {
     pub rsa_bits: u32,
 }
 
-/// Why the key ring could not be loaded.
+/// Why the key ring could not be loaded or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
     /// The stored ring cannot be decrypted with this instance's key-encryption key.
@@ -39,55 +50,139 @@ pub enum KeyRingError {
     )]
     Sealed(#[from] OpenError),
     /// The database failed.
-    #[error("cannot read the key ring from the database")]
+    #[error("cannot read or change the key ring in the database")]
     Store(#[from] store::Error),
+    /// A manual rotation would sign with a key verifiers may not have fetched yet.
+    #[error(
+        "the next key was published {published_secs}s ago; rotating before {lead_secs}s risks unknown-kid failures at verifiers (force to override)"
+    )]
+    NextKeyTooFresh {
+        /// Seconds since the next key was published.
+        published_secs: i64,
+        /// The publish lead of the policy, in seconds.
+        lead_secs: u64,
+    },
     /// A stored key is malformed, or a new one could not be made.
     #[error("invalid key ring: {0:#}")]
     Invalid(#[from] anyhow::Error),
 }
 
-/// What requests read: the current signer and the JWKS built from the same snapshot.
+/// Why a presented JWS was rejected. Deliberately uninformative.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid token")]
+pub struct InvalidToken;
+
+/// A JWS whose signature checked out against a published key.
+#[derive(Debug)]
+pub struct VerifiedJws {
+    /// The `typ` header.
+    pub typ: Option<String>,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// What requests read: built from one database snapshot.
 struct Ring {
     current: signing_key::Signer,
+    verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: Arc<Jwks>,
 }
 
 /// The shared, hot-swappable key ring.
 pub struct KeyRing {
-    store: Store,
-    kek: KeyEncryptionKey,
-    settings: KeySettings,
+    manager: lifecycle::KeyManager,
     ring: ArcSwap<Ring>,
 }
 
 impl KeyRing {
-    /// Loads the ring from the database, creating the first signing key if the ring is empty.
-    /// Fails (and never creates a second ring) when the stored keys cannot be decrypted.
+    /// Loads the ring, first performing every transition due at `now` (on an empty database:
+    /// creating the first current and next keys). Fails, and never creates a second ring,
+    /// when the stored keys cannot be decrypted.
     pub async fn load(
         store: Store,
         kek: KeyEncryptionKey,
         settings: KeySettings,
+        policy: RotationPolicy,
+        now: DateTime<Utc>,
     ) -> Result<Self, KeyRingError> {
-        let mut keys = store.list_signing_keys().await?;
-        if !keys.iter().any(|key| key.state == KeyState::Current) {
-            create_first_key(&store, &kek, settings).await?;
-            keys = store.list_signing_keys().await?;
-        }
-        let ring = build_ring(&kek, &keys)?;
-        tracing::info!(kid = %ring.current.kid, alg = ring.current.alg.as_str(), keys = keys.len(), "key ring loaded");
-        Ok(Self {
+        let manager = lifecycle::KeyManager {
             store,
             kek,
             settings,
+            policy,
+        };
+        let keys = manager.store.list_signing_keys().await?;
+        if let Some(current) = keys.iter().find(|key| key.state == KeyState::Current) {
+            // Prove the key-encryption key opens the ring before changing anything in it.
+            open_signer(&manager.kek, current)?;
+        }
+        manager.check(now).await?;
+        let ring = build_ring(&manager.kek, &manager.store.list_signing_keys().await?)?;
+        tracing::info!(kid = %ring.current.kid, alg = ring.current.alg.as_str(), published = ring.verifiers.len(), "key ring loaded");
+        Ok(Self {
+            manager,
             ring: ArcSwap::from_pointee(ring),
         })
     }
 
-    /// Re-reads the ring from the database and swaps it in atomically.
-    pub async fn reload(&self) -> Result<(), KeyRingError> {
-        let keys = self.store.list_signing_keys().await?;
-        self.ring.store(Arc::new(build_ring(&self.kek, &keys)?));
+    /// Performs due transitions, then re-reads the ring and swaps it in.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(), KeyRingError> {
+        self.manager.check(now).await?;
+        self.reload().await
+    }
+
+    async fn reload(&self) -> Result<(), KeyRingError> {
+        let ring = build_ring(
+            &self.manager.kek,
+            &self.manager.store.list_signing_keys().await?,
+        )?;
+        let previous = self.ring.swap(Arc::new(ring));
+        let ring = self.ring.load();
+        if previous.current.kid != ring.current.kid {
+            tracing::info!(kid = %ring.current.kid, replaced = %previous.current.kid, "now signing with a new key");
+        }
         Ok(())
+    }
+
+    /// Manual rotation: the published next key starts signing, the current key retires and a
+    /// fresh next key is published. Refused while the next key is younger than the publish
+    /// lead, unless `force`.
+    pub async fn rotate(&self, now: DateTime<Utc>, force: bool) -> Result<(), KeyRingError> {
+        let keys = self.manager.store.list_signing_keys().await?;
+        let find = |state| keys.iter().find(|key: &&StoredKey| key.state == state);
+        let (Some(current), Some(next)) = (find(KeyState::Current), find(KeyState::Next)) else {
+            return self.refresh(now).await;
+        };
+        let age = now - next.published_at;
+        let lead = self.manager.policy.publish_lead;
+        if !force && age < chrono::Duration::from_std(lead).map_err(anyhow::Error::from)? {
+            return Err(KeyRingError::NextKeyTooFresh {
+                published_secs: age.num_seconds(),
+                lead_secs: lead.as_secs(),
+            });
+        }
+        self.manager.promote(&current.kid, &next.kid, now).await?;
+        self.refresh(now).await
+    }
+
+    /// Emergency revocation: `kid` leaves the JWKS at once; if it was signing, the next key
+    /// takes over and a fresh next key is published. Returns the state it was in.
+    pub async fn revoke(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyState>, KeyRingError> {
+        let previous = self.manager.store.revoke_signing_key(kid, now).await?;
+        if let Some(state) = previous {
+            tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
+            self.refresh(now).await?;
+        }
+        Ok(previous)
+    }
+
+    /// Every key ever in the ring, for operators.
+    pub async fn list(&self) -> Result<Vec<StoredKey>, KeyRingError> {
+        Ok(self.manager.store.list_all_signing_keys().await?)
     }
 
     /// Signs `payload` as a compact JWS with the current key; header `{alg, kid, typ}`.
@@ -103,6 +198,24 @@ impl KeyRing {
         )?)
     }
 
+    /// Checks a compact JWS against the published key named by its `kid`, requiring the
+    /// key's own algorithm (so `none`, HS256-with-the-public-key and the like all fail).
+    pub fn verify(&self, token: &str) -> Result<VerifiedJws, InvalidToken> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(InvalidToken);
+        }
+        let ring = self.ring.load();
+        let (payload, header) = jws::deserialize_compact_with_selector(token, |header| {
+            let verifier = header.key_id().and_then(|kid| ring.verifiers.get(kid));
+            Ok(verifier.map(|v| v.as_ref() as &dyn JwsVerifier))
+        })
+        .map_err(|_| InvalidToken)?;
+        Ok(VerifiedJws {
+            typ: header.token_type().map(str::to_owned),
+            payload,
+        })
+    }
+
     /// The JWKS of every published key.
     pub fn jwks(&self) -> Arc<Jwks> {
         self.ring.load().jwks.clone()
@@ -113,34 +226,32 @@ impl KeyRing {
         self.ring.load().current.kid.clone()
     }
 
-    /// Algorithm used for newly generated keys.
+    /// How new keys are made.
     pub fn settings(&self) -> KeySettings {
-        self.settings
+        self.manager.settings
     }
 }
 
-/// Generates, seals and inserts a first current key. If another instance wins the race,
-/// its key is kept and ours is dropped (the insert is conditional).
-async fn create_first_key(
-    store: &Store,
+fn open_signer(
     kek: &KeyEncryptionKey,
-    settings: KeySettings,
-) -> Result<(), KeyRingError> {
-    let generated = tokio::task::spawn_blocking(move || {
-        signing_key::generate(settings.algorithm, settings.rsa_bits)
+    key: &StoredKey,
+) -> Result<signing_key::Signer, KeyRingError> {
+    let alg: SigningAlgorithm = key.alg.parse().map_err(anyhow::Error::msg)?;
+    let sealed = key
+        .sealed_private_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("current key {} has no private key", key.kid))?;
+    let der = kek.open(&key.kid, sealed)?;
+    Ok(signing_key::Signer::from_der(key.kid.clone(), alg, &der)?)
+}
+
+fn verifier(key: &StoredKey) -> anyhow::Result<Box<dyn JwsVerifier>> {
+    let jwk = Jwk::from_bytes(key.public_jwk.as_bytes())?;
+    let alg: SigningAlgorithm = key.alg.parse().map_err(anyhow::Error::msg)?;
+    Ok(match alg {
+        SigningAlgorithm::Rs256 => Box::new(RS256.verifier_from_jwk(&jwk)?),
+        SigningAlgorithm::Es256 => Box::new(ES256.verifier_from_jwk(&jwk)?),
     })
-    .await
-    .map_err(anyhow::Error::from)??;
-    let new = NewSigningKey {
-        sealed_private_key: kek.seal(&generated.kid, &generated.private_der)?,
-        kid: generated.kid,
-        alg: generated.alg.as_str().to_owned(),
-        public_jwk: generated.public_jwk,
-    };
-    if store.insert_signing_key_if_none_current(&new).await? {
-        tracing::info!(kid = %new.kid, alg = %new.alg, state = "current", "created signing key");
-    }
-    Ok(())
 }
 
 fn build_ring(kek: &KeyEncryptionKey, keys: &[StoredKey]) -> Result<Ring, KeyRingError> {
@@ -148,11 +259,13 @@ fn build_ring(kek: &KeyEncryptionKey, keys: &[StoredKey]) -> Result<Ring, KeyRin
         .iter()
         .find(|key| key.state == KeyState::Current)
         .ok_or_else(|| anyhow::anyhow!("the ring has no current key"))?;
-    let alg: SigningAlgorithm = current.alg.parse().map_err(anyhow::Error::msg)?;
-    let der = kek.open(&current.kid, &current.sealed_private_key)?;
-    let signer = signing_key::Signer::from_der(current.kid.clone(), alg, &der)?;
+    let verifiers = keys
+        .iter()
+        .map(|key| Ok((key.kid.clone(), verifier(key)?)))
+        .collect::<anyhow::Result<_>>()?;
     Ok(Ring {
-        current: signer,
+        current: open_signer(kek, current)?,
+        verifiers,
         jwks: Arc::new(Jwks::build(keys)?),
     })
 }

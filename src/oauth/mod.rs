@@ -4,6 +4,7 @@
 //! minting. `grants/` holds only what differs per grant. Callers pass `now`, so tests never
 //! sleep. Imports `store` and `keys`, never `axum`.
 
+mod bearer;
 pub mod claims;
 mod error;
 mod grants;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use bearer::{AccessToken, InvalidToken};
 pub use error::Error;
 
 use crate::domain::{ClientId, ClientSecret, GrantType, Scope};

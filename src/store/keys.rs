@@ -1,10 +1,14 @@
-//! The `signing_keys` table: the shared key ring, private parts encrypted by `keys/`.
+//! The `signing_keys` table: the shared key ring, private parts sealed by `keys/`.
+//!
+//! Every transition is one conditional statement (or one transaction of them) checked by rows
+//! affected, so when several instances run the same check at once exactly one of them
+//! performs it. The partial unique indexes allow at most one `current` and one `next` key.
 
 use chrono::{DateTime, Utc};
 
 use super::{Error, Store, on_pool};
 
-/// Where a key is in its lifecycle (next → current → retired → removed).
+/// Where a key is in its lifecycle: next → current → retired → removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
     /// Published in the JWKS, not yet signing.
@@ -13,14 +17,18 @@ pub enum KeyState {
     Current,
     /// No longer signing; published until the tokens it signed have expired.
     Retired,
+    /// Gone from the JWKS; the row stays as an audit trail without its private key.
+    Removed,
 }
 
 impl KeyState {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Next => "next",
             Self::Current => "current",
             Self::Retired => "retired",
+            Self::Removed => "removed",
         }
     }
 
@@ -29,6 +37,7 @@ impl KeyState {
             "next" => Some(Self::Next),
             "current" => Some(Self::Current),
             "retired" => Some(Self::Retired),
+            "removed" => Some(Self::Removed),
             _ => None,
         }
     }
@@ -45,13 +54,21 @@ pub struct StoredKey {
     pub state: KeyState,
     /// Public JWK as JSON text.
     pub public_jwk: String,
-    /// Private key sealed with the key-encryption key (a compact JWE).
-    pub sealed_private_key: String,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
+    /// Private key sealed with the key-encryption key; `None` once removed.
+    pub sealed_private_key: Option<String>,
+    /// When it entered the ring (and the JWKS).
+    pub published_at: DateTime<Utc>,
+    /// When it started signing.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When it stopped signing.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// When it left the JWKS.
+    pub removed_at: Option<DateTime<Utc>>,
+    /// Whether it was removed by an emergency revocation.
+    pub revoked: bool,
 }
 
-/// What `insert_signing_key_if_none_current` needs.
+/// What `insert_signing_key` needs.
 #[derive(Debug)]
 pub struct NewSigningKey {
     /// Key id.
@@ -70,8 +87,12 @@ struct KeyRow {
     alg: String,
     state: String,
     public_jwk: String,
-    sealed_private_key: String,
-    created_at: DateTime<Utc>,
+    sealed_private_key: Option<String>,
+    published_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+    retired_at: Option<DateTime<Utc>>,
+    removed_at: Option<DateTime<Utc>>,
+    revoked: bool,
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -86,50 +107,169 @@ impl TryFrom<KeyRow> for StoredKey {
             state,
             public_jwk: row.public_jwk,
             sealed_private_key: row.sealed_private_key,
-            created_at: row.created_at,
+            published_at: row.published_at,
+            activated_at: row.activated_at,
+            retired_at: row.retired_at,
+            removed_at: row.removed_at,
+            revoked: row.revoked,
         })
     }
 }
 
+const SELECT_KEYS: &str = "SELECT kid, alg, state, public_jwk, sealed_private_key, published_at, \
+                           activated_at, retired_at, removed_at, revoked FROM signing_keys";
+
 impl Store {
-    /// Every key of the ring, oldest first.
+    /// The published keys (next, current, retired), oldest first.
     #[tracing::instrument(skip_all)]
     pub async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, Error> {
-        let rows: Vec<KeyRow> = on_pool!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT kid, alg, state, public_jwk, sealed_private_key, created_at \
-                 FROM signing_keys ORDER BY created_at, kid",
-            )
-            .fetch_all(pool)
+        let sql = format!("{SELECT_KEYS} WHERE state <> 'removed' ORDER BY published_at, kid");
+        self.select_keys(&sql).await
+    }
+
+    /// Every key ever in the ring, removed ones included, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_all_signing_keys(&self) -> Result<Vec<StoredKey>, Error> {
+        self.select_keys(&format!("{SELECT_KEYS} ORDER BY published_at, kid"))
             .await
-        })?;
+    }
+
+    async fn select_keys(&self, sql: &str) -> Result<Vec<StoredKey>, Error> {
+        let rows: Vec<KeyRow> =
+            on_pool!(&self.db, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
         rows.into_iter().map(StoredKey::try_from).collect()
     }
 
-    /// Inserts `key` as the current key unless the ring already has one; returns whether it
-    /// was inserted. The partial unique index on `state = 'current'` makes this race-free when
-    /// several instances start on an empty database at once: exactly one insert wins.
-    #[tracing::instrument(skip_all, fields(kid = %key.kid))]
-    pub async fn insert_signing_key_if_none_current(
+    /// Inserts `key` as the `current` or `next` key unless the ring already has one in that
+    /// state; returns whether it was inserted. The partial unique index decides the race.
+    #[tracing::instrument(skip_all, fields(kid = %key.kid, state = state.as_str()))]
+    pub async fn insert_signing_key(
         &self,
         key: &NewSigningKey,
+        state: KeyState,
+        now: DateTime<Utc>,
     ) -> Result<bool, Error> {
+        let activated_at = (state == KeyState::Current).then_some(now);
         let inserted = on_pool!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private_key, \
-                 created_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 published_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(&key.kid)
             .bind(&key.alg)
-            .bind(KeyState::Current.as_str())
+            .bind(state.as_str())
             .bind(&key.public_jwk)
             .bind(&key.sealed_private_key)
-            .bind(Utc::now())
+            .bind(now)
+            .bind(activated_at)
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
         })?;
         Ok(inserted == 1)
+    }
+
+    /// Retires `current_kid` and makes `next_kid` current, atomically. Returns `false` (and
+    /// changes nothing) when either is no longer in that state: another instance won.
+    #[tracing::instrument(skip_all, fields(current = current_kid, next = next_kid))]
+    pub async fn promote_signing_key(
+        &self,
+        current_kid: &str,
+        next_kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let retired = sqlx::query(
+                "UPDATE signing_keys SET state = 'retired', retired_at = $2 \
+                 WHERE kid = $1 AND state = 'current'",
+            )
+            .bind(current_kid)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if retired != 1 {
+                return Ok(false);
+            }
+            let promoted = sqlx::query(
+                "UPDATE signing_keys SET state = 'current', activated_at = $2 \
+                 WHERE kid = $1 AND state = 'next'",
+            )
+            .bind(next_kid)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if promoted != 1 {
+                return Ok(false);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Removes retired keys retired at or before `retired_before`, erasing their private
+    /// keys; returns their kids.
+    #[tracing::instrument(skip_all)]
+    pub async fn remove_retired_signing_keys(
+        &self,
+        retired_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let removed: Vec<(String,)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as(
+                "UPDATE signing_keys SET state = 'removed', removed_at = $2, \
+                 sealed_private_key = NULL WHERE state = 'retired' AND retired_at <= $1 \
+                 RETURNING kid",
+            )
+            .bind(retired_before)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(removed.into_iter().map(|(kid,)| kid).collect())
+    }
+
+    /// Emergency revocation: removes `kid` from the ring at once, erasing its private key.
+    /// When it was the current key, the next key becomes current in the same transaction.
+    /// Returns the state it was in, or `None` when no published key has this kid.
+    #[tracing::instrument(skip_all, fields(kid = kid))]
+    pub async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyState>, Error> {
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            for state in [KeyState::Current, KeyState::Next, KeyState::Retired] {
+                let revoked = sqlx::query(
+                    "UPDATE signing_keys SET state = 'removed', removed_at = $3, revoked = TRUE, \
+                     sealed_private_key = NULL WHERE kid = $1 AND state = $2",
+                )
+                .bind(kid)
+                .bind(state.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if revoked == 0 {
+                    continue;
+                }
+                if state == KeyState::Current {
+                    sqlx::query(
+                        "UPDATE signing_keys SET state = 'current', activated_at = $1 \
+                         WHERE state = 'next'",
+                    )
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                return Ok(Some(state));
+            }
+            Ok(None)
+        })
     }
 }

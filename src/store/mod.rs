@@ -61,6 +61,24 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Takes an exclusive `flock` on `<database>-migrate.lock`, held until the file is dropped.
+/// The database file itself is never opened here: closing a second descriptor of it would
+/// drop SQLite's own POSIX locks.
+async fn lock_beside(database: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut path = database.as_os_str().to_owned();
+    path.push("-migrate.lock");
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    });
+    Ok(lock.await??)
+}
+
 /// Client-lookup cache settings, from `Config`.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
@@ -84,6 +102,7 @@ pub struct Store {
 
 impl Store {
     /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
+    /// The pool connects eagerly, so an unreachable database fails here.
     pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
         let db = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?
@@ -92,6 +111,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // The first connection switches a new file to WAL, which must not race another
+            // process doing the same.
+            let _lock = lock_beside(connect.get_filename()).await?;
             let pool = SqlitePoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect)
@@ -114,9 +136,15 @@ impl Store {
     }
 
     /// Applies pending migrations from `migrations/<backend>/` (embedded at build time).
+    /// Safe when several processes start at once: PostgreSQL migrations run under sqlx's
+    /// advisory lock, SQLite ones under an exclusive lock on a file beside the database.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Sqlite(pool) => {
+                let database = pool.connect_options().get_filename().to_owned();
+                let _lock = lock_beside(&database).await?;
+                sqlx::migrate!("migrations/sqlite").run(pool).await?;
+            }
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! `spawn_app()` and the request helpers every test uses.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -9,9 +10,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, TokenData, Validation};
 use serde_json::Value;
 use sigil::app::Application;
-use sigil::config::Config;
+use sigil::clock::Clock;
+use sigil::config::{Config, KeyConfig};
 use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
-use sigil::keys::SigningAlgorithm;
+use sigil::keys::{KeyRing, SigningAlgorithm};
 use sigil::store::{NewClient, Store, StoreOptions};
 use sqlx::Connection as _;
 use tempfile::TempDir;
@@ -125,11 +127,11 @@ impl Drop for TestDatabase {
 
 /// A running sigil and a client to talk to it.
 pub struct TestApp {
-    pub address: String,
-    pub http: reqwest::Client,
+    pub api: Api,
+    pub keys: Arc<KeyRing>,
     pub config: Config,
     pub database: TestDatabase,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    server: Option<RunningServer>,
 }
 
 /// A registered client and its one-time secret.
@@ -142,16 +144,22 @@ pub fn test_config(database: &TestDatabase) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         issuer: ISSUER.to_owned(),
-        database_url: database.url.clone(),
-        keys_dir: database.dir.path().join("keys"),
-        key_encryption_key: None,
-        access_token_ttl: Duration::from_secs(900),
-        signing_algorithm: SigningAlgorithm::Rs256,
-        rsa_bits: 2048,
         default_audience: AUDIENCE.to_owned(),
-        jwks_max_age: Duration::from_secs(600),
         client_cache_ttl: Duration::from_secs(30),
         request_timeout: Duration::from_secs(10),
+        keys: KeyConfig {
+            database_url: database.url.clone(),
+            keys_dir: database.dir.path().join("keys"),
+            key_encryption_key: None,
+            signing_algorithm: SigningAlgorithm::Rs256,
+            rsa_bits: 2048,
+            access_token_ttl: Duration::from_secs(900),
+            jwks_max_age: Duration::from_secs(600),
+            key_rotation: Duration::from_secs(30 * 86_400),
+            key_check_interval: Duration::from_secs(60),
+            clock_skew: Duration::from_secs(300),
+        },
+        clock: Clock::system(),
     }
 }
 
@@ -164,23 +172,30 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let database = TestDatabase::create().await;
     let mut config = test_config(&database);
     customize(&mut config);
-    let mut app = TestApp {
-        address: String::new(),
-        http: reqwest::Client::new(),
+    let running = RunningServer::start(config.clone()).await;
+    TestApp {
+        api: running.api(),
+        keys: running.keys.clone(),
         config,
         database,
-        server: None,
-    };
-    app.start().await;
-    app
+        server: Some(running),
+    }
 }
 
-impl TestApp {
-    async fn start(&mut self) {
-        let application = Application::build(self.config.clone())
-            .await
-            .expect("app builds");
-        self.address = format!("http://{}", application.local_addr());
+/// One running `Application` and the handle that stops it.
+pub struct RunningServer {
+    pub address: String,
+    pub keys: Arc<KeyRing>,
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Builds and serves `config` exactly as `sigil serve` does.
+    pub async fn start(config: Config) -> Self {
+        let application = Application::build(config).await.expect("app builds");
+        let address = format!("http://{}", application.local_addr());
+        let keys = application.key_ring();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             application
@@ -188,7 +203,36 @@ impl TestApp {
                 .await
                 .unwrap();
         });
-        self.server = Some((stop, handle));
+        Self {
+            address,
+            keys,
+            stop,
+            handle,
+        }
+    }
+
+    /// An HTTP client for this server.
+    pub fn api(&self) -> Api {
+        Api {
+            address: self.address.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Graceful shutdown, waiting until the server has stopped.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap();
+    }
+}
+
+impl TestApp {
+    /// Starts the server again with the current configuration.
+    async fn start(&mut self) {
+        let running = RunningServer::start(self.config.clone()).await;
+        self.api = running.api();
+        self.keys = running.keys.clone();
+        self.server = Some(running);
     }
 
     /// Stops the server gracefully and starts a new one on the same database and keys.
@@ -198,9 +242,8 @@ impl TestApp {
     }
 
     pub async fn stop(&mut self) {
-        if let Some((stop, handle)) = self.server.take() {
-            let _ = stop.send(());
-            handle.await.unwrap();
+        if let Some(server) = self.server.take() {
+            server.stop().await;
         }
     }
 
@@ -237,7 +280,24 @@ impl TestApp {
             secret: secret.expose().to_owned(),
         }
     }
+}
 
+/// Request helpers for one server.
+#[derive(Clone)]
+pub struct Api {
+    pub address: String,
+    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -314,5 +374,5 @@ pub fn verify(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
 
 /// Keys dir of an app, for tests that inspect the key-encryption key.
 pub fn keys_dir(app: &TestApp) -> PathBuf {
-    app.config.keys_dir.clone()
+    app.config.keys.keys_dir.clone()
 }

@@ -13,5 +13,6 @@ mod health;
 mod helpers;
 mod jwks;
 mod restart;
+mod rotation;
 mod storage;
 mod token;

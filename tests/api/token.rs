@@ -78,7 +78,8 @@ async fn each_token_has_a_unique_jti() {
 
 #[tokio::test]
 async fn es256_tokens_verify_when_es256_is_configured() {
-    let app = spawn_app_with(|config| config.signing_algorithm = "ES256".parse().unwrap()).await;
+    let app =
+        spawn_app_with(|config| config.keys.signing_algorithm = "ES256".parse().unwrap()).await;
     let client = app.create_client("client_credentials", "read").await;
 
     let token = app.client_credentials_token(&client).await;

@@ -1,5 +1,6 @@
 //! One file per endpoint; each handler is `<method>_<resource>`.
 
+pub(super) mod admin_keys;
 pub(super) mod discovery;
 pub(super) mod health;
 pub(super) mod jwks;

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
-use chrono::Utc;
 use serde::Serialize;
 
 use crate::domain::{ClientSecret, GrantType, Scope};
@@ -44,7 +43,7 @@ pub(crate) async fn post_token(
 ) -> Result<impl IntoResponse, TokenError> {
     let basic = extract::basic_credentials(&headers)?;
     let request = token_request(form, basic)?;
-    let issued = state.issuer.issue(request, Utc::now()).await?;
+    let issued = state.issuer.issue(request, state.clock.now()).await?;
     // RFC 6749 §5.1: token responses must not be cached.
     let headers = [
         (header::CACHE_CONTROL, "no-store"),

@@ -1,0 +1,114 @@
+//! `/admin/keys`: list, rotate and revoke signing keys (scope `admin`).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::http::auth::AdminCaller;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::keys::KeyRingError;
+use crate::store::StoredKey;
+
+/// One key as operators see it; never any key material.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyResponse {
+    kid: String,
+    alg: String,
+    state: &'static str,
+    published_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+    retired_at: Option<DateTime<Utc>>,
+    removed_at: Option<DateTime<Utc>>,
+    revoked: bool,
+}
+
+impl From<StoredKey> for KeyResponse {
+    fn from(key: StoredKey) -> Self {
+        Self {
+            kid: key.kid,
+            alg: key.alg,
+            state: key.state.as_str(),
+            published_at: key.published_at,
+            activated_at: key.activated_at,
+            retired_at: key.retired_at,
+            removed_at: key.removed_at,
+            revoked: key.revoked,
+        }
+    }
+}
+
+/// `?force=true` on rotate.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RotateQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Every key with its state and lifecycle times, oldest first.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_admin_keys(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    let keys = state.keys.list().await.map_err(key_error)?;
+    Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
+}
+
+/// Promotes the next key now and publishes a fresh one; `409` while the next key is younger
+/// than two JWKS cache lifetimes, unless `force=true`.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn post_admin_keys_rotate(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Query(query): Query<RotateQuery>,
+) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    tracing::info!(by = %admin.0.client_id, force = query.force, "admin: rotate signing key");
+    state
+        .keys
+        .rotate(state.clock.now(), query.force)
+        .await
+        .map_err(key_error)?;
+    get_admin_keys(State(state), admin).await
+}
+
+/// Emergency revocation: the key leaves the JWKS at once; `404` for an unknown kid.
+#[tracing::instrument(skip_all, fields(kid = %kid))]
+pub(crate) async fn post_admin_key_revoke(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(kid): Path<String>,
+) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    tracing::warn!(by = %admin.0.client_id, "admin: revoke signing key");
+    let revoked = state
+        .keys
+        .revoke(&kid, state.clock.now())
+        .await
+        .map_err(key_error)?;
+    if revoked.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no published key has this kid",
+        ));
+    }
+    get_admin_keys(State(state), admin).await
+}
+
+fn key_error(error: KeyRingError) -> ApiError {
+    match error {
+        KeyRingError::NextKeyTooFresh { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "next_key_too_fresh",
+            error.to_string(),
+        ),
+        KeyRingError::Store(crate::store::Error::Unavailable(_)) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "database unreachable",
+        ),
+        other => ApiError::internal(other.into()),
+    }
+}

@@ -1,0 +1,297 @@
+//! Key lifecycle: when each transition is due, and performing it exactly once.
+//!
+//! Decisions are made from the ring's state in the database and the time passed in, never
+//! from timer history, so an instance that was down at the due time catches up on start.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::encryption::KeyEncryptionKey;
+use super::signing_key;
+use super::{KeyRingError, KeySettings};
+use crate::store::{KeyState, NewSigningKey, Store, StoredKey};
+
+/// Timing of the lifecycle, derived from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationPolicy {
+    /// How long a key signs before the next one takes over (default 30 days).
+    pub rotation_period: Duration,
+    /// How long the next key is published before it may sign: two JWKS cache lifetimes plus
+    /// one check interval (the longest an instance takes to start publishing a new key).
+    pub publish_lead: Duration,
+    /// How long a retired key stays published: the longest token lifetime, plus the clock-skew
+    /// margin, plus one check interval (the longest another instance may still sign with it).
+    pub retire_grace: Duration,
+}
+
+impl RotationPolicy {
+    /// Derives the policy from the configured durations.
+    pub fn new(
+        rotation_period: Duration,
+        jwks_max_age: Duration,
+        check_interval: Duration,
+        longest_token_ttl: Duration,
+        clock_skew: Duration,
+    ) -> Self {
+        Self {
+            rotation_period,
+            publish_lead: jwks_max_age * 2 + check_interval,
+            retire_grace: longest_token_ttl + clock_skew + check_interval,
+        }
+    }
+}
+
+/// One change the ring needs now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Transition {
+    /// The ring has no current key (first start, or after revocations): make one.
+    CreateCurrent,
+    /// The ring has no next key: publish one.
+    CreateNext,
+    /// The current key's period is over and the next key has been published long enough.
+    Promote { current: String, next: String },
+    /// Retired keys whose grace has passed leave the JWKS.
+    RemoveRetired { retired_before: DateTime<Utc> },
+}
+
+/// The transitions due at `now`, in the order to apply them.
+pub(super) fn due(
+    keys: &[StoredKey],
+    now: DateTime<Utc>,
+    policy: &RotationPolicy,
+) -> Vec<Transition> {
+    let find = |state| keys.iter().find(|key| key.state == state);
+    let (current, next) = (find(KeyState::Current), find(KeyState::Next));
+    let mut due = Vec::new();
+    match (current, next) {
+        (None, _) => due.push(Transition::CreateCurrent),
+        (Some(current), Some(next)) => {
+            let activated = current.activated_at.unwrap_or(current.published_at);
+            if now >= activated + policy.rotation_period
+                && now >= next.published_at + policy.publish_lead
+            {
+                due.push(Transition::Promote {
+                    current: current.kid.clone(),
+                    next: next.kid.clone(),
+                });
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if next.is_none() || due.iter().any(|t| matches!(t, Transition::Promote { .. })) {
+        due.push(Transition::CreateNext);
+    }
+    let retired_before = now - policy.retire_grace;
+    if keys.iter().any(|key| {
+        key.state == KeyState::Retired && key.retired_at.is_some_and(|at| at <= retired_before)
+    }) {
+        due.push(Transition::RemoveRetired { retired_before });
+    }
+    due
+}
+
+/// Performs lifecycle transitions in the database.
+pub(super) struct KeyManager {
+    pub(super) store: Store,
+    pub(super) kek: KeyEncryptionKey,
+    pub(super) settings: KeySettings,
+    pub(super) policy: RotationPolicy,
+}
+
+impl KeyManager {
+    /// Applies every transition due at `now`. Safe to run on several instances at once.
+    pub(super) async fn check(&self, now: DateTime<Utc>) -> Result<(), KeyRingError> {
+        let keys = self.store.list_signing_keys().await?;
+        for transition in due(&keys, now, &self.policy) {
+            self.apply(transition, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, transition: Transition, now: DateTime<Utc>) -> Result<(), KeyRingError> {
+        match transition {
+            Transition::CreateCurrent => self.create(KeyState::Current, now).await,
+            Transition::CreateNext => self.create(KeyState::Next, now).await,
+            Transition::Promote { current, next } => {
+                self.promote(&current, &next, now).await.map(drop)
+            }
+            Transition::RemoveRetired { retired_before } => {
+                for kid in self
+                    .store
+                    .remove_retired_signing_keys(retired_before, now)
+                    .await?
+                {
+                    tracing::info!(kid, from = "retired", to = "removed", "key transition");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes `next` current and retires `current`; `false` when another instance did it.
+    pub(super) async fn promote(
+        &self,
+        current: &str,
+        next: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, KeyRingError> {
+        let promoted = self.store.promote_signing_key(current, next, now).await?;
+        if promoted {
+            tracing::info!(
+                kid = current,
+                from = "current",
+                to = "retired",
+                "key transition"
+            );
+            tracing::info!(kid = next, from = "next", to = "current", "key transition");
+        }
+        Ok(promoted)
+    }
+
+    /// Generates, seals and inserts a key in `state` unless another instance got there first.
+    pub(super) async fn create(
+        &self,
+        state: KeyState,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyRingError> {
+        let KeySettings {
+            algorithm,
+            rsa_bits,
+        } = self.settings;
+        let generated =
+            tokio::task::spawn_blocking(move || signing_key::generate(algorithm, rsa_bits))
+                .await
+                .map_err(anyhow::Error::from)??;
+        let new = NewSigningKey {
+            sealed_private_key: self.kek.seal(&generated.kid, &generated.private_der)?,
+            kid: generated.kid,
+            alg: generated.alg.as_str().to_owned(),
+            public_jwk: generated.public_jwk,
+        };
+        if self.store.insert_signing_key(&new, state, now).await? {
+            tracing::info!(kid = %new.kid, alg = %new.alg, from = "none", to = state.as_str(), "key transition");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn policy() -> RotationPolicy {
+        RotationPolicy::new(
+            30 * DAY,
+            Duration::from_secs(900),
+            Duration::from_secs(60),
+            Duration::from_secs(900),
+            Duration::from_secs(300),
+        )
+    }
+
+    fn key(kid: &str, state: KeyState, published: DateTime<Utc>) -> StoredKey {
+        StoredKey {
+            kid: kid.into(),
+            alg: "RS256".into(),
+            state,
+            public_jwk: String::new(),
+            sealed_private_key: None,
+            published_at: published,
+            activated_at: (state != KeyState::Next).then_some(published),
+            retired_at: (state == KeyState::Retired).then_some(published),
+            removed_at: None,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn policy_derives_lead_and_grace() {
+        let policy = policy();
+
+        assert_eq!(policy.publish_lead, Duration::from_secs(2 * 900 + 60));
+        assert_eq!(policy.retire_grace, Duration::from_secs(900 + 300 + 60));
+    }
+
+    #[test]
+    fn empty_ring_needs_a_current_and_a_next_key() {
+        assert_eq!(
+            due(&[], Utc::now(), &policy()),
+            [Transition::CreateCurrent, Transition::CreateNext]
+        );
+    }
+
+    #[test]
+    fn nothing_is_due_in_the_middle_of_a_period() {
+        let t0 = Utc::now();
+        let keys = [
+            key("c", KeyState::Current, t0),
+            key("n", KeyState::Next, t0),
+        ];
+
+        assert!(due(&keys, t0 + 10 * DAY, &policy()).is_empty());
+    }
+
+    #[test]
+    fn promotion_waits_for_the_period_and_the_publish_lead() {
+        let t0 = Utc::now();
+        let late_next = t0 + 30 * DAY - Duration::from_secs(60);
+        let keys = [
+            key("c", KeyState::Current, t0),
+            key("n", KeyState::Next, late_next),
+        ];
+
+        assert!(
+            due(&keys, t0 + 30 * DAY, &policy()).is_empty(),
+            "next published too recently"
+        );
+        let later = late_next + policy().publish_lead;
+        let promote = Transition::Promote {
+            current: "c".into(),
+            next: "n".into(),
+        };
+        assert_eq!(
+            due(&keys, later, &policy()),
+            [promote, Transition::CreateNext]
+        );
+    }
+
+    #[test]
+    fn a_long_outage_catches_up_with_one_promotion() {
+        let t0 = Utc::now();
+        let keys = [
+            key("c", KeyState::Current, t0),
+            key("n", KeyState::Next, t0),
+        ];
+
+        let due = due(&keys, t0 + 95 * DAY, &policy());
+
+        assert_eq!(due.len(), 2, "{due:?}");
+    }
+
+    #[test]
+    fn retired_keys_leave_after_their_grace() {
+        let t0 = Utc::now();
+        let keys = [
+            key("c", KeyState::Current, t0),
+            key("n", KeyState::Next, t0),
+            key("r", KeyState::Retired, t0),
+        ];
+
+        assert!(
+            due(
+                &keys,
+                t0 + policy().retire_grace - Duration::from_secs(1),
+                &policy()
+            )
+            .is_empty()
+        );
+        let at = t0 + policy().retire_grace;
+        assert_eq!(
+            due(&keys, at, &policy()),
+            [Transition::RemoveRetired { retired_before: t0 }]
+        );
+    }
+}
