@@ -207,3 +207,64 @@ async fn bad_configuration_exits_non_zero_with_one_line_naming_the_setting() {
         assert!(!stderr.contains("panicked"), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn keys_commands_list_rotate_and_revoke() {
+    let database = TestDatabase::create().await;
+    let list = |database: &TestDatabase| -> Value {
+        let output = sigil(database, &["keys", "list", "--json"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    let early = sigil(&database, &["keys", "rotate"]);
+    let first = list(&database);
+    let forced = sigil(&database, &["keys", "rotate", "--force"]);
+    let rotated = list(&database);
+    let current = rotated
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "current")
+        .unwrap()["kid"]
+        .clone();
+    let revoked = sigil(&database, &["keys", "revoke", current.as_str().unwrap()]);
+    let after_revoke = list(&database);
+    let unknown = sigil(&database, &["keys", "revoke", "no-such-kid"]);
+
+    assert!(
+        !early.status.success(),
+        "a fresh next key is not promoted without --force"
+    );
+    assert!(String::from_utf8_lossy(&early.stderr).contains("force"));
+    let states = |keys: &Value| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["state"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&first), ["current", "next"]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert_eq!(states(&rotated), ["retired", "current", "next"]);
+    assert!(revoked.status.success());
+    let entry = after_revoke
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == current)
+        .unwrap();
+    assert_eq!(
+        (entry["state"].as_str(), entry["revoked"].as_bool()),
+        (Some("removed"), Some(true))
+    );
+    assert!(!unknown.status.success());
+}

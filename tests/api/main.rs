@@ -7,6 +7,7 @@
     reason = "helpers are shared by the modules of this one test binary"
 )]
 
+mod admin_keys;
 mod cli;
 mod discovery;
 mod health;
