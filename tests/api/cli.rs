@@ -1,13 +1,12 @@
 //! The real `sigil` binary: provisioning with `--json`, serving, graceful shutdown, and
 //! one-line errors for bad configuration.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{TestDatabase, serde_urlencoded, verify};
+use crate::helpers::{SigilProcess, TestDatabase, serde_urlencoded, verify};
 
 const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
 
@@ -47,31 +46,8 @@ async fn provisioned_client_gets_a_token_from_the_served_binary_which_stops_on_s
         client["client_secret"].as_str().unwrap(),
     );
 
-    let mut server = Command::new(SIGIL)
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            crate::helpers::ISSUER,
-        ])
-        .env("DATABASE_URL", &database.url)
-        .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
-        .env("SIGIL_AUDIENCE", crate::helpers::AUDIENCE)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut logs = BufReader::new(server.stderr.take().unwrap()).lines();
-    let address = logs
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let log: Value = serde_json::from_str(&line).ok()?;
-            (log["message"] == "listening").then(|| log["address"].as_str().unwrap().to_owned())
-        })
-        .expect("server logs its address");
+    let server = SigilProcess::serve(&database, &[]);
+    let address = server.address.clone();
     let http = reqwest::Client::new();
     let response = http
         .post(format!("http://{address}/token"))
@@ -94,22 +70,13 @@ async fn provisioned_client_gets_a_token_from_the_served_binary_which_stops_on_s
         crate::helpers::AUDIENCE,
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || server.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let (status, logs) = server.terminate().await;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    let rest: Vec<String> = logs.map_while(Result::ok).collect();
     assert!(
-        rest.iter().any(|line| line.contains("\"stopped\"")),
-        "{rest:?}"
+        logs.iter().any(|line| line.contains("\"stopped\"")),
+        "{logs:?}"
     );
-    let all = rest.join("\n");
+    let all = logs.join("\n");
     assert!(
         !all.contains(secret),
         "the client secret never reaches the logs"

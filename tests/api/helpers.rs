@@ -265,20 +265,34 @@ impl TestApp {
         scopes: &str,
         audience: Option<&str>,
     ) -> TestClient {
-        let secret = ClientSecret::generate();
-        let client = NewClient {
-            id: ClientId::generate(),
-            name: "test client".into(),
-            secret_hash: Some(secret.hash()),
-            grant_types: GrantTypes::parse(grants).unwrap(),
-            scopes: Scope::parse(scopes).unwrap(),
-            audience: audience.map(str::to_owned),
-        };
-        let stored = self.store().await.insert_client(&client).await.unwrap();
-        TestClient {
-            id: stored.id.to_string(),
-            secret: secret.expose().to_owned(),
-        }
+        register_client(&self.store().await, grants, scopes, audience).await
+    }
+}
+
+/// Registers a confidential client in `store`, as `sigil client create` does.
+pub async fn create_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
+    register_client(store, grants, scopes, None).await
+}
+
+async fn register_client(
+    store: &Store,
+    grants: &str,
+    scopes: &str,
+    audience: Option<&str>,
+) -> TestClient {
+    let secret = ClientSecret::generate();
+    let client = NewClient {
+        id: ClientId::generate(),
+        name: "test client".into(),
+        secret_hash: Some(secret.hash()),
+        grant_types: GrantTypes::parse(grants).unwrap(),
+        scopes: Scope::parse(scopes).unwrap(),
+        audience: audience.map(str::to_owned),
+    };
+    let stored = store.insert_client(&client).await.unwrap();
+    TestClient {
+        id: stored.id.to_string(),
+        secret: secret.expose().to_owned(),
     }
 }
 
@@ -375,4 +389,87 @@ pub fn verify(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
 /// Keys dir of an app, for tests that inspect the key-encryption key.
 pub fn keys_dir(app: &TestApp) -> PathBuf {
     app.config.keys.keys_dir.clone()
+}
+
+/// A real `sigil serve` process, its stderr drained by a thread so it never blocks on logs.
+pub struct SigilProcess {
+    child: std::process::Child,
+    pub address: String,
+    logs: Arc<std::sync::Mutex<Vec<String>>>,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl SigilProcess {
+    /// Starts `sigil --log-format json serve --listen 127.0.0.1:0 <extra>` on `database`
+    /// (sharing its keys dir) and waits until it logs its address.
+    pub fn serve(database: &TestDatabase, extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer",
+                ISSUER,
+            ])
+            .args(extra)
+            .env("DATABASE_URL", &database.url)
+            .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+            .env("SIGIL_AUDIENCE", AUDIENCE)
+            .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        let drain = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && log["message"] == "listening"
+                {
+                    let _ = found.send(log["address"].as_str().unwrap_or_default().to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sigil logs its address");
+        Self {
+            child,
+            address,
+            logs,
+            drain,
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api {
+            address: format!("http://{}", self.address),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the status and every log line.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            self.drain.join().unwrap();
+            status
+        })
+        .await
+        .unwrap();
+        let logs = std::mem::take(&mut *self.logs.lock().unwrap());
+        (status, logs)
+    }
 }

@@ -10,7 +10,7 @@ use sigil::clock::Clock;
 use sigil::config::Config;
 use sigil::store::KeyState;
 
-use crate::helpers::{AUDIENCE, Api, RunningServer, TestApp, spawn_app_with, verify};
+use crate::helpers::{AUDIENCE, Api, RunningServer, SigilProcess, TestApp, spawn_app_with, verify};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -274,4 +274,84 @@ async fn two_instances_starting_at_once_on_an_empty_database_share_one_ring() {
     assert_eq!(a.keys.jwks(), b.keys.jwks());
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn two_sigil_processes_started_together_rotate_in_step_on_real_time() {
+    let database = crate::helpers::TestDatabase::create().await;
+    // Real time, compressed: sign 4 s, publish next keys 2.2 s ahead, check every 200 ms.
+    let fast = [
+        "--key-rotation",
+        "4s",
+        "--jwks-max-age",
+        "1s",
+        "--key-check-interval",
+        "200ms",
+        "--access-token-ttl",
+        "3s",
+        "--clock-skew",
+        "1s",
+    ];
+    let (a, b) = (
+        SigilProcess::serve(&database, &fast),
+        SigilProcess::serve(&database, &fast),
+    );
+    let (api_a, api_b) = (a.api(), b.api());
+    let store = sigil::store::Store::connect(
+        &database.url,
+        sigil::store::StoreOptions {
+            client_cache_ttl: MINUTE,
+        },
+    )
+    .await
+    .unwrap();
+    let client = crate::helpers::create_client(&store, "client_credentials", "").await;
+    let started = tokio::time::Instant::now();
+    let mut signing = BTreeSet::new();
+    let mut disagreeing_since: Option<tokio::time::Instant> = None;
+
+    while started.elapsed() < Duration::from_secs(11) {
+        let (token_a, token_b) = (
+            api_a.client_credentials_token(&client).await,
+            api_b.client_credentials_token(&client).await,
+        );
+        let (jwks_a, jwks_b) = (api_a.jwks().await, api_b.jwks().await);
+        verify(&token_a, &jwks_b, AUDIENCE);
+        verify(&token_b, &jwks_a, AUDIENCE);
+        signing.extend([kid_of(&token_a), kid_of(&token_b)]);
+        let same = api_a
+            .get("/.well-known/jwks.json")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            == api_b
+                .get("/.well-known/jwks.json")
+                .await
+                .bytes()
+                .await
+                .unwrap();
+        match (same, disagreeing_since) {
+            (true, _) => disagreeing_since = None,
+            (false, None) => disagreeing_since = Some(tokio::time::Instant::now()),
+            (false, Some(since)) => {
+                assert!(
+                    since.elapsed() < Duration::from_secs(2),
+                    "JWKS differed for over 2 s"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status_a, _) = a.terminate().await;
+    let (status_b, _) = b.terminate().await;
+    assert!(status_a.success() && status_b.success());
+    assert!(signing.len() >= 3, "at least two rotations: {signing:?}");
+    let keys = store.list_all_signing_keys().await.unwrap();
+    let never_signed = keys.iter().filter(|key| key.activated_at.is_none()).count();
+    assert_eq!(
+        never_signed, 1,
+        "exactly one key created per transition: only the newest next key never signed"
+    );
 }
