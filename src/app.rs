@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::config::{Config, KeyConfig};
 use crate::http::{AppState, router};
@@ -24,7 +23,7 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     keys: Arc<KeyRing>,
-    key_scheduler: JoinHandle<()>,
+    key_scheduler: scheduler::Scheduler,
 }
 
 impl Application {
@@ -36,15 +35,16 @@ impl Application {
         };
         let store = open_store(&config.keys.database_url, options).await?;
         let keys = Arc::new(load_key_ring(&store, &config.keys, config.clock.now()).await?);
-        let issuer = TokenIssuer::new(
-            store.clone(),
-            keys.clone(),
-            IssuerSettings {
-                issuer: config.issuer.clone(),
-                default_audience: config.default_audience.clone(),
-                access_token_ttl: config.keys.access_token_ttl,
-            },
-        );
+        let settings = IssuerSettings {
+            issuer: config.issuer.clone(),
+            default_audience: config.default_audience.clone(),
+            access_token_ttl: config.keys.access_token_ttl,
+            refresh_token_ttl: config.refresh_token_ttl,
+            refresh_grace: config.refresh_grace,
+            password_min_length: config.passwords.min_length,
+        };
+        let hasher = config.passwords.hasher()?;
+        let issuer = TokenIssuer::new(store.clone(), keys.clone(), hasher, settings);
         let state = AppState::new(&config, store.clone(), keys.clone(), issuer)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -95,7 +95,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server error");
-        self.key_scheduler.abort();
+        self.key_scheduler.stop().await;
         self.store.close().await;
         tracing::info!("stopped");
         served

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::KeyConfig;
+use crate::config::{KeyConfig, PasswordConfig};
 use crate::domain::{ClientId, ClientSecret, GrantType, GrantTypes, Scope};
 use crate::keys::KeyRing;
+use crate::oauth::{NewAccount, RegisterError, create_user};
 use crate::store::{Client, NewClient, Store, StoreOptions, StoredKey};
 
 /// sigil: an OAuth2/OIDC-style token issuer.
@@ -49,12 +50,46 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Manage the signing-key ring.
     Keys {
         /// What to do with keys.
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+/// `sigil user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create(UserCreateArgs),
+}
+
+/// Flags of `sigil user create`.
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub passwords: PasswordArgs,
+    /// The user's email address (their login name).
+    #[arg(long)]
+    pub username: String,
+    /// Read the password from standard input (the only way: never on the command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// May be granted scope `admin`.
+    #[arg(long)]
+    pub admin: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sigil keys ...`
@@ -123,6 +158,42 @@ pub struct ServeArgs {
     /// Longest time one request may take before it is answered 408 (e.g. 10s).
     #[arg(long, env = "SIGIL_REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: String,
+
+    /// Absolute lifetime of a login session and its refresh tokens (e.g. 7d).
+    #[arg(long, env = "SIGIL_REFRESH_TOKEN_TTL", default_value = "7d")]
+    pub refresh_token_ttl: String,
+
+    /// How long a consumed refresh token may be presented again without revoking its family
+    /// (0s = strict reuse detection).
+    #[arg(long, env = "SIGIL_REFRESH_GRACE", default_value = "0s")]
+    pub refresh_grace: String,
+
+    /// Allow self-registration at POST /register.
+    #[arg(long, env = "SIGIL_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub registration: bool,
+
+    #[command(flatten)]
+    pub passwords: PasswordArgs,
+}
+
+/// Password policy and argon2id cost: shared by `serve` and `user create`.
+#[derive(Debug, Clone, Args)]
+pub struct PasswordArgs {
+    /// Minimum length of a new password, in characters.
+    #[arg(long, env = "SIGIL_PASSWORD_MIN_LENGTH", default_value_t = 8)]
+    pub password_min_length: usize,
+
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations.
+    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// argon2id parallelism (lanes).
+    #[arg(long, env = "SIGIL_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
 }
 
 /// The database, the key-encryption key and the key lifecycle: shared by `serve` and `keys`.
@@ -235,6 +306,47 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs a user subcommand.
+pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create(args) = command;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("--password-stdin: cannot read standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let passwords = PasswordConfig::from_args(&args.passwords)?;
+    let store = open_store(&args.database).await?;
+    let account = NewAccount {
+        email: &args.username,
+        password,
+        is_admin: args.admin,
+    };
+    let user = create_user(
+        &store,
+        &passwords.hasher()?,
+        passwords.min_length,
+        account,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|error| match error {
+        RegisterError::InvalidEmail(_) | RegisterError::EmailTaken => {
+            anyhow::anyhow!("--username: {error}")
+        }
+        RegisterError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
+        other => anyhow::Error::from(other),
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "user_id": user.id, "username": user.email, "admin": user.is_admin })
+        );
+    } else {
+        println!("user_id: {}", user.id);
+    }
+    Ok(())
 }
 
 /// Runs a keys subcommand. Running servers see the change at their next check.

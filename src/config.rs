@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::{KeyArgs, ServeArgs};
+use crate::cli::{KeyArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
+use crate::password::{HashParams, PasswordHasher};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -27,10 +28,56 @@ pub struct Config {
     pub client_cache_ttl: Duration,
     /// Per-request time limit. Default 10 seconds.
     pub request_timeout: Duration,
+    /// Absolute lifetime of a login session (refresh family). Default 7 days.
+    pub refresh_token_ttl: Duration,
+    /// Reuse grace for consumed refresh tokens. Default 0 (strict).
+    pub refresh_grace: Duration,
+    /// Whether `POST /register` is open. Default true.
+    pub registration: bool,
+    /// Password policy and hashing cost.
+    pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
     pub keys: KeyConfig,
     /// Time source. The system clock except in tests.
     pub clock: Clock,
+}
+
+/// Password policy and argon2id cost (shared by `serve` and `user create`).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordConfig {
+    /// Minimum length of a new password, in characters. Default 8.
+    pub min_length: usize,
+    /// argon2id parameters. Default OWASP: m = 19456 KiB, t = 2, p = 1.
+    pub hash_params: HashParams,
+    /// Hashes computed at once. Default: the number of cores.
+    pub hash_concurrency: usize,
+}
+
+impl PasswordConfig {
+    /// Validates the password flags.
+    pub fn from_args(args: &PasswordArgs) -> anyhow::Result<Self> {
+        let hash_params = HashParams {
+            memory_kib: args.argon2_memory_kib,
+            iterations: args.argon2_iterations,
+            parallelism: args.argon2_parallelism,
+        };
+        PasswordHasher::new(hash_params, 1)
+            .context("--argon2-memory-kib/--argon2-iterations/--argon2-parallelism")?;
+        if args.password_min_length == 0 {
+            anyhow::bail!("--password-min-length: must be at least 1");
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            min_length: args.password_min_length,
+            hash_params,
+            hash_concurrency: cores,
+        })
+    }
+
+    /// A hasher with these parameters.
+    pub fn hasher(&self) -> anyhow::Result<PasswordHasher> {
+        PasswordHasher::new(self.hash_params, self.hash_concurrency)
+    }
 }
 
 /// The database, the key-encryption key and the key lifecycle (shared by `serve` and `keys`).
@@ -75,6 +122,15 @@ impl Config {
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
             request_timeout: duration("--request-timeout", &args.request_timeout)?,
+            refresh_token_ttl: duration("--refresh-token-ttl", &args.refresh_token_ttl)?,
+            refresh_grace: humantime::parse_duration(&args.refresh_grace).with_context(|| {
+                format!(
+                    "--refresh-grace {:?}: expected a duration such as 0s, 10s",
+                    args.refresh_grace
+                )
+            })?,
+            registration: args.registration,
+            passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             clock: Clock::system(),
         })
@@ -174,6 +230,9 @@ mod tests {
         assert_eq!(config.keys.key_rotation, Duration::from_secs(30 * 86_400));
         let policy = config.keys.rotation_policy();
         assert_eq!(policy.publish_lead, Duration::from_secs(2 * 900 + 60));
+        assert_eq!(config.passwords.hash_params, HashParams::OWASP);
+        assert_eq!(config.refresh_grace, Duration::ZERO);
+        assert!(config.registration);
     }
 
     #[test]
@@ -189,6 +248,9 @@ mod tests {
             (&["--jwks-max-age", "x"], "--jwks-max-age"),
             (&["--key-rotation", "monthly"], "--key-rotation"),
             (&["--key-check-interval", "0m"], "--key-check-interval"),
+            (&["--refresh-grace", "a bit"], "--refresh-grace"),
+            (&["--argon2-memory-kib", "1"], "--argon2"),
+            (&["--password-min-length", "0"], "--password-min-length"),
         ];
         for (flags, named) in cases {
             let error = format!("{:#}", Config::from_args(serve_args(flags)).unwrap_err());

@@ -7,6 +7,7 @@
 //!   besides `app`.
 //! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
 //! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
+//! - `password`: argon2id hashing off the async runtime; the only user of argon2.
 //! - `store`: SQLite and PostgreSQL persistence; the only user of sqlx.
 //! - `domain`: parsed value types shared by every layer.
 
@@ -18,5 +19,6 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod password;
 pub mod store;
 pub mod telemetry;

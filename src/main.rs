@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use sigil::app::Application;
-use sigil::cli::{Cli, Command, run_client_command, run_keys_command};
+use sigil::cli::{Cli, Command, run_client_command, run_keys_command, run_user_command};
 use sigil::config::Config;
 
 fn main() -> ExitCode {
@@ -35,6 +35,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Client { command } => run_client_command(command).await,
         Command::Keys { command } => run_keys_command(command).await,
+        Command::User { command } => run_user_command(command).await,
     }
 }
 

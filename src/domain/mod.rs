@@ -4,11 +4,15 @@
 //! enum. Nothing here imports from the rest of the crate, HTTP or the database.
 
 mod client_id;
-mod client_secret;
+mod email;
 mod grant_type;
+mod opaque_secret;
+mod password;
 mod scope;
 
 pub use client_id::{ClientId, ClientIdError};
-pub use client_secret::{ClientSecret, SecretHash};
+pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
+pub use opaque_secret::{ClientSecret, RefreshToken, SecretHash};
+pub use password::{MAX_PASSWORD_BYTES, Password, PasswordError};
 pub use scope::{Scope, ScopeError};

@@ -50,6 +50,13 @@ impl Scope {
         self.0.is_subset(&other.0)
     }
 
+    /// The set without `token`.
+    pub fn without(&self, token: &str) -> Scope {
+        let mut set = self.0.clone();
+        set.remove(token);
+        Self(set)
+    }
+
     /// Whether `token` is in the set.
     pub fn contains(&self, token: &str) -> bool {
         self.0.contains(token)

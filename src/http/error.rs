@@ -120,10 +120,29 @@ impl ApiError {
         api
     }
 
+    /// A 503 for an unreachable database.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "database unreachable, retry later",
+        )
+    }
+
     /// Adds a `WWW-Authenticate` challenge (for 401 and 403 answers).
     pub fn with_challenge(mut self, challenge: HeaderValue) -> Self {
         self.challenge = Some(challenge);
         self
+    }
+}
+
+impl From<oauth::Error> for ApiError {
+    fn from(error: oauth::Error) -> Self {
+        match error {
+            oauth::Error::Unavailable => Self::unavailable(),
+            oauth::Error::Internal(source) => Self::internal(source),
+            other => Self::new(StatusCode::BAD_REQUEST, other.code(), other.description()),
+        }
     }
 }
 

@@ -8,19 +8,26 @@ use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::error::TokenError;
-use crate::oauth::Error;
+use axum::extract::rejection::JsonRejection;
 
-/// Parameters of the token endpoint that must not be repeated (RFC 6749 §3.2). Unknown
-/// parameters are ignored, as RFC 6749 §3.2 requires, and so may repeat.
-const KNOWN_PARAMETERS: [&str; 7] = [
-    "grant_type",
-    "scope",
-    "client_id",
-    "client_secret",
-    "username",
-    "password",
-    "refresh_token",
+use super::error::{ApiError, TokenError};
+use crate::domain::ClientSecret;
+use crate::oauth::{AuthMethod, ClientAuthentication, Error};
+
+/// Parameters of the OAuth endpoints that must not be repeated (RFC 6749 §3.2), each with
+/// the error naming it. Unknown parameters are ignored, as RFC 6749 §3.2 requires, and so may
+/// repeat.
+const KNOWN_PARAMETERS: [(&str, &str); 10] = [
+    ("grant_type", "parameter grant_type is repeated"),
+    ("scope", "parameter scope is repeated"),
+    ("client_id", "parameter client_id is repeated"),
+    ("client_secret", "parameter client_secret is repeated"),
+    ("username", "parameter username is repeated"),
+    ("password", "parameter password is repeated"),
+    ("refresh_token", "parameter refresh_token is repeated"),
+    ("token", "parameter token is repeated"),
+    ("token_type_hint", "parameter token_type_hint is repeated"),
+    ("all", "parameter all is repeated"),
 ];
 
 /// An `application/x-www-form-urlencoded` body (RFC 6749 §3.2): known parameters at most
@@ -38,11 +45,11 @@ impl OAuthForm {
         let mut params = HashMap::new();
         let mut seen = Vec::new();
         for (name, value) in form_urlencoded::parse(body) {
-            let Some(&known) = KNOWN_PARAMETERS.iter().find(|&&k| k == name) else {
+            let Some(&(known, repeated)) = KNOWN_PARAMETERS.iter().find(|(k, _)| *k == name) else {
                 continue;
             };
             if seen.contains(&known) {
-                return Err(Error::InvalidRequest(repeated(known)));
+                return Err(Error::InvalidRequest(repeated));
             }
             seen.push(known);
             if !value.is_empty() {
@@ -50,18 +57,6 @@ impl OAuthForm {
             }
         }
         Ok(Self(params))
-    }
-}
-
-fn repeated(name: &'static str) -> &'static str {
-    match name {
-        "grant_type" => "parameter grant_type is repeated",
-        "scope" => "parameter scope is repeated",
-        "client_id" => "parameter client_id is repeated",
-        "client_secret" => "parameter client_secret is repeated",
-        "username" => "parameter username is repeated",
-        "password" => "parameter password is repeated",
-        _ => "parameter refresh_token is repeated",
     }
 }
 
@@ -134,6 +129,86 @@ fn form_decode(part: &str) -> Result<String, Error> {
         .decode_utf8()
         .map(|text| text.into_owned())
         .map_err(|_| Error::InvalidClient)
+}
+
+/// RFC 6749 §2.3: one authentication method per request; a body `client_id` beside Basic
+/// must name the same client.
+pub(super) fn client_authentication(
+    form: &mut OAuthForm,
+    basic: Option<BasicCredentials>,
+) -> Result<ClientAuthentication, Error> {
+    let body_id = form.take("client_id");
+    let body_secret = form.take("client_secret");
+    match (basic, body_secret) {
+        (Some(_), Some(_)) => Err(Error::InvalidRequest(
+            "use only one client authentication method",
+        )),
+        (Some(basic), None) => {
+            if body_id.is_some_and(|id| id != basic.client_id) {
+                return Err(Error::InvalidRequest(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+            Ok(ClientAuthentication {
+                client_id: basic.client_id,
+                secret: Some(ClientSecret::presented(basic.client_secret)),
+                method: AuthMethod::ClientSecretBasic,
+            })
+        }
+        (None, secret) => {
+            let client_id = body_id.ok_or(Error::InvalidClient)?;
+            let method = if secret.is_some() {
+                AuthMethod::ClientSecretPost
+            } else {
+                AuthMethod::None
+            };
+            Ok(ClientAuthentication {
+                client_id,
+                secret: secret.map(ClientSecret::presented),
+                method,
+            })
+        }
+    }
+}
+
+/// A JSON body whose every rejection is a clear `ApiError` (400, or 413 when too large),
+/// never axum's plain-text answer.
+#[derive(Debug)]
+pub(super) struct ApiJson<T>(pub(super) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    let (status, why) = match rejection {
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content type must be application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            (StatusCode::BAD_REQUEST, "the body is not valid JSON")
+        }
+        JsonRejection::JsonDataError(_) => (
+            StatusCode::BAD_REQUEST,
+            "the JSON body lacks a required field or has one of the wrong type",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        ),
+    };
+    ApiError::new(status, "invalid_request", why)
 }
 
 #[cfg(test)]

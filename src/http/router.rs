@@ -13,7 +13,9 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::error::{log_internal_errors, not_found, panic_response};
-use super::handlers::{admin_keys, discovery, health, jwks, token};
+use super::handlers::{
+    admin_keys, discovery, health, introspect, jwks, logout, register, revoke, token, userinfo,
+};
 use super::state::AppState;
 
 /// Largest accepted request body; token requests are a few hundred bytes.
@@ -23,6 +25,12 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/token", post(token::post_token))
+        .route("/revoke", post(revoke::post_revoke))
+        .route("/introspect", post(introspect::post_introspect))
+        .route("/logout", post(logout::post_logout))
+        .route("/register", post(register::post_register))
+        .route("/userinfo", get(userinfo::get_userinfo))
+        .route("/me", get(userinfo::get_userinfo))
         .route("/.well-known/jwks.json", get(jwks::get_jwks))
         .route(
             "/.well-known/openid-configuration",

@@ -20,6 +20,7 @@ pub struct AppState {
     pub(super) issuer: TokenIssuer,
     pub(super) documents: Arc<Documents>,
     pub(super) clock: Clock,
+    pub(super) registration: bool,
 }
 
 /// Responses computed once at start.
@@ -52,6 +53,7 @@ impl AppState {
                 cache_control,
             }),
             clock: config.clock.clone(),
+            registration: config.registration,
         })
     }
 }

@@ -7,7 +7,7 @@ use super::TokenIssuer;
 use super::claims::ACCESS_TOKEN_TYP;
 use crate::domain::Scope;
 
-/// A verified access token's claims that callers act on.
+/// A verified access token's claims.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     /// The user id, or the client id for client_credentials.
@@ -16,8 +16,14 @@ pub struct AccessToken {
     pub client_id: String,
     /// Granted scope.
     pub scope: Scope,
+    /// The user's session (refresh family); `None` for client_credentials.
+    pub session: Option<String>,
+    /// Audience.
+    pub audience: Option<String>,
     /// Token id.
     pub jti: String,
+    /// Issued-at, seconds since the epoch.
+    pub iat: i64,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
 }
@@ -31,16 +37,21 @@ pub struct InvalidToken;
 struct Claims {
     iss: String,
     sub: String,
+    #[serde(default)]
+    aud: Option<String>,
+    iat: i64,
     exp: i64,
     jti: String,
     client_id: String,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 impl TokenIssuer {
     /// Checks signature (against a published key, with that key's algorithm), `typ`, `iss`
-    /// and `exp` at `now`.
+    /// and `exp` at `now`. Says nothing about revocation: see `introspect`.
     pub fn verify_access_token(
         &self,
         token: &str,
@@ -62,7 +73,10 @@ impl TokenIssuer {
             subject: claims.sub,
             client_id: claims.client_id,
             scope,
+            session: claims.sid,
+            audience: claims.aud,
             jti: claims.jti,
+            iat: claims.iat,
             exp: claims.exp,
         })
     }

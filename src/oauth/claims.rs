@@ -5,6 +5,9 @@ use serde::Serialize;
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// The `typ` header of ID tokens.
+pub const ID_TOKEN_TYP: &str = "JWT";
+
 /// Access-token claims per RFC 9068 §2.2.
 #[derive(Debug, Serialize)]
 pub struct AccessTokenClaims<'a> {
@@ -25,4 +28,26 @@ pub struct AccessTokenClaims<'a> {
     /// Granted scope, space-delimited; absent when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The user's session (refresh family); absent for client_credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
+}
+
+/// OIDC Core §2 ID-token claims.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    /// Issuer.
+    pub iss: &'a str,
+    /// The user id.
+    pub sub: &'a str,
+    /// The client id.
+    pub aud: &'a str,
+    /// Issued-at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// When the user entered their password.
+    pub auth_time: i64,
+    /// The session.
+    pub sid: &'a str,
 }

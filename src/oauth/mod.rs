@@ -1,13 +1,16 @@
-//! Token issuance: the grant logic of RFC 6749, free of HTTP.
+//! Token issuance and sessions: the grant logic of RFC 6749, free of HTTP.
 //!
-//! Shared steps live here once: client authentication, scope narrowing and access-token
-//! minting. `grants/` holds only what differs per grant. Callers pass `now`, so tests never
-//! sleep. Imports `store` and `keys`, never `axum`.
+//! Shared steps live here once: client authentication, scope narrowing, token minting and
+//! session (refresh-family) creation. `grants/` holds only what differs per grant; `users.rs`
+//! registration, `sessions.rs` revocation, logout, introspection and userinfo. Callers pass
+//! `now`, so tests never sleep. Imports `store`, `keys` and `password`, never `axum`.
 
 mod bearer;
 pub mod claims;
 mod error;
 mod grants;
+mod sessions;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +19,17 @@ use chrono::{DateTime, Utc};
 
 pub use bearer::{AccessToken, InvalidToken};
 pub use error::Error;
+pub use sessions::{Introspection, UserInfo};
+pub use users::{NewAccount, RegisterError, create_user};
 
-use crate::domain::{ClientId, ClientSecret, GrantType, Scope};
+use crate::domain::{ClientId, ClientSecret, GrantType, RefreshToken, Scope};
 use crate::keys::KeyRing;
-use crate::store::{Client, Store};
-use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::password::PasswordHasher;
+use crate::store::{Client, NewRefreshFamily, Store, User};
+use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
+
+/// The scope that opens the admin API; granted to users only when they are admins.
+pub const ADMIN_SCOPE: &str = "admin";
 
 /// Token settings, from `Config`.
 #[derive(Debug, Clone)]
@@ -29,8 +38,14 @@ pub struct IssuerSettings {
     pub issuer: String,
     /// `aud` for clients without an audience of their own.
     pub default_audience: String,
-    /// Lifetime of access tokens.
+    /// Lifetime of access and ID tokens.
     pub access_token_ttl: Duration,
+    /// Absolute lifetime of a login session (refresh-token family).
+    pub refresh_token_ttl: Duration,
+    /// How long a consumed refresh token may be presented again without revoking its family.
+    pub refresh_grace: Duration,
+    /// Minimum length of a new password, in characters.
+    pub password_min_length: usize,
 }
 
 /// How the client presented its credentials (RFC 6749 §2.3).
@@ -63,6 +78,22 @@ pub enum Grant {
         /// Requested scope; `None` means everything the client is allowed.
         scope: Option<Scope>,
     },
+    /// RFC 6749 §4.3.
+    Password {
+        /// The user's email address.
+        username: String,
+        /// The user's password.
+        password: String,
+        /// Requested scope; `None` means everything the client is allowed.
+        scope: Option<Scope>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// The presented refresh token.
+        refresh_token: RefreshToken,
+        /// Requested scope; `None` means the token's scope. Never wider.
+        scope: Option<Scope>,
+    },
 }
 
 /// A parsed token request.
@@ -83,22 +114,40 @@ pub struct IssuedTokens {
     pub expires_in: u64,
     /// The granted scope.
     pub scope: Scope,
+    /// A new refresh token, for user grants of clients allowed `refresh_token`.
+    pub refresh_token: Option<RefreshToken>,
+    /// An OIDC ID token, when the scope includes `openid`.
+    pub id_token: Option<String>,
 }
 
-/// Issues tokens; cheap to clone.
+/// Issues tokens and manages sessions; cheap to clone.
 #[derive(Clone)]
 pub struct TokenIssuer {
     store: Store,
     keys: Arc<KeyRing>,
+    hasher: PasswordHasher,
     settings: Arc<IssuerSettings>,
 }
 
+/// A user's login session being continued or started.
+struct Session<'a> {
+    user: &'a User,
+    family_id: &'a str,
+    auth_time: DateTime<Utc>,
+}
+
 impl TokenIssuer {
-    /// Wires the issuer to its store and key ring.
-    pub fn new(store: Store, keys: Arc<KeyRing>, settings: IssuerSettings) -> Self {
+    /// Wires the issuer to its store, key ring and password hasher.
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        hasher: PasswordHasher,
+        settings: IssuerSettings,
+    ) -> Self {
         Self {
             store,
             keys,
+            hasher,
             settings: Arc::new(settings),
         }
     }
@@ -115,6 +164,15 @@ impl TokenIssuer {
             Grant::ClientCredentials { scope } => {
                 grants::client_credentials::grant(self, &client, scope, now)
             }
+            Grant::Password {
+                username,
+                password,
+                scope,
+            } => grants::password::grant(self, &client, (username, password), scope, now).await,
+            Grant::RefreshToken {
+                refresh_token,
+                scope,
+            } => grants::refresh_token::grant(self, &client, &refresh_token, scope, now).await,
         }
     }
 
@@ -156,12 +214,22 @@ impl TokenIssuer {
         }
     }
 
+    /// Scope `admin` goes only to admin users: dropped from a default scope, refused when asked.
+    fn limit_admin(scope: Scope, user: &User, requested: bool) -> Result<Scope, Error> {
+        match (scope.contains(ADMIN_SCOPE) && !user.is_admin, requested) {
+            (false, _) => Ok(scope),
+            (true, true) => Err(Error::InvalidScope),
+            (true, false) => Ok(scope.without(ADMIN_SCOPE)),
+        }
+    }
+
     /// Signs an RFC 9068 access token for `subject` with the current key.
     fn mint_access_token(
         &self,
         client: &Client,
         subject: &str,
         scope: &Scope,
+        session: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, u64), Error> {
         let ttl = self.settings.access_token_ttl.as_secs();
@@ -177,12 +245,91 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client.id.as_str(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
+            sid: session,
         };
-        let payload = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.into()))?;
-        let token = self
-            .keys
-            .sign(ACCESS_TOKEN_TYP, &payload)
-            .map_err(Error::Internal)?;
-        Ok((token, ttl))
+        Ok((self.sign(ACCESS_TOKEN_TYP, &claims)?, ttl))
+    }
+
+    fn sign(&self, typ: &str, claims: &impl serde::Serialize) -> Result<String, Error> {
+        let payload = serde_json::to_vec(claims).map_err(|e| Error::Internal(e.into()))?;
+        self.keys.sign(typ, &payload).map_err(Error::Internal)
+    }
+
+    /// Access token (+ ID token with `openid`) for a user's session; the refresh token, if
+    /// any, was already stored by the caller.
+    fn user_tokens(
+        &self,
+        client: &Client,
+        session: &Session<'_>,
+        scope: Scope,
+        refresh_token: Option<RefreshToken>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, Error> {
+        let (access_token, expires_in) = self.mint_access_token(
+            client,
+            &session.user.id,
+            &scope,
+            Some(session.family_id),
+            now,
+        )?;
+        let id_token = match scope.contains("openid") {
+            true => Some(self.sign(
+                ID_TOKEN_TYP,
+                &IdTokenClaims {
+                    iss: &self.settings.issuer,
+                    sub: &session.user.id,
+                    aud: client.id.as_str(),
+                    iat: now.timestamp(),
+                    exp: now.timestamp().saturating_add_unsigned(expires_in),
+                    auth_time: session.auth_time.timestamp(),
+                    sid: session.family_id,
+                },
+            )?),
+            false => None,
+        };
+        Ok(IssuedTokens {
+            access_token,
+            expires_in,
+            scope,
+            refresh_token,
+            id_token,
+        })
+    }
+
+    /// Starts a login session (refresh family); its first refresh token when the client may
+    /// use the `refresh_token` grant.
+    async fn start_session(
+        &self,
+        client: &Client,
+        user: &User,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, Error> {
+        let family_id = uuid::Uuid::new_v4().to_string();
+        let refresh = client
+            .grant_types
+            .contains(GrantType::RefreshToken)
+            .then(RefreshToken::generate);
+        // A session exists even without a refresh token, so logout and introspection see it.
+        let placeholder = RefreshToken::generate();
+        let first_hash = refresh.as_ref().unwrap_or(&placeholder).hash();
+        let expires_at = now + self.settings.refresh_token_ttl;
+        let scope_text = scope.to_string();
+        let family = NewRefreshFamily {
+            family_id: &family_id,
+            user_id: &user.id,
+            client_id: client.id.as_str(),
+            auth_time: now,
+            expires_at,
+            token_hash: first_hash.as_bytes(),
+            scope: &scope_text,
+        };
+        self.store.insert_refresh_family(&family, now).await?;
+        let session = Session {
+            user,
+            family_id: &family_id,
+            auth_time: now,
+        };
+        self.user_tokens(client, &session, scope, refresh, now)
     }
 }

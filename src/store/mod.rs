@@ -8,6 +8,8 @@
 
 mod clients;
 mod keys;
+mod refresh_tokens;
+mod users;
 
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -18,6 +20,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use clients::{Client, NewClient};
 pub use keys::{KeyState, NewSigningKey, StoredKey};
+pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
+pub use users::{NewUser, User};
 
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);

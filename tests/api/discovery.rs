@@ -29,16 +29,21 @@ async fn both_metadata_documents_name_the_issuer_exactly_and_list_what_is_suppor
             doc["jwks_uri"], "https://auth.example.test/sigil/.well-known/jwks.json",
             "{path}"
         );
+        let grants = serde_json::json!(["client_credentials", "password", "refresh_token"]);
+        assert_eq!(doc["grant_types_supported"], grants, "{path}");
+        let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
         assert_eq!(
-            doc["grant_types_supported"],
-            serde_json::json!(["client_credentials"]),
+            doc["token_endpoint_auth_methods_supported"], methods,
             "{path}"
         );
-        assert_eq!(
-            doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"]),
-            "{path}"
-        );
+        for (member, endpoint) in [
+            ("revocation_endpoint", "revoke"),
+            ("introspection_endpoint", "introspect"),
+            ("userinfo_endpoint", "userinfo"),
+        ] {
+            let url = format!("https://auth.example.test/sigil/{endpoint}");
+            assert_eq!(doc[member], url, "{path}: {member}");
+        }
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["RS256"]),

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, TokenData, Validation};
 use serde_json::Value;
 use sigil::app::Application;
 use sigil::clock::Clock;
-use sigil::config::{Config, KeyConfig};
+use sigil::config::{Config, KeyConfig, PasswordConfig};
 use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
 use sigil::keys::{KeyRing, SigningAlgorithm};
+use sigil::password::HashParams;
 use sigil::store::{NewClient, Store, StoreOptions};
 use sqlx::Connection as _;
 use tempfile::TempDir;
@@ -22,6 +23,15 @@ use tokio::task::JoinHandle;
 
 /// Issuer of every test app.
 pub const ISSUER: &str = "https://sigil.test/tenant";
+/// Cheap argon2id parameters, so tests spend their time on behaviour, not hashing.
+pub const CHEAP_HASH: HashParams = HashParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+/// A password that satisfies the policy.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// Default audience of every test app.
 pub const AUDIENCE: &str = "https://api.test";
 
@@ -58,6 +68,25 @@ impl TestDatabase {
             url,
             dir,
             postgres: Some((admin_url, name)),
+        }
+    }
+
+    /// Runs `SELECT COUNT(*) ...` with one text bind on whichever backend this is.
+    pub async fn count(&self, sql: &str, bind: &str) -> i64 {
+        if self.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(bind)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(bind)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
         }
     }
 
@@ -135,6 +164,7 @@ pub struct TestApp {
 }
 
 /// A registered client and its one-time secret.
+#[derive(Clone)]
 pub struct TestClient {
     pub id: String,
     pub secret: String,
@@ -147,6 +177,14 @@ pub fn test_config(database: &TestDatabase) -> Config {
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),
         request_timeout: Duration::from_secs(10),
+        refresh_token_ttl: Duration::from_secs(7 * 86_400),
+        refresh_grace: Duration::ZERO,
+        registration: true,
+        passwords: PasswordConfig {
+            min_length: 8,
+            hash_params: CHEAP_HASH,
+            hash_concurrency: 2,
+        },
         keys: KeyConfig {
             database_url: database.url.clone(),
             keys_dir: database.dir.path().join("keys"),
@@ -269,6 +307,23 @@ impl TestApp {
     }
 }
 
+/// Registers a public client (no secret) in `store`, as `sigil client create --public` does.
+pub async fn create_public_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
+    let client = NewClient {
+        id: ClientId::generate(),
+        name: "public test client".into(),
+        secret_hash: None,
+        grant_types: GrantTypes::parse(grants).unwrap(),
+        scopes: Scope::parse(scopes).unwrap(),
+        audience: None,
+    };
+    let stored = store.insert_client(&client).await.unwrap();
+    TestClient {
+        id: stored.id.to_string(),
+        secret: String::new(),
+    }
+}
+
 /// Registers a confidential client in `store`, as `sigil client create` does.
 pub async fn create_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
     register_client(store, grants, scopes, None).await
@@ -356,6 +411,123 @@ impl Api {
         self.get("/.well-known/jwks.json")
             .await
             .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl TestClient {
+    /// Basic credentials, or `None` for a public client (it sends `client_id` in the body).
+    pub fn basic(&self) -> Option<(&str, &str)> {
+        (!self.secret.is_empty()).then_some((self.id.as_str(), self.secret.as_str()))
+    }
+
+    /// The form fields a public client adds to identify itself.
+    fn identify<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
+        if self.secret.is_empty() {
+            form.push(("client_id", &self.id));
+        }
+    }
+}
+
+impl Api {
+    /// `POST /register` with a JSON body.
+    pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.http
+            .post(self.url("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a user; panics unless `201`. Returns the user id.
+    pub async fn create_user(&self, email: &str) -> String {
+        let response = self.register(email, PASSWORD).await;
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The password grant.
+    pub async fn login(
+        &self,
+        client: &TestClient,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        client.identify(&mut form);
+        self.post_token(&form, client.basic()).await
+    }
+
+    /// A successful password-grant response body; panics otherwise.
+    pub async fn logged_in(&self, client: &TestClient, username: &str) -> Value {
+        let response = self.login(client, username, PASSWORD, None).await;
+        assert_eq!(response.status(), 200, "login of {username}");
+        response.json().await.unwrap()
+    }
+
+    /// The refresh_token grant.
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        client.identify(&mut form);
+        self.post_token(&form, client.basic()).await
+    }
+
+    /// A form POST to an OAuth endpoint with the client's credentials.
+    pub async fn client_post(
+        &self,
+        path: &str,
+        client: &TestClient,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = fields.to_vec();
+        client.identify(&mut form);
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded(&form));
+        if let Some((id, secret)) = client.basic() {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /introspect`; returns the JSON answer, panicking unless `200`.
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let response = self
+            .client_post("/introspect", client, &[("token", token)])
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// `GET` with a Bearer token.
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
             .await
             .unwrap()
     }
@@ -472,4 +644,58 @@ impl SigilProcess {
         let logs = std::mem::take(&mut *self.logs.lock().unwrap());
         (status, logs)
     }
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+/// Tokens an attacker could build from a genuine one and the public JWKS, each with the
+/// reason it must be rejected: `alg: none`, HS256 keyed with the public key, a kid sigil
+/// never published, and a payload altered under the original signature.
+pub async fn forgeries(app: &Api, genuine: &str) -> Vec<(String, &'static str)> {
+    use josekit::jws::{JwsHeader, RS256};
+    let kid = jsonwebtoken::decode_header(genuine).unwrap().kid.unwrap();
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["scope"] = Value::from("admin openid");
+    claims["sub"] = Value::from("attacker");
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": kid});
+    let alg_none = format!("{}.{}.", b64(&header), b64(&claims));
+    let hs256 = {
+        let secret = serde_json::to_vec(&jwks["keys"][0]).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        (header.kid, header.typ) = (Some(kid.clone()), Some("at+jwt".into()));
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap()
+    };
+    let unknown_kid = {
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let signer = RS256
+            .signer_from_der(josekit::jwk::KeyPair::to_der_private_key(&pair))
+            .unwrap();
+        let mut header = JwsHeader::new();
+        header.set_token_type("at+jwt");
+        header.set_key_id("not-a-sigil-key");
+        josekit::jws::serialize_compact(&serde_json::to_vec(&claims).unwrap(), &header, &signer)
+            .unwrap()
+    };
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    vec![
+        (alg_none, "alg none"),
+        (hs256, "HS256 keyed with the public key"),
+        (unknown_kid, "unknown kid"),
+        (tampered, "tampered payload"),
+    ]
 }

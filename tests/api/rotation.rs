@@ -350,8 +350,10 @@ async fn two_sigil_processes_started_together_rotate_in_step_on_real_time() {
     assert!(signing.len() >= 3, "at least two rotations: {signing:?}");
     let keys = store.list_all_signing_keys().await.unwrap();
     let never_signed = keys.iter().filter(|key| key.activated_at.is_none()).count();
-    assert_eq!(
-        never_signed, 1,
-        "exactly one key created per transition: only the newest next key never signed"
+    // One key per transition: every key but the newest next one has signed. (The newest
+    // next key may not exist yet if a process stopped between promoting and publishing.)
+    assert!(
+        never_signed <= 1,
+        "{never_signed} keys never signed: {keys:?}"
     );
 }

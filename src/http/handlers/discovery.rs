@@ -17,14 +17,23 @@ struct ServerMetadata<'a> {
     issuer: &'a str,
     token_endpoint: String,
     jwks_uri: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    userinfo_endpoint: String,
     grant_types_supported: &'a [&'a str],
     token_endpoint_auth_methods_supported: &'a [&'a str],
+    revocation_endpoint_auth_methods_supported: &'a [&'a str],
+    introspection_endpoint_auth_methods_supported: &'a [&'a str],
+    scopes_supported: &'a [&'a str],
     /// sigil has no authorization endpoint, so no response type is supported.
     response_types_supported: &'a [&'a str],
     subject_types_supported: &'a [&'a str],
     id_token_signing_alg_values_supported: [&'a str; 1],
     claims_supported: &'a [&'a str],
 }
+
+/// Client authentication methods of the token, revocation and logout endpoints.
+const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
 
 /// Serializes the metadata once, at start. Endpoint URLs are the issuer plus a path; the
 /// `issuer` member is exactly the configured string (RFC 8414 §3.3).
@@ -34,8 +43,15 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
         issuer: &config.issuer,
         token_endpoint: format!("{base}/token"),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
-        grant_types_supported: &["client_credentials"],
-        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        revocation_endpoint: format!("{base}/revoke"),
+        introspection_endpoint: format!("{base}/introspect"),
+        userinfo_endpoint: format!("{base}/userinfo"),
+        grant_types_supported: &["client_credentials", "password", "refresh_token"],
+        token_endpoint_auth_methods_supported: AUTH_METHODS,
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
+        introspection_endpoint_auth_methods_supported: &AUTH_METHODS[..2],
+        scopes_supported: &["openid", "admin"],
         response_types_supported: &[],
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: [algorithm.as_str()],
@@ -48,6 +64,9 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
             "jti",
             "client_id",
             "scope",
+            "sid",
+            "auth_time",
+            "email",
         ],
     };
     Ok(Bytes::from(serde_json::to_vec(&metadata)?))

@@ -3,5 +3,10 @@
 pub(super) mod admin_keys;
 pub(super) mod discovery;
 pub(super) mod health;
+pub(super) mod introspect;
 pub(super) mod jwks;
+pub(super) mod logout;
+pub(super) mod register;
+pub(super) mod revoke;
 pub(super) mod token;
+pub(super) mod userinfo;

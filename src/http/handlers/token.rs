@@ -6,11 +6,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
-use crate::domain::{ClientSecret, GrantType, Scope};
+use crate::domain::{GrantType, RefreshToken, Scope};
 use crate::http::error::TokenError;
 use crate::http::extract::{self, BasicCredentials, OAuthForm};
 use crate::http::state::AppState;
-use crate::oauth::{AuthMethod, ClientAuthentication, Error, Grant, IssuedTokens, TokenRequest};
+use crate::oauth::{Error, Grant, IssuedTokens, TokenRequest};
 
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -20,6 +20,10 @@ pub(crate) struct TokenResponse {
     expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 impl From<IssuedTokens> for TokenResponse {
@@ -29,12 +33,15 @@ impl From<IssuedTokens> for TokenResponse {
             token_type: "Bearer",
             expires_in: issued.expires_in,
             scope: (!issued.scope.is_empty()).then(|| issued.scope.to_string()),
+            refresh_token: issued.refresh_token.map(|token| token.expose().to_owned()),
+            id_token: issued.id_token,
         }
     }
 }
 
-/// Issues an access token. Client authentication: `client_secret_basic` or
-/// `client_secret_post`; exactly one method per request.
+/// Issues tokens for the `client_credentials`, `password` and `refresh_token` grants. Client
+/// authentication: `client_secret_basic`, `client_secret_post`, or `none` for public clients;
+/// exactly one method per request.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_token(
     State(state): State<AppState>,
@@ -57,7 +64,7 @@ fn token_request(
     mut form: OAuthForm,
     basic: Option<BasicCredentials>,
 ) -> Result<TokenRequest, Error> {
-    let client = client_authentication(&mut form, basic)?;
+    let client = extract::client_authentication(&mut form, basic)?;
     let grant_type = form
         .take("grant_type")
         .ok_or(Error::InvalidRequest("grant_type is required"))?;
@@ -70,47 +77,22 @@ fn token_request(
     };
     let grant = match grant_type {
         GrantType::ClientCredentials => Grant::ClientCredentials { scope },
-        GrantType::Password | GrantType::RefreshToken => return Err(Error::UnsupportedGrantType),
+        GrantType::Password => Grant::Password {
+            username: form
+                .take("username")
+                .ok_or(Error::InvalidRequest("username is required"))?,
+            password: form
+                .take("password")
+                .ok_or(Error::InvalidRequest("password is required"))?,
+            scope,
+        },
+        GrantType::RefreshToken => Grant::RefreshToken {
+            refresh_token: RefreshToken::presented(
+                form.take("refresh_token")
+                    .ok_or(Error::InvalidRequest("refresh_token is required"))?,
+            ),
+            scope,
+        },
     };
     Ok(TokenRequest { client, grant })
-}
-
-/// RFC 6749 §2.3: one authentication method per request; a body `client_id` beside Basic
-/// must name the same client.
-fn client_authentication(
-    form: &mut OAuthForm,
-    basic: Option<BasicCredentials>,
-) -> Result<ClientAuthentication, Error> {
-    let body_id = form.take("client_id");
-    let body_secret = form.take("client_secret");
-    match (basic, body_secret) {
-        (Some(_), Some(_)) => Err(Error::InvalidRequest(
-            "use only one client authentication method",
-        )),
-        (Some(basic), None) => {
-            if body_id.is_some_and(|id| id != basic.client_id) {
-                return Err(Error::InvalidRequest(
-                    "client_id does not match the Authorization header",
-                ));
-            }
-            Ok(ClientAuthentication {
-                client_id: basic.client_id,
-                secret: Some(ClientSecret::presented(basic.client_secret)),
-                method: AuthMethod::ClientSecretBasic,
-            })
-        }
-        (None, secret) => {
-            let client_id = body_id.ok_or(Error::InvalidClient)?;
-            let method = if secret.is_some() {
-                AuthMethod::ClientSecretPost
-            } else {
-                AuthMethod::None
-            };
-            Ok(ClientAuthentication {
-                client_id,
-                secret: secret.map(ClientSecret::presented),
-                method,
-            })
-        }
-    }
 }

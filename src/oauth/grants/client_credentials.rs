@@ -20,10 +20,12 @@ pub(in crate::oauth) fn grant(
     TokenIssuer::ensure_grant_allowed(client, GrantType::ClientCredentials)?;
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
     let (access_token, expires_in) =
-        issuer.mint_access_token(client, client.id.as_str(), &scope, now)?;
+        issuer.mint_access_token(client, client.id.as_str(), &scope, None, now)?;
     Ok(IssuedTokens {
         access_token,
         expires_in,
         scope,
+        refresh_token: None,
+        id_token: None,
     })
 }

@@ -1,3 +1,5 @@
 //! What differs per grant; the shared steps are in `oauth/mod.rs`.
 
 pub(super) mod client_credentials;
+pub(super) mod password;
+pub(super) mod refresh_token;

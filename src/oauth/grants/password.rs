@@ -1,0 +1,76 @@
+//! RFC 6749 §4.3: a user's email and password for tokens and a new login session.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Email, GrantType, Password, Scope};
+use crate::oauth::{Error, IssuedTokens, TokenIssuer};
+use crate::password::Verification;
+use crate::store::Client;
+
+/// The one answer to every failed login: unknown user, wrong password, disabled account.
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// Checks the password (against a dummy hash when the user is unknown, so both take the same
+/// time), rehashes it when the parameters changed, and starts a session.
+pub(in crate::oauth) async fn grant(
+    issuer: &TokenIssuer,
+    client: &Client,
+    (username, password): (String, String),
+    requested: Option<Scope>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, Error> {
+    TokenIssuer::ensure_grant_allowed(client, GrantType::Password)?;
+    let explicit = requested.is_some();
+    let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
+    let password = Password::presented(password).ok_or(Error::InvalidGrant(BAD_CREDENTIALS))?;
+    let user = match Email::parse(&username) {
+        Ok(email) => issuer.store.find_user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    let stored = user.as_ref().map(|user| user.password_hash.as_str());
+    let verification = issuer
+        .hasher
+        .verify(&password, stored)
+        .await
+        .map_err(Error::Internal)?;
+    let (Verification::Valid { rehash }, Some(user)) = (verification, user) else {
+        return Err(Error::InvalidGrant(BAD_CREDENTIALS));
+    };
+    if user.disabled {
+        return Err(Error::InvalidGrant(BAD_CREDENTIALS));
+    }
+    if rehash {
+        rehash_password(issuer, &user.id, &password, now).await;
+    }
+    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
+    issuer.start_session(client, &user, scope, now).await
+}
+
+/// Replaces a hash made with old parameters. A failure is logged, not fatal: the login
+/// already succeeded and the next one will try again.
+async fn rehash_password(
+    issuer: &TokenIssuer,
+    user_id: &str,
+    password: &Password,
+    now: DateTime<Utc>,
+) {
+    let updated = match issuer.hasher.hash(password).await {
+        Ok(hash) => issuer
+            .store
+            .update_password_hash(user_id, &hash, now)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(error),
+    };
+    match updated {
+        Ok(()) => tracing::info!(
+            user_id,
+            "password rehashed with the current argon2id parameters"
+        ),
+        Err(error) => tracing::warn!(
+            user_id,
+            error = format!("{error:#}"),
+            "password rehash failed"
+        ),
+    }
+}

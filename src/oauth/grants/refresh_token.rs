@@ -1,0 +1,69 @@
+//! RFC 6749 §6 with RFC 9700 §4.14 rotation: every use consumes the token and returns a new
+//! one; presenting a consumed token revokes the whole family.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{GrantType, RefreshToken, Scope};
+use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
+use crate::store::{Client, Rotation};
+
+/// The one answer to every unusable refresh token.
+const INVALID: &str = "the refresh token is invalid, expired or revoked";
+
+/// Rotates the refresh token and issues tokens with the same or a narrower scope.
+pub(in crate::oauth) async fn grant(
+    issuer: &TokenIssuer,
+    client: &Client,
+    presented: &RefreshToken,
+    requested: Option<Scope>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, Error> {
+    TokenIssuer::ensure_grant_allowed(client, GrantType::RefreshToken)?;
+    let old_hash = presented.hash();
+    let Some(record) = issuer.store.find_refresh_token(old_hash.as_bytes()).await? else {
+        return Err(Error::InvalidGrant(INVALID));
+    };
+    // Bound to its client: another client's attempt neither works nor consumes the token.
+    if record.client_id != client.id.as_str() {
+        return Err(Error::InvalidGrant(INVALID));
+    }
+    let Some(user) = issuer
+        .store
+        .find_user(&record.user_id)
+        .await?
+        .filter(|user| !user.disabled)
+    else {
+        return Err(Error::InvalidGrant(INVALID));
+    };
+    let original = Scope::parse(&record.scope).map_err(|e| Error::Internal(e.into()))?;
+    let explicit = requested.is_some();
+    let scope = TokenIssuer::narrow_scope(requested, &original)?;
+    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
+    let next = RefreshToken::generate();
+    let grace_since = now - issuer.settings.refresh_grace;
+    let rotation = issuer
+        .store
+        .rotate_refresh_token(
+            old_hash.as_bytes(),
+            next.hash().as_bytes(),
+            &scope.to_string(),
+            now,
+            grace_since,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated => {
+            let session = Session {
+                user: &user,
+                family_id: &record.family_id,
+                auth_time: record.auth_time,
+            };
+            issuer.user_tokens(client, &session, scope, Some(next), now)
+        }
+        Rotation::ReuseDetected => {
+            tracing::warn!(family_id = %record.family_id, client_id = %client.id, "refresh token reused: family revoked");
+            Err(Error::InvalidGrant(INVALID))
+        }
+        Rotation::Invalid => Err(Error::InvalidGrant(INVALID)),
+    }
+}

@@ -1,0 +1,262 @@
+//! The `refresh_families` and `refresh_tokens` tables: rotation with reuse detection.
+//!
+//! RFC 9700 §4.14: every use rotates the token; presenting a consumed token revokes its whole
+//! family. `rotate_refresh_token` does both in one transaction whose first statement is a
+//! conditional update checked by rows affected, so of concurrent requests with one token
+//! exactly one wins (the others see it consumed).
+
+use chrono::{DateTime, Utc};
+
+use super::{Error, Store, on_pool};
+
+/// A stored refresh token with its family, as looked up by hash.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    /// The login session it belongs to.
+    pub family_id: String,
+    /// Whose session.
+    pub user_id: String,
+    /// The client it was issued to; no other client may use it.
+    pub client_id: String,
+    /// Scope of this token (space-delimited, canonical).
+    pub scope: String,
+    /// When the user entered their password.
+    pub auth_time: DateTime<Utc>,
+    /// Absolute end of the family.
+    pub expires_at: DateTime<Utc>,
+    /// When this token was consumed, if it was.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When the family was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new login session and its first refresh token.
+#[derive(Debug)]
+pub struct NewRefreshFamily<'a> {
+    /// Fresh family id.
+    pub family_id: &'a str,
+    /// Whose session.
+    pub user_id: &'a str,
+    /// The client.
+    pub client_id: &'a str,
+    /// When the password was checked.
+    pub auth_time: DateTime<Utc>,
+    /// Absolute end of the family.
+    pub expires_at: DateTime<Utc>,
+    /// SHA-256 of the first token.
+    pub token_hash: &'a [u8],
+    /// Scope of the first token.
+    pub scope: &'a str,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid and is now consumed; the new token was stored.
+    Rotated,
+    /// The token was already consumed (and not within the grace period): the family is now
+    /// revoked.
+    ReuseDetected,
+    /// Unknown token, or its family is revoked or expired.
+    Invalid,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    family_id: String,
+    user_id: String,
+    client_id: String,
+    scope: String,
+    auth_time: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A family is usable at `$now` (the enclosing query binds `$3` to now).
+const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_families \
+                             WHERE revoked_at IS NULL AND expires_at > $3)";
+
+impl Store {
+    /// Starts a login session with its first refresh token.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_refresh_family(
+        &self,
+        family: &NewRefreshFamily<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO refresh_families (family_id, user_id, client_id, auth_time, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(family.family_id)
+            .bind(family.user_id)
+            .bind(family.client_id)
+            .bind(family.auth_time)
+            .bind(now)
+            .bind(family.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) VALUES ($1, $2, $3, $4)")
+                .bind(family.token_hash)
+                .bind(family.family_id)
+                .bind(family.scope)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The token with this hash and its family.
+    #[tracing::instrument(skip_all)]
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenRecord>, Error> {
+        let row: Option<RecordRow> = on_pool!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT f.family_id, f.user_id, f.client_id, t.scope, f.auth_time, f.expires_at, \
+                 t.used_at, f.revoked_at FROM refresh_tokens t \
+                 JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|row| RefreshTokenRecord {
+            family_id: row.family_id,
+            user_id: row.user_id,
+            client_id: row.client_id,
+            scope: row.scope,
+            auth_time: row.auth_time,
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+            revoked_at: row.revoked_at,
+        }))
+    }
+
+    /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically. A token
+    /// consumed at or after `grace_since` may be presented again without revoking the family
+    /// (pass `now` for no grace). Otherwise a consumed token revokes its family.
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        scope: &str,
+        now: DateTime<Utc>,
+        grace_since: DateTime<Utc>,
+    ) -> Result<Rotation, Error> {
+        let consume = format!(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
+        );
+        let within_grace = format!(
+            "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
+        );
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut won = sqlx::query(&consume)
+                .bind(old_hash)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if won == 0 && grace_since < now {
+                won = sqlx::query(&within_grace)
+                    .bind(old_hash)
+                    .bind(grace_since)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            if won == 1 {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) \
+                     SELECT $2, family_id, $3, $4 FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(old_hash)
+                .bind(new_hash)
+                .bind(scope)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(Rotation::Rotated);
+            }
+            let revoked = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
+                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(if revoked == 1 {
+                Rotation::ReuseDetected
+            } else {
+                Rotation::Invalid
+            })
+        })
+    }
+
+    /// Revokes one family; `false` if unknown or already revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let revoked = on_pool!(&self.db, |pool| {
+            sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                .bind(family_id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(revoked == 1)
+    }
+
+    /// Revokes every live family of a user (log out everywhere); returns how many.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_user_refresh_families(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(Error::from)
+    }
+
+    /// Whether a family exists and is neither revoked nor expired at `now`.
+    #[tracing::instrument(skip_all)]
+    pub async fn is_refresh_family_active(
+        &self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let found: Option<(String,)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as("SELECT family_id FROM refresh_families WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > $2")
+                .bind(family_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(found.is_some())
+    }
+}
