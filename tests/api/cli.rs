@@ -238,3 +238,66 @@ async fn keys_commands_list_rotate_and_revoke() {
     );
     assert!(!unknown.status.success());
 }
+
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
+    use std::io::Write as _;
+    let app = crate::helpers::spawn_app().await;
+    let create = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(SIGIL)
+            .args([
+                "user",
+                "create",
+                "--password-stdin",
+                "--argon2-memory-kib",
+                "256",
+                "--argon2-iterations",
+                "1",
+            ])
+            .args(args)
+            .env("DATABASE_URL", &app.database.url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    let created = create(
+        &["--username", "root@example.com", "--admin", "--json"],
+        "correct horse battery\n",
+    );
+    let duplicate = create(
+        &["--username", "ROOT@example.com"],
+        "correct horse battery\n",
+    );
+    let short = create(&["--username", "x@example.com"], "short\n");
+
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let user: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(
+        (user["username"].as_str(), user["admin"].as_bool()),
+        (Some("root@example.com"), Some(true))
+    );
+    assert!(
+        !duplicate.status.success()
+            && String::from_utf8_lossy(&duplicate.stderr).contains("already exists")
+    );
+    assert!(
+        !short.status.success() && String::from_utf8_lossy(&short.stderr).contains("at least 8")
+    );
+    let client = app.create_client("password", "admin").await;
+    let body = app.logged_in(&client, "root@example.com").await;
+    assert_eq!(body["scope"], "admin", "an admin user may hold scope admin");
+}
