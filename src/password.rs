@@ -1,18 +1,21 @@
 //! Password hashing with argon2id: PHC strings, rehash detection, and a dummy hash so an
 //! unknown user costs the same time as a wrong password.
 //!
-//! Hashing is CPU-heavy (about 14 ms with the OWASP parameters), so it runs on tokio's
-//! blocking pool behind a semaphore sized to the cores: a flood of logins queues here instead
-//! of starving JWKS or client_credentials requests on the async workers. The only module that
-//! imports `argon2`.
+//! Hashing is CPU- and memory-heavy (about 20 ms and 19 MiB with the OWASP parameters), so it
+//! runs on a fixed set of long-lived threads, one per core by default, fed through a channel;
+//! a semaphore queues callers asynchronously. A flood of logins therefore waits here instead of
+//! starving JWKS or client_credentials requests on the async workers, and memory stays at one
+//! argon2 buffer per hashing thread (tokio's blocking pool would spread hashes over many
+//! short-lived threads, each keeping a freed buffer in its own malloc arena). The only module
+//! that imports `argon2`.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
-use tracing::Instrument as _;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::domain::Password;
 
@@ -35,10 +38,17 @@ impl HashParams {
         parallelism: 1,
     };
 
+    fn params(self) -> anyhow::Result<Params> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))
+    }
+
     fn argon2(self) -> anyhow::Result<Argon2<'static>> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        Ok(Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params()?,
+        ))
     }
 }
 
@@ -54,26 +64,43 @@ pub enum Verification {
     Invalid,
 }
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Hashes and verifies passwords off the async runtime, a bounded number at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: HashParams,
     permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `concurrency` hashes at once.
+    /// A hasher with `concurrency` hashing threads. They exit when the last clone is dropped.
     pub fn new(params: HashParams, concurrency: usize) -> anyhow::Result<Self> {
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy = params
-            .argon2()?
-            .hash_password(b"sigil dummy password for unknown users", &salt)
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
-            .to_string();
+        let concurrency = concurrency.max(1);
+        params.params()?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..concurrency {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("sigil-argon2-{index}"))
+                .spawn(move || work(&queue))?;
+        }
+        // Made on a hashing thread, in the memory it will reuse, not on the caller's heap.
+        let (made, dummy) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = made.send(phc_hash(params, "sigil dummy password for unknown users"));
+        });
+        jobs.send(job)
+            .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
+        let dummy = dummy.recv()??;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            jobs,
             dummy_hash: dummy.into(),
         })
     }
@@ -81,15 +108,7 @@ impl PasswordHasher {
     /// Hashes `password` into a PHC string with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let (params, password) = (self.params, password.clone());
-        self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            params
-                .argon2()?
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-        })
-        .await
+        self.run(move || phc_hash(params, password.expose())).await
     }
 
     /// Checks `password` against `stored`; with `None` (unknown user) it verifies against a
@@ -106,9 +125,7 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Ok(Verification::Invalid);
             };
-            let matches = Argon2::default()
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok();
+            let matches = matches(&parsed, password.expose()).unwrap_or(false);
             Ok(match matches && known {
                 true => Verification::Valid {
                     rehash: !uses(&parsed, params),
@@ -119,17 +136,115 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on the blocking pool once a permit is free, in the caller's span.
+    /// Runs `work` on a hashing thread once one is free, in the caller's span.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
+        let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
-            .await?
+        let job: Job = Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
+        result
+            .await
+            .map_err(|_| anyhow::anyhow!("a password hashing thread panicked"))?
     }
+}
+
+/// A hashing thread: runs jobs until every sender is gone.
+fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let job = match queue.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match job {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+thread_local! {
+    /// A hashing thread's argon2 memory, allocated once and reused by every hash it computes.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn argon2_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("argon2: {error}")
+}
+
+/// Hashes `password` with `argon2`'s parameters into an output of `len` bytes, in this
+/// thread's reusable memory (the same steps as the crate's `hash_password`).
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: Salt<'_>,
+    len: usize,
+) -> anyhow::Result<Output> {
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_bytes).map_err(argon2_error)?;
+    let blocks = argon2.params().block_count();
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        Output::init_with(len, |out| {
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    out,
+                    &mut memory[..blocks],
+                )
+                .map_err(|_| argon2::password_hash::Error::Crypto)
+        })
+        .map_err(argon2_error)
+    })
+}
+
+/// A PHC string of `password` with `params` and a fresh random salt (the same steps as the
+/// crate's `hash_password`).
+fn phc_hash(params: HashParams, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon2 = params.argon2()?;
+    let output = compute(
+        &argon2,
+        password,
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+    )?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(argon2_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes a stored PHC hash with its own algorithm, version, parameters and salt, and
+/// compares the outputs in constant time (`Output`'s equality is constant-time).
+fn matches(stored: &PasswordHash<'_>, password: &str) -> anyhow::Result<bool> {
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm).map_err(argon2_error)?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(argon2_error)?;
+    let params = Params::try_from(stored).map_err(argon2_error)?;
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    Ok(compute(&argon2, password, salt, expected.len())? == expected)
 }
 
 /// Whether a stored hash was made with argon2id and exactly `params`.
@@ -173,6 +288,34 @@ mod tests {
             .unwrap();
         assert_eq!(ok, Verification::Valid { rehash: false });
         assert_eq!(wrong, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crates_own_api() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let by_crate = CHEAP
+            .argon2()
+            .unwrap()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+
+        let ours = hasher.hash(&password("pw")).await.unwrap();
+
+        let verified = hasher
+            .verify(&password("pw"), Some(&by_crate))
+            .await
+            .unwrap();
+        assert_eq!(verified, Verification::Valid { rehash: false });
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
+        assert!(
+            Argon2::default()
+                .verify_password(b"other", &parsed)
+                .is_err()
+        );
     }
 
     #[tokio::test]
