@@ -1,7 +1,8 @@
 -- wrk: chains of refresh_token grants. Every response carries the next refresh token of its
 -- session; each wrk thread keeps the tokens it holds in a queue and sends the oldest. With as
--- many sessions as connections, every connection always has a token to send, and no token is
--- ever presented twice (which would revoke its session).
+-- many sessions as connections (plus one per thread: wrk calls request() once before the run
+-- to check the script, and that token is never sent), every connection always has a token to
+-- send, and no token is ever presented twice (which would revoke its session).
 -- $BENCH_TOKENS: file with one refresh token per line; $BENCH_CLIENT_ID: the public client.
 local threads = {}
 

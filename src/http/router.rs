@@ -22,15 +22,12 @@ use super::state::AppState;
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Builds the application router.
+///
+/// Two stacks: the precomputed documents (JWKS, discovery, health) are answered from memory
+/// and can neither hang nor panic on input, so they skip the per-request timer, panic guard
+/// and tracing that the endpoints doing real work get. Gateways fetch the JWKS hardest.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
-        .route("/token", post(token::post_token))
-        .route("/revoke", post(revoke::post_revoke))
-        .route("/introspect", post(introspect::post_introspect))
-        .route("/logout", post(logout::post_logout))
-        .route("/register", post(register::post_register))
-        .route("/userinfo", get(userinfo::get_userinfo))
-        .route("/me", get(userinfo::get_userinfo))
+    let documents = Router::new()
         .route("/.well-known/jwks.json", get(jwks::get_jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -40,6 +37,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/.well-known/oauth-authorization-server",
             get(discovery::get_oauth_authorization_server),
         )
+        .route("/healthz", get(health::get_healthz));
+    let endpoints = Router::new()
+        .route("/token", post(token::post_token))
+        .route("/revoke", post(revoke::post_revoke))
+        .route("/introspect", post(introspect::post_introspect))
+        .route("/logout", post(logout::post_logout))
+        .route("/register", post(register::post_register))
+        .route("/userinfo", get(userinfo::get_userinfo))
+        .route("/me", get(userinfo::get_userinfo))
         .route("/admin/keys", get(admin_keys::get_admin_keys))
         .route(
             "/admin/keys/rotate",
@@ -49,11 +55,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/admin/keys/{kid}/revoke",
             post(admin_keys::post_admin_key_revoke),
         )
-        .route("/healthz", get(health::get_healthz))
         .route("/readyz", get(health::get_readyz))
         .fallback(not_found)
         .layer(middleware::from_fn(log_internal_errors))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
@@ -64,6 +68,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        )
+        );
+    documents
+        .merge(endpoints)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
-use super::{Error, Store, on_pool};
+use super::{Error, Store, on_pool, on_writer};
 use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
 
 /// Most clients kept in the lookup cache.
@@ -107,7 +107,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn insert_client(&self, client: &NewClient) -> Result<Client, Error> {
         let created_at = Utc::now();
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
                  created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -166,7 +166,7 @@ impl Store {
     /// Deletes a client; `false` when there was none with this id.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
     pub async fn delete_client(&self, id: &ClientId) -> Result<bool, Error> {
-        let result = on_pool!(&self.db, |pool| {
+        let result = on_writer!(&self.db, |pool| {
             sqlx::query("DELETE FROM clients WHERE client_id = $1")
                 .bind(id.as_str())
                 .execute(pool)

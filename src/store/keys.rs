@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool};
+use super::{Error, Store, on_pool, on_writer};
 
 /// Where a key is in its lifecycle: next → current → retired → removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +150,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let activated_at = (state == KeyState::Current).then_some(now);
-        let inserted = on_pool!(&self.db, |pool| {
+        let inserted = on_writer!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private_key, \
                  published_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -179,7 +179,7 @@ impl Store {
         next_kid: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let retired = sqlx::query(
                 "UPDATE signing_keys SET state = 'retired', retired_at = $2 \
@@ -218,7 +218,7 @@ impl Store {
         retired_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, Error> {
-        let removed: Vec<(String,)> = on_pool!(&self.db, |pool| {
+        let removed: Vec<(String,)> = on_writer!(&self.db, |pool| {
             sqlx::query_as(
                 "UPDATE signing_keys SET state = 'removed', removed_at = $2, \
                  sealed_private_key = NULL WHERE state = 'retired' AND retired_at <= $1 \
@@ -241,7 +241,7 @@ impl Store {
         kid: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<KeyState>, Error> {
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             for state in [KeyState::Current, KeyState::Next, KeyState::Retired] {
                 let revoked = sqlx::query(

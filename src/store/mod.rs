@@ -26,16 +26,29 @@ pub use users::{NewUser, User};
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
+/// Runs the read-only `$body` with `$pool` bound to the pool of the backend in use.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
     };
 }
 use on_pool;
+
+/// Runs `$body`, which writes, with `$pool` bound to the backend's writer: SQLite's single
+/// write connection (writes queue on the pool instead of colliding on the file lock), or the
+/// PostgreSQL pool.
+macro_rules! on_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+use on_writer;
 
 /// A storage failure, classified so callers can answer correctly.
 #[derive(Debug, thiserror::Error)]
@@ -90,10 +103,14 @@ pub struct StoreOptions {
     pub client_cache_ttl: Duration,
 }
 
-/// The pool of the backend in use.
+/// The pools of the backend in use.
 #[derive(Clone)]
 enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time: readers get a pool, writers one connection.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -118,11 +135,16 @@ impl Store {
             // The first connection switches a new file to WAL, which must not race another
             // process doing the same.
             let _lock = lock_beside(connect.get_filename()).await?;
-            let pool = SqlitePoolOptions::new()
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await?;
-            Db::Sqlite(pool)
+            let read = SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(connect.read_only(true))
+                .await?;
+            Db::Sqlite { read, write }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -144,10 +166,10 @@ impl Store {
     /// advisory lock, SQLite ones under an exclusive lock on a file beside the database.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.db {
-            Db::Sqlite(pool) => {
-                let database = pool.connect_options().get_filename().to_owned();
+            Db::Sqlite { write, .. } => {
+                let database = write.connect_options().get_filename().to_owned();
                 let _lock = lock_beside(&database).await?;
-                sqlx::migrate!("migrations/sqlite").run(pool).await?;
+                sqlx::migrate!("migrations/sqlite").run(write).await?;
             }
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
@@ -167,12 +189,13 @@ impl Store {
     /// Closes every pooled connection; used on shutdown.
     pub async fn close(&self) {
         on_pool!(&self.db, |pool| pool.close().await);
+        on_writer!(&self.db, |pool| pool.close().await);
     }
 
     /// The backend's name, for logs.
     pub fn backend(&self) -> &'static str {
         match self.db {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool};
+use super::{Error, Store, on_pool, on_writer};
 
 /// A stored refresh token with its family, as looked up by hash.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ impl Store {
         family: &NewRefreshFamily<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO refresh_families (family_id, user_id, client_id, auth_time, \
@@ -157,7 +157,7 @@ impl Store {
         let within_grace = format!(
             "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
         );
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let mut won = sqlx::query(&consume)
                 .bind(old_hash)
@@ -214,7 +214,7 @@ impl Store {
         family_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let revoked = on_pool!(&self.db, |pool| {
+        let revoked = on_writer!(&self.db, |pool| {
             sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
                 .bind(family_id)
                 .bind(now)
@@ -232,7 +232,7 @@ impl Store {
         user_id: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id)
                 .bind(now)

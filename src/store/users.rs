@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool};
+use super::{Error, Store, on_pool, on_writer};
 use crate::domain::Email;
 
 /// A registered user.
@@ -65,7 +65,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User, Error> {
         let id = uuid::Uuid::new_v4().to_string();
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -119,7 +119,7 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        on_pool!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE user_id = $1")
                 .bind(id)
                 .bind(hash)
@@ -134,7 +134,7 @@ impl Store {
     /// Deletes a user; their refresh families and tokens go with them. `false` if unknown.
     #[tracing::instrument(skip_all)]
     pub async fn delete_user(&self, id: &str) -> Result<bool, Error> {
-        let deleted = on_pool!(&self.db, |pool| {
+        let deleted = on_writer!(&self.db, |pool| {
             sqlx::query("DELETE FROM users WHERE user_id = $1")
                 .bind(id)
                 .execute(pool)
