@@ -135,12 +135,16 @@ impl Store {
             // The first connection switches a new file to WAL, which must not race another
             // process doing the same.
             let _lock = lock_beside(connect.get_filename()).await?;
+            // A local file cannot drop a connection the way a network can: skip sqlx's
+            // health check on every acquire (a round trip through the SQLite worker thread).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect.read_only(true))
                 .await?;
