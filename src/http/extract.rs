@@ -94,14 +94,14 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// Client id and secret from an `Authorization: Basic` header.
 #[derive(Debug)]
-pub(super) struct BasicCredentials {
-    pub(super) client_id: String,
-    pub(super) client_secret: String,
+struct BasicCredentials {
+    client_id: String,
+    client_secret: String,
 }
 
 /// Reads `Authorization: Basic`; `Ok(None)` when the header is absent or of another scheme.
 /// RFC 6749 §2.3.1: both parts are form-urlencoded before base64, so both are decoded here.
-pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Error> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -133,7 +133,7 @@ fn form_decode(part: &str) -> Result<String, Error> {
 
 /// RFC 6749 §2.3: one authentication method per request; a body `client_id` beside Basic
 /// must name the same client.
-pub(super) fn client_authentication(
+fn client_authentication(
     form: &mut OAuthForm,
     basic: Option<BasicCredentials>,
 ) -> Result<ClientAuthentication, Error> {
@@ -168,6 +168,26 @@ pub(super) fn client_authentication(
                 method,
             })
         }
+    }
+}
+
+/// The body of an OAuth endpoint with the client's credentials already resolved (RFC 6749
+/// §2.3: from `Authorization: Basic` or from the form, one method only), and the rest of the
+/// form.
+#[derive(Debug)]
+pub(super) struct ClientForm {
+    pub(super) client: ClientAuthentication,
+    pub(super) form: OAuthForm,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ClientForm {
+    type Rejection = TokenError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, TokenError> {
+        let basic = basic_credentials(request.headers())?;
+        let mut form = OAuthForm::from_request(request, state).await?;
+        let client = client_authentication(&mut form, basic)?;
+        Ok(Self { client, form })
     }
 }
 

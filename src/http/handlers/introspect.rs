@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::http::error::TokenError;
-use crate::http::extract::{self, OAuthForm};
+use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
 use crate::oauth::Error;
 
@@ -15,11 +15,8 @@ use crate::oauth::Error;
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    mut form: OAuthForm,
+    ClientForm { client, mut form }: ClientForm,
 ) -> Result<impl IntoResponse, TokenError> {
-    let basic = extract::basic_credentials(&headers)?;
-    let client = extract::client_authentication(&mut form, basic)?;
     let token = form
         .take("token")
         .ok_or(Error::InvalidRequest("token is required"))?;

@@ -1,10 +1,10 @@
 //! `POST /logout`: end a login session, or all of a user's sessions.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
 use crate::http::error::TokenError;
-use crate::http::extract::{self, OAuthForm};
+use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
 use crate::oauth::Error;
 
@@ -13,11 +13,8 @@ use crate::oauth::Error;
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    mut form: OAuthForm,
+    ClientForm { client, mut form }: ClientForm,
 ) -> Result<StatusCode, TokenError> {
-    let basic = extract::basic_credentials(&headers)?;
-    let client = extract::client_authentication(&mut form, basic)?;
     let token = form
         .take("refresh_token")
         .ok_or(Error::InvalidRequest("refresh_token is required"))?;

@@ -2,15 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
 
 use crate::domain::{GrantType, RefreshToken, Scope};
 use crate::http::error::TokenError;
-use crate::http::extract::{self, BasicCredentials, OAuthForm};
+use crate::http::extract::{ClientForm, OAuthForm};
 use crate::http::state::AppState;
-use crate::oauth::{Error, Grant, IssuedTokens, TokenRequest};
+use crate::oauth::{ClientAuthentication, Error, Grant, IssuedTokens, TokenRequest};
 
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -45,11 +45,9 @@ impl From<IssuedTokens> for TokenResponse {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: OAuthForm,
+    ClientForm { client, form }: ClientForm,
 ) -> Result<impl IntoResponse, TokenError> {
-    let basic = extract::basic_credentials(&headers)?;
-    let request = token_request(form, basic)?;
+    let request = token_request(client, form)?;
     let issued = state.issuer.issue(request, state.clock.now()).await?;
     // RFC 6749 §5.1: token responses must not be cached.
     let headers = [
@@ -60,11 +58,7 @@ pub(crate) async fn post_token(
 }
 
 /// Turns the form and Basic credentials into a domain request.
-fn token_request(
-    mut form: OAuthForm,
-    basic: Option<BasicCredentials>,
-) -> Result<TokenRequest, Error> {
-    let client = extract::client_authentication(&mut form, basic)?;
+fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<TokenRequest, Error> {
     let grant_type = form
         .take("grant_type")
         .ok_or(Error::InvalidRequest("grant_type is required"))?;
