@@ -1,19 +1,17 @@
-//! The command-line interface: the clap tree and the non-server subcommands.
+//! The command-line interface: the clap tree (here) and the non-server subcommands
+//! (`commands.rs`).
 //!
 //! Every flag can also come from the environment (`env = ...`). `serve` is turned into a
 //! `Config` by `config.rs`; the other subcommands work on the database directly.
 
+mod commands;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{KeyConfig, PasswordConfig};
-use crate::domain::{ClientId, ClientSecret, GrantType, GrantTypes, Scope};
-use crate::keys::KeyRing;
-use crate::oauth::{NewAccount, RegisterError, create_user};
-use crate::store::{Client, NewClient, Store, StoreOptions, StoredKey};
+pub use commands::{open_store, run_client_command, run_keys_command, run_user_command};
 
 /// sigil: an OAuth2/OIDC-style token issuer.
 #[derive(Debug, Parser)]
@@ -284,216 +282,6 @@ pub struct ClientCreateArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Runs a client subcommand.
-pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
-    match command {
-        ClientCommand::Create(args) => create_client(args).await,
-        ClientCommand::List { database, json } => {
-            let clients = open_store(&database).await?.list_clients().await?;
-            print_clients(&clients, json)
-        }
-        ClientCommand::Delete {
-            database,
-            client_id,
-        } => {
-            let id = ClientId::parse(client_id).context("client id")?;
-            if !open_store(&database).await?.delete_client(&id).await? {
-                anyhow::bail!("no client with id {id}");
-            }
-            println!("deleted client {id}");
-            Ok(())
-        }
-    }
-}
-
-/// Runs a user subcommand.
-pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create(args) = command;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_line(&mut password)
-        .context("--password-stdin: cannot read standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    let passwords = PasswordConfig::from_args(&args.passwords)?;
-    let store = open_store(&args.database).await?;
-    let account = NewAccount {
-        email: &args.username,
-        password,
-        is_admin: args.admin,
-    };
-    let user = create_user(
-        &store,
-        &passwords.hasher()?,
-        passwords.min_length,
-        account,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(|error| match error {
-        RegisterError::InvalidEmail(_) | RegisterError::EmailTaken => {
-            anyhow::anyhow!("--username: {error}")
-        }
-        RegisterError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
-        other => anyhow::Error::from(other),
-    })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "user_id": user.id, "username": user.email, "admin": user.is_admin })
-        );
-    } else {
-        println!("user_id: {}", user.id);
-    }
-    Ok(())
-}
-
-/// Runs a keys subcommand. Running servers see the change at their next check.
-pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
-    let now = chrono::Utc::now();
-    match command {
-        KeysCommand::List { database, json } => {
-            let keys = open_store(&database).await?.list_all_signing_keys().await?;
-            print_keys(&keys, json)
-        }
-        KeysCommand::Rotate { keys, force } => {
-            let (_, ring) = open_key_ring(keys, now).await?;
-            ring.rotate(now, force).await?;
-            println!("rotated: now signing with {}", ring.current_kid());
-            Ok(())
-        }
-        KeysCommand::Revoke { keys, kid } => {
-            let (_, ring) = open_key_ring(keys, now).await?;
-            match ring.revoke(&kid, now).await? {
-                Some(state) => println!(
-                    "revoked {kid} (was {}); now signing with {}",
-                    state.as_str(),
-                    ring.current_kid()
-                ),
-                None => anyhow::bail!("no published key with kid {kid}"),
-            }
-            Ok(())
-        }
-    }
-}
-
-async fn open_key_ring(
-    args: KeyArgs,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<(Store, KeyRing)> {
-    let config = KeyConfig::from_args(args)?;
-    let store = crate::app::open_store(&config.database_url, CLI_STORE_OPTIONS).await?;
-    let ring = crate::app::load_key_ring(&store, &config, now).await?;
-    Ok((store, ring))
-}
-
-fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())
-    };
-    if json {
-        let rows: Vec<_> = keys
-            .iter()
-            .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "state": k.state.as_str(),
-                "published_at": k.published_at, "activated_at": k.activated_at, "retired_at": k.retired_at,
-                "removed_at": k.removed_at, "revoked": k.revoked }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    println!(
-        "{:<44} {:<6} {:<8} {:<26} {:<26} RETIRED",
-        "KID", "ALG", "STATE", "PUBLISHED", "ACTIVATED"
-    );
-    for k in keys {
-        let state = if k.revoked {
-            "revoked"
-        } else {
-            k.state.as_str()
-        };
-        println!(
-            "{:<44} {:<6} {:<8} {:<26} {:<26} {}",
-            k.kid,
-            k.alg,
-            state,
-            k.published_at.to_rfc3339(),
-            time(k.activated_at),
-            time(k.retired_at)
-        );
-    }
-    Ok(())
-}
-
-/// Connects and migrates, so provisioning works before the first `serve`.
-pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    crate::app::open_store(&database.database_url, CLI_STORE_OPTIONS).await
-}
-
-/// The CLI makes one-off lookups: a short client cache is plenty.
-const CLI_STORE_OPTIONS: StoreOptions = StoreOptions {
-    client_cache_ttl: std::time::Duration::from_secs(1),
-};
-
-async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
-    let grant_types = GrantTypes::parse(&args.grant_types)
-        .context("--grant-types: expected a comma-separated list of client_credentials, password, refresh_token")?;
-    let scopes = Scope::parse(&args.scopes).context("--scopes")?;
-    if args.public && grant_types.contains(GrantType::ClientCredentials) {
-        anyhow::bail!("--public: a public client cannot use client_credentials (RFC 6749 §4.4)");
-    }
-    if args.name.trim().is_empty() || args.name.len() > 200 {
-        anyhow::bail!("--name: must be 1 to 200 characters");
-    }
-    let secret = (!args.public).then(ClientSecret::generate);
-    let new = NewClient {
-        id: ClientId::generate(),
-        name: args.name,
-        secret_hash: secret.as_ref().map(ClientSecret::hash),
-        grant_types,
-        scopes,
-        audience: args.audience,
-    };
-    let client = open_store(&args.database)
-        .await?
-        .insert_client(&new)
-        .await?;
-    let secret = secret.as_ref().map(ClientSecret::expose);
-    if args.json {
-        let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,
-            "grant_types": client.grant_types.to_string(), "scope": client.scopes.to_string() });
-        println!("{out}");
-    } else {
-        println!("client_id:     {}", client.id);
-        if let Some(secret) = secret {
-            println!("client_secret: {secret}\n(the secret is shown only this once; store it now)");
-        }
-    }
-    Ok(())
-}
-
-fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
-    if json {
-        let rows: Vec<_> = clients
-            .iter()
-            .map(|c| serde_json::json!({ "client_id": c.id, "name": c.name, "public": c.secret_hash.is_none(),
-                "grant_types": c.grant_types.to_string(), "scope": c.scopes.to_string(),
-                "audience": c.audience, "created_at": c.created_at }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    println!("{:<34} {:<20} {:<40} SCOPE", "CLIENT_ID", "NAME", "GRANTS");
-    for c in clients {
-        println!(
-            "{:<34} {:<20} {:<40} {}",
-            c.id,
-            c.name,
-            c.grant_types.to_string(),
-            c.scopes
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
