@@ -53,33 +53,25 @@ impl IntoResponse for TokenError {
         let error = match self {
             Self::OAuth(error) => error,
             Self::TooLarge => {
-                return render(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    "request body is too large",
-                );
+                let why = "request body is too large";
+                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", why)
+                    .into_response();
             }
         };
-        let status = match &error {
-            oauth::Error::InvalidClient => StatusCode::UNAUTHORIZED,
-            oauth::Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            oauth::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
+        let (code, description) = (error.code(), error.description());
+        let api = match error {
+            oauth::Error::InvalidClient => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, description)
+                    // RFC 9110 §15.5.2: a 401 must say which scheme to use.
+                    .with_challenge(HeaderValue::from_static(BASIC_CHALLENGE))
+            }
+            oauth::Error::Unavailable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, description)
+            }
+            oauth::Error::Internal(source) => ApiError::internal(source),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, code, description),
         };
-        let mut response = render(status, error.code(), error.description());
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 9110 §15.5.2: a 401 must say which scheme to use.
-            let challenge = HeaderValue::from_static(BASIC_CHALLENGE);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        if let oauth::Error::Internal(source) = error {
-            response
-                .extensions_mut()
-                .insert(InternalError(Arc::new(source)));
-        }
-        response
+        api.into_response()
     }
 }
 

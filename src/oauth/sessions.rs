@@ -124,11 +124,7 @@ impl TokenIssuer {
                 token_type: Some("Bearer"),
             });
         }
-        let record = self
-            .store
-            .find_refresh_token(RefreshToken::presented(token.to_owned()).hash().as_bytes())
-            .await?;
-        match record {
+        match self.find_refresh_token(token).await? {
             Some(record) if self.is_refresh_live(&record, now).await? => Ok(Introspection {
                 active: true,
                 scope: (!record.scope.is_empty()).then(|| record.scope.clone()),
@@ -200,8 +196,13 @@ impl TokenIssuer {
         client: &Arc<Client>,
         token: &str,
     ) -> Result<Option<RefreshTokenRecord>, Error> {
-        let hash = RefreshToken::presented(token.to_owned()).hash();
-        let record = self.store.find_refresh_token(hash.as_bytes()).await?;
+        let record = self.find_refresh_token(token).await?;
         Ok(record.filter(|record| record.client_id == client.id.as_str()))
+    }
+
+    /// The refresh token `token` (looked up by its hash), whoever it was issued to.
+    async fn find_refresh_token(&self, token: &str) -> Result<Option<RefreshTokenRecord>, Error> {
+        let hash = RefreshToken::presented(token.to_owned()).hash();
+        Ok(self.store.find_refresh_token(hash.as_bytes()).await?)
     }
 }
