@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use crate::config::{Config, KeyConfig};
 use crate::http::{AppState, router};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
-use crate::oauth::{IssuerSettings, TokenIssuer};
+use crate::metrics::Metrics;
+use crate::oauth::{Bootstrapped, IssuerSettings, TokenIssuer};
 use crate::store::{Store, StoreOptions};
 
 /// A built, bound server.
@@ -42,10 +43,22 @@ impl Application {
             refresh_token_ttl: config.refresh_token_ttl,
             refresh_grace: config.refresh_grace,
             password_min_length: config.passwords.min_length,
+            limits: config.limits,
         };
         let hasher = config.passwords.hasher()?;
-        let issuer = TokenIssuer::new(store.clone(), keys.clone(), hasher, settings);
-        let state = AppState::new(&config, store.clone(), keys.clone(), issuer)?;
+        let metrics = Metrics::new();
+        let issuer = TokenIssuer::new(
+            store.clone(),
+            keys.clone(),
+            hasher,
+            settings,
+            metrics.clone(),
+        );
+        let bootstrapped = issuer
+            .bootstrap(&config.bootstrap, config.clock.now())
+            .await?;
+        announce(&bootstrapped);
+        let state = AppState::new(&config, store.clone(), keys.clone(), issuer, metrics)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
@@ -99,6 +112,25 @@ impl Application {
         self.store.close().await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// Prints what the first-start bootstrap created, on standard output and never in the log:
+/// a generated secret is shown this once.
+fn announce(bootstrapped: &Bootstrapped) {
+    if let Some((id, secret)) = &bootstrapped.admin_client {
+        println!("sigil: created the admin client (scope admin)");
+        println!("  client_id:     {id}");
+        match secret {
+            Some(secret) => {
+                println!("  client_secret: {}", secret.expose());
+                println!("  the secret is shown only this once: store it now");
+            }
+            None => println!("  client_secret: the one in SIGIL_ADMIN_CLIENT_SECRET"),
+        }
+    }
+    if let Some(user_id) = &bootstrapped.admin_user {
+        println!("sigil: created the admin user from SIGIL_ADMIN_USERNAME (user_id {user_id})");
     }
 }
 

@@ -4,15 +4,18 @@
 //! No config file, no globals.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::{KeyArgs, PasswordArgs, ServeArgs};
+use crate::cli::{BootstrapArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
+use crate::domain::ClientId;
 use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
+use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
 
 /// Everything `serve` needs.
@@ -38,6 +41,13 @@ pub struct Config {
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
     pub keys: KeyConfig,
+    /// Failed-login limits (default 5 per username and 50 per IP in 15 minutes) and the
+    /// per-client `/token` rate (default 200 per second).
+    pub limits: LimitSettings,
+    /// Peers whose `X-Forwarded-For` names the client IP. Default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What to create on first start with an empty database.
+    pub bootstrap: Bootstrap,
     /// Time source. The system clock except in tests.
     pub clock: Clock,
 }
@@ -132,6 +142,9 @@ impl Config {
             registration: args.registration,
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
+            limits: limit_settings(&args.limits)?,
+            trusted_proxies: trusted_proxies(&args.limits.trusted_proxies)?,
+            bootstrap: bootstrap(args.bootstrap)?,
             clock: Clock::system(),
         })
     }
@@ -182,6 +195,55 @@ impl KeyConfig {
     }
 }
 
+/// Shortest operator-chosen admin client secret: it is stored as a plain SHA-256, which is
+/// only safe for high-entropy secrets.
+const MIN_ADMIN_SECRET_CHARS: usize = 32;
+
+fn bootstrap(args: BootstrapArgs) -> anyhow::Result<Bootstrap> {
+    let admin_client_id = args
+        .admin_client_id
+        .map(ClientId::parse)
+        .transpose()
+        .context("SIGIL_ADMIN_CLIENT_ID")?;
+    if let Some(secret) = &args.admin_client_secret
+        && secret.chars().count() < MIN_ADMIN_SECRET_CHARS
+    {
+        anyhow::bail!(
+            "SIGIL_ADMIN_CLIENT_SECRET: must be at least {MIN_ADMIN_SECRET_CHARS} characters"
+        );
+    }
+    Ok(Bootstrap {
+        admin_client_id,
+        admin_client_secret: args.admin_client_secret.map(SecretString::from),
+        admin_user: args
+            .admin_username
+            .zip(args.admin_password.map(SecretString::from)),
+    })
+}
+
+fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
+    Ok(LimitSettings {
+        login_failures_per_user: args.login_failures_per_user,
+        login_failures_per_ip: args.login_failures_per_ip,
+        login_window: duration("--login-window", &args.login_window)?,
+        client_rate: NonZeroU32::new(args.client_rate_limit),
+    })
+}
+
+fn trusted_proxies(entries: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    entries
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("--trusted-proxies: {entry:?} is not an IP or CIDR"))
+        })
+        .collect()
+}
+
 /// RFC 8414 §2: an https (or, for development, http) URL with no query or fragment.
 fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
     let url = url::Url::parse(issuer).context("not a valid URL")?;
@@ -214,7 +276,7 @@ mod tests {
     fn serve_args(flags: &[&str]) -> ServeArgs {
         let argv = [&["sigil", "serve"], flags].concat();
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             _ => unreachable!("parsed a serve command"),
         }
     }

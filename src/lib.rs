@@ -8,6 +8,7 @@
 //! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
 //! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
 //! - `password`: argon2id hashing off the async runtime; the only user of argon2.
+//! - `metrics`: Prometheus counters and gauges; the only user of prometheus-client.
 //! - `store`: SQLite and PostgreSQL persistence; the only user of sqlx.
 //! - `domain`: parsed value types shared by every layer.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod password;
 pub mod store;

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            Application::build(Config::from_args(args)?)
+            Application::build(Config::from_args(*args)?)
                 .await?
                 .run_until_stopped()
                 .await
@@ -36,6 +36,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Client { command } => run_client_command(command).await,
         Command::Keys { command } => run_keys_command(command).await,
         Command::User { command } => run_user_command(command).await,
+        Command::Openapi => {
+            print!("{}", sigil::http::openapi_json());
+            Ok(())
+        }
     }
 }
 

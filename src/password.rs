@@ -10,6 +10,7 @@
 //! that imports `argon2`.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -18,6 +19,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::domain::Password;
+use crate::metrics::HashLoad;
 
 /// argon2id cost parameters. Defaults are OWASP's: m = 19456 KiB, t = 2, p = 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,8 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct PasswordHasher {
     params: HashParams,
     permits: Arc<Semaphore>,
+    concurrency: usize,
+    waiting: Arc<AtomicUsize>,
     jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<str>,
 }
@@ -100,6 +104,8 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            waiting: Arc::new(AtomicUsize::new(0)),
             jobs,
             dummy_hash: dummy.into(),
         })
@@ -136,12 +142,23 @@ impl PasswordHasher {
         .await
     }
 
+    /// Hashes being computed and hashes queued for a hashing thread, right now.
+    pub fn load(&self) -> HashLoad {
+        HashLoad {
+            running: self.concurrency - self.permits.available_permits(),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
     /// Runs `work` on a hashing thread once one is free, in the caller's span.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
+        let queued = Queued::enter(&self.waiting);
+        let permit = self.permits.acquire().await;
+        drop(queued);
+        let _permit = permit?;
         let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
@@ -153,6 +170,22 @@ impl PasswordHasher {
         result
             .await
             .map_err(|_| anyhow::anyhow!("a password hashing thread panicked"))?
+    }
+}
+
+/// Counts a caller as waiting for as long as it lives (also when its future is dropped).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -5,10 +5,12 @@ use anyhow::Context as _;
 
 use super::{ClientCommand, ClientCreateArgs, DatabaseArgs, KeyArgs, KeysCommand, UserCommand};
 use crate::config::{KeyConfig, PasswordConfig};
-use crate::domain::{ClientId, ClientSecret, GrantType, GrantTypes, Scope};
+use crate::domain::{ClientId, ClientSecret};
 use crate::keys::KeyRing;
-use crate::oauth::{NewAccount, RegisterError, create_user};
-use crate::store::{Client, NewClient, Store, StoreOptions, StoredKey};
+use crate::oauth::{
+    ClientError, ClientSpec, NewAccount, RegisteredClient, UserError, create_user, register_client,
+};
+use crate::store::{Client, Store, StoreOptions, StoredKey};
 
 /// Runs a client subcommand.
 pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
@@ -56,10 +58,10 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
     )
     .await
     .map_err(|error| match error {
-        RegisterError::InvalidEmail(_) | RegisterError::EmailTaken => {
+        UserError::InvalidEmail(_) | UserError::EmailTaken => {
             anyhow::anyhow!("--username: {error}")
         }
-        RegisterError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
+        UserError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
         other => anyhow::Error::from(other),
     })?;
     if args.json {
@@ -160,28 +162,24 @@ const CLI_STORE_OPTIONS: StoreOptions = StoreOptions {
 };
 
 async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
-    let grant_types = GrantTypes::parse(&args.grant_types)
-        .context("--grant-types: expected a comma-separated list of client_credentials, password, refresh_token")?;
-    let scopes = Scope::parse(&args.scopes).context("--scopes")?;
-    if args.public && grant_types.contains(GrantType::ClientCredentials) {
-        anyhow::bail!("--public: a public client cannot use client_credentials (RFC 6749 §4.4)");
-    }
-    if args.name.trim().is_empty() || args.name.len() > 200 {
-        anyhow::bail!("--name: must be 1 to 200 characters");
-    }
-    let secret = (!args.public).then(ClientSecret::generate);
-    let new = NewClient {
-        id: ClientId::generate(),
+    let spec = ClientSpec {
         name: args.name,
-        secret_hash: secret.as_ref().map(ClientSecret::hash),
-        grant_types,
-        scopes,
+        grant_types: args.grant_types,
+        scopes: args.scopes,
         audience: args.audience,
+        public: args.public,
     };
-    let client = open_store(&args.database)
-        .await?
-        .insert_client(&new)
-        .await?;
+    let store = open_store(&args.database).await?;
+    let RegisteredClient { client, secret } = register_client(&store, spec, None, None)
+        .await
+        .map_err(|error| match error {
+            ClientError::InvalidName(_) => anyhow::anyhow!("--name: {error}"),
+            ClientError::InvalidGrantTypes => anyhow::anyhow!("--grant-types: {error}"),
+            ClientError::InvalidScope(_) => anyhow::anyhow!("--scopes: {error}"),
+            ClientError::InvalidAudience(_) => anyhow::anyhow!("--audience: {error}"),
+            ClientError::PublicClientCredentials => anyhow::anyhow!("--public: {error}"),
+            other => anyhow::Error::from(other),
+        })?;
     let secret = secret.as_ref().map(ClientSecret::expose);
     if args.json {
         let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,

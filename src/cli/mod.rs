@@ -39,7 +39,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Manage OAuth clients.
@@ -60,6 +60,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
+    Openapi,
 }
 
 /// `sigil user ...`
@@ -172,6 +174,67 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub passwords: PasswordArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
+}
+
+/// Brute-force protection, rate limits and the client IP.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Failed password logins per username within --login-window before 429 (0 = no limit).
+    #[arg(long, env = "SIGIL_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    pub login_failures_per_user: u32,
+
+    /// Failed password logins per client IP within --login-window before 429 (0 = no limit).
+    #[arg(long, env = "SIGIL_LOGIN_FAILURES_PER_IP", default_value_t = 50)]
+    pub login_failures_per_ip: u32,
+
+    /// Length of the failed-login window, counted from the first failure (e.g. 15m).
+    #[arg(long, env = "SIGIL_LOGIN_WINDOW", default_value = "15m")]
+    pub login_window: String,
+
+    /// /token requests per second per client, also the burst (0 = no limit).
+    #[arg(long, env = "SIGIL_CLIENT_RATE_LIMIT", default_value_t = 200)]
+    pub client_rate_limit: u32,
+
+    /// Proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs
+    /// (e.g. 10.0.0.0/8,127.0.0.1). Empty: the peer address is the client IP.
+    #[arg(
+        long,
+        env = "SIGIL_TRUSTED_PROXIES",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// The first-start bootstrap of an admin client and, optionally, an admin user.
+#[derive(Debug, Clone, Args)]
+pub struct BootstrapArgs {
+    /// Id of the admin client created on an empty database [default: generated].
+    #[arg(long, env = "SIGIL_ADMIN_CLIENT_ID")]
+    pub admin_client_id: Option<String>,
+
+    /// Secret of that admin client, at least 32 characters [default: generated and printed once].
+    #[arg(long, env = "SIGIL_ADMIN_CLIENT_SECRET", hide_env_values = true)]
+    pub admin_client_secret: Option<String>,
+
+    /// Username (email) of an admin user created on an empty database.
+    #[arg(long, env = "SIGIL_ADMIN_USERNAME", requires = "admin_password")]
+    pub admin_username: Option<String>,
+
+    /// Password of that admin user.
+    #[arg(
+        long,
+        env = "SIGIL_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_username"
+    )]
+    pub admin_password: Option<String>,
 }
 
 /// Password policy and argon2id cost: shared by `serve` and `user create`.

@@ -3,14 +3,18 @@
 //! Each type lives in its own file, is built only through parsing and carries its own error
 //! enum. Nothing here imports from the rest of the crate, HTTP or the database.
 
+mod audience;
 mod client_id;
+mod client_name;
 mod email;
 mod grant_type;
 mod opaque_secret;
 mod password;
 mod scope;
 
+pub use audience::{Audience, AudienceError};
 pub use client_id::{ClientId, ClientIdError};
+pub use client_name::{ClientName, ClientNameError};
 pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
 pub use opaque_secret::{ClientSecret, RefreshToken, SecretHash};

@@ -8,8 +8,11 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::oauth::{ADMIN_SCOPE, AccessToken};
 
-/// A caller holding a valid access token with scope `admin`. Rejections follow RFC 6750 §3:
+/// A caller holding a live access token with scope `admin`. Rejections follow RFC 6750 §3:
 /// `401 invalid_token` for a missing or bad token, `403 insufficient_scope` without `admin`.
+/// Live means the session, user or client behind the token still exists and is enabled:
+/// disabling an admin or deleting an admin client ends its admin access at once, not when
+/// its tokens expire.
 #[derive(Debug)]
 pub(super) struct AdminCaller(pub(super) AccessToken);
 
@@ -26,6 +29,9 @@ impl FromRequestParts<AppState> for AdminCaller {
                 "this endpoint needs scope admin",
             )
             .with_challenge(HeaderValue::from_static(challenge)));
+        }
+        if !state.issuer.is_live(&token, state.clock.now()).await? {
+            return Err(invalid_token());
         }
         Ok(Self(token))
     }

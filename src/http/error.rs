@@ -17,17 +17,25 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::oauth;
+use crate::oauth::{self, ClientError, UserError};
+use crate::store;
 
 /// `WWW-Authenticate` of `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
 const BASIC_CHALLENGE: &str = "Basic realm=\"sigil\", charset=\"UTF-8\"";
 
-/// The JSON body of every error.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+/// The JSON body of every error (RFC 6749 §5.2 shape).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// A machine-readable code: an RFC 6749/6750 code such as `invalid_request`, or one of
+    /// sigil's own (`not_found`, `user_already_exists`, `too_many_requests`, ...).
     error: &'a str,
+    /// A human-readable sentence; never internal detail.
     error_description: &'a str,
 }
+
+/// The error body as the OpenAPI document names it.
+pub(crate) type ErrorResponse = ErrorBody<'static>;
 
 /// An internal error, stashed in response extensions for the logging middleware.
 #[derive(Debug, Clone)]
@@ -68,6 +76,7 @@ impl IntoResponse for TokenError {
             oauth::Error::Unavailable => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, description)
             }
+            oauth::Error::TooManyRequests(wait) => ApiError::too_many_requests(wait),
             oauth::Error::Internal(source) => ApiError::internal(source),
             _ => ApiError::new(StatusCode::BAD_REQUEST, code, description),
         };
@@ -82,6 +91,7 @@ pub struct ApiError {
     code: &'static str,
     description: Cow<'static, str>,
     challenge: Option<HeaderValue>,
+    retry_after: Option<u64>,
     internal: Option<InternalError>,
 }
 
@@ -97,8 +107,21 @@ impl ApiError {
             code,
             description: description.into(),
             challenge: None,
+            retry_after: None,
             internal: None,
         }
+    }
+
+    /// A 429 whose `Retry-After` is `wait`, rounded up to whole seconds.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let mut api = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many attempts, retry later",
+        );
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        api.retry_after = Some(seconds.max(1));
+        api
     }
 
     /// A 500 with a fixed body; `error` is logged by the middleware, never shown.
@@ -132,9 +155,57 @@ impl From<oauth::Error> for ApiError {
     fn from(error: oauth::Error) -> Self {
         match error {
             oauth::Error::Unavailable => Self::unavailable(),
+            oauth::Error::TooManyRequests(wait) => Self::too_many_requests(wait),
             oauth::Error::Internal(source) => Self::internal(source),
             other => Self::new(StatusCode::BAD_REQUEST, other.code(), other.description()),
         }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Unavailable(_) => Self::unavailable(),
+            other => Self::internal(other.into()),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        let status = match error {
+            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) => StatusCode::BAD_REQUEST,
+            UserError::EmailTaken => {
+                return Self::new(
+                    StatusCode::CONFLICT,
+                    "user_already_exists",
+                    error.to_string(),
+                );
+            }
+            UserError::NotFound => StatusCode::NOT_FOUND,
+            UserError::Unavailable => return Self::unavailable(),
+            UserError::Internal(source) => return Self::internal(source),
+        };
+        let code = if status == StatusCode::NOT_FOUND {
+            "not_found"
+        } else {
+            "invalid_request"
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        let (status, code) = match error {
+            ClientError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ClientError::IdTaken => (StatusCode::CONFLICT, "client_already_exists"),
+            ClientError::PublicClient => (StatusCode::CONFLICT, "public_client"),
+            ClientError::Unavailable => return Self::unavailable(),
+            ClientError::Internal(source) => return Self::internal(source),
+            _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+        };
+        Self::new(status, code, error.to_string())
     }
 }
 
@@ -145,6 +216,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(internal) = self.internal {
             response.extensions_mut().insert(internal);

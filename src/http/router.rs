@@ -6,16 +6,21 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::{log_internal_errors, not_found, panic_response};
 use super::handlers::{
-    admin_keys, discovery, health, introspect, jwks, logout, register, revoke, token, userinfo,
+    admin_clients, admin_keys, admin_users, discovery, health, introspect, jwks, logout, metrics,
+    register, revoke, token, userinfo,
 };
+use super::middleware::count_and_harden;
+use super::openapi::openapi;
 use super::state::AppState;
 
 /// Largest accepted request body; token requests are a few hundred bytes.
@@ -23,39 +28,15 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Builds the application router.
 ///
-/// Two stacks: the precomputed documents (JWKS, discovery, health) are answered from memory
-/// and can neither hang nor panic on input, so they skip the per-request timer, panic guard
-/// and tracing that the endpoints doing real work get. Gateways fetch the JWKS hardest.
+/// Two stacks: the precomputed documents (JWKS, discovery, health, the OpenAPI document and
+/// its UI) are answered from memory and can neither hang nor panic on input, so they skip
+/// the per-request timer, panic guard and tracing that the endpoints doing real work get.
+/// Gateways fetch the JWKS hardest.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let documents = Router::new()
-        .route("/.well-known/jwks.json", get(jwks::get_jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::get_openid_configuration),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::get_oauth_authorization_server),
-        )
-        .route("/healthz", get(health::get_healthz));
-    let endpoints = Router::new()
-        .route("/token", post(token::post_token))
-        .route("/revoke", post(revoke::post_revoke))
-        .route("/introspect", post(introspect::post_introspect))
-        .route("/logout", post(logout::post_logout))
-        .route("/register", post(register::post_register))
-        .route("/userinfo", get(userinfo::get_userinfo))
-        .route("/me", get(userinfo::get_userinfo))
-        .route("/admin/keys", get(admin_keys::get_admin_keys))
-        .route(
-            "/admin/keys/rotate",
-            post(admin_keys::post_admin_keys_rotate),
-        )
-        .route(
-            "/admin/keys/{kid}/revoke",
-            post(admin_keys::post_admin_key_revoke),
-        )
-        .route("/readyz", get(health::get_readyz))
+    let (documents, _) = document_routes().split_for_parts();
+    let documents = documents.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()));
+    let (endpoints, _) = endpoint_routes().split_for_parts();
+    let endpoints = endpoints
         .fallback(not_found)
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TimeoutLayer::with_status_code(
@@ -71,6 +52,58 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         );
     documents
         .merge(endpoints)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_and_harden,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Every documented route, for the OpenAPI document.
+pub(super) fn documented_routes() -> OpenApiRouter<AppState> {
+    document_routes().merge(endpoint_routes())
+}
+
+fn document_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(jwks::get_jwks))
+        .routes(routes!(discovery::get_openid_configuration))
+        .routes(routes!(discovery::get_oauth_authorization_server))
+        .routes(routes!(health::get_healthz))
+}
+
+fn endpoint_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token::post_token))
+        .routes(routes!(revoke::post_revoke))
+        .routes(routes!(introspect::post_introspect))
+        .routes(routes!(logout::post_logout))
+        .routes(routes!(register::post_register))
+        .routes(routes!(userinfo::get_userinfo))
+        .routes(routes!(userinfo::get_me))
+        .routes(routes!(health::get_readyz))
+        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(
+            admin_users::get_admin_users,
+            admin_users::post_admin_users
+        ))
+        .routes(routes!(
+            admin_users::get_admin_user,
+            admin_users::patch_admin_user,
+            admin_users::delete_admin_user
+        ))
+        .routes(routes!(
+            admin_clients::get_admin_clients,
+            admin_clients::post_admin_clients
+        ))
+        .routes(routes!(
+            admin_clients::get_admin_client,
+            admin_clients::patch_admin_client,
+            admin_clients::delete_admin_client
+        ))
+        .routes(routes!(admin_clients::post_admin_client_secret))
+        .routes(routes!(admin_keys::get_admin_keys))
+        .routes(routes!(admin_keys::post_admin_keys_rotate))
+        .routes(routes!(admin_keys::post_admin_key_revoke))
 }

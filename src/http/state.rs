@@ -10,6 +10,7 @@ use super::handlers::discovery;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::oauth::TokenIssuer;
 use crate::store::Store;
 
@@ -26,6 +27,8 @@ pub struct Shared {
     pub(super) documents: Documents,
     pub(super) clock: Clock,
     pub(super) registration: bool,
+    pub(super) trusted_proxies: Vec<ipnet::IpNet>,
+    pub(super) metrics: Metrics,
 }
 
 /// Responses computed once at start.
@@ -51,6 +54,7 @@ impl AppState {
         store: Store,
         keys: Arc<KeyRing>,
         issuer: TokenIssuer,
+        metrics: Metrics,
     ) -> anyhow::Result<Self> {
         let max_age = config.keys.jwks_max_age.as_secs();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))?;
@@ -65,6 +69,8 @@ impl AppState {
             },
             clock: config.clock.clone(),
             registration: config.registration,
+            trusted_proxies: config.trusted_proxies.clone(),
+            metrics,
         })))
     }
 }

@@ -26,6 +26,9 @@ pub enum Error {
     /// The requested scope is malformed or exceeds what the client may have.
     #[error("invalid_scope")]
     InvalidScope,
+    /// Too many failed logins or requests; retry after the given time.
+    #[error("too_many_requests")]
+    TooManyRequests(std::time::Duration),
     /// The database is unreachable; the client may retry.
     #[error("temporarily_unavailable")]
     Unavailable,
@@ -44,6 +47,7 @@ impl Error {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::Unavailable => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
@@ -57,6 +61,7 @@ impl Error {
             Self::UnauthorizedClient => "the client is not allowed to use this grant type",
             Self::UnsupportedGrantType => "the grant type is not supported",
             Self::InvalidScope => "the requested scope is invalid or exceeds the client's scope",
+            Self::TooManyRequests(_) => "too many attempts, retry later",
             Self::Unavailable => "the service is temporarily unavailable, retry later",
             Self::Internal(_) => "internal server error",
         }

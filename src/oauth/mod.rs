@@ -2,28 +2,39 @@
 //!
 //! Shared steps live here once: client authentication, scope narrowing, token minting and
 //! session (refresh-family) creation. `grants/` holds only what differs per grant; `users.rs`
-//! registration, `sessions.rs` revocation, logout, introspection and userinfo. Callers pass
+//! and `clients.rs` account management, `sessions.rs` revocation, logout, introspection and userinfo. Callers pass
 //! `now`, so tests never sleep. Imports `store`, `keys` and `password`, never `axum`.
 
 mod bearer;
+mod bootstrap;
 pub mod claims;
+mod clients;
 mod error;
 mod grants;
+mod limits;
 mod sessions;
 mod users;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 pub use bearer::{AccessToken, InvalidToken};
+pub use bootstrap::{Bootstrap, Bootstrapped};
+pub use clients::{
+    ClientChanges, ClientError, ClientSpec, RegisteredClient, register_client,
+    rotate_client_secret, update_client,
+};
 pub use error::Error;
+pub use limits::LimitSettings;
 pub use sessions::{Introspection, UserInfo};
-pub use users::{NewAccount, RegisterError, create_user};
+pub use users::{NewAccount, UserChanges, UserError, create_user};
 
 use crate::domain::{ClientId, ClientSecret, GrantType, RefreshToken, Scope};
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::store::{Client, NewRefreshFamily, Store, User};
 use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
@@ -46,6 +57,8 @@ pub struct IssuerSettings {
     pub refresh_grace: Duration,
     /// Minimum length of a new password, in characters.
     pub password_min_length: usize,
+    /// Brute-force and rate limits.
+    pub limits: LimitSettings,
 }
 
 /// How the client presented its credentials (RFC 6749 §2.3).
@@ -103,6 +116,8 @@ pub struct TokenRequest {
     pub client: ClientAuthentication,
     /// What for.
     pub grant: Grant,
+    /// The caller's IP address, for the failed-login limit (`None` when unknown).
+    pub client_ip: Option<IpAddr>,
 }
 
 /// What a successful token request returns.
@@ -127,6 +142,8 @@ pub struct TokenIssuer {
     keys: Arc<KeyRing>,
     hasher: PasswordHasher,
     settings: Arc<IssuerSettings>,
+    limits: limits::Limits,
+    metrics: Metrics,
 }
 
 /// A user's login session being continued or started.
@@ -137,19 +154,27 @@ struct Session<'a> {
 }
 
 impl TokenIssuer {
-    /// Wires the issuer to its store, key ring and password hasher.
+    /// Wires the issuer to its store, key ring, password hasher and metrics.
     pub fn new(
         store: Store,
         keys: Arc<KeyRing>,
         hasher: PasswordHasher,
         settings: IssuerSettings,
+        metrics: Metrics,
     ) -> Self {
         Self {
             store,
             keys,
             hasher,
+            limits: limits::Limits::new(settings.limits, metrics.clone()),
             settings: Arc::new(settings),
+            metrics,
         }
+    }
+
+    /// The password hasher (its queue is reported in the metrics).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     /// Handles one token request at time `now`.
@@ -160,20 +185,39 @@ impl TokenIssuer {
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
         let client = self.authenticate_client(&request.client).await?;
-        match request.grant {
-            Grant::ClientCredentials { scope } => {
-                grants::client_credentials::grant(self, &client, scope, now)
-            }
+        self.limits.check_client(&client.id)?;
+        let (issued, grant_type) = match request.grant {
+            Grant::ClientCredentials { scope } => (
+                grants::client_credentials::grant(self, &client, scope, now),
+                GrantType::ClientCredentials,
+            ),
             Grant::Password {
                 username,
                 password,
                 scope,
-            } => grants::password::grant(self, &client, (username, password), scope, now).await,
+            } => {
+                let login = grants::password::Login {
+                    username,
+                    password,
+                    ip: request.client_ip,
+                };
+                (
+                    grants::password::grant(self, &client, login, scope, now).await,
+                    GrantType::Password,
+                )
+            }
             Grant::RefreshToken {
                 refresh_token,
                 scope,
-            } => grants::refresh_token::grant(self, &client, &refresh_token, scope, now).await,
+            } => (
+                grants::refresh_token::grant(self, &client, &refresh_token, scope, now).await,
+                GrantType::RefreshToken,
+            ),
+        };
+        if issued.is_ok() {
+            self.metrics.token_issued(grant_type.as_str());
         }
+        issued
     }
 
     /// RFC 6749 §2.3: finds the client and checks its secret in constant time. Every failure

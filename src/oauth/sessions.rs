@@ -10,7 +10,7 @@ use crate::domain::{ClientId, RefreshToken};
 use crate::store::{Client, RefreshTokenRecord, User};
 
 /// An RFC 7662 introspection answer; only `active` when the token is not usable.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +34,7 @@ pub struct Introspection {
 }
 
 /// OIDC Core §5.3 UserInfo claims.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     sub: String,
     email: String,
@@ -159,7 +159,7 @@ impl TokenIssuer {
 
     /// A verified access token is live while its session is, and its user (or, for
     /// client_credentials, its client) still exists and is enabled.
-    async fn is_live(&self, token: &AccessToken, now: DateTime<Utc>) -> Result<bool, Error> {
+    pub async fn is_live(&self, token: &AccessToken, now: DateTime<Utc>) -> Result<bool, Error> {
         match token.session.as_deref() {
             Some(session) => Ok(self.store.is_refresh_family_active(session, now).await?
                 && self.live_user(&token.subject).await?.is_some()),

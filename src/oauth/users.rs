@@ -1,4 +1,5 @@
-//! Self-registration and user creation.
+//! Users: self-registration, creation, and the admin operations (update, delete), which end
+//! the user's sessions when they take access away.
 
 use chrono::{DateTime, Utc};
 
@@ -7,9 +8,9 @@ use crate::domain::{Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
 use crate::store::{self, NewUser, Store, User};
 
-/// Why a user could not be created.
+/// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
+pub enum UserError {
     /// The email is malformed.
     #[error("{0}")]
     InvalidEmail(#[from] EmailError),
@@ -19,6 +20,9 @@ pub enum RegisterError {
     /// Another user has this email (compared case-insensitively).
     #[error("a user with this email already exists")]
     EmailTaken,
+    /// No user has this id.
+    #[error("no user has this id")]
+    NotFound,
     /// The database is unreachable.
     #[error("the service is temporarily unavailable")]
     Unavailable,
@@ -27,7 +31,7 @@ pub enum RegisterError {
     Internal(#[source] anyhow::Error),
 }
 
-impl From<store::Error> for RegisterError {
+impl From<store::Error> for UserError {
     fn from(error: store::Error) -> Self {
         match error {
             store::Error::Conflict => Self::EmailTaken,
@@ -48,6 +52,17 @@ pub struct NewAccount<'a> {
     pub is_admin: bool,
 }
 
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    /// Disable (`true`) or enable the account. Disabling ends every session.
+    pub disabled: Option<bool>,
+    /// Grant or withdraw scope `admin`.
+    pub admin: Option<bool>,
+    /// A new password (reset). Ends every session.
+    pub password: Option<String>,
+}
+
 impl TokenIssuer {
     /// Self-registration (`POST /register`): never an admin.
     pub async fn register(
@@ -55,7 +70,7 @@ impl TokenIssuer {
         email: &str,
         password: String,
         now: DateTime<Utc>,
-    ) -> Result<User, RegisterError> {
+    ) -> Result<User, UserError> {
         let account = NewAccount {
             email,
             password,
@@ -72,6 +87,67 @@ impl TokenIssuer {
     }
 }
 
+impl TokenIssuer {
+    /// Creates a user, admin or not (admin API).
+    pub async fn create_user(
+        &self,
+        account: NewAccount<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let min_length = self.settings.password_min_length;
+        create_user(&self.store, &self.hasher, min_length, account, now).await
+    }
+
+    /// Applies `changes` to user `id`. Disabling the user or resetting the password revokes
+    /// all of the user's refresh families, so no session outlives the change.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn update_user(
+        &self,
+        id: &str,
+        changes: UserChanges,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let user = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
+        let mut end_sessions = changes.disabled == Some(true);
+        if let Some(password) = changes.password {
+            let min_length = self.settings.password_min_length;
+            let password = Password::parse_new(password, min_length)?;
+            let hash = self
+                .hasher
+                .hash(&password)
+                .await
+                .map_err(UserError::Internal)?;
+            self.store.update_password_hash(id, &hash, now).await?;
+            end_sessions = true;
+        }
+        let disabled = changes.disabled.unwrap_or(user.disabled);
+        let is_admin = changes.admin.unwrap_or(user.is_admin);
+        if !self
+            .store
+            .update_user_flags(id, disabled, is_admin, now)
+            .await?
+        {
+            return Err(UserError::NotFound);
+        }
+        if end_sessions {
+            let revoked = self.store.revoke_user_refresh_families(id, now).await?;
+            tracing::info!(user_id = %id, sessions = revoked, "user sessions revoked");
+        }
+        tracing::info!(user_id = %id, disabled, admin = is_admin, "user updated");
+        self.store.find_user(id).await?.ok_or(UserError::NotFound)
+    }
+
+    /// Deletes user `id`; the user's refresh families go with the row.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn delete_user(&self, id: &str) -> Result<(), UserError> {
+        if !self.store.delete_user(id).await? {
+            return Err(UserError::NotFound);
+        }
+        tracing::info!(user_id = %id, "user deleted");
+        Ok(())
+    }
+}
+
 /// Creates a user with an argon2id hash of the password (registration and `sigil user create`).
 #[tracing::instrument(skip_all)]
 pub async fn create_user(
@@ -80,13 +156,10 @@ pub async fn create_user(
     password_min_length: usize,
     account: NewAccount<'_>,
     now: DateTime<Utc>,
-) -> Result<User, RegisterError> {
+) -> Result<User, UserError> {
     let email = Email::parse(account.email)?;
     let password = Password::parse_new(account.password, password_min_length)?;
-    let password_hash = hasher
-        .hash(&password)
-        .await
-        .map_err(RegisterError::Internal)?;
+    let password_hash = hasher.hash(&password).await.map_err(UserError::Internal)?;
     let new = NewUser {
         email,
         password_hash,

@@ -163,6 +163,80 @@ impl Store {
         rows.into_iter().map(Client::try_from).collect()
     }
 
+    /// Replaces a client's name, grants, scopes and audience; `None` when there is no client
+    /// with this id. The cached entry is dropped, so the change applies to the next request.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn update_client(&self, client: &NewClient) -> Result<Option<Client>, Error> {
+        let updated = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5 \
+                 WHERE client_id = $1",
+            )
+            .bind(client.id.as_str())
+            .bind(&client.name)
+            .bind(client.grant_types.to_string())
+            .bind(client.scopes.to_string())
+            .bind(client.audience.as_deref())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        self.clients.0.invalidate(&client.id).await;
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.find_client(&client.id)
+            .await
+            .map(|found| found.map(|client| client.as_ref().clone()))
+    }
+
+    /// Replaces a confidential client's secret hash: the old secret stops working at once.
+    /// `false` when there is no confidential client with this id.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn update_client_secret(
+        &self,
+        id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> Result<bool, Error> {
+        let updated = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 \
+                 AND secret_hash IS NOT NULL",
+            )
+            .bind(id.as_str())
+            .bind(secret_hash.as_bytes())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        self.clients.0.invalidate(id).await;
+        Ok(updated == 1)
+    }
+
+    /// Registers `client` only when no client exists yet (first-start bootstrap); `false`
+    /// when the table already had one.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn insert_first_client(&self, client: &NewClient) -> Result<bool, Error> {
+        let inserted = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
+                 created_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+                 WHERE NOT EXISTS (SELECT 1 FROM clients)",
+            )
+            .bind(client.id.as_str())
+            .bind(&client.name)
+            .bind(client.secret_hash.as_ref().map(SecretHash::as_bytes))
+            .bind(client.grant_types.to_string())
+            .bind(client.scopes.to_string())
+            .bind(client.audience.as_deref())
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(inserted == 1)
+    }
+
     /// Deletes a client; `false` when there was none with this id.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
     pub async fn delete_client(&self, id: &ClientId) -> Result<bool, Error> {

@@ -111,6 +111,55 @@ impl Store {
         Ok(row.map(User::from))
     }
 
+    /// A page of users, oldest first: at most `limit` after skipping `offset`.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_users(&self, limit: u32, offset: u64) -> Result<Vec<User>, Error> {
+        let sql = format!("{SELECT_USER} ORDER BY created_at, user_id LIMIT $1 OFFSET $2");
+        let rows: Vec<UserRow> = on_pool!(&self.db, |pool| {
+            sqlx::query_as(&sql)
+                .bind(i64::from(limit))
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    /// Whether any user exists (first-start bootstrap).
+    #[tracing::instrument(skip_all)]
+    pub async fn has_users(&self) -> Result<bool, Error> {
+        let found: Option<(String,)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as("SELECT user_id FROM users LIMIT 1")
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// Sets a user's `disabled` and `is_admin` flags; `false` when the user is unknown.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_user_flags(
+        &self,
+        id: &str,
+        disabled: bool,
+        is_admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let updated = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE users SET disabled = $2, is_admin = $3, updated_at = $4 WHERE user_id = $1",
+            )
+            .bind(id)
+            .bind(disabled)
+            .bind(is_admin)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(updated == 1)
+    }
+
     /// Replaces a user's password hash (rehash after a parameter change, password reset).
     #[tracing::instrument(skip_all)]
     pub async fn update_password_hash(

@@ -3,26 +3,11 @@
 use serde_json::Value;
 use sigil::clock::Clock;
 
-use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 async fn admin_token(app: &TestApp) -> String {
     let client = app.create_client("client_credentials", "admin").await;
     app.client_credentials_token(&client).await
-}
-
-impl Api {
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
 }
 
 fn kid_of(token: &str) -> String {

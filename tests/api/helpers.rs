@@ -14,6 +14,7 @@ use sigil::clock::Clock;
 use sigil::config::{Config, KeyConfig, PasswordConfig};
 use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
 use sigil::keys::{KeyRing, SigningAlgorithm};
+use sigil::oauth::{Bootstrap, LimitSettings};
 use sigil::password::HashParams;
 use sigil::store::{NewClient, Store, StoreOptions};
 use sqlx::Connection as _;
@@ -31,6 +32,10 @@ pub const CHEAP_HASH: HashParams = HashParams {
 };
 /// A password that satisfies the policy.
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The admin client every test app bootstraps (SIGIL_ADMIN_CLIENT_ID/_SECRET).
+pub const ADMIN_CLIENT_ID: &str = "bootstrap-admin";
+pub const ADMIN_CLIENT_SECRET: &str = "admin-secret-with-at-least-32-characters";
 
 /// Default audience of every test app.
 pub const AUDIENCE: &str = "https://api.test";
@@ -196,6 +201,19 @@ pub fn test_config(database: &TestDatabase) -> Config {
             key_rotation: Duration::from_secs(30 * 86_400),
             key_check_interval: Duration::from_secs(60),
             clock_skew: Duration::from_secs(300),
+        },
+        // Off by default: the brute-force tests switch them on.
+        limits: LimitSettings {
+            login_failures_per_user: 0,
+            login_failures_per_ip: 0,
+            login_window: Duration::from_secs(900),
+            client_rate: None,
+        },
+        trusted_proxies: Vec::new(),
+        bootstrap: Bootstrap {
+            admin_client_id: Some(ClientId::parse(ADMIN_CLIENT_ID).unwrap()),
+            admin_client_secret: Some(ADMIN_CLIENT_SECRET.to_owned().into()),
+            admin_user: None,
         },
         clock: Clock::system(),
     }
@@ -530,6 +548,70 @@ impl Api {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// The bootstrap admin client.
+pub fn admin_client() -> TestClient {
+    TestClient {
+        id: ADMIN_CLIENT_ID.to_owned(),
+        secret: ADMIN_CLIENT_SECRET.to_owned(),
+    }
+}
+
+impl Api {
+    /// A client_credentials token of the bootstrap admin client (scope `admin`).
+    pub async fn admin_token(&self) -> String {
+        self.client_credentials_token(&admin_client()).await
+    }
+
+    /// An admin API call with an optional Bearer token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        self.admin_json(method, path, token, None).await
+    }
+
+    /// An admin API call with an optional Bearer token and an optional JSON body.
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An admin API call that must answer `expected`; returns the JSON body (`Null` if none).
+    pub async fn admin_ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let token = self.admin_token().await;
+        let response = self
+            .admin_json(method.clone(), path, Some(&token), body)
+            .await;
+        assert_eq!(response.status(), expected, "{method} {path}");
+        let text = response.text().await.unwrap();
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
     }
 }
 

@@ -7,7 +7,9 @@
     reason = "helpers are shared by the modules of this one test binary"
 )]
 
+mod admin_clients;
 mod admin_keys;
+mod admin_users;
 mod cli;
 mod discovery;
 mod health;

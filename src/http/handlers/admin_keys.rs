@@ -1,19 +1,21 @@
 //! `/admin/keys`: list, rotate and revoke signing keys (scope `admin`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::http::auth::AdminCaller;
 use crate::http::error::ApiError;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
 use crate::keys::KeyRingError;
 use crate::store::StoredKey;
 
 /// One key as operators see it; never any key material.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct KeyResponse {
     kid: String,
     alg: String,
@@ -41,13 +43,19 @@ impl From<StoredKey> for KeyResponse {
 }
 
 /// `?force=true` on rotate.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RotateQuery {
+    /// Rotate even if the next key is younger than two JWKS cache lifetimes.
     #[serde(default)]
     force: bool,
 }
 
 /// Every key with its state and lifecycle times, oldest first.
+#[utoipa::path(get, path = "/admin/keys", tag = "admin", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<KeyResponse>), (status = 401, body = crate::http::error::ErrorResponse),
+        (status = 403, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_keys(
     State(state): State<AppState>,
@@ -59,11 +67,15 @@ pub(crate) async fn get_admin_keys(
 
 /// Promotes the next key now and publishes a fresh one; `409` while the next key is younger
 /// than two JWKS cache lifetimes, unless `force=true`.
+#[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", params(RotateQuery),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<KeyResponse>), (status = 400, body = crate::http::error::ErrorResponse),
+        (status = 401, body = crate::http::error::ErrorResponse), (status = 403, body = crate::http::error::ErrorResponse), (status = 409, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_keys_rotate(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Query(query): Query<RotateQuery>,
+    ApiQuery(query): ApiQuery<RotateQuery>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     tracing::info!(by = %admin.0.client_id, force = query.force, "admin: rotate signing key");
     state
@@ -75,11 +87,15 @@ pub(crate) async fn post_admin_keys_rotate(
 }
 
 /// Emergency revocation: the key leaves the JWKS at once; `404` for an unknown kid.
+#[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin",
+    params(("kid" = String, Path, description = "key id")), security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<KeyResponse>), (status = 401, body = crate::http::error::ErrorResponse),
+        (status = 403, body = crate::http::error::ErrorResponse), (status = 404, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all, fields(kid = %kid))]
 pub(crate) async fn post_admin_key_revoke(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(kid): Path<String>,
+    ApiPath(kid): ApiPath<String>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     tracing::warn!(by = %admin.0.client_id, "admin: revoke signing key");
     let revoked = state

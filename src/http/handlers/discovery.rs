@@ -73,12 +73,16 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
 }
 
 /// OpenID Connect Discovery metadata.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses((status = 200, body = serde_json::Value, description = "OIDC Discovery 1.0 metadata")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_openid_configuration(State(state): State<AppState>) -> impl IntoResponse {
     metadata_response(&state)
 }
 
 /// RFC 8414 authorization-server metadata (the same document).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, body = serde_json::Value, description = "RFC 8414 metadata")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_oauth_authorization_server(
     State(state): State<AppState>,

@@ -9,12 +9,18 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = serde_json::Value, example = json!({"status": "ok"}))))]
 pub(crate) async fn get_healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers and the key ring is loaded (it is, or the server would
 /// not have started). `503` with a JSON body while the database is unreachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = serde_json::Value,
+            example = json!({"status": "ready", "signing_kid": "kid"})),
+        (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await.map_err(|_| {

@@ -8,6 +8,11 @@ use crate::http::state::AppState;
 
 /// The JWK Set of every published key: public members only, cacheable, with an ETag.
 /// Answers `304` when `If-None-Match` names the current ETag.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer")),
+    responses((status = 200, body = serde_json::Value, description = "RFC 7517 JWK Set",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "the set has not changed")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let jwks = state.keys.jwks();

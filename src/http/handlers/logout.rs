@@ -8,8 +8,28 @@ use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
 use crate::oauth::Error;
 
+/// The form of `/logout`; parsing is `ClientForm`'s, this type describes it for the OpenAPI
+/// document.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
+pub(crate) struct LogoutForm {
+    /// A refresh token of the session to end.
+    refresh_token: String,
+    /// `true` ends every session of the token's user (default `false`).
+    all: Option<bool>,
+    /// `client_secret_post` and public clients: the client id.
+    client_id: Option<String>,
+    /// `client_secret_post`: the client secret.
+    client_secret: Option<String>,
+}
+
 /// Revokes the family of `refresh_token`; with `all=true`, every family of its user. `204`
 /// on success, `400 invalid_grant` for an unknown or foreign refresh token.
+#[utoipa::path(post, path = "/logout", tag = "oauth",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses((status = 204, description = "the session (or every session) ended"),
+        (status = 400, body = crate::http::error::ErrorResponse), (status = 401, body = crate::http::error::ErrorResponse), (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_logout(
     State(state): State<AppState>,

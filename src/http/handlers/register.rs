@@ -4,28 +4,36 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
-use crate::oauth::RegisterError;
 
 /// The registration body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
+    /// The email address to log in with (at most 254 characters).
     email: String,
+    /// The password (at least the configured minimum length, at most 1024 bytes).
     password: String,
 }
 
 /// The new user's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RegisterResponse {
+    /// The new user's id, the `sub` of their tokens.
     id: String,
 }
 
 /// Creates a user (`201` with its id). `409 user_already_exists` for a taken email (compared
 /// case-insensitively), `400` for a malformed email or a short password, `403` when
 /// registration is switched off.
+#[utoipa::path(post, path = "/register", tag = "users", request_body = RegisterRequest,
+    responses((status = 201, body = RegisterResponse), (status = 400, body = crate::http::error::ErrorResponse),
+        (status = 403, body = crate::http::error::ErrorResponse), (status = 409, body = crate::http::error::ErrorResponse), (status = 413, body = crate::http::error::ErrorResponse),
+        (status = 415, body = crate::http::error::ErrorResponse), (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_register(
     State(state): State<AppState>,
@@ -42,19 +50,6 @@ pub(crate) async fn post_register(
         .issuer
         .register(&request.email, request.password, state.clock.now())
         .await
-        .map_err(|error| match error {
-            RegisterError::InvalidEmail(_) | RegisterError::InvalidPassword(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                error.to_string(),
-            ),
-            RegisterError::EmailTaken => ApiError::new(
-                StatusCode::CONFLICT,
-                "user_already_exists",
-                error.to_string(),
-            ),
-            RegisterError::Unavailable => ApiError::unavailable(),
-            RegisterError::Internal(source) => ApiError::internal(source),
-        })?;
+        .map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { id: user.id })))
 }

@@ -5,15 +5,17 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{GrantType, RefreshToken, Scope};
+use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::{ClientForm, OAuthForm};
 use crate::http::state::AppState;
 use crate::oauth::{ClientAuthentication, Error, Grant, IssuedTokens, TokenRequest};
 
 /// The successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -39,15 +41,47 @@ impl From<IssuedTokens> for TokenResponse {
     }
 }
 
+/// The form fields of a token request (RFC 6749 §4.3.2, §4.4.2, §6). Parsing is
+/// `OAuthForm`'s, which also refuses repeated parameters; this type describes the form for the
+/// OpenAPI document.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
+pub(crate) struct TokenForm {
+    /// `client_credentials`, `password` or `refresh_token`.
+    grant_type: String,
+    /// Requested scope, space-separated; default: everything allowed.
+    scope: Option<String>,
+    /// `password` grant: the user's email.
+    username: Option<String>,
+    /// `password` grant: the user's password.
+    password: Option<String>,
+    /// `refresh_token` grant: the refresh token.
+    refresh_token: Option<String>,
+    /// `client_secret_post` and public clients: the client id.
+    client_id: Option<String>,
+    /// `client_secret_post`: the client secret.
+    client_secret: Option<String>,
+}
+
 /// Issues tokens for the `client_credentials`, `password` and `refresh_token` grants. Client
 /// authentication: `client_secret_basic`, `client_secret_post`, or `none` for public clients;
 /// exactly one method per request.
+#[utoipa::path(post, path = "/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses((status = 200, body = TokenResponse),
+        (status = 400, body = crate::http::error::ErrorResponse, description = "RFC 6749 §5.2 error"),
+        (status = 401, body = crate::http::error::ErrorResponse, description = "invalid_client"),
+        (status = 413, body = crate::http::error::ErrorResponse), (status = 429, body = crate::http::error::ErrorResponse, description = "too many failed logins or requests; see Retry-After"),
+        (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_token(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     ClientForm { client, form }: ClientForm,
 ) -> Result<impl IntoResponse, TokenError> {
-    let request = token_request(client, form)?;
+    let mut request = token_request(client, form)?;
+    request.client_ip = client_ip;
     let issued = state.issuer.issue(request, state.clock.now()).await?;
     // RFC 6749 §5.1: token responses must not be cached.
     let headers = [
@@ -88,5 +122,9 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
             scope,
         },
     };
-    Ok(TokenRequest { client, grant })
+    Ok(TokenRequest {
+        client,
+        grant,
+        client_ip: None,
+    })
 }

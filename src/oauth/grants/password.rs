@@ -1,29 +1,62 @@
 //! RFC 6749 §4.3: a user's email and password for tokens and a new login session.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Email, GrantType, Password, Scope};
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
-use crate::store::Client;
+use crate::store::{Client, User};
 
 /// The one answer to every failed login: unknown user, wrong password, disabled account.
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Checks the password (against a dummy hash when the user is unknown, so both take the same
-/// time), rehashes it when the parameters changed, and starts a session.
+/// The credentials of one login attempt.
+pub(in crate::oauth) struct Login {
+    /// The username as sent.
+    pub(in crate::oauth) username: String,
+    /// The password as sent.
+    pub(in crate::oauth) password: String,
+    /// Where the attempt came from.
+    pub(in crate::oauth) ip: Option<IpAddr>,
+}
+
+/// Checks the failure limits, then the password (against a dummy hash when the user is
+/// unknown, so both take the same time), rehashes it when the parameters changed, and starts
+/// a session. Every bad-credentials answer counts against the username and the IP.
 pub(in crate::oauth) async fn grant(
     issuer: &TokenIssuer,
     client: &Client,
-    (username, password): (String, String),
+    login: Login,
     requested: Option<Scope>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
     TokenIssuer::ensure_grant_allowed(client, GrantType::Password)?;
     let explicit = requested.is_some();
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
-    let password = Password::presented(password).ok_or(Error::InvalidGrant(BAD_CREDENTIALS))?;
-    let user = match Email::parse(&username) {
+    issuer.limits.check_login(&login.username, login.ip, now)?;
+    let user = match authenticate(issuer, &login, now).await {
+        Err(Error::InvalidGrant(why)) => {
+            issuer.limits.record_failure(&login.username, login.ip, now);
+            return Err(Error::InvalidGrant(why));
+        }
+        other => other?,
+    };
+    issuer.limits.record_success(&login.username);
+    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
+    issuer.start_session(client, &user, scope, now).await
+}
+
+/// The enabled user whose password this is; `InvalidGrant` for every bad credential.
+async fn authenticate(
+    issuer: &TokenIssuer,
+    login: &Login,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    let password =
+        Password::presented(login.password.clone()).ok_or(Error::InvalidGrant(BAD_CREDENTIALS))?;
+    let user = match Email::parse(&login.username) {
         Ok(email) => issuer.store.find_user_by_email(&email).await?,
         Err(_) => None,
     };
@@ -42,8 +75,7 @@ pub(in crate::oauth) async fn grant(
     if rehash {
         rehash_password(issuer, &user.id, &password, now).await;
     }
-    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
-    issuer.start_session(client, &user, scope, now).await
+    Ok(user)
 }
 
 /// Replaces a hash made with old parameters. A failure is logged, not fatal: the login

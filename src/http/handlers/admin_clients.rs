@@ -1,0 +1,244 @@
+//! `/admin/clients`: list, get, create (the secret is shown once), update, rotate the secret
+//! and delete clients (scope `admin`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::ClientId;
+use crate::http::auth::AdminCaller;
+use crate::http::error::{ApiError, ErrorResponse};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::state::AppState;
+use crate::oauth::{
+    ClientChanges, ClientError, ClientSpec, RegisteredClient, register_client,
+    rotate_client_secret, update_client,
+};
+use crate::store::Client;
+
+/// A client as operators see it; never its secret or the secret's hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClientResponse {
+    /// Public identifier.
+    client_id: String,
+    /// Display name.
+    name: String,
+    /// A public client has no secret.
+    public: bool,
+    /// Grants the client may use.
+    grant_types: Vec<&'static str>,
+    /// Scopes it may request, space-separated.
+    scope: String,
+    /// `aud` of its access tokens; absent means the configured default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<String>,
+    /// When it was registered.
+    created_at: DateTime<Utc>,
+}
+
+impl From<&Client> for ClientResponse {
+    fn from(client: &Client) -> Self {
+        Self {
+            client_id: client.id.to_string(),
+            name: client.name.clone(),
+            public: client.secret_hash.is_none(),
+            grant_types: client
+                .grant_types
+                .iter()
+                .map(|grant| grant.as_str())
+                .collect(),
+            scope: client.scopes.to_string(),
+            audience: client.audience.clone(),
+            created_at: client.created_at,
+        }
+    }
+}
+
+/// A client with its secret, answered once: on creation and on secret rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClientWithSecret {
+    #[serde(flatten)]
+    client: ClientResponse,
+    /// The secret; absent for a public client. sigil keeps only its hash: store it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+/// A client to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateClientRequest {
+    /// Display name, 1 to 200 characters.
+    name: String,
+    /// Grants: `client_credentials`, `password`, `refresh_token`.
+    grant_types: Vec<String>,
+    /// Scopes it may request, space-separated (default none).
+    #[serde(default)]
+    scope: String,
+    /// `aud` of its access tokens (default: the configured audience).
+    audience: Option<String>,
+    /// A public client gets no secret and cannot use `client_credentials` (default false).
+    #[serde(default)]
+    public: bool,
+}
+
+/// Changes to a client; absent fields stay as they are, `"audience": null` restores the
+/// default audience.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateClientRequest {
+    /// New display name.
+    name: Option<String>,
+    /// New grant types.
+    grant_types: Option<Vec<String>>,
+    /// New scopes, space-separated.
+    scope: Option<String>,
+    /// New audience, or `null` for the default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    audience: Option<Option<String>>,
+}
+
+/// Distinguishes `"audience": null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// Every client, oldest first.
+#[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<ClientResponse>), (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_admin_clients(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Json<Vec<ClientResponse>>, ApiError> {
+    let clients = state.store.list_clients().await?;
+    Ok(Json(clients.iter().map(ClientResponse::from).collect()))
+}
+
+/// Registers a client (`201`); the answer carries its secret, shown only this once.
+#[utoipa::path(post, path = "/admin/clients", tag = "admin", request_body = CreateClientRequest,
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = ClientWithSecret), (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn post_admin_clients(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    ApiJson(request): ApiJson<CreateClientRequest>,
+) -> Result<(StatusCode, Json<ClientWithSecret>), ApiError> {
+    let spec = ClientSpec {
+        name: request.name,
+        grant_types: request.grant_types.join(" "),
+        scopes: request.scope,
+        audience: request.audience,
+        public: request.public,
+    };
+    let RegisteredClient { client, secret } =
+        register_client(&state.store, spec, None, None).await?;
+    tracing::info!(by = %admin.0.client_id, client_id = %client.id, "admin: client created");
+    let body = ClientWithSecret {
+        client: ClientResponse::from(&client),
+        client_secret: secret.map(|secret| secret.expose().to_owned()),
+    };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// One client; `404` when unknown.
+#[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin",
+    params(("id" = String, Path, description = "client id")), security(("bearer" = ["admin"])),
+    responses((status = 200, body = ClientResponse), (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_admin_client(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClientResponse>, ApiError> {
+    let id = client_id(id)?;
+    let client = state.store.find_client(&id).await?;
+    let client = client.ok_or(ClientError::NotFound)?;
+    Ok(Json(ClientResponse::from(client.as_ref())))
+}
+
+/// Changes a client's name, grants, scopes or audience; the next token request sees them.
+#[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin",
+    request_body = UpdateClientRequest, params(("id" = String, Path, description = "client id")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 404, body = ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn patch_admin_client(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<UpdateClientRequest>,
+) -> Result<Json<ClientResponse>, ApiError> {
+    let id = client_id(id)?;
+    let changes = ClientChanges {
+        name: request.name,
+        grant_types: request.grant_types.map(|grants| grants.join(" ")),
+        scopes: request.scope,
+        audience: request.audience,
+    };
+    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: update client");
+    let client = update_client(&state.store, &id, changes).await?;
+    Ok(Json(ClientResponse::from(&client)))
+}
+
+/// Gives a confidential client a new secret (shown once); the old one stops working at once.
+#[utoipa::path(post, path = "/admin/clients/{id}/secret", tag = "admin",
+    params(("id" = String, Path, description = "client id")), security(("bearer" = ["admin"])),
+    responses((status = 200, body = ClientWithSecret), (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse, description = "a public client has no secret")))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn post_admin_client_secret(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClientWithSecret>, ApiError> {
+    let id = client_id(id)?;
+    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: rotate client secret");
+    let secret = rotate_client_secret(&state.store, &id).await?;
+    let client = state
+        .store
+        .find_client(&id)
+        .await?
+        .ok_or(ClientError::NotFound)?;
+    Ok(Json(ClientWithSecret {
+        client: ClientResponse::from(client.as_ref()),
+        client_secret: Some(secret.expose().to_owned()),
+    }))
+}
+
+/// Deletes a client (`204`): its next token request fails; `404` when unknown.
+#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin",
+    params(("id" = String, Path, description = "client id")), security(("bearer" = ["admin"])),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 404, body = ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn delete_admin_client(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = client_id(id)?;
+    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: delete client");
+    if !state.store.delete_client(&id).await? {
+        return Err(ClientError::NotFound.into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An id that cannot be a client id names no client.
+fn client_id(id: String) -> Result<ClientId, ApiError> {
+    ClientId::parse(id).map_err(|_| ClientError::NotFound.into())
+}

@@ -1,0 +1,36 @@
+//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::keys::KeyRingError;
+use crate::store::KeyState;
+
+/// Requests by route and status, tokens issued by grant, failed logins, rate-limit
+/// rejections, the published signing keys with their states, and the password-hash queue.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 503, body = crate::http::error::ErrorResponse)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_metrics(
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
+    let keys = state.keys.list().await.map_err(|error| match error {
+        KeyRingError::Store(error) => ApiError::from(error),
+        other => ApiError::internal(other.into()),
+    })?;
+    let published: Vec<_> = keys
+        .into_iter()
+        .filter(|key| key.state != KeyState::Removed && !key.revoked)
+        .map(|key| (key.kid, key.state.as_str()))
+        .collect();
+    let text = state
+        .metrics
+        .render(&published, state.issuer.hasher().load());
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], text))
+}

@@ -1,0 +1,243 @@
+//! Prometheus metrics: what `GET /metrics` exposes, counted by the layers that know.
+//!
+//! One `Metrics` per server (never a global registry, so tests in one process stay apart).
+//! Counters are lock-free increments on the request path; gauges that describe state (the key
+//! ring, the password-hash queue) are set when the metrics are rendered. The only module that
+//! imports `prometheus_client`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabels {
+    grant_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabels {
+    kid: String,
+    state: &'static str,
+}
+
+/// Which limit turned a request away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Too many failed logins for one username.
+    LoginUsername,
+    /// Too many failed logins from one client IP.
+    LoginIp,
+    /// A client exceeded its `/token` request rate.
+    ClientRate,
+}
+
+impl Limit {
+    fn label(self) -> &'static str {
+        match self {
+            Self::LoginUsername => "login_username",
+            Self::LoginIp => "login_ip",
+            Self::ClientRate => "client_rate",
+        }
+    }
+}
+
+/// The password-hash queue at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HashLoad {
+    /// Hashes being computed.
+    pub running: usize,
+    /// Hashes waiting for a free hashing thread.
+    pub waiting: usize,
+}
+
+/// The server's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    tokens: Family<GrantLabels, Counter>,
+    failed_logins: Counter,
+    rejections: Family<LimitLabels, Counter>,
+    keys: Family<KeyLabels, Gauge>,
+    hashes_running: Gauge,
+    hashes_waiting: Gauge,
+}
+
+impl Metrics {
+    /// A fresh registry with every sigil metric, all at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sigil");
+        let inner = Inner {
+            requests: Family::default(),
+            tokens: Family::default(),
+            failed_logins: Counter::default(),
+            rejections: Family::default(),
+            keys: Family::default(),
+            hashes_running: Gauge::default(),
+            hashes_waiting: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            inner.requests.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Tokens issued by grant type",
+            inner.tokens.clone(),
+        );
+        registry.register(
+            "failed_logins",
+            "Password logins refused for bad credentials",
+            inner.failed_logins.clone(),
+        );
+        registry.register(
+            "rate_limit_rejections",
+            "Requests answered 429, by limit",
+            inner.rejections.clone(),
+        );
+        registry.register(
+            "signing_keys",
+            "Published signing keys (1 per kid and state)",
+            inner.keys.clone(),
+        );
+        registry.register(
+            "password_hashes_running",
+            "argon2id hashes being computed",
+            inner.hashes_running.clone(),
+        );
+        registry.register(
+            "password_hashes_waiting",
+            "argon2id hashes waiting for a hashing thread",
+            inner.hashes_waiting.clone(),
+        );
+        Self(Arc::new(Inner { registry, ..inner }))
+    }
+
+    /// Counts one answered request; `route` is the matched route template.
+    pub fn request(&self, route: &str, status: u16) {
+        let labels = RequestLabels {
+            route: route.to_owned(),
+            status,
+        };
+        self.0.requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts one successful token response.
+    pub fn token_issued(&self, grant_type: &'static str) {
+        self.0
+            .tokens
+            .get_or_create(&GrantLabels { grant_type })
+            .inc();
+    }
+
+    /// Counts one login refused for bad credentials.
+    pub fn failed_login(&self) {
+        self.0.failed_logins.inc();
+    }
+
+    /// Counts one request turned away by `limit`.
+    pub fn rejected(&self, limit: Limit) {
+        let labels = LimitLabels {
+            limit: limit.label(),
+        };
+        self.0.rejections.get_or_create(&labels).inc();
+    }
+
+    /// The text exposition (format 0.0.4 / OpenMetrics text) with the key ring and the
+    /// hash queue as they are now.
+    pub fn render(&self, keys: &[(String, &'static str)], hashing: HashLoad) -> String {
+        self.0.keys.clear();
+        for (kid, state) in keys {
+            let labels = KeyLabels {
+                kid: kid.clone(),
+                state,
+            };
+            self.0.keys.get_or_create(&labels).set(1);
+        }
+        self.0.hashes_running.set(gauge(hashing.running));
+        self.0.hashes_waiting.set(gauge(hashing.waiting));
+        let mut text = String::new();
+        // OK because writing into a String cannot fail.
+        encode(&mut text, &self.0.registry).expect("encoding into a String");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn gauge(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_text_has_every_metric_with_its_labels() {
+        let metrics = Metrics::new();
+        metrics.request("/token", 200);
+        metrics.request("/token", 200);
+        metrics.token_issued("password");
+        metrics.failed_login();
+        metrics.rejected(Limit::LoginIp);
+
+        let text = metrics.render(
+            &[("k1".into(), "current"), ("k2".into(), "next")],
+            HashLoad {
+                running: 2,
+                waiting: 5,
+            },
+        );
+
+        for line in [
+            "sigil_http_requests_total{route=\"/token\",status=\"200\"} 2",
+            "sigil_tokens_issued_total{grant_type=\"password\"} 1",
+            "sigil_failed_logins_total 1",
+            "sigil_rate_limit_rejections_total{limit=\"login_ip\"} 1",
+            "sigil_signing_keys{kid=\"k1\",state=\"current\"} 1",
+            "sigil_password_hashes_running 2",
+            "sigil_password_hashes_waiting 5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn key_gauges_follow_the_ring() {
+        let metrics = Metrics::new();
+        metrics.render(&[("old".into(), "current")], HashLoad::default());
+
+        let text = metrics.render(&[("new".into(), "current")], HashLoad::default());
+
+        assert!(
+            !text.contains("kid=\"old\""),
+            "a key that left the ring is gone"
+        );
+        assert!(text.contains("kid=\"new\""));
+    }
+}
