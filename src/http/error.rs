@@ -265,6 +265,12 @@ pub(super) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) ->
     .into_response()
 }
 
+/// The JSON 405 of known paths called with another method.
+pub(super) async fn method_not_allowed() -> ApiError {
+    let why = "this endpoint does not accept this method";
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", why)
+}
+
 /// The JSON 404 of unknown paths.
 pub(super) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::middleware;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::error::{log_internal_errors, not_found, panic_response};
+use super::error::{log_internal_errors, method_not_allowed, not_found, panic_response};
 use super::handlers::{
     admin_clients, admin_keys, admin_users, discovery, health, introspect, jwks, logout, metrics,
     register, revoke, token, userinfo,
@@ -38,6 +38,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (endpoints, _) = endpoint_routes().split_for_parts();
     let endpoints = endpoints
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -45,9 +46,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
-            // Spans carry method and path only: never headers, query strings or bodies.
+            // Spans carry method and path only: never headers, query strings (a client may
+            // put a secret there by mistake) or bodies.
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         );
     documents
@@ -58,6 +60,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The span of one request: method and path, nothing the client wrote elsewhere.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Every documented route, for the OpenAPI document.

@@ -650,6 +650,7 @@ pub struct SigilProcess {
     child: std::process::Child,
     pub address: String,
     logs: Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: Arc<std::sync::Mutex<String>>,
     drain: std::thread::JoinHandle<()>,
 }
 
@@ -657,7 +658,12 @@ impl SigilProcess {
     /// Starts `sigil --log-format json serve --listen 127.0.0.1:0 <extra>` on `database`
     /// (sharing its keys dir) and waits until it logs its address.
     pub fn serve(database: &TestDatabase, extra: &[&str]) -> Self {
-        use std::io::BufRead as _;
+        Self::serve_with_env(database, extra, &[])
+    }
+
+    /// `serve` with extra environment variables; standard output is kept apart from the log.
+    pub fn serve_with_env(database: &TestDatabase, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead as _, Read as _};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
             .args([
                 "--log-format",
@@ -673,9 +679,22 @@ impl SigilProcess {
             .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
             .env("SIGIL_AUDIENCE", AUDIENCE)
             .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(read @ 1..) = out.read(&mut chunk) {
+                text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+                *sink.lock().unwrap() = text.clone();
+            }
+        });
         let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (found, address) = std::sync::mpsc::channel();
@@ -697,8 +716,14 @@ impl SigilProcess {
             child,
             address,
             logs,
+            stdout,
             drain,
         }
+    }
+
+    /// What the process printed on standard output so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     pub fn api(&self) -> Api {
@@ -780,4 +805,40 @@ pub async fn forgeries(app: &Api, genuine: &str) -> Vec<(String, &'static str)> 
         (unknown_kid, "unknown kid"),
         (tampered, "tampered payload"),
     ]
+}
+
+/// Text forms of every private key in the ring (DER as base64, base64url and hex prefixes;
+/// the JWK private members `d`, `p`, `q`), decrypted with the key-encryption key in the
+/// database's keys dir: what must never appear outside the sealed envelope.
+pub async fn private_key_material(database: &TestDatabase) -> Vec<String> {
+    use josekit::jwe::Dir;
+    let options = StoreOptions {
+        client_cache_ttl: Duration::from_secs(1),
+    };
+    let store = Store::connect(&database.url, options).await.unwrap();
+    let kek_file = database
+        .dir
+        .path()
+        .join("keys")
+        .join(sigil::keys::KEK_FILE_NAME);
+    let kek = URL_SAFE_NO_PAD
+        .decode(std::fs::read_to_string(kek_file).unwrap().trim())
+        .unwrap();
+    let mut material = Vec::new();
+    for key in store.list_signing_keys().await.unwrap() {
+        let decrypter = Dir.decrypter_from_bytes(&kek).unwrap();
+        let sealed = key.sealed_private_key.unwrap();
+        let (der, _) = josekit::jwe::deserialize_compact(&sealed, &decrypter).unwrap();
+        let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+        material.push(STANDARD.encode(&der)[..64].to_owned());
+        material.push(URL_SAFE_NO_PAD.encode(&der)[..64].to_owned());
+        material.push(hex[..64].to_owned());
+        let pair = josekit::jws::RS256.key_pair_from_der(&der).unwrap();
+        let jwk = pair.to_jwk_private_key();
+        for member in ["d", "p", "q"] {
+            material.push(jwk.parameter(member).unwrap().as_str().unwrap().to_owned());
+        }
+    }
+    store.close().await;
+    material
 }
