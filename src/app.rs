@@ -16,7 +16,7 @@ use crate::http::{AppState, router};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{Bootstrapped, IssuerSettings, TokenIssuer};
-use crate::store::{Store, StoreOptions};
+use crate::store::{ClientWatcher, Store, StoreOptions};
 
 /// A built, bound server.
 pub struct Application {
@@ -25,6 +25,7 @@ pub struct Application {
     store: Store,
     keys: Arc<KeyRing>,
     key_scheduler: scheduler::Scheduler,
+    client_watcher: Option<ClientWatcher>,
 }
 
 impl Application {
@@ -63,6 +64,10 @@ impl Application {
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
         let router = router(state, config.request_timeout);
+        let client_watcher = store
+            .watch_client_changes()
+            .await
+            .context("cannot listen for client changes")?;
         let key_scheduler = scheduler::spawn(
             keys.clone(),
             config.clock.clone(),
@@ -74,6 +79,7 @@ impl Application {
             store,
             keys,
             key_scheduler,
+            client_watcher,
         })
     }
 
@@ -109,6 +115,7 @@ impl Application {
             .await
             .context("server error");
         self.key_scheduler.stop().await;
+        drop(self.client_watcher);
         self.store.close().await;
         tracing::info!("stopped");
         served

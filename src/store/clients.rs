@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
-use super::{Error, Store, on_pool, on_writer};
+use super::{Db, Error, Store, on_pool, on_writer};
 use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
 
 /// Most clients kept in the lookup cache.
@@ -99,6 +99,19 @@ impl ClientCache {
     }
 }
 
+/// The PostgreSQL channel on which instances announce client changes to each other.
+const CHANGES_CHANNEL: &str = "sigil_clients";
+
+/// Keeps this instance's client cache in step with changes made by other instances sharing
+/// a PostgreSQL database; stops when dropped.
+pub struct ClientWatcher(tokio::task::JoinHandle<()>);
+
+impl Drop for ClientWatcher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
                              created_at FROM clients";
 
@@ -181,7 +194,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
-        self.clients.0.invalidate(&client.id).await;
+        self.announce_client_change(&client.id).await;
         if updated == 0 {
             return Ok(None);
         }
@@ -209,7 +222,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
-        self.clients.0.invalidate(id).await;
+        self.announce_client_change(id).await;
         Ok(updated == 1)
     }
 
@@ -247,7 +260,56 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        self.clients.0.invalidate(id).await;
+        self.announce_client_change(id).await;
         Ok(result > 0)
+    }
+
+    /// Drops the cached entry here and, on PostgreSQL, tells every other instance to drop
+    /// theirs, so a deleted client or a rotated secret stops working everywhere at once. A
+    /// failed notice is logged: the others then see the change within the cache TTL.
+    async fn announce_client_change(&self, id: &ClientId) {
+        self.clients.0.invalidate(id).await;
+        if let Db::Postgres(pool) = &self.db {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(id.as_str())
+                .execute(pool)
+                .await;
+            if let Err(error) = sent {
+                tracing::warn!(client_id = %id, %error, "cannot announce a client change");
+            }
+        }
+    }
+
+    /// On PostgreSQL, listens for other instances' client changes and drops those entries
+    /// from the cache (the whole cache after a lost connection, when notices may have been
+    /// missed). `None` on SQLite, which one instance owns.
+    pub async fn watch_client_changes(&self) -> Result<Option<ClientWatcher>, Error> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        let cache = self.clients.0.clone();
+        Ok(Some(ClientWatcher(tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notice)) => {
+                        if let Ok(id) = ClientId::parse(notice.payload()) {
+                            cache.invalidate(&id).await;
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::warn!("client-change listener reconnected; client cache cleared");
+                        cache.invalidate_all();
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "client-change listener failed; retrying");
+                        cache.invalidate_all();
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }))))
     }
 }

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use clients::{Client, NewClient};
+pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, StoredKey};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use users::{NewUser, User};

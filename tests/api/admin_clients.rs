@@ -332,3 +332,66 @@ async fn a_deleted_admin_client_loses_admin_access_at_once() {
         401
     );
 }
+
+/// Several instances share PostgreSQL: a change made through one reaches the others' client
+/// caches at once (LISTEN/NOTIFY). SQLite has one serving instance; there another process's
+/// change (the CLI) is seen within `--client-cache-ttl`, which this test does not wait for.
+#[tokio::test]
+async fn a_client_deleted_through_one_instance_is_refused_by_another_at_once() {
+    let app = spawn_app().await;
+    if !app.database.is_postgres() {
+        return;
+    }
+    let other = crate::helpers::RunningServer::start(app.config.clone()).await;
+    let (_, client) = create_client(&app, machine_client()).await;
+    let rotated = create_client(&app, machine_client()).await.1;
+    let form = [("grant_type", "client_credentials")];
+    let via_other = |client: TestClient| {
+        let api = other.api();
+        async move {
+            api.post_token(&form, client.basic())
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        via_other(client.clone()).await,
+        200,
+        "now cached by the other instance"
+    );
+    assert_eq!(via_other(rotated.clone()).await, 200);
+
+    app.admin_ok(
+        Method::DELETE,
+        &format!("/admin/clients/{}", client.id),
+        None,
+        204,
+    )
+    .await;
+    app.admin_ok(
+        Method::POST,
+        &format!("/admin/clients/{}/secret", rotated.id),
+        None,
+        200,
+    )
+    .await;
+
+    let mut statuses = (0, 0);
+    for _ in 0..50 {
+        statuses = (
+            via_other(client.clone()).await,
+            via_other(rotated.clone()).await,
+        );
+        if statuses == (401, 401) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        statuses,
+        (401, 401),
+        "refused within a second, not the 30 s cache TTL"
+    );
+    other.stop().await;
+}
