@@ -120,22 +120,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn insert_client(&self, client: &NewClient) -> Result<Client, Error> {
         let created_at = Utc::now();
-        on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(client.id.as_str())
-            .bind(&client.name)
-            .bind(client.secret_hash.as_ref().map(SecretHash::as_bytes))
-            .bind(client.grant_types.to_string())
-            .bind(client.scopes.to_string())
-            .bind(client.audience.as_deref())
-            .bind(created_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
+        self.insert_row(client, created_at, "").await?;
         self.clients.0.invalidate(&client.id).await;
         Ok(Client {
             id: client.id.clone(),
@@ -146,6 +131,41 @@ impl Store {
             audience: client.audience.clone(),
             created_at,
         })
+    }
+
+    /// Registers `client` only when no client exists yet (first-start bootstrap); `false`
+    /// when the table already had one.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn insert_first_client(&self, client: &NewClient) -> Result<bool, Error> {
+        let condition = " WHERE NOT EXISTS (SELECT 1 FROM clients)";
+        Ok(self.insert_row(client, Utc::now(), condition).await? == 1)
+    }
+
+    /// Inserts `client` when `condition` (a `WHERE` clause, or nothing) holds.
+    async fn insert_row(
+        &self,
+        client: &NewClient,
+        created_at: DateTime<Utc>,
+        condition: &str,
+    ) -> Result<u64, Error> {
+        let sql = format!(
+            "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
+             created_at) SELECT $1, $2, $3, $4, $5, $6, $7{condition}"
+        );
+        let inserted = on_writer!(&self.db, |pool| {
+            sqlx::query(&sql)
+                .bind(client.id.as_str())
+                .bind(&client.name)
+                .bind(client.secret_hash.as_ref().map(SecretHash::as_bytes))
+                .bind(client.grant_types.to_string())
+                .bind(client.scopes.to_string())
+                .bind(client.audience.as_deref())
+                .bind(created_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(inserted)
     }
 
     /// The client with this id, served from the cache when fresh.
@@ -224,30 +244,6 @@ impl Store {
         })?;
         self.announce_client_change(id).await;
         Ok(updated == 1)
-    }
-
-    /// Registers `client` only when no client exists yet (first-start bootstrap); `false`
-    /// when the table already had one.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn insert_first_client(&self, client: &NewClient) -> Result<bool, Error> {
-        let inserted = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
-                 created_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
-                 WHERE NOT EXISTS (SELECT 1 FROM clients)",
-            )
-            .bind(client.id.as_str())
-            .bind(&client.name)
-            .bind(client.secret_hash.as_ref().map(SecretHash::as_bytes))
-            .bind(client.grant_types.to_string())
-            .bind(client.scopes.to_string())
-            .bind(client.audience.as_deref())
-            .bind(Utc::now())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(inserted == 1)
     }
 
     /// Deletes a client; `false` when there was none with this id.
