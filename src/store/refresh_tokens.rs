@@ -1,9 +1,9 @@
 //! The `refresh_families` and `refresh_tokens` tables: rotation with reuse detection.
 //!
 //! RFC 9700 §4.14: every use rotates the token; presenting a consumed token revokes its whole
-//! family. `rotate_refresh_token` does both in one transaction whose first statement is a
-//! conditional update checked by rows affected, so of concurrent requests with one token
-//! exactly one wins (the others see it consumed).
+//! family. `rotate_refresh_token` consumes a token with one conditional update checked by rows
+//! affected (a trigger inserts the successor in the same statement), so of concurrent requests
+//! with one token exactly one wins (the others see it consumed).
 
 use chrono::{DateTime, Utc};
 
@@ -142,6 +142,10 @@ impl Store {
     /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically. A token
     /// consumed at or after `grace_since` may be presented again without revoking the family
     /// (pass `now` for no grace). Otherwise a consumed token revokes its family.
+    ///
+    /// The winning path is one conditional `UPDATE`: it marks the token consumed and names its
+    /// successor, which a trigger inserts within the same statement (see the migration
+    /// `add_refresh_successor`). Of concurrent requests with one token exactly one updates it.
     #[tracing::instrument(skip_all)]
     pub async fn rotate_refresh_token(
         &self,
@@ -152,41 +156,33 @@ impl Store {
         grace_since: DateTime<Utc>,
     ) -> Result<Rotation, Error> {
         let consume = format!(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
+            "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
+             next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
         );
         let within_grace = format!(
-            "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
+            "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
+             WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
         );
         on_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let mut won = sqlx::query(&consume)
-                .bind(old_hash)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
+            let successor = |sql, since: DateTime<Utc>| {
+                sqlx::query(sql)
+                    .bind(old_hash)
+                    .bind(since)
+                    .bind(now)
+                    .bind(new_hash)
+                    .bind(scope)
+            };
+            let mut won = successor(&consume, now)
+                .execute(pool)
                 .await?
                 .rows_affected();
             if won == 0 && grace_since < now {
-                won = sqlx::query(&within_grace)
-                    .bind(old_hash)
-                    .bind(grace_since)
-                    .bind(now)
-                    .execute(&mut *tx)
+                won = successor(&within_grace, grace_since)
+                    .execute(pool)
                     .await?
                     .rows_affected();
             }
             if won == 1 {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) \
-                     SELECT $2, family_id, $3, $4 FROM refresh_tokens WHERE token_hash = $1",
-                )
-                .bind(old_hash)
-                .bind(new_hash)
-                .bind(scope)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
                 return Ok(Rotation::Rotated);
             }
             let revoked = sqlx::query(
@@ -195,10 +191,9 @@ impl Store {
             )
             .bind(old_hash)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?
             .rows_affected();
-            tx.commit().await?;
             Ok(if revoked == 1 {
                 Rotation::ReuseDetected
             } else {
