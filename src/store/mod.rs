@@ -9,6 +9,7 @@
 mod clients;
 mod keys;
 mod refresh_tokens;
+mod rotations;
 mod users;
 
 use std::str::FromStr as _;
@@ -119,6 +120,7 @@ enum Db {
 pub struct Store {
     db: Db,
     clients: clients::ClientCache,
+    rotations: rotations::Rotations,
 }
 
 impl Store {
@@ -160,6 +162,7 @@ impl Store {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
         };
         Ok(Self {
+            rotations: rotations::Rotations::spawn(db.clone()),
             db,
             clients: clients::ClientCache::new(options.client_cache_ttl),
         })

@@ -1,13 +1,14 @@
 //! The `refresh_families` and `refresh_tokens` tables: rotation with reuse detection.
 //!
 //! RFC 9700 §4.14: every use rotates the token; presenting a consumed token revokes its whole
-//! family. `rotate_refresh_token` consumes a token with one conditional update checked by rows
-//! affected (a trigger inserts the successor in the same statement), so of concurrent requests
-//! with one token exactly one wins (the others see it consumed).
+//! family. A token is consumed by a conditional update checked by rows affected (a trigger
+//! inserts the successor in the same statement), so of concurrent requests with one token
+//! exactly one wins (the others see it consumed). Rotations are grouped by `rotations`.
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool, on_writer};
+use super::rotations::RotationRequest;
+use super::{Db, Error, Store, on_pool, on_writer};
 
 /// A stored refresh token with its family, as looked up by hash.
 #[derive(Debug, Clone)]
@@ -141,11 +142,8 @@ impl Store {
 
     /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically. A token
     /// consumed at or after `grace_since` may be presented again without revoking the family
-    /// (pass `now` for no grace). Otherwise a consumed token revokes its family.
-    ///
-    /// The winning path is one conditional `UPDATE`: it marks the token consumed and names its
-    /// successor, which a trigger inserts within the same statement (see the migration
-    /// `add_refresh_successor`). Of concurrent requests with one token exactly one updates it.
+    /// (pass `now` for no grace). Otherwise a consumed token revokes its family. Concurrent
+    /// rotations are grouped into one statement (see `rotations`).
     #[tracing::instrument(skip_all)]
     pub async fn rotate_refresh_token(
         &self,
@@ -155,51 +153,9 @@ impl Store {
         now: DateTime<Utc>,
         grace_since: DateTime<Utc>,
     ) -> Result<Rotation, Error> {
-        let consume = format!(
-            "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
-             next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
-        );
-        let within_grace = format!(
-            "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
-             WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
-        );
-        on_writer!(&self.db, |pool| {
-            let successor = |sql, since: DateTime<Utc>| {
-                sqlx::query(sql)
-                    .bind(old_hash)
-                    .bind(since)
-                    .bind(now)
-                    .bind(new_hash)
-                    .bind(scope)
-            };
-            let mut won = successor(&consume, now)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            if won == 0 && grace_since < now {
-                won = successor(&within_grace, grace_since)
-                    .execute(pool)
-                    .await?
-                    .rows_affected();
-            }
-            if won == 1 {
-                return Ok(Rotation::Rotated);
-            }
-            let revoked = sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
-                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
-            )
-            .bind(old_hash)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            Ok(if revoked == 1 {
-                Rotation::ReuseDetected
-            } else {
-                Rotation::Invalid
-            })
-        })
+        self.rotations
+            .rotate(old_hash, new_hash, scope, now, grace_since)
+            .await
     }
 
     /// Revokes one family; `false` if unknown or already revoked.
@@ -254,4 +210,57 @@ impl Store {
         })?;
         Ok(found.is_some())
     }
+}
+
+/// Rotates one token on its own: consume it, or within the grace period issue another
+/// successor, or else revoke its family if it was consumed before. Each step is one
+/// conditional statement checked by rows affected; the successor is inserted by the trigger
+/// of the migration `add_refresh_successor`.
+pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rotation, Error> {
+    let consume = format!(
+        "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
+         next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
+    );
+    let within_grace = format!(
+        "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
+         WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
+    );
+    let now = request.now;
+    on_writer!(db, |pool| {
+        let successor = |sql, since: DateTime<Utc>| {
+            sqlx::query(sql)
+                .bind(request.old_hash.as_slice())
+                .bind(since)
+                .bind(now)
+                .bind(request.new_hash.as_slice())
+                .bind(request.scope.as_str())
+        };
+        let mut won = successor(&consume, now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        if won == 0 && request.grace_since < now {
+            won = successor(&within_grace, request.grace_since)
+                .execute(pool)
+                .await?
+                .rows_affected();
+        }
+        if won == 1 {
+            return Ok(Rotation::Rotated);
+        }
+        let revoked = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
+        )
+        .bind(request.old_hash.as_slice())
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        Ok(if revoked == 1 {
+            Rotation::ReuseDetected
+        } else {
+            Rotation::Invalid
+        })
+    })
 }

@@ -87,6 +87,55 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_many_sessions_all_rotate() {
+    let app = spawn_app().await;
+    let client = app.create_client("password refresh_token", "").await;
+    app.create_user("many@example.com").await;
+    let mut refreshes = tokio::task::JoinSet::new();
+
+    for _ in 0..24 {
+        let login = app.logged_in(&client, "many@example.com").await;
+        let token = login["refresh_token"].as_str().unwrap().to_owned();
+        let (api, client) = (app.api.clone(), client.clone());
+        refreshes.spawn(async move {
+            let response = api.refresh(&client, &token, None).await;
+            assert_eq!(response.status(), 200, "every session rotates");
+            let body: Value = response.json().await.unwrap();
+            (token, body["refresh_token"].as_str().unwrap().to_owned())
+        });
+    }
+    let rotated = refreshes.join_all().await;
+
+    let store = app.store().await;
+    let family = |token: &str| {
+        let hash = sigil::domain::RefreshToken::presented(token.to_owned()).hash();
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_token(hash.as_bytes())
+                .await
+                .unwrap()
+                .unwrap()
+                .family_id
+        }
+    };
+    for (old, new) in &rotated {
+        assert_eq!(
+            family(old).await,
+            family(new).await,
+            "the successor joins its own session"
+        );
+        rotate(&app, &client, new).await;
+        let reuse = app.refresh(&client, old, None).await;
+        assert_eq!(
+            error_of(reuse).await,
+            "invalid_grant",
+            "the old token is spent"
+        );
+    }
+}
+
 #[tokio::test]
 async fn within_the_grace_period_a_consumed_token_works_again_without_revoking() {
     let clock = Clock::manual(chrono::Utc::now());
