@@ -63,7 +63,8 @@ print(f"""# Benchmark results
 
 Produced by `bench/run` (commit {values.get('commit')}, {values.get('date')}). Every figure is
 measured in the same run as the limit beside it, on the same machine, with the load generator
-(wrk, 2 threads, {values.get('connections')} connections, {fmt(duration)} s per load) sharing the
+(wrk, 2 threads, {values.get('connections')} connections, {fmt(duration)} s per load; every limit and load
+measured {values.get('repeat')} times, the median run reported) sharing the
 machine's {values.get('cores')} cores: {values.get('cpu')}.
 
 Limits: RSA-2048 signatures {fmt(rsa)}/s and ECDSA P-256 signatures {fmt(ec)}/s
