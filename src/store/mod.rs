@@ -145,7 +145,11 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect.clone())
                 .await?;
+            // Each connection keeps its own page cache (2 MiB by default) and worker thread;
+            // a few per core keep every core busy without multiplying memory.
+            let readers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
             let read = SqlitePoolOptions::new()
+                .max_connections(u32::try_from(readers).unwrap_or(u32::MAX))
                 .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect.read_only(true))
