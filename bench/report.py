@@ -23,9 +23,11 @@ rsa, ec, argon, hello = num("rsa_sign_per_s"), num("ec_sign_per_s"), num("argon2
 # The refresh loads get their own RSA limit, measured right before each of their runs.
 rsa_late = num("rsa_sign_late_per_s")
 jose_es = num("jose_es256_per_s")
+# hello-world measured right before each ES256 run and each JWKS run.
+hello_es, hello_jwks = num("hello_es_rps"), num("hello_jwks_rps")
 # What a server doing nothing but hello-world HTTP plus one josekit ES256 signature per request
 # could reach, when both costs add up on the same cores.
-es_bound = 1 / (1 / jose_es + 1 / hello)
+es_bound = 1 / (1 / jose_es + 1 / hello_es)
 rows = []
 
 
@@ -47,13 +49,15 @@ row("client_credentials RS256", num("cc_RS256_rps"), "tokens/s", "cc_RS256",
     "openssl rsa2048 sign/s x cores", rsa, "≥ 75%, 0 errors, p99 ≤ 20 ms",
     lambda r: r >= 0.75 and num("cc_RS256_errors") == 0 and num("cc_RS256_p99_ms") <= 20)
 row("client_credentials ES256", num("cc_ES256_rps"), "tokens/s", "cc_ES256",
-    "hello-world req/s", hello, "≥ 40%", lambda r: r >= 0.40)
+    "hello-world req/s (before each run)", hello_es, "≥ 40%", lambda r: r >= 0.40)
 row("  ES256 next to josekit's ES256 sign loop", num("cc_ES256_rps"), "tokens/s", "",
     "josekit ES256 sign/s x cores", jose_es, "", None)
 row("  ES256 next to hello-world + one josekit signature", num("cc_ES256_rps"), "tokens/s", "",
     "1/(1/sign + 1/hello)", es_bound, "", None)
-row("JWKS 200", num("jwks_200_rps"), "req/s", "jwks_200", "hello-world req/s", hello, "≥ 80%", lambda r: r >= 0.80)
-row("JWKS 304", num("jwks_304_rps"), "req/s", "jwks_304", "hello-world req/s", hello, "≥ 80%", lambda r: r >= 0.80)
+row("JWKS 200", num("jwks_200_rps"), "req/s", "jwks_200", "hello-world req/s (before each run)", hello_jwks,
+    "≥ 80%", lambda r: r >= 0.80)
+row("JWKS 304", num("jwks_304_rps"), "req/s", "jwks_304", "hello-world req/s (before each run)", hello_jwks,
+    "≥ 80%", lambda r: r >= 0.80)
 row("hello-world axum (the HTTP limit)", hello, "req/s", "hello", "", float("nan"), "", None)
 row("password grant", num("password_rps"), "logins/s", "password",
     "raw argon2id hash/s x cores", argon, "≥ 85%", lambda r: r >= 0.85)
@@ -80,7 +84,8 @@ machine's {values.get('cores')} cores: {values.get('cpu')}.
 Limits: RSA-2048 signatures {fmt(rsa)}/s (measured before each client_credentials RS256 run; before
 each refresh run: {fmt(rsa_late)}/s) and ECDSA P-256 signatures {fmt(ec)}/s (`openssl speed -multi {values.get('cores')}`; josekit's
 own ES256 sign loop {fmt(jose_es)}/s, `examples/sign_rate`), argon2id
-m=19456 KiB t=2 p=1 {fmt(argon, 1)} hashes/s on all cores, hello-world axum {fmt(hello)} req/s. Each
+m=19456 KiB t=2 p=1 {fmt(argon, 1)} hashes/s on all cores, hello-world axum {fmt(hello_es)} req/s
+(before the ES256 runs) and {fmt(hello_jwks)} req/s (before the JWKS runs). Each
 limit is measured right before the loads it bounds, because this VM's speed drifts over minutes.
 
 | load | sigil | p50 ms | p99 ms | errors | peak RSS | limit | ratio | target |
