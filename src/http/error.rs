@@ -17,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::keys::KeyRingError;
 use crate::oauth::{self, ClientError, UserError};
 use crate::store;
 
@@ -171,25 +172,30 @@ impl From<store::Error> for ApiError {
     }
 }
 
+impl From<KeyRingError> for ApiError {
+    fn from(error: KeyRingError) -> Self {
+        match error {
+            KeyRingError::NextKeyTooFresh { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "next_key_too_fresh",
+                error.to_string(),
+            ),
+            KeyRingError::Store(error) => error.into(),
+            other => Self::internal(other.into()),
+        }
+    }
+}
+
 impl From<UserError> for ApiError {
     fn from(error: UserError) -> Self {
-        let status = match error {
-            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) => StatusCode::BAD_REQUEST,
-            UserError::EmailTaken => {
-                return Self::new(
-                    StatusCode::CONFLICT,
-                    "user_already_exists",
-                    error.to_string(),
-                );
-            }
-            UserError::NotFound => StatusCode::NOT_FOUND,
+        let (status, code) = match error {
+            UserError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            UserError::EmailTaken => (StatusCode::CONFLICT, "user_already_exists"),
             UserError::Unavailable => return Self::unavailable(),
             UserError::Internal(source) => return Self::internal(source),
-        };
-        let code = if status == StatusCode::NOT_FOUND {
-            "not_found"
-        } else {
-            "invalid_request"
+            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            }
         };
         Self::new(status, code, error.to_string())
     }

@@ -11,7 +11,6 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::keys::KeyRingError;
 use crate::store::StoredKey;
 
 /// One key as operators see it; never any key material.
@@ -61,7 +60,7 @@ pub(crate) async fn get_admin_keys(
     State(state): State<AppState>,
     _admin: AdminCaller,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    let keys = state.keys.list().await.map_err(key_error)?;
+    let keys = state.keys.list().await?;
     Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
 }
 
@@ -78,11 +77,7 @@ pub(crate) async fn post_admin_keys_rotate(
     ApiQuery(query): ApiQuery<RotateQuery>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     tracing::info!(by = %admin.0.client_id, force = query.force, "admin: rotate signing key");
-    state
-        .keys
-        .rotate(state.clock.now(), query.force)
-        .await
-        .map_err(key_error)?;
+    state.keys.rotate(state.clock.now(), query.force).await?;
     get_admin_keys(State(state), admin).await
 }
 
@@ -98,11 +93,7 @@ pub(crate) async fn post_admin_key_revoke(
     ApiPath(kid): ApiPath<String>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     tracing::warn!(by = %admin.0.client_id, "admin: revoke signing key");
-    let revoked = state
-        .keys
-        .revoke(&kid, state.clock.now())
-        .await
-        .map_err(key_error)?;
+    let revoked = state.keys.revoke(&kid, state.clock.now()).await?;
     if revoked.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -111,20 +102,4 @@ pub(crate) async fn post_admin_key_revoke(
         ));
     }
     get_admin_keys(State(state), admin).await
-}
-
-fn key_error(error: KeyRingError) -> ApiError {
-    match error {
-        KeyRingError::NextKeyTooFresh { .. } => ApiError::new(
-            StatusCode::CONFLICT,
-            "next_key_too_fresh",
-            error.to_string(),
-        ),
-        KeyRingError::Store(crate::store::Error::Unavailable(_)) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "database unreachable",
-        ),
-        other => ApiError::internal(other.into()),
-    }
 }

@@ -6,7 +6,6 @@ use axum::response::IntoResponse;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::keys::KeyRingError;
 use crate::store::KeyState;
 
 /// Requests by route and status, tokens issued by grant, failed logins, rate-limit
@@ -19,10 +18,7 @@ use crate::store::KeyState;
 pub(crate) async fn get_metrics(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.keys.list().await.map_err(|error| match error {
-        KeyRingError::Store(error) => ApiError::from(error),
-        other => ApiError::internal(other.into()),
-    })?;
+    let keys = state.keys.list().await?;
     let published: Vec<_> = keys
         .into_iter()
         .filter(|key| key.state != KeyState::Removed && !key.revoked)
