@@ -42,10 +42,10 @@ impl TokenIssuer {
         bootstrap: &Bootstrap,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Bootstrapped> {
-        let mut done = Bootstrapped::default();
-        if self.store.list_clients().await?.is_empty() {
-            done.admin_client = self.bootstrap_client(bootstrap).await?;
-        }
+        let mut done = Bootstrapped {
+            admin_client: self.bootstrap_client(bootstrap).await?,
+            admin_user: None,
+        };
         if let Some((username, password)) = &bootstrap.admin_user
             && !self.store.has_users().await?
         {

@@ -161,12 +161,13 @@ pub async fn update_client(
     Ok(client)
 }
 
-/// Gives a confidential client a new secret; the old one stops working at once.
+/// Gives a confidential client a new secret (returned with the client, to be shown once);
+/// the old one stops working at once.
 #[tracing::instrument(skip_all, fields(client_id = %id))]
 pub async fn rotate_client_secret(
     store: &Store,
     id: &ClientId,
-) -> Result<ClientSecret, ClientError> {
+) -> Result<RegisteredClient, ClientError> {
     let client = store.find_client(id).await?.ok_or(ClientError::NotFound)?;
     if client.secret_hash.is_none() {
         return Err(ClientError::PublicClient);
@@ -176,7 +177,14 @@ pub async fn rotate_client_secret(
         return Err(ClientError::NotFound);
     }
     tracing::info!(client_id = %id, "client secret rotated");
-    Ok(secret)
+    let client = Client {
+        secret_hash: Some(secret.hash()),
+        ..client.as_ref().clone()
+    };
+    Ok(RegisteredClient {
+        client,
+        secret: Some(secret),
+    })
 }
 
 fn parse_grant_types(text: &str, public: bool) -> Result<GrantTypes, ClientError> {

@@ -107,7 +107,7 @@ impl TokenIssuer {
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let user = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
+        let mut user = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
         let mut end_sessions = changes.disabled == Some(true);
         if let Some(password) = changes.password {
             let min_length = self.settings.password_min_length;
@@ -118,10 +118,12 @@ impl TokenIssuer {
                 .await
                 .map_err(UserError::Internal)?;
             self.store.update_password_hash(id, &hash, now).await?;
+            user.password_hash = hash;
             end_sessions = true;
         }
-        let disabled = changes.disabled.unwrap_or(user.disabled);
-        let is_admin = changes.admin.unwrap_or(user.is_admin);
+        user.disabled = changes.disabled.unwrap_or(user.disabled);
+        user.is_admin = changes.admin.unwrap_or(user.is_admin);
+        let (disabled, is_admin) = (user.disabled, user.is_admin);
         if !self
             .store
             .update_user_flags(id, disabled, is_admin, now)
@@ -134,7 +136,7 @@ impl TokenIssuer {
             tracing::info!(user_id = %id, sessions = revoked, "user sessions revoked");
         }
         tracing::info!(user_id = %id, disabled, admin = is_admin, "user updated");
-        self.store.find_user(id).await?.ok_or(UserError::NotFound)
+        Ok(user)
     }
 
     /// Deletes user `id`; the user's refresh families go with the row.

@@ -207,15 +207,10 @@ pub(crate) async fn post_admin_client_secret(
 ) -> Result<Json<ClientWithSecret>, ApiError> {
     let id = client_id(id)?;
     tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: rotate client secret");
-    let secret = rotate_client_secret(&state.store, &id).await?;
-    let client = state
-        .store
-        .find_client(&id)
-        .await?
-        .ok_or(ClientError::NotFound)?;
+    let RegisteredClient { client, secret } = rotate_client_secret(&state.store, &id).await?;
     Ok(Json(ClientWithSecret {
-        client: ClientResponse::from(client.as_ref()),
-        client_secret: Some(secret.expose().to_owned()),
+        client: ClientResponse::from(&client),
+        client_secret: secret.map(|secret| secret.expose().to_owned()),
     }))
 }
 
