@@ -807,10 +807,9 @@ pub async fn forgeries(app: &Api, genuine: &str) -> Vec<(String, &'static str)> 
     ]
 }
 
-/// Text forms of every private key in the ring (DER as base64, base64url and hex prefixes;
-/// the JWK private members `d`, `p`, `q`), decrypted with the key-encryption key in the
-/// database's keys dir: what must never appear outside the sealed envelope.
-pub async fn private_key_material(database: &TestDatabase) -> Vec<String> {
+/// The DER of every private key in the ring, opened with the key-encryption key in the
+/// database's keys dir.
+pub async fn private_keys_der(database: &TestDatabase) -> Vec<Vec<u8>> {
     use josekit::jwe::Dir;
     let options = StoreOptions {
         client_cache_ttl: Duration::from_secs(1),
@@ -824,12 +823,28 @@ pub async fn private_key_material(database: &TestDatabase) -> Vec<String> {
     let kek = URL_SAFE_NO_PAD
         .decode(std::fs::read_to_string(kek_file).unwrap().trim())
         .unwrap();
-    let mut material = Vec::new();
+    let decrypter = Dir.decrypter_from_bytes(&kek).unwrap();
+    let mut ders = Vec::new();
     for key in store.list_signing_keys().await.unwrap() {
-        let decrypter = Dir.decrypter_from_bytes(&kek).unwrap();
         let sealed = key.sealed_private_key.unwrap();
         let (der, _) = josekit::jwe::deserialize_compact(&sealed, &decrypter).unwrap();
-        let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+        ders.push(der);
+    }
+    store.close().await;
+    ders
+}
+
+/// Hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Text forms of every private key in the ring (DER as base64, base64url and hex prefixes;
+/// the JWK private members `d`, `p`, `q`): what must never appear outside the sealed envelope.
+pub async fn private_key_material(database: &TestDatabase) -> Vec<String> {
+    let mut material = Vec::new();
+    for der in private_keys_der(database).await {
+        let hex = hex(&der);
         material.push(STANDARD.encode(&der)[..64].to_owned());
         material.push(URL_SAFE_NO_PAD.encode(&der)[..64].to_owned());
         material.push(hex[..64].to_owned());
@@ -839,6 +854,5 @@ pub async fn private_key_material(database: &TestDatabase) -> Vec<String> {
             material.push(jwk.parameter(member).unwrap().as_str().unwrap().to_owned());
         }
     }
-    store.close().await;
     material
 }
