@@ -136,13 +136,11 @@ pub async fn update_client(
         Some(text) => parse_grant_types(&text, public)?,
         None => current.grant_types.clone(),
     };
-    let new = NewClient {
-        id: id.clone(),
+    let client = Client {
         name: match changes.name {
             Some(name) => ClientName::parse(&name)?.into(),
             None => current.name.clone(),
         },
-        secret_hash: None,
         grant_types,
         scopes: match changes.scopes {
             Some(scopes) => Scope::parse(&scopes)?,
@@ -152,11 +150,11 @@ pub async fn update_client(
             Some(audience) => parse_audience(audience.as_deref())?,
             None => current.audience.clone(),
         },
+        ..current.as_ref().clone()
     };
-    let client = store
-        .update_client(&new)
-        .await?
-        .ok_or(ClientError::NotFound)?;
+    if !store.update_client(&client).await? {
+        return Err(ClientError::NotFound);
+    }
     tracing::info!(client_id = %id, "client updated");
     Ok(client)
 }

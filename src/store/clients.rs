@@ -196,10 +196,11 @@ impl Store {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    /// Replaces a client's name, grants, scopes and audience; `None` when there is no client
-    /// with this id. The cached entry is dropped, so the change applies to the next request.
+    /// Stores `client`'s name, grants, scopes and audience (its secret is left alone); `false`
+    /// when there is no client with its id. The cached entry is dropped, so the change applies
+    /// to the next request.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn update_client(&self, client: &NewClient) -> Result<Option<Client>, Error> {
+    pub async fn update_client(&self, client: &Client) -> Result<bool, Error> {
         let updated = on_writer!(&self.db, |pool| {
             sqlx::query(
                 "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5 \
@@ -215,12 +216,7 @@ impl Store {
             .map(|done| done.rows_affected())
         })?;
         self.announce_client_change(&client.id).await;
-        if updated == 0 {
-            return Ok(None);
-        }
-        self.find_client(&client.id)
-            .await
-            .map(|found| found.map(|client| client.as_ref().clone()))
+        Ok(updated == 1)
     }
 
     /// Replaces a confidential client's secret hash: the old secret stops working at once.
