@@ -225,7 +225,11 @@ async fn keys_commands_list_rotate_and_revoke() {
         String::from_utf8_lossy(&forced.stderr)
     );
     assert_eq!(states(&rotated), ["current", "next", "retired"]);
-    assert!(revoked.status.success());
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
     let entry = after_revoke
         .as_array()
         .unwrap()
