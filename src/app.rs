@@ -15,7 +15,7 @@ use crate::config::{Config, KeyConfig};
 use crate::http::{AppState, router};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
-use crate::oauth::{Bootstrapped, IssuerSettings, TokenIssuer};
+use crate::oauth::{Bootstrapped, IssuerSettings, Maintenance, TokenIssuer, spawn_maintenance};
 use crate::store::{ClientWatcher, Store, StoreOptions};
 
 /// A built, bound server.
@@ -26,7 +26,11 @@ pub struct Application {
     keys: Arc<KeyRing>,
     key_scheduler: scheduler::Scheduler,
     client_watcher: Option<ClientWatcher>,
+    maintenance: Maintenance,
 }
+
+/// How often expired limit counters and revocations are pruned.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Application {
     /// Connects and migrates the database, loads the key ring (performing due transitions),
@@ -34,6 +38,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let options = StoreOptions {
             client_cache_ttl: config.client_cache_ttl,
+            hooks: config.hooks.clone(),
         };
         let store = open_store(&config.keys.database_url, options).await?;
         let keys = Arc::new(load_key_ring(&store, &config.keys, config.clock.now()).await?);
@@ -45,6 +50,7 @@ impl Application {
             refresh_grace: config.refresh_grace,
             password_min_length: config.passwords.min_length,
             limits: config.limits,
+            hooks: config.hooks.clone(),
         };
         let hasher = config.passwords.hasher()?;
         let metrics = Metrics::new();
@@ -59,6 +65,8 @@ impl Application {
             .bootstrap(&config.bootstrap, config.clock.now())
             .await?;
         announce(&bootstrapped);
+        let maintenance =
+            spawn_maintenance(issuer.clone(), config.clock.clone(), MAINTENANCE_INTERVAL);
         let state = AppState::new(&config, store.clone(), keys.clone(), issuer, metrics)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -80,6 +88,7 @@ impl Application {
             keys,
             key_scheduler,
             client_watcher,
+            maintenance,
         })
     }
 
@@ -116,6 +125,7 @@ impl Application {
             .context("server error");
         self.key_scheduler.stop().await;
         drop(self.client_watcher);
+        drop(self.maintenance);
         self.store.close().await;
         tracing::info!("stopped");
         served

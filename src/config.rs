@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use crate::cli::{BootstrapArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::domain::ClientId;
+use crate::hooks::Hooks;
 use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
@@ -41,7 +42,8 @@ pub struct Config {
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
     pub keys: KeyConfig,
-    /// Failed-login limits (default 5 per username and 50 per IP in 15 minutes) and the
+    /// Failed-login limits (default 5 per username and 50 per IP in 15 minutes), the
+    /// registration throttle (default 10 per IP and 1000 in total per hour) and the
     /// per-client `/token` rate (default 200 per second).
     pub limits: LimitSettings,
     /// Peers whose `X-Forwarded-For` names the client IP. Default none.
@@ -50,6 +52,8 @@ pub struct Config {
     pub bootstrap: Bootstrap,
     /// Time source. The system clock except in tests.
     pub clock: Clock,
+    /// Test seams; all unset in production.
+    pub hooks: Hooks,
 }
 
 /// Password policy and argon2id cost (shared by `serve` and `user create`).
@@ -146,6 +150,7 @@ impl Config {
             trusted_proxies: trusted_proxies(&args.limits.trusted_proxies)?,
             bootstrap: bootstrap(args.bootstrap)?,
             clock: Clock::system(),
+            hooks: Hooks::default(),
         })
     }
 }
@@ -226,6 +231,9 @@ fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
         login_failures_per_user: args.login_failures_per_user,
         login_failures_per_ip: args.login_failures_per_ip,
         login_window: duration("--login-window", &args.login_window)?,
+        registrations_per_ip: args.registrations_per_ip,
+        registrations_total: args.registrations_total,
+        registration_window: duration("--registration-window", &args.registration_window)?,
         client_rate: NonZeroU32::new(args.client_rate_limit),
     })
 }

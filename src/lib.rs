@@ -2,7 +2,8 @@
 //!
 //! Where each concern lives (dependencies point inward: http → oauth → {store, keys} → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
-//!   wiring, and the injectable time source.
+//!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
+//!   a named point.
 //! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
 //!   besides `app`.
 //! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod hooks;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -5,7 +5,7 @@
 //! ring, the password-hash queue) are set when the metrics are rendered. The only module that
 //! imports `prometheus_client`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -45,6 +45,10 @@ pub enum Limit {
     LoginIp,
     /// A client exceeded its `/token` request rate.
     ClientRate,
+    /// Too many registrations from one client IP.
+    RegistrationIp,
+    /// Too many registrations in total.
+    RegistrationTotal,
 }
 
 impl Limit {
@@ -53,6 +57,8 @@ impl Limit {
             Self::LoginUsername => "login_username",
             Self::LoginIp => "login_ip",
             Self::ClientRate => "client_rate",
+            Self::RegistrationIp => "registration_ip",
+            Self::RegistrationTotal => "registration_total",
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct HashLoad {
     pub running: usize,
     /// Hashes waiting for a free hashing thread.
     pub waiting: usize,
+    /// Hashes and verifications computed since start.
+    pub computed: u64,
 }
 
 /// The server's metrics; cheap to clone.
@@ -79,6 +87,9 @@ struct Inner {
     keys: Family<KeyLabels, Gauge>,
     hashes_running: Gauge,
     hashes_waiting: Gauge,
+    hashes_computed: Counter,
+    /// Serialises renders, which bring the state-derived values up to date.
+    rendering: Mutex<()>,
 }
 
 impl Metrics {
@@ -93,6 +104,8 @@ impl Metrics {
             keys: Family::default(),
             hashes_running: Gauge::default(),
             hashes_waiting: Gauge::default(),
+            hashes_computed: Counter::default(),
+            rendering: Mutex::new(()),
             registry: Registry::default(),
         };
         registry.register(
@@ -130,6 +143,11 @@ impl Metrics {
             "argon2id hashes waiting for a hashing thread",
             inner.hashes_waiting.clone(),
         );
+        registry.register(
+            "password_hashes",
+            "argon2id hashes and verifications computed",
+            inner.hashes_computed.clone(),
+        );
         Self(Arc::new(Inner { registry, ..inner }))
     }
 
@@ -166,6 +184,15 @@ impl Metrics {
     /// The text exposition (format 0.0.4 / OpenMetrics text) with the key ring and the
     /// hash queue as they are now.
     pub fn render(&self, keys: &[(String, &'static str)], hashing: HashLoad) -> String {
+        let _rendering = self
+            .0
+            .rendering
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counted = self.0.hashes_computed.get();
+        self.0
+            .hashes_computed
+            .inc_by(hashing.computed.saturating_sub(counted));
         self.0.keys.clear();
         for (kid, state) in keys {
             let labels = KeyLabels {
@@ -211,11 +238,13 @@ mod tests {
             HashLoad {
                 running: 2,
                 waiting: 5,
+                computed: 7,
             },
         );
 
         for line in [
             "sigil_http_requests_total{route=\"/token\",status=\"200\"} 2",
+            "sigil_password_hashes_total 7",
             "sigil_tokens_issued_total{grant_type=\"password\"} 1",
             "sigil_failed_logins_total 1",
             "sigil_rate_limit_rejections_total{limit=\"login_ip\"} 1",

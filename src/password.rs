@@ -10,7 +10,7 @@
 //! that imports `argon2`.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -76,6 +76,7 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     concurrency: usize,
     waiting: Arc<AtomicUsize>,
+    computed: Arc<AtomicU64>,
     jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<str>,
 }
@@ -106,6 +107,7 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             waiting: Arc::new(AtomicUsize::new(0)),
+            computed: Arc::new(AtomicU64::new(0)),
             jobs,
             dummy_hash: dummy.into(),
         })
@@ -147,6 +149,7 @@ impl PasswordHasher {
         HashLoad {
             running: self.concurrency - self.permits.available_permits(),
             waiting: self.waiting.load(Ordering::Relaxed),
+            computed: self.computed.load(Ordering::Relaxed),
         }
     }
 
@@ -161,8 +164,10 @@ impl PasswordHasher {
         let _permit = permit?;
         let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
+        let computed = self.computed.clone();
         let job: Job = Box::new(move || {
             let _ = done.send(span.in_scope(work));
+            computed.fetch_add(1, Ordering::Relaxed);
         });
         self.jobs
             .send(job)

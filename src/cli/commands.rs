@@ -109,7 +109,7 @@ async fn open_key_ring(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(Store, KeyRing)> {
     let config = KeyConfig::from_args(args)?;
-    let store = crate::app::open_store(&config.database_url, CLI_STORE_OPTIONS).await?;
+    let store = crate::app::open_store(&config.database_url, cli_store_options()).await?;
     let ring = crate::app::load_key_ring(&store, &config, now).await?;
     Ok((store, ring))
 }
@@ -153,13 +153,16 @@ fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
 
 /// Connects and migrates, so provisioning works before the first `serve`.
 pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    crate::app::open_store(&database.database_url, CLI_STORE_OPTIONS).await
+    crate::app::open_store(&database.database_url, cli_store_options()).await
 }
 
 /// The CLI makes one-off lookups: a short client cache is plenty.
-const CLI_STORE_OPTIONS: StoreOptions = StoreOptions {
-    client_cache_ttl: std::time::Duration::from_secs(1),
-};
+fn cli_store_options() -> StoreOptions {
+    StoreOptions {
+        client_cache_ttl: std::time::Duration::from_secs(1),
+        ..StoreOptions::default()
+    }
+}
 
 async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
     let spec = ClientSpec {
@@ -168,6 +171,7 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         scopes: args.scopes,
         audience: args.audience,
         public: args.public,
+        introspection: args.introspection,
     };
     let store = open_store(&args.database).await?;
     let RegisteredClient { client, secret } = register_client(&store, spec, None, None)

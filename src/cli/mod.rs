@@ -197,7 +197,21 @@ pub struct LimitArgs {
     #[arg(long, env = "SIGIL_LOGIN_WINDOW", default_value = "15m")]
     pub login_window: String,
 
-    /// /token requests per second per client, also the burst (0 = no limit).
+    /// Registrations (POST /register) per client IP within --registration-window before 429
+    /// (0 = no limit).
+    #[arg(long, env = "SIGIL_REGISTRATIONS_PER_IP", default_value_t = 10)]
+    pub registrations_per_ip: u32,
+
+    /// Registrations in total within --registration-window before 429 (0 = no limit).
+    #[arg(long, env = "SIGIL_REGISTRATIONS_TOTAL", default_value_t = 1000)]
+    pub registrations_total: u32,
+
+    /// Length of the registration window, counted from its first registration (e.g. 1h).
+    #[arg(long, env = "SIGIL_REGISTRATION_WINDOW", default_value = "1h")]
+    pub registration_window: String,
+
+    /// /token requests per second per client, also the burst (0 = no limit). A public
+    /// client is counted per client and IP.
     #[arg(long, env = "SIGIL_CLIENT_RATE_LIMIT", default_value_t = 200)]
     pub client_rate_limit: u32,
 
@@ -342,6 +356,10 @@ pub struct ClientCreateArgs {
     /// A public client (no secret): password and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
+    /// May introspect tokens issued to other clients (for resource servers); every
+    /// confidential client may introspect its own.
+    #[arg(long)]
+    pub introspection: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -57,6 +57,11 @@ impl Scope {
         Self(set)
     }
 
+    /// The tokens in both `self` and `other`.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Whether `token` is in the set.
     pub fn contains(&self, token: &str) -> bool {
         self.0.contains(token)
@@ -116,5 +121,14 @@ mod tests {
         assert!(Scope::parse("read").unwrap().is_subset_of(&all));
         assert!(Scope::parse("").unwrap().is_subset_of(&all));
         assert!(!Scope::parse("read admin").unwrap().is_subset_of(&all));
+    }
+
+    #[test]
+    fn intersection_keeps_the_common_tokens() {
+        let token = Scope::parse("read write admin").unwrap();
+        let client = Scope::parse("read admin other").unwrap();
+
+        assert_eq!(token.intersection(&client).to_string(), "admin read");
+        assert!(token.intersection(&Scope::parse("").unwrap()).is_empty());
     }
 }

@@ -6,34 +6,38 @@ use axum::http::{HeaderValue, StatusCode, header};
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::oauth::{ADMIN_SCOPE, AccessToken};
+use crate::oauth::{AccessToken, Actor, AdminDenied};
 
-/// A caller holding a live access token with scope `admin`. Rejections follow RFC 6750 §3:
-/// `401 invalid_token` for a missing or bad token, `403 insufficient_scope` without `admin`.
-/// Live means the session, user or client behind the token still exists and is enabled:
-/// disabling an admin or deleting an admin client ends its admin access at once, not when
-/// its tokens expire.
+/// A caller allowed the admin API today: a valid token with scope `admin` whose principal
+/// still has that right (see `TokenIssuer::authorize_admin`). Rejections follow RFC 6750 §3:
+/// `401 invalid_token` for a missing, bad or dead token, `403 insufficient_scope` without
+/// the right.
 #[derive(Debug)]
-pub(super) struct AdminCaller(pub(super) AccessToken);
+pub(super) struct AdminCaller(pub(super) Actor);
 
 impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let BearerCaller(token) = BearerCaller::from_request_parts(parts, state).await?;
-        if !token.scope.contains(ADMIN_SCOPE) {
-            let challenge = "Bearer error=\"insufficient_scope\", scope=\"admin\"";
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "this endpoint needs scope admin",
-            )
-            .with_challenge(HeaderValue::from_static(challenge)));
+        match state
+            .issuer
+            .authorize_admin(&token, state.clock.now())
+            .await
+        {
+            Ok(actor) => Ok(Self(actor)),
+            Err(AdminDenied::InvalidToken) => Err(invalid_token()),
+            Err(AdminDenied::InsufficientScope) => {
+                let challenge = "Bearer error=\"insufficient_scope\", scope=\"admin\"";
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "this endpoint needs scope admin",
+                )
+                .with_challenge(HeaderValue::from_static(challenge)))
+            }
+            Err(AdminDenied::Failed(error)) => Err(error.into()),
         }
-        if !state.issuer.is_live(&token, state.clock.now()).await? {
-            return Err(invalid_token());
-        }
-        Ok(Self(token))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `ClientIp`: the caller's address, for the failed-login limit.
+//! `ClientIp`: the caller's address, for the failed-login and registration limits.
 //!
 //! The TCP peer is the client unless it is one of the configured trusted proxies; then the
 //! client is the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the
@@ -26,7 +26,9 @@ impl FromRequestParts<AppState> for ClientIp {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
+            // With a dual-stack listener ([::]) Linux reports IPv4 peers as ::ffff:a.b.c.d;
+            // canonical form matches IPv4 proxy ranges and counts one client once.
+            .map(|ConnectInfo(address)| address.ip().to_canonical());
         Ok(Self(peer.map(|peer| {
             client_ip(peer, &parts.headers, &state.trusted_proxies)
         })))
@@ -47,7 +49,7 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
         .collect();
     let mut client = peer;
     for entry in forwarded.iter().rev() {
-        let Ok(ip) = entry.parse::<IpAddr>() else {
+        let Ok(ip) = entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
             break;
         };
         client = ip;
@@ -74,6 +76,19 @@ mod tests {
             headers.append("x-forwarded-for", HeaderValue::from_static(value));
         }
         headers
+    }
+
+    #[test]
+    fn ipv4_mapped_forwarded_hops_are_canonical() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+
+        let got = client_ip(
+            ip("10.0.0.1"),
+            &forwarded(&["::ffff:198.51.100.1"]),
+            &trusted,
+        );
+
+        assert_eq!(got, ip("198.51.100.1"));
     }
 
     #[test]

@@ -192,6 +192,7 @@ impl From<UserError> for ApiError {
             UserError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             UserError::EmailTaken => (StatusCode::CONFLICT, "user_already_exists"),
             UserError::Unavailable => return Self::unavailable(),
+            UserError::TooManyRequests(wait) => return Self::too_many_requests(wait),
             UserError::Internal(source) => return Self::internal(source),
             UserError::InvalidEmail(_) | UserError::InvalidPassword(_) => {
                 (StatusCode::BAD_REQUEST, "invalid_request")

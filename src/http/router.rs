@@ -34,7 +34,9 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Gateways fetch the JWKS hardest.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (documents, _) = document_routes().split_for_parts();
-    let documents = documents.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()));
+    let documents = documents
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .method_not_allowed_fallback(method_not_allowed);
     let (endpoints, _) = endpoint_routes().split_for_parts();
     let endpoints = endpoints
         .fallback(not_found)

@@ -66,6 +66,7 @@ impl KeyEncryptionKey {
         let path = dir.join(KEK_FILE_NAME);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                warn_if_readable_by_others(&path);
                 Self::parse(&text).with_context(|| format!("{} is invalid", path.display()))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -76,6 +77,7 @@ impl KeyEncryptionKey {
     }
 
     fn create_file(dir: &Path, path: PathBuf) -> anyhow::Result<Self> {
+        // Nobody but the owner may read it (0600 inside 0700), whatever the umask.
         use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
         std::fs::DirBuilder::new()
@@ -129,6 +131,22 @@ impl KeyEncryptionKey {
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("KeyEncryptionKey([REDACTED])")
+    }
+}
+
+/// Warns when the key-encryption key file can be read by its group or by anyone: whoever
+/// reads it and a database dump can sign tokens.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+            "the key-encryption key file is readable by group or others; chmod 600 it"
+        );
     }
 }
 

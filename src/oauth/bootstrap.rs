@@ -81,6 +81,7 @@ impl TokenIssuer {
             scopes: super::ADMIN_SCOPE.into(),
             audience: None,
             public: false,
+            introspection: false,
         };
         let id = bootstrap
             .admin_client_id

@@ -66,6 +66,8 @@ pub struct ClientSpec {
     pub audience: Option<String>,
     /// A public client has no secret (password and refresh grants only).
     pub public: bool,
+    /// May introspect tokens issued to other clients (a resource server).
+    pub introspection: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -79,6 +81,8 @@ pub struct ClientChanges {
     pub scopes: Option<String>,
     /// New audience; `Some(None)` returns to the configured default.
     pub audience: Option<Option<String>>,
+    /// Grant or withdraw the right to introspect other clients' tokens.
+    pub introspection: Option<bool>,
 }
 
 /// A registered client and, for a confidential one, its secret: shown this once.
@@ -120,6 +124,7 @@ pub(super) fn new_client(
         grant_types: parse_grant_types(&spec.grant_types, spec.public)?,
         scopes: Scope::parse(&spec.scopes)?,
         audience: parse_audience(spec.audience.as_deref())?,
+        may_introspect: spec.introspection,
     })
 }
 
@@ -150,6 +155,7 @@ pub async fn update_client(
             Some(audience) => parse_audience(audience.as_deref())?,
             None => current.audience.clone(),
         },
+        may_introspect: changes.introspection.unwrap_or(current.may_introspect),
         ..current.as_ref().clone()
     };
     if !store.update_client(&client).await? {

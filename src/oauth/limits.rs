@@ -1,31 +1,44 @@
-//! Brute-force protection for the password grant (RFC 6749 §4.3.2 makes it a MUST) and a
-//! per-client request rate on `/token`.
+//! Brute-force protection for the password grant (RFC 6749 §4.3.2 makes it a MUST), the
+//! registration throttle, and a per-client request rate on `/token`.
 //!
-//! Failed logins are counted per username and per client IP in fixed windows that start at
-//! the first failure. Once either count reaches its limit, logins for that username or from
-//! that IP are refused with a retry time until the window ends, without spending an argon2
-//! hash on them. Unknown usernames are counted like known ones, so the limit reveals nothing
-//! about which accounts exist. A successful login clears its username's count. Counts live in
-//! memory, per instance (several instances multiply the allowance by their number).
+//! Failed logins are counted per username and per client IP, registrations per IP and in
+//! total, each in a fixed window that starts with its first attempt. An attempt *claims* a
+//! slot before any hash work, in one atomic step per counter: attempts in flight count, so
+//! parallel requests cannot all pass a check made before any of them was counted. A refused
+//! attempt gets `429` with the time left in the window and costs no argon2 hash. A failed
+//! login keeps its slot; a successful one clears its username's counter and gives its IP slot
+//! back. Unknown usernames are counted like known ones, so the limit reveals nothing about
+//! which accounts exist. Counters are keyed by a SHA-256 of what they count.
+//!
+//! Where counters live: on PostgreSQL in the shared database (every instance sees the same
+//! counts: N instances do not allow N times the guesses), on SQLite in this process's memory
+//! (a SQLite file has one instance). The per-client `/token` rate always stays in memory, per
+//! instance: it protects the instance, and a database round trip per client_credentials token
+//! would cost more than it saves.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use moka::ops::compute::Op;
 use moka::sync::Cache;
+use sha2::{Digest as _, Sha256};
 
 use super::Error;
 use crate::domain::ClientId;
 use crate::metrics::{Limit, Metrics};
+use crate::store::{ClaimOutcome, CounterClaim, Store};
 
-/// Distinct usernames and IPs tracked at once; beyond that the least used are forgotten.
+/// Distinct counters kept in memory at once; beyond that the least used are forgotten.
 const TRACKED_KEYS: u64 = 100_000;
-/// Usernames are counted by their first 256 characters, bounding memory per entry.
+/// Usernames are counted by their first 256 characters.
 const MAX_KEY_CHARS: usize = 256;
+/// Expired shared counters deleted per statement by `prune`.
+const PRUNE_BATCH: u32 = 1_000;
 
 /// The limits, from `Config`.
 #[derive(Debug, Clone, Copy)]
@@ -36,35 +49,99 @@ pub struct LimitSettings {
     pub login_failures_per_ip: u32,
     /// Length of a failure window.
     pub login_window: Duration,
+    /// Registrations per client IP within `registration_window`. 0 switches it off.
+    pub registrations_per_ip: u32,
+    /// Registrations in total within `registration_window`. 0 switches it off.
+    pub registrations_total: u32,
+    /// Length of a registration window.
+    pub registration_window: Duration,
     /// `/token` requests per second per client (also the burst); `None` for no limit.
     pub client_rate: Option<NonZeroU32>,
 }
 
-/// Failures in the current window.
+/// A counter's key: SHA-256 of what it counts.
+type Key = [u8; 32];
+
+/// A slot held by an attempt in flight.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot {
+    key: Key,
+    window_start: DateTime<Utc>,
+}
+
+/// The slots a login attempt holds while its password is checked.
 #[derive(Debug)]
-struct Failures {
-    since: DateTime<Utc>,
+pub(super) struct LoginClaim {
+    username: Option<Slot>,
+    ip: Option<Slot>,
+}
+
+/// Who is charged for a `/token` request: the client, and for a public client (whose id
+/// anyone can send) the client from one IP, so junk sent with its id drains no one else's
+/// allowance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct RateKey {
+    client: ClientId,
+    ip: Option<IpAddr>,
+}
+
+impl RateKey {
+    pub(super) fn new(client: &ClientId, public: bool, ip: Option<IpAddr>) -> Self {
+        Self {
+            client: client.clone(),
+            ip: ip.filter(|_| public),
+        }
+    }
+}
+
+/// One window's count, in memory.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: DateTime<Utc>,
     count: u32,
 }
 
-type Counts<K> = Cache<K, Arc<Mutex<Failures>>>;
+/// Where the attempt counters live.
+#[derive(Clone)]
+enum Counters {
+    /// This process (one SQLite instance).
+    Memory(Cache<Key, Window>),
+    /// The shared database (PostgreSQL).
+    Shared(Store),
+}
 
 /// The limiters of one server; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Limits {
     settings: LimitSettings,
-    by_username: Counts<String>,
-    by_ip: Counts<IpAddr>,
-    clients: Option<Arc<DefaultKeyedRateLimiter<ClientId>>>,
+    counters: Counters,
+    clients: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
     metrics: Metrics,
 }
 
+/// One counter an attempt claims.
+struct Claim {
+    limit: Limit,
+    key: Key,
+    max: u32,
+}
+
 impl Limits {
-    pub(super) fn new(settings: LimitSettings, metrics: Metrics) -> Self {
+    pub(super) fn new(settings: LimitSettings, store: &Store, metrics: Metrics) -> Self {
+        let counters = if store.is_shared() {
+            Counters::Shared(store.clone())
+        } else {
+            let longest = settings.login_window.max(settings.registration_window);
+            Counters::Memory(
+                Cache::builder()
+                    .max_capacity(TRACKED_KEYS)
+                    .time_to_live(longest)
+                    .build(),
+            )
+        };
         Self {
             settings,
-            by_username: counts(settings.login_window),
-            by_ip: counts(settings.login_window),
+            counters,
             clients: settings
                 .client_rate
                 .map(|rate| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate)))),
@@ -72,224 +149,311 @@ impl Limits {
         }
     }
 
-    /// Refuses a login attempt while its username or IP is over its failure limit.
-    pub(super) fn check_login(
+    /// Claims a failed-login slot for the username and the IP before the password is
+    /// checked; `429` when either has none left.
+    pub(super) async fn claim_login(
         &self,
         username: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
+    ) -> Result<LoginClaim, Error> {
+        let username_claim = Claim {
+            limit: Limit::LoginUsername,
+            key: username_key(username),
+            max: self.settings.login_failures_per_user,
+        };
+        let ip_claim = ip.map(|ip| Claim {
+            limit: Limit::LoginIp,
+            key: ip_key("login", ip),
+            max: self.settings.login_failures_per_ip,
+        });
+        let claims: Vec<Claim> = [Some(username_claim), ip_claim]
+            .into_iter()
+            .flatten()
+            .filter(|claim| claim.max > 0)
+            .collect();
+        let slots = self.claim(&claims, self.settings.login_window, now).await?;
+        let slot_of = |limit| {
+            claims
+                .iter()
+                .zip(&slots)
+                .find(|(claim, _)| claim.limit == limit)
+                .map(|(_, slot)| *slot)
+        };
+        Ok(LoginClaim {
+            username: slot_of(Limit::LoginUsername),
+            ip: slot_of(Limit::LoginIp),
+        })
+    }
+
+    /// Bad credentials: the attempt keeps its slots as failures.
+    pub(super) fn login_failed(&self, _claim: LoginClaim) {
+        self.metrics.failed_login();
+    }
+
+    /// A successful login clears its username's failures and gives its IP slot back.
+    pub(super) async fn login_succeeded(&self, claim: LoginClaim) {
+        if let Some(slot) = claim.username {
+            self.clear(&slot.key).await;
+        }
+        if let Some(slot) = claim.ip {
+            self.release(slot).await;
+        }
+    }
+
+    /// The attempt ended without a verdict on the credentials (an internal error): it
+    /// gives every slot back.
+    pub(super) async fn login_abandoned(&self, claim: LoginClaim) {
+        for slot in [claim.username, claim.ip].into_iter().flatten() {
+            self.release(slot).await;
+        }
+    }
+
+    /// Claims a registration slot for the IP and in total; `429` when either has none.
+    /// Every attempt counts, whatever its outcome.
+    pub(super) async fn claim_registration(
+        &self,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let limit = self.settings.login_failures_per_user;
-        if let Some(wait) = blocked(
-            &self.by_username,
-            &username_key(username),
-            limit,
-            self.window(),
-            now,
-        ) {
-            self.metrics.rejected(Limit::LoginUsername);
-            return Err(Error::TooManyRequests(wait));
-        }
-        let limit = self.settings.login_failures_per_ip;
-        if let Some(ip) = ip
-            && let Some(wait) = blocked(&self.by_ip, &ip, limit, self.window(), now)
-        {
-            self.metrics.rejected(Limit::LoginIp);
-            return Err(Error::TooManyRequests(wait));
-        }
+        let per_ip = ip.map(|ip| Claim {
+            limit: Limit::RegistrationIp,
+            key: ip_key("register", ip),
+            max: self.settings.registrations_per_ip,
+        });
+        let total = Claim {
+            limit: Limit::RegistrationTotal,
+            key: counter_key("register-total", b""),
+            max: self.settings.registrations_total,
+        };
+        let claims: Vec<Claim> = [per_ip, Some(total)]
+            .into_iter()
+            .flatten()
+            .filter(|claim| claim.max > 0)
+            .collect();
+        self.claim(&claims, self.settings.registration_window, now)
+            .await?;
         Ok(())
     }
 
-    /// Counts a failed login against its username and IP.
-    pub(super) fn record_failure(&self, username: &str, ip: Option<IpAddr>, now: DateTime<Utc>) {
-        self.metrics.failed_login();
-        count(
-            &self.by_username,
-            username_key(username),
-            self.window(),
-            now,
-        );
-        if let Some(ip) = ip {
-            count(&self.by_ip, ip, self.window(), now);
-        }
-    }
-
-    /// A successful login clears its username's failures (not its IP's).
-    pub(super) fn record_success(&self, username: &str) {
-        self.by_username.invalidate(&username_key(username));
-    }
-
-    /// Refuses a client's request beyond its rate.
-    pub(super) fn check_client(&self, client: &ClientId) -> Result<(), Error> {
+    /// Refuses a client's `/token` request beyond its rate.
+    pub(super) fn check_client(&self, key: &RateKey) -> Result<(), Error> {
         let Some(limiter) = &self.clients else {
             return Ok(());
         };
-        limiter.check_key(client).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             self.metrics.rejected(Limit::ClientRate);
             Error::TooManyRequests(not_until.wait_time_from(DefaultClock::default().now()))
         })
     }
 
-    fn window(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.login_window).unwrap_or(chrono::Duration::MAX)
+    /// Forgets what no window needs any more: expired shared counters, idle client buckets.
+    pub(super) async fn prune(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        if let Some(limiter) = &self.clients {
+            limiter.retain_recent();
+        }
+        match &self.counters {
+            Counters::Memory(cache) => cache.run_pending_tasks(),
+            Counters::Shared(store) => {
+                let longest = self
+                    .settings
+                    .login_window
+                    .max(self.settings.registration_window);
+                let before = now - to_chrono(longest);
+                while store.prune_counters(before, PRUNE_BATCH).await? == u64::from(PRUNE_BATCH) {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims one slot of each counter, all or none: when one is refused, the slots already
+    /// taken are given back and the answer is `429` with the longest wait.
+    async fn claim(
+        &self,
+        claims: &[Claim],
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, Error> {
+        let window = to_chrono(window);
+        let outcomes = match &self.counters {
+            Counters::Memory(cache) => claims
+                .iter()
+                .map(|claim| claim_in_memory(cache, claim, window, now))
+                .collect(),
+            Counters::Shared(store) => {
+                let shared: Vec<CounterClaim<'_>> = claims
+                    .iter()
+                    .map(|claim| CounterClaim {
+                        key: &claim.key,
+                        max_count: claim.max,
+                    })
+                    .collect();
+                store.claim_counters(&shared, now, now - window).await?
+            }
+        };
+        let slots: Vec<Slot> = claims
+            .iter()
+            .zip(&outcomes)
+            .map(|(claim, outcome)| Slot {
+                key: claim.key,
+                window_start: outcome.window_start,
+            })
+            .collect();
+        let refused = claims.iter().zip(&outcomes).filter(|(_, o)| !o.granted);
+        let Some(wait) = refused
+            .map(|(claim, outcome)| {
+                self.metrics.rejected(claim.limit);
+                (outcome.window_start + window - now)
+                    .to_std()
+                    .unwrap_or_default()
+            })
+            .max()
+        else {
+            return Ok(slots);
+        };
+        for (slot, outcome) in slots.iter().zip(&outcomes) {
+            if outcome.granted {
+                self.release(*slot).await;
+            }
+        }
+        Err(Error::TooManyRequests(wait))
+    }
+
+    /// Gives a slot back. A failure is logged: the slot then counts as a failure, which
+    /// errs on the safe side.
+    async fn release(&self, slot: Slot) {
+        match &self.counters {
+            Counters::Memory(cache) => {
+                cache.entry(slot.key).and_compute_with(|entry| match entry {
+                    Some(entry)
+                        if entry.value().start == slot.window_start && entry.value().count > 0 =>
+                    {
+                        let window = entry.into_value();
+                        Op::Put(Window {
+                            count: window.count - 1,
+                            ..window
+                        })
+                    }
+                    _ => Op::Nop,
+                });
+            }
+            Counters::Shared(store) => {
+                if let Err(error) = store.release_counter(&slot.key, slot.window_start).await {
+                    tracing::warn!(%error, "cannot give a limit slot back");
+                }
+            }
+        }
+    }
+
+    async fn clear(&self, key: &Key) {
+        match &self.counters {
+            Counters::Memory(cache) => cache.invalidate(key),
+            Counters::Shared(store) => {
+                if let Err(error) = store.clear_counter(key).await {
+                    tracing::warn!(%error, "cannot clear a login counter");
+                }
+            }
+        }
     }
 }
 
-fn counts<K>(window: Duration) -> Counts<K>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-{
-    Cache::builder()
-        .max_capacity(TRACKED_KEYS)
-        .time_to_live(window)
-        .build()
-}
-
-/// Failures are counted case-insensitively, as logins match usernames.
-fn username_key(username: &str) -> String {
-    username
-        .trim()
-        .chars()
-        .take(MAX_KEY_CHARS)
-        .collect::<String>()
-        .to_lowercase()
-}
-
-/// How long `key` stays blocked, if it has reached `limit` failures in its current window.
-fn blocked<K>(
-    counts: &Counts<K>,
-    key: &K,
-    limit: u32,
+/// The in-memory twin of `Store::claim_counters`, atomic per key.
+fn claim_in_memory(
+    cache: &Cache<Key, Window>,
+    claim: &Claim,
     window: chrono::Duration,
     now: DateTime<Utc>,
-) -> Option<Duration>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-{
-    if limit == 0 {
-        return None;
-    }
-    let entry = counts.get(key)?;
-    let failures = entry
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let ends = failures.since + window;
-    (failures.count >= limit && now < ends).then(|| (ends - now).to_std().unwrap_or_default())
+) -> ClaimOutcome {
+    let mut outcome = ClaimOutcome {
+        granted: true,
+        window_start: now,
+    };
+    cache.entry(claim.key).and_compute_with(|entry| {
+        let current = entry.map(|entry| entry.into_value());
+        match current {
+            Some(current) if now < current.start + window => {
+                outcome.window_start = current.start;
+                if current.count >= claim.max {
+                    outcome.granted = false;
+                    return Op::Nop;
+                }
+                Op::Put(Window {
+                    count: current.count + 1,
+                    ..current
+                })
+            }
+            _ => Op::Put(Window {
+                start: now,
+                count: 1,
+            }),
+        }
+    });
+    outcome
 }
 
-fn count<K>(counts: &Counts<K>, key: K, window: chrono::Duration, now: DateTime<Utc>)
-where
-    K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
-{
-    let entry = counts.get_with(key, || {
-        Arc::new(Mutex::new(Failures {
-            since: now,
-            count: 0,
-        }))
-    });
-    let mut failures = entry
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if now >= failures.since + window {
-        *failures = Failures {
-            since: now,
-            count: 0,
-        };
-    }
-    failures.count = failures.count.saturating_add(1);
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn counter_key(kind: &str, value: &[u8]) -> Key {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(value);
+    hasher.finalize().into()
+}
+
+/// Usernames are counted case-insensitively, as logins match them.
+fn username_key(username: &str) -> Key {
+    let normalized: String = username.trim().chars().take(MAX_KEY_CHARS).collect();
+    counter_key("login-username", normalized.to_lowercase().as_bytes())
+}
+
+fn ip_key(kind: &str, ip: IpAddr) -> Key {
+    counter_key(kind, ip.to_canonical().to_string().as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn limits(per_user: u32, per_ip: u32) -> Limits {
-        let settings = LimitSettings {
-            login_failures_per_user: per_user,
-            login_failures_per_ip: per_ip,
-            login_window: Duration::from_secs(900),
-            client_rate: NonZeroU32::new(2),
-        };
-        Limits::new(settings, Metrics::new())
+    fn cache() -> Cache<Key, Window> {
+        Cache::builder().max_capacity(100).build()
     }
 
-    fn retry_after(result: Result<(), Error>) -> Option<Duration> {
-        match result {
-            Ok(()) => None,
-            Err(Error::TooManyRequests(wait)) => Some(wait),
-            Err(other) => panic!("unexpected {other:?}"),
+    fn claim(max: u32) -> Claim {
+        Claim {
+            limit: Limit::LoginUsername,
+            key: username_key("a@example.com"),
+            max,
         }
     }
 
     #[test]
-    fn username_is_blocked_after_its_limit_until_the_window_ends() {
-        let limits = limits(3, 0);
+    fn a_window_grants_its_slots_then_refuses_until_it_ends() {
+        let (cache, window) = (cache(), chrono::Duration::seconds(900));
         let start = Utc::now();
-        for _ in 0..3 {
-            assert!(limits.check_login("a@example.com", None, start).is_ok());
-            limits.record_failure("a@example.com", None, start);
-        }
 
-        let wait = retry_after(limits.check_login(
-            "A@Example.com ",
-            None,
-            start + chrono::Duration::seconds(60),
-        ));
+        let granted: Vec<bool> = (0..4)
+            .map(|_| claim_in_memory(&cache, &claim(3), window, start).granted)
+            .collect();
+        let later = start + chrono::Duration::seconds(900);
 
+        assert_eq!(granted, [true, true, true, false]);
+        let refused = claim_in_memory(&cache, &claim(3), window, start);
+        assert_eq!(refused.window_start, start, "the refusal names the window");
+        assert!(claim_in_memory(&cache, &claim(3), window, later).granted);
+    }
+
+    #[test]
+    fn usernames_are_counted_case_insensitively_and_ips_canonically() {
         assert_eq!(
-            wait,
-            Some(Duration::from_secs(840)),
-            "blocked case-insensitively, 14 min left"
+            username_key("A@Example.com "),
+            username_key("a@example.com")
         );
-        assert!(
-            limits.check_login("b@example.com", None, start).is_ok(),
-            "other users unaffected"
-        );
-        let after = start + chrono::Duration::seconds(900);
-        assert!(
-            limits.check_login("a@example.com", None, after).is_ok(),
-            "window over"
-        );
-    }
-
-    #[test]
-    fn ip_is_blocked_across_usernames() {
-        let limits = limits(0, 2);
-        let (ip, other): (IpAddr, IpAddr) = (
-            "198.51.100.7".parse().unwrap(),
-            "198.51.100.8".parse().unwrap(),
-        );
-        let now = Utc::now();
-        limits.record_failure("a@example.com", Some(ip), now);
-        limits.record_failure("b@example.com", Some(ip), now);
-
-        assert!(retry_after(limits.check_login("c@example.com", Some(ip), now)).is_some());
-        assert!(
-            limits
-                .check_login("c@example.com", Some(other), now)
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn success_clears_the_username_count() {
-        let limits = limits(2, 0);
-        let now = Utc::now();
-        limits.record_failure("a@example.com", None, now);
-        limits.record_success("a@example.com");
-        limits.record_failure("a@example.com", None, now);
-
-        assert!(limits.check_login("a@example.com", None, now).is_ok());
-    }
-
-    #[test]
-    fn client_rate_refuses_beyond_the_burst_per_client() {
-        let limits = limits(0, 0);
-        let (a, b) = (ClientId::parse("a").unwrap(), ClientId::parse("b").unwrap());
-
-        let results: Vec<_> = (0..3).map(|_| limits.check_client(&a).is_ok()).collect();
-
-        assert_eq!(results, [true, true, false]);
-        assert!(limits.check_client(&b).is_ok(), "limits are per client");
+        let mapped: IpAddr = "::ffff:198.51.100.7".parse().unwrap();
+        let plain: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(ip_key("login", mapped), ip_key("login", plain));
+        assert_ne!(ip_key("login", plain), ip_key("register", plain));
     }
 }

@@ -12,6 +12,7 @@ mod clients;
 mod error;
 mod grants;
 mod limits;
+mod maintenance;
 mod sessions;
 mod users;
 
@@ -29,10 +30,12 @@ pub use clients::{
 };
 pub use error::Error;
 pub use limits::LimitSettings;
-pub use sessions::{Introspection, UserInfo};
+pub use maintenance::{Maintenance, spawn_maintenance};
+pub use sessions::{Actor, AdminDenied, Introspection, UserInfo};
 pub use users::{NewAccount, UserChanges, UserError, create_user};
 
 use crate::domain::{ClientId, ClientSecret, GrantType, RefreshToken, Scope};
+use crate::hooks::Hooks;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
@@ -59,6 +62,8 @@ pub struct IssuerSettings {
     pub password_min_length: usize,
     /// Brute-force and rate limits.
     pub limits: LimitSettings,
+    /// Test seams (unset in production).
+    pub hooks: Hooks,
 }
 
 /// How the client presented its credentials (RFC 6749 §2.3).
@@ -107,6 +112,17 @@ pub enum Grant {
         /// Requested scope; `None` means the token's scope. Never wider.
         scope: Option<Scope>,
     },
+}
+
+impl Grant {
+    /// The grant type this is.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::Password { .. } => GrantType::Password,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+        }
+    }
 }
 
 /// A parsed token request.
@@ -163,10 +179,10 @@ impl TokenIssuer {
         metrics: Metrics,
     ) -> Self {
         Self {
+            limits: limits::Limits::new(settings.limits, &store, metrics.clone()),
             store,
             keys,
             hasher,
-            limits: limits::Limits::new(settings.limits, metrics.clone()),
             settings: Arc::new(settings),
             metrics,
         }
@@ -185,7 +201,12 @@ impl TokenIssuer {
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
         let client = self.authenticate_client(&request.client).await?;
-        self.limits.check_client(&client.id)?;
+        // Charged only once the request is known to mean work: a request refused before
+        // (unauthorized_client) drains nobody's allowance.
+        Self::ensure_grant_allowed(&client, request.grant.grant_type())?;
+        let public = client.secret_hash.is_none();
+        let rate_key = limits::RateKey::new(&client.id, public, request.client_ip);
+        self.limits.check_client(&rate_key)?;
         let (issued, grant_type) = match request.grant {
             Grant::ClientCredentials { scope } => (
                 grants::client_credentials::grant(self, &client, scope, now),
@@ -240,9 +261,12 @@ impl TokenIssuer {
         Ok(client)
     }
 
-    /// `unauthorized_client` unless the client was registered for `grant`.
+    /// `unauthorized_client` unless the client was registered for `grant`; RFC 6749 §4.4:
+    /// client_credentials only for confidential clients.
     fn ensure_grant_allowed(client: &Client, grant: GrantType) -> Result<(), Error> {
-        if client.grant_types.contains(grant) {
+        let public = client.secret_hash.is_none();
+        if client.grant_types.contains(grant) && !(public && grant == GrantType::ClientCredentials)
+        {
             Ok(())
         } else {
             Err(Error::UnauthorizedClient)
@@ -367,8 +391,15 @@ impl TokenIssuer {
             expires_at,
             token_hash: first_hash.as_bytes(),
             scope: &scope_text,
+            credentials_version: user.credentials_version,
         };
-        self.store.insert_refresh_family(&family, now).await?;
+        // Created only while the checked credentials are still the user's: a password reset,
+        // disabling or demotion that landed while this login was verifying wins.
+        if !self.store.insert_refresh_family(&family, now).await? {
+            return Err(Error::InvalidGrant(
+                "the account changed during login; log in again",
+            ));
+        }
         let session = Session {
             user,
             family_id: &family_id,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{AccessToken, ClientAuthentication, Error, TokenIssuer};
+use super::{ADMIN_SCOPE, AccessToken, ClientAuthentication, Error, TokenIssuer};
 use crate::domain::{ClientId, RefreshToken};
 use crate::store::{Client, RefreshTokenRecord, User};
 
@@ -33,6 +33,35 @@ pub struct Introspection {
     token_type: Option<&'static str>,
 }
 
+/// Who acts through a token: the user behind it (if any) and the client it was issued to.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user, for tokens of a login session.
+    pub user_id: Option<String>,
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+}
+
+/// Why a bearer token does not open the admin API (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum AdminDenied {
+    /// Revoked, or its session, user or client is gone.
+    #[error("the access token is no longer valid")]
+    InvalidToken,
+    /// The token, or the principal behind it today, lacks `admin`.
+    #[error("this endpoint needs scope admin")]
+    InsufficientScope,
+    /// The check itself failed (database unavailable, ...).
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+impl From<crate::store::Error> for AdminDenied {
+    fn from(error: crate::store::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
 /// OIDC Core §5.3 UserInfo claims.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
@@ -43,7 +72,8 @@ pub struct UserInfo {
 
 impl TokenIssuer {
     /// RFC 7009: revokes the family of a refresh token, or of the session an access token
-    /// belongs to, when it was issued to this client. Unknown tokens are not an error.
+    /// belongs to, or a client_credentials access token itself, when it was issued to this
+    /// client. Unknown tokens are not an error.
     #[tracing::instrument(skip_all)]
     pub async fn revoke(
         &self,
@@ -57,15 +87,27 @@ impl TokenIssuer {
                 .revoke_refresh_family(&record.family_id, now)
                 .await?;
         } else if let Ok(access) = self.verify_access_token(token, now)
-            && let Some(session) = access.session.as_deref()
             && access.client_id == client.id.as_str()
         {
-            self.store.revoke_refresh_family(session, now).await?;
+            match access.session.as_deref() {
+                Some(session) => {
+                    self.store.revoke_refresh_family(session, now).await?;
+                }
+                // A token without a session (client_credentials) is refused by jti until it
+                // expires: introspection, userinfo and the admin check consult the list.
+                None => {
+                    let expires_at = DateTime::from_timestamp(access.exp, 0).unwrap_or(now);
+                    self.store
+                        .revoke_access_token(&access.jti, expires_at)
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// Ends the session of `refresh_token`, or with `all` every session of its user.
+    /// Ends the session of `refresh_token`, or with `all` (and a live token) every session
+    /// of its user.
     #[tracing::instrument(skip_all)]
     pub async fn logout(
         &self,
@@ -80,6 +122,16 @@ impl TokenIssuer {
                 "the refresh token is invalid, expired or revoked",
             ));
         };
+        // Ending every session takes a live token: a spent, revoked or expired one (a thief's
+        // old copy, one from before a password reset) ends at most its own session.
+        if all && !self.is_refresh_live(&record, now).await? {
+            self.store
+                .revoke_refresh_family(&record.family_id, now)
+                .await?;
+            return Err(Error::InvalidGrant(
+                "logging out everywhere needs a live refresh token",
+            ));
+        }
         if all {
             let ended = self
                 .store
@@ -95,7 +147,9 @@ impl TokenIssuer {
     }
 
     /// RFC 7662 for a confidential client: `active` only for a live access or refresh token
-    /// whose user (or client) still exists and whose session is not revoked.
+    /// whose user (or client) still exists and whose session is not revoked, and only to the
+    /// client it was issued to or one given the introspection right (a resource server);
+    /// anyone else learns `active: false`, as for an unknown token.
     #[tracing::instrument(skip_all)]
     pub async fn introspect(
         &self,
@@ -107,8 +161,9 @@ impl TokenIssuer {
         if client.secret_hash.is_none() {
             return Err(Error::UnauthorizedClient);
         }
+        let may_see = |owner: &str| owner == client.id.as_str() || client.may_introspect;
         if let Ok(access) = self.verify_access_token(token, now) {
-            if !self.is_live(&access, now).await? {
+            if !may_see(&access.client_id) || !self.is_live(&access, now).await? {
                 return Ok(Introspection::default());
             }
             return Ok(Introspection {
@@ -125,16 +180,20 @@ impl TokenIssuer {
             });
         }
         match self.find_refresh_token(token).await? {
-            Some(record) if self.is_refresh_live(&record, now).await? => Ok(Introspection {
-                active: true,
-                scope: (!record.scope.is_empty()).then(|| record.scope.clone()),
-                client_id: Some(record.client_id),
-                sub: Some(record.user_id),
-                exp: Some(record.expires_at.timestamp()),
-                iss: Some(self.settings.issuer.clone()),
-                token_type: Some("refresh_token"),
-                ..Introspection::default()
-            }),
+            Some(record)
+                if may_see(&record.client_id) && self.is_refresh_live(&record, now).await? =>
+            {
+                Ok(Introspection {
+                    active: true,
+                    scope: (!record.scope.is_empty()).then(|| record.scope.clone()),
+                    client_id: Some(record.client_id),
+                    sub: Some(record.user_id),
+                    exp: Some(record.expires_at.timestamp()),
+                    iss: Some(self.settings.issuer.clone()),
+                    token_type: Some("refresh_token"),
+                    ..Introspection::default()
+                })
+            }
             _ => Ok(Introspection::default()),
         }
     }
@@ -157,8 +216,52 @@ impl TokenIssuer {
         }))
     }
 
+    /// Admin authorization against the principal's *current* rights, not the token's
+    /// scope alone: the user behind a session token must still be an enabled admin in a live
+    /// session, and the client (for both kinds of token) must still exist and be allowed
+    /// scope `admin`. So demoting a user or taking `admin` from a client closes the admin API
+    /// to their unexpired tokens at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn authorize_admin(
+        &self,
+        token: &AccessToken,
+        now: DateTime<Utc>,
+    ) -> Result<Actor, AdminDenied> {
+        if !token.scope.contains(ADMIN_SCOPE) {
+            return Err(AdminDenied::InsufficientScope);
+        }
+        let Ok(client_id) = ClientId::parse(token.client_id.clone()) else {
+            return Err(AdminDenied::InvalidToken);
+        };
+        let Some(client) = self.store.find_client(&client_id).await? else {
+            return Err(AdminDenied::InvalidToken);
+        };
+        let user_id = match token.session.as_deref() {
+            Some(session) => {
+                if !self.store.is_refresh_family_active(session, now).await? {
+                    return Err(AdminDenied::InvalidToken);
+                }
+                let Some(user) = self.live_user(&token.subject).await? else {
+                    return Err(AdminDenied::InvalidToken);
+                };
+                if !user.is_admin {
+                    return Err(AdminDenied::InsufficientScope);
+                }
+                Some(user.id)
+            }
+            None if self.store.is_access_token_revoked(&token.jti).await? => {
+                return Err(AdminDenied::InvalidToken);
+            }
+            None => None,
+        };
+        if !client.scopes.contains(ADMIN_SCOPE) {
+            return Err(AdminDenied::InsufficientScope);
+        }
+        Ok(Actor { user_id, client_id })
+    }
+
     /// A verified access token is live while its session is, and its user (or, for
-    /// client_credentials, its client) still exists and is enabled.
+    /// client_credentials, its client) still exists and is enabled, and it was not revoked.
     pub async fn is_live(&self, token: &AccessToken, now: DateTime<Utc>) -> Result<bool, Error> {
         match token.session.as_deref() {
             Some(session) => Ok(self.store.is_refresh_family_active(session, now).await?
@@ -167,7 +270,8 @@ impl TokenIssuer {
                 let Ok(id) = ClientId::parse(token.client_id.clone()) else {
                     return Ok(false);
                 };
-                Ok(self.store.find_client(&id).await?.is_some())
+                Ok(self.store.find_client(&id).await?.is_some()
+                    && !self.store.is_access_token_revoked(&token.jti).await?)
             }
         }
     }
@@ -179,7 +283,12 @@ impl TokenIssuer {
     ) -> Result<bool, Error> {
         let usable =
             record.used_at.is_none() && record.revoked_at.is_none() && record.expires_at > now;
-        Ok(usable && self.live_user(&record.user_id).await?.is_some())
+        let current = |user: &User| user.credentials_version == record.credentials_version;
+        Ok(usable
+            && self
+                .live_user(&record.user_id)
+                .await?
+                .is_some_and(|u| current(&u)))
     }
 
     async fn live_user(&self, user_id: &str) -> Result<Option<User>, Error> {

@@ -1,12 +1,14 @@
 //! Users: self-registration, creation, and the admin operations (update, delete), which end
 //! the user's sessions when they take access away.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
-use super::TokenIssuer;
+use super::{Error, TokenIssuer};
 use crate::domain::{Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
-use crate::store::{self, NewUser, Store, User};
+use crate::store::{self, NewUser, Store, User, UserUpdate};
 
 /// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,9 @@ pub enum UserError {
     /// No user has this id.
     #[error("no user has this id")]
     NotFound,
+    /// Too many registrations; retry after the given time.
+    #[error("too many registrations, retry later")]
+    TooManyRequests(std::time::Duration),
     /// The database is unreachable.
     #[error("the service is temporarily unavailable")]
     Unavailable,
@@ -64,13 +69,24 @@ pub struct UserChanges {
 }
 
 impl TokenIssuer {
-    /// Self-registration (`POST /register`): never an admin.
+    /// Self-registration (`POST /register`) from `ip`: never an admin. The registration
+    /// throttle is claimed first, so neither a flood nor a probe for taken emails gets any
+    /// further (and no argon2 hash) once the window is used up.
     pub async fn register(
         &self,
         email: &str,
         password: String,
+        ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
+        self.limits
+            .claim_registration(ip, now)
+            .await
+            .map_err(|error| match error {
+                Error::TooManyRequests(wait) => UserError::TooManyRequests(wait),
+                Error::Unavailable => UserError::Unavailable,
+                other => UserError::Internal(other.into()),
+            })?;
         let account = NewAccount {
             email,
             password,
@@ -98,8 +114,10 @@ impl TokenIssuer {
         create_user(&self.store, &self.hasher, min_length, account, now).await
     }
 
-    /// Applies `changes` to user `id`. Disabling the user or resetting the password revokes
-    /// all of the user's refresh families, so no session outlives the change.
+    /// Applies `changes` to user `id` atomically. Disabling the user, resetting the
+    /// password or withdrawing `admin` ends every session of the user in the same
+    /// transaction (and raises the credentials version, so a login verified before the change
+    /// cannot start a session after it).
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn update_user(
         &self,
@@ -107,33 +125,38 @@ impl TokenIssuer {
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let mut user = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
-        let mut end_sessions = changes.disabled == Some(true);
-        if let Some(password) = changes.password {
-            let min_length = self.settings.password_min_length;
-            let password = Password::parse_new(password, min_length)?;
-            let hash = self
-                .hasher
-                .hash(&password)
-                .await
-                .map_err(UserError::Internal)?;
-            self.store.update_password_hash(id, &hash, now).await?;
-            user.password_hash = hash;
-            end_sessions = true;
-        }
-        user.disabled = changes.disabled.unwrap_or(user.disabled);
-        user.is_admin = changes.admin.unwrap_or(user.is_admin);
-        let (disabled, is_admin) = (user.disabled, user.is_admin);
-        if !self
+        let current = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
+        let password_hash = match changes.password {
+            Some(password) => {
+                let min_length = self.settings.password_min_length;
+                let password = Password::parse_new(password, min_length)?;
+                Some(
+                    self.hasher
+                        .hash(&password)
+                        .await
+                        .map_err(UserError::Internal)?,
+                )
+            }
+            None => None,
+        };
+        let disabled = changes.disabled.unwrap_or(current.disabled);
+        let is_admin = changes.admin.unwrap_or(current.is_admin);
+        let end_sessions = password_hash.is_some()
+            || changes.disabled == Some(true)
+            || (current.is_admin && !is_admin);
+        let update = UserUpdate {
+            password_hash: password_hash.as_deref(),
+            disabled,
+            is_admin,
+            end_sessions,
+        };
+        let user = self
             .store
-            .update_user_flags(id, disabled, is_admin, now)
+            .update_user(id, &update, now)
             .await?
-        {
-            return Err(UserError::NotFound);
-        }
+            .ok_or(UserError::NotFound)?;
         if end_sessions {
-            let revoked = self.store.revoke_user_refresh_families(id, now).await?;
-            tracing::info!(user_id = %id, sessions = revoked, "user sessions revoked");
+            tracing::info!(user_id = %id, "user sessions revoked");
         }
         tracing::info!(user_id = %id, disabled, admin = is_admin, "user updated");
         Ok(user)
@@ -161,6 +184,10 @@ pub async fn create_user(
 ) -> Result<User, UserError> {
     let email = Email::parse(account.email)?;
     let password = Password::parse_new(account.password, password_min_length)?;
+    // A taken email costs no hash (the insert still refuses one taken meanwhile).
+    if store.find_user_by_email(&email).await?.is_some() {
+        return Err(UserError::EmailTaken);
+    }
     let password_hash = hasher.hash(&password).await.map_err(UserError::Internal)?;
     let new = NewUser {
         email,

@@ -1,12 +1,13 @@
 //! The `clients` table and the in-memory client cache in front of it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
-use super::{Db, Error, Store, on_pool, on_writer};
+use super::{Error, Pools, Store, on_pool, on_writer};
 use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
 
 /// Most clients kept in the lookup cache.
@@ -27,6 +28,8 @@ pub struct Client {
     pub scopes: Scope,
     /// `aud` of its access tokens; `None` means the configured default audience.
     pub audience: Option<String>,
+    /// May introspect tokens issued to other clients (a resource server).
+    pub may_introspect: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }
@@ -46,6 +49,8 @@ pub struct NewClient {
     pub scopes: Scope,
     /// `aud` of its access tokens.
     pub audience: Option<String>,
+    /// May introspect tokens issued to other clients.
+    pub may_introspect: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +61,7 @@ struct ClientRow {
     grant_types: String,
     scopes: String,
     audience: Option<String>,
+    may_introspect: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -78,24 +84,85 @@ impl TryFrom<ClientRow> for Client {
             grant_types: GrantTypes::parse(&row.grant_types).map_err(|_| corrupt("grant types"))?,
             scopes: Scope::parse(&row.scopes).map_err(|_| corrupt("scopes"))?,
             audience: row.audience,
+            may_introspect: row.may_introspect,
             created_at: row.created_at,
         })
     }
 }
 
-/// Clients by id, read-mostly; entries expire after the configured TTL so changes made by
-/// another process (the CLI, another instance) are seen within that bound.
+/// Clients by id, read-mostly. An entry is *fresh* for the configured TTL (changes made by
+/// another process are seen within that bound, at once on PostgreSQL, whose instances
+/// announce changes). A stale entry is looked up again, but served while the database is
+/// unreachable (up to `STALE_LIMIT`): client_credentials needs no write, so machine traffic
+/// of known clients survives an outage.
+///
+/// Invalidation wins over lookups in flight: every invalidation bumps `generation`, and a
+/// lookup stores what it read only when no invalidation happened since it started reading
+/// (checked again after storing, and undone if one slipped in), so a secret rotation or a
+/// delete racing a lookup never puts the old client back.
 #[derive(Clone)]
-pub(super) struct ClientCache(Cache<ClientId, Arc<Client>>);
+pub(super) struct ClientCache {
+    entries: Cache<ClientId, Arc<Cached>>,
+    ttl: Duration,
+    generation: Arc<AtomicU64>,
+    epoch: Arc<AtomicU64>,
+}
+
+/// A cached client and when it was read.
+struct Cached {
+    client: Arc<Client>,
+    fetched: Instant,
+    epoch: u64,
+}
+
+/// Longest a client stays cached for use while the database is unreachable.
+const STALE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 impl ClientCache {
     pub(super) fn new(ttl: Duration) -> Self {
-        Self(
-            Cache::builder()
+        Self {
+            entries: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
-                .time_to_live(ttl)
+                .time_to_live(STALE_LIMIT.max(ttl))
                 .build(),
-        )
+            ttl,
+            generation: Arc::new(AtomicU64::new(0)),
+            epoch: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn is_fresh(&self, cached: &Cached) -> bool {
+        cached.epoch == self.epoch.load(Ordering::SeqCst) && cached.fetched.elapsed() < self.ttl
+    }
+
+    /// Stores a client read since `generation` unless an invalidation came in between.
+    async fn store(&self, client: Arc<Client>, generation: u64) {
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let id = client.id.clone();
+        let cached = Cached {
+            client,
+            fetched: Instant::now(),
+            epoch: self.epoch.load(Ordering::SeqCst),
+        };
+        self.entries.insert(id.clone(), Arc::new(cached)).await;
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.entries.invalidate(&id).await;
+        }
+    }
+
+    /// Drops one client (it changed).
+    async fn invalidate(&self, id: &ClientId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(id).await;
+    }
+
+    /// Marks every entry stale: each is looked up again, but still served if the database
+    /// cannot answer (changes may have been missed while the change listener was away).
+    fn revalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -113,7 +180,7 @@ impl Drop for ClientWatcher {
 }
 
 const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
-                             created_at FROM clients";
+                             may_introspect, created_at FROM clients";
 
 impl Store {
     /// Registers a client; `Error::Conflict` when the id is taken.
@@ -121,7 +188,7 @@ impl Store {
     pub async fn insert_client(&self, client: &NewClient) -> Result<Client, Error> {
         let created_at = Utc::now();
         self.insert_row(client, created_at, "").await?;
-        self.clients.0.invalidate(&client.id).await;
+        self.clients.invalidate(&client.id).await;
         Ok(Client {
             id: client.id.clone(),
             name: client.name.clone(),
@@ -129,6 +196,7 @@ impl Store {
             grant_types: client.grant_types.clone(),
             scopes: client.scopes.clone(),
             audience: client.audience.clone(),
+            may_introspect: client.may_introspect,
             created_at,
         })
     }
@@ -150,7 +218,7 @@ impl Store {
     ) -> Result<u64, Error> {
         let sql = format!(
             "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
-             created_at) SELECT $1, $2, $3, $4, $5, $6, $7{condition}"
+             created_at, may_introspect) SELECT $1, $2, $3, $4, $5, $6, $7, $8{condition}"
         );
         let inserted = on_writer!(&self.db, |pool| {
             sqlx::query(&sql)
@@ -161,6 +229,7 @@ impl Store {
                 .bind(client.scopes.to_string())
                 .bind(client.audience.as_deref())
                 .bind(created_at)
+                .bind(client.may_introspect)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected())
@@ -168,22 +237,43 @@ impl Store {
         Ok(inserted)
     }
 
-    /// The client with this id, served from the cache when fresh.
+    /// The client with this id, served from the cache when fresh, or when stale and the
+    /// database is unreachable.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
     pub async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, Error> {
-        if let Some(client) = self.clients.0.get(id).await {
-            return Ok(Some(client));
+        let cached = self.clients.entries.get(id).await;
+        if let Some(cached) = &cached
+            && self.clients.is_fresh(cached)
+        {
+            return Ok(Some(cached.client.clone()));
         }
+        let generation = self.clients.generation.load(Ordering::SeqCst);
         let sql = format!("{SELECT_CLIENT} WHERE client_id = $1");
-        let row: Option<ClientRow> = on_pool!(&self.db, |pool| {
-            sqlx::query_as(&sql)
-                .bind(id.as_str())
-                .fetch_optional(pool)
-                .await
-        })?;
-        let Some(row) = row else { return Ok(None) };
+        let fetched: Result<Option<ClientRow>, Error> = async {
+            Ok(on_pool!(&self.db, |pool| {
+                sqlx::query_as(&sql)
+                    .bind(id.as_str())
+                    .fetch_optional(pool)
+                    .await
+            })?)
+        }
+        .await;
+        let row = match (fetched, cached) {
+            (Ok(row), _) => row,
+            (Err(Error::Unavailable(_)), Some(stale)) => return Ok(Some(stale.client.clone())),
+            (Err(error), _) => return Err(error),
+        };
+        if let Some((hooked, checkpoint)) = &self.hooks.client_fetched
+            && hooked == id.as_str()
+        {
+            checkpoint.pass().await;
+        }
+        let Some(row) = row else {
+            self.clients.invalidate(id).await;
+            return Ok(None);
+        };
         let client = Arc::new(Client::try_from(row)?);
-        self.clients.0.insert(id.clone(), client.clone()).await;
+        self.clients.store(client.clone(), generation).await;
         Ok(Some(client))
     }
 
@@ -196,21 +286,23 @@ impl Store {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    /// Stores `client`'s name, grants, scopes and audience (its secret is left alone); `false`
+    /// Stores `client`'s name, grants, scopes, audience and introspection right (its secret
+    /// is left alone); `false`
     /// when there is no client with its id. The cached entry is dropped, so the change applies
     /// to the next request.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn update_client(&self, client: &Client) -> Result<bool, Error> {
         let updated = on_writer!(&self.db, |pool| {
             sqlx::query(
-                "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5 \
-                 WHERE client_id = $1",
+                "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5, \
+                 may_introspect = $6 WHERE client_id = $1",
             )
             .bind(client.id.as_str())
             .bind(&client.name)
             .bind(client.grant_types.to_string())
             .bind(client.scopes.to_string())
             .bind(client.audience.as_deref())
+            .bind(client.may_introspect)
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
@@ -260,8 +352,8 @@ impl Store {
     /// theirs, so a deleted client or a rotated secret stops working everywhere at once. A
     /// failed notice is logged: the others then see the change within the cache TTL.
     async fn announce_client_change(&self, id: &ClientId) {
-        self.clients.0.invalidate(id).await;
-        if let Db::Postgres(pool) = &self.db {
+        self.clients.invalidate(id).await;
+        if let Pools::Postgres(pool) = &self.db.pools {
             let sent = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANGES_CHANNEL)
                 .bind(id.as_str())
@@ -274,15 +366,17 @@ impl Store {
     }
 
     /// On PostgreSQL, listens for other instances' client changes and drops those entries
-    /// from the cache (the whole cache after a lost connection, when notices may have been
-    /// missed). `None` on SQLite, which one instance owns.
+    /// from the cache. A lost connection (notices may be missed) marks every entry stale
+    /// instead of emptying the cache: while the database is unreachable, known clients keep
+    /// working; once the listener is back, each is looked up again on its next use. `None`
+    /// on SQLite, which one instance owns.
     pub async fn watch_client_changes(&self) -> Result<Option<ClientWatcher>, Error> {
-        let Db::Postgres(pool) = &self.db else {
+        let Pools::Postgres(pool) = &self.db.pools else {
             return Ok(None);
         };
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-        listener.listen(CHANGES_CHANNEL).await?;
-        let cache = self.clients.0.clone();
+        let pool = pool.clone();
+        let mut listener = listen(&pool).await?;
+        let cache = self.clients.clone();
         Ok(Some(ClientWatcher(tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
@@ -290,18 +384,29 @@ impl Store {
                         if let Ok(id) = ClientId::parse(notice.payload()) {
                             cache.invalidate(&id).await;
                         }
+                        continue;
                     }
-                    Ok(None) => {
-                        tracing::warn!("client-change listener reconnected; client cache cleared");
-                        cache.invalidate_all();
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "client-change listener failed; retrying");
-                        cache.invalidate_all();
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
+                    Ok(None) => tracing::warn!("client-change listener lost its connection"),
+                    Err(error) => tracing::warn!(%error, "client-change listener failed"),
                 }
+                cache.revalidate_all();
+                listener = loop {
+                    match listen(&pool).await {
+                        Ok(listener) => break listener,
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    }
+                };
+                // Listening again: whatever changed while away is looked up anew.
+                cache.revalidate_all();
+                tracing::info!("client-change listener reconnected; cached clients revalidate");
             }
         }))))
     }
+}
+
+/// A listener on the client-change channel.
+async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    Ok(listener)
 }

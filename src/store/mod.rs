@@ -7,47 +7,65 @@
 //! module that imports `sqlx`.
 
 mod clients;
+mod health;
 mod keys;
+mod limit_counters;
 mod refresh_tokens;
+mod revoked_tokens;
 mod rotations;
 mod users;
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::hooks::Hooks;
+
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, StoredKey};
+pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
-pub use users::{NewUser, User};
+pub use users::{NewUser, User, UserUpdate};
 
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Runs the read-only `$body` with `$pool` bound to the pool of the backend in use.
+/// Runs the read-only `$body` with `$pool` bound to the pool of the backend in use. While
+/// the database is known to be down it answers `Error::Unavailable` at once instead (see
+/// `health`), and an unreachable database seen by `$body` marks it down.
 macro_rules! on_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
+    ($db:expr, |$pool:ident| $body:expr) => {{
+        let db: &$crate::store::Db = $db;
+        db.health.admit()?;
+        let outcome = match &db.pools {
+            $crate::store::Pools::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Pools::Postgres($pool) => $body,
+        };
+        db.health.observe(&outcome);
+        outcome
+    }};
 }
 use on_pool;
 
 /// Runs `$body`, which writes, with `$pool` bound to the backend's writer: SQLite's single
 /// write connection (writes queue on the pool instead of colliding on the file lock), or the
-/// PostgreSQL pool.
+/// PostgreSQL pool. Fails fast and marks the database down like `on_pool!`.
 macro_rules! on_writer {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
+    ($db:expr, |$pool:ident| $body:expr) => {{
+        let db: &$crate::store::Db = $db;
+        db.health.admit()?;
+        let outcome = match &db.pools {
+            $crate::store::Pools::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Pools::Postgres($pool) => $body,
+        };
+        db.health.observe(&outcome);
+        outcome
+    }};
 }
 use on_writer;
 
@@ -65,17 +83,56 @@ pub enum Error {
     Other(#[source] anyhow::Error),
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
+impl Error {
+    /// Which kind of failure a sqlx error is.
+    fn classify(error: &sqlx::Error) -> health::Class {
+        match error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            _ => Self::Other(error.into()),
+            | sqlx::Error::WorkerCrashed => health::Class::Unavailable,
+            sqlx::Error::Database(db) if db.is_unique_violation() => health::Class::Conflict,
+            // SQLSTATE classes 08 (connection exception) and 57 (operator intervention: the
+            // server is shutting down or restarting).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57")) =>
+            {
+                health::Class::Unavailable
+            }
+            _ => health::Class::Other,
         }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match Self::classify(&error) {
+            health::Class::Unavailable => Self::Unavailable(error),
+            health::Class::Conflict => Self::Conflict,
+            health::Class::Other => Self::Other(error.into()),
+        }
+    }
+}
+
+/// Creates a missing SQLite database file readable and writable by its owner only (0600);
+/// SQLite gives its `-wal` and `-shm` files the database file's mode. An existing file keeps
+/// the mode its operator chose.
+fn create_private(database: &std::path::Path) -> std::io::Result<()> {
+    if database.as_os_str().is_empty() || database.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(database);
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
@@ -90,6 +147,7 @@ async fn lock_beside(database: &std::path::Path) -> anyhow::Result<std::fs::File
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)?;
         file.lock()?;
         Ok::<_, std::io::Error>(file)
@@ -98,15 +156,26 @@ async fn lock_beside(database: &std::path::Path) -> anyhow::Result<std::fs::File
 }
 
 /// Client-lookup cache settings, from `Config`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
-    /// How long a client read from the database is served from memory.
+    /// How long a client read from the database is served from memory without asking the
+    /// database again. While the database is unreachable, cached clients are served for up
+    /// to a day.
     pub client_cache_ttl: Duration,
+    /// Test seams (unset in production).
+    pub hooks: Hooks,
+}
+
+/// The pools of the backend in use and what is known of its health.
+#[derive(Clone)]
+struct Db {
+    pools: Pools,
+    health: Arc<health::Health>,
 }
 
 /// The pools of the backend in use.
 #[derive(Clone)]
-enum Db {
+enum Pools {
     /// SQLite allows one writer at a time: readers get a pool, writers one connection.
     Sqlite {
         read: SqlitePool,
@@ -121,13 +190,20 @@ pub struct Store {
     db: Db,
     clients: clients::ClientCache,
     rotations: rotations::Rotations,
+    /// Stops the health prober with the last clone.
+    #[expect(
+        dead_code,
+        reason = "held only to stop the prober when the store is dropped"
+    )]
+    prober: Arc<health::Prober>,
+    hooks: Hooks,
 }
 
 impl Store {
     /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
     /// The pool connects eagerly, so an unreachable database fails here.
     pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
-        let db = if url.starts_with("sqlite:") {
+        let pools = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -137,6 +213,7 @@ impl Store {
             // The first connection switches a new file to WAL, which must not race another
             // process doing the same.
             let _lock = lock_beside(connect.get_filename()).await?;
+            create_private(connect.get_filename())?;
             // A local file cannot drop a connection the way a network can: skip sqlx's
             // health check on every acquire (a round trip through the SQLite worker thread).
             let write = SqlitePoolOptions::new()
@@ -154,21 +231,27 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect.read_only(true))
                 .await?;
-            Db::Sqlite { read, write }
+            Pools::Sqlite { read, write }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect)
                 .await?;
-            Db::Postgres(pool)
+            Pools::Postgres(pool)
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
         };
+        let db = Db {
+            pools,
+            health: Arc::new(health::Health::default()),
+        };
         Ok(Self {
             rotations: rotations::Rotations::spawn(db.clone()),
+            prober: Arc::new(health::spawn_prober(db.clone())),
             db,
             clients: clients::ClientCache::new(options.client_cache_ttl),
+            hooks: options.hooks,
         })
     }
 
@@ -176,18 +259,19 @@ impl Store {
     /// Safe when several processes start at once: PostgreSQL migrations run under sqlx's
     /// advisory lock, SQLite ones under an exclusive lock on a file beside the database.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match &self.db {
-            Db::Sqlite { write, .. } => {
+        match &self.db.pools {
+            Pools::Sqlite { write, .. } => {
                 let database = write.connect_options().get_filename().to_owned();
                 let _lock = lock_beside(&database).await?;
                 sqlx::migrate!("migrations/sqlite").run(write).await?;
             }
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Pools::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
-    /// Checks that the database answers a trivial query.
+    /// Checks that the database answers a trivial query (at once `Unavailable` while it is
+    /// known to be down).
     #[tracing::instrument(skip_all)]
     pub async fn ping(&self) -> Result<(), Error> {
         on_pool!(&self.db, |pool| sqlx::query("SELECT 1")
@@ -199,15 +283,20 @@ impl Store {
 
     /// Closes every pooled connection; used on shutdown.
     pub async fn close(&self) {
-        on_pool!(&self.db, |pool| pool.close().await);
-        on_writer!(&self.db, |pool| pool.close().await);
+        match &self.db.pools {
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// The backend's name, for logs.
     pub fn backend(&self) -> &'static str {
-        match self.db {
-            Db::Sqlite { .. } => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.db.pools {
+            Pools::Sqlite { .. } => "sqlite",
+            Pools::Postgres(_) => "postgres",
         }
     }
 }

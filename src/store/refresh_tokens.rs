@@ -29,6 +29,8 @@ pub struct RefreshTokenRecord {
     pub used_at: Option<DateTime<Utc>>,
     /// When the family was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The user's credentials version when the session started.
+    pub credentials_version: i64,
 }
 
 /// A new login session and its first refresh token.
@@ -48,6 +50,8 @@ pub struct NewRefreshFamily<'a> {
     pub token_hash: &'a [u8],
     /// Scope of the first token.
     pub scope: &'a str,
+    /// The user's credentials version that the login checked.
+    pub credentials_version: i64,
 }
 
 /// What presenting a refresh token did.
@@ -72,6 +76,7 @@ struct RecordRow {
     expires_at: DateTime<Utc>,
     used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    credentials_version: i64,
 }
 
 /// A family is usable at `$now` (the enclosing query binds `$3` to now).
@@ -79,18 +84,21 @@ const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_familie
                              WHERE revoked_at IS NULL AND expires_at > $3)";
 
 impl Store {
-    /// Starts a login session with its first refresh token.
+    /// Starts a login session with its first refresh token, only while the user is enabled
+    /// and still at `credentials_version` (one conditional insert); `false` otherwise.
     #[tracing::instrument(skip_all)]
     pub async fn insert_refresh_family(
         &self,
         family: &NewRefreshFamily<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        on_writer!(&self.db, |pool| {
+    ) -> Result<bool, Error> {
+        let started = on_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO refresh_families (family_id, user_id, client_id, auth_time, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                 created_at, expires_at, credentials_version) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM users \
+                 WHERE user_id = $2 AND credentials_version = $7 AND NOT disabled)",
             )
             .bind(family.family_id)
             .bind(family.user_id)
@@ -98,8 +106,13 @@ impl Store {
             .bind(family.auth_time)
             .bind(now)
             .bind(family.expires_at)
+            .bind(family.credentials_version)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok(false);
+            }
             sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) VALUES ($1, $2, $3, $4)")
                 .bind(family.token_hash)
                 .bind(family.family_id)
@@ -108,8 +121,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-        });
-        Ok(())
+            Ok::<_, sqlx::Error>(true)
+        })?;
+        Ok(started)
     }
 
     /// The token with this hash and its family.
@@ -121,7 +135,7 @@ impl Store {
         let row: Option<RecordRow> = on_pool!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT f.family_id, f.user_id, f.client_id, t.scope, f.auth_time, f.expires_at, \
-                 t.used_at, f.revoked_at FROM refresh_tokens t \
+                 t.used_at, f.revoked_at, f.credentials_version FROM refresh_tokens t \
                  JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
             )
             .bind(token_hash)
@@ -137,6 +151,7 @@ impl Store {
             expires_at: row.expires_at,
             used_at: row.used_at,
             revoked_at: row.revoked_at,
+            credentials_version: row.credentials_version,
         }))
     }
 

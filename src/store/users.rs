@@ -20,6 +20,21 @@ pub struct User {
     pub disabled: bool,
     /// When the user registered.
     pub created_at: DateTime<Utc>,
+    /// Goes up with every change that ends all sessions (password, disabling, demotion).
+    pub credentials_version: i64,
+}
+
+/// What `update_user` writes; the flags are always written.
+#[derive(Debug)]
+pub struct UserUpdate<'a> {
+    /// A new password hash (reset), if any.
+    pub password_hash: Option<&'a str>,
+    /// The `disabled` flag.
+    pub disabled: bool,
+    /// The `is_admin` flag.
+    pub is_admin: bool,
+    /// End every session: raise the credentials version and revoke every live family.
+    pub end_sessions: bool,
 }
 
 /// What `insert_user` needs.
@@ -41,6 +56,7 @@ struct UserRow {
     is_admin: bool,
     disabled: bool,
     created_at: DateTime<Utc>,
+    credentials_version: i64,
 }
 
 impl From<UserRow> for User {
@@ -52,12 +68,13 @@ impl From<UserRow> for User {
             is_admin: row.is_admin,
             disabled: row.disabled,
             created_at: row.created_at,
+            credentials_version: row.credentials_version,
         }
     }
 }
 
-const SELECT_USER: &str =
-    "SELECT user_id, email, password_hash, is_admin, disabled, created_at FROM users";
+const USER_COLUMNS: &str =
+    "user_id, email, password_hash, is_admin, disabled, created_at, credentials_version";
 
 impl Store {
     /// Registers a user with a fresh id; `Error::Conflict` when the email is taken (compared
@@ -87,21 +104,25 @@ impl Store {
             is_admin: user.is_admin,
             disabled: false,
             created_at: now,
+            credentials_version: 0,
         })
     }
 
     /// The user with this login name (case-insensitive).
     #[tracing::instrument(skip_all)]
     pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, Error> {
-        let sql = format!("{SELECT_USER} WHERE email_normalized = $1");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
         self.select_user(&sql, email.normalized()).await
     }
 
     /// The user with this id.
     #[tracing::instrument(skip_all)]
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, Error> {
-        self.select_user(&format!("{SELECT_USER} WHERE user_id = $1"), id)
-            .await
+        self.select_user(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn select_user(&self, sql: &str, key: &str) -> Result<Option<User>, Error> {
@@ -114,7 +135,9 @@ impl Store {
     /// A page of users, oldest first: at most `limit` after skipping `offset`.
     #[tracing::instrument(skip_all)]
     pub async fn list_users(&self, limit: u32, offset: u64) -> Result<Vec<User>, Error> {
-        let sql = format!("{SELECT_USER} ORDER BY created_at, user_id LIMIT $1 OFFSET $2");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, user_id LIMIT $1 OFFSET $2"
+        );
         let rows: Vec<UserRow> = on_pool!(&self.db, |pool| {
             sqlx::query_as(&sql)
                 .bind(i64::from(limit))
@@ -136,28 +159,47 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Sets a user's `disabled` and `is_admin` flags; `false` when the user is unknown.
+    /// Applies `update` to user `id` in one transaction: the new hash and flags, and with
+    /// `end_sessions` a raised credentials version and every live family revoked, so no
+    /// session survives half of it. The updated user, or `None` when unknown.
     #[tracing::instrument(skip_all)]
-    pub async fn update_user_flags(
+    pub async fn update_user(
         &self,
         id: &str,
-        disabled: bool,
-        is_admin: bool,
+        update: &UserUpdate<'_>,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        let updated = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "UPDATE users SET disabled = $2, is_admin = $3, updated_at = $4 WHERE user_id = $1",
-            )
-            .bind(id)
-            .bind(disabled)
-            .bind(is_admin)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
+    ) -> Result<Option<User>, Error> {
+        let sql = format!(
+            "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
+             is_admin = $4, credentials_version = credentials_version + $5, updated_at = $6 \
+             WHERE user_id = $1 RETURNING {}",
+            USER_COLUMNS
+        );
+        let row: Option<UserRow> = on_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let row: Option<UserRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(update.password_hash)
+                .bind(update.disabled)
+                .bind(update.is_admin)
+                .bind(i64::from(update.end_sessions))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() && update.end_sessions {
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $2 \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
         })?;
-        Ok(updated == 1)
+        Ok(row.map(User::from))
     }
 
     /// Replaces a user's password hash (rehash after a parameter change, password reset).

@@ -13,6 +13,7 @@ use sigil::app::Application;
 use sigil::clock::Clock;
 use sigil::config::{Config, KeyConfig, PasswordConfig};
 use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
+use sigil::hooks::Hooks;
 use sigil::keys::{KeyRing, SigningAlgorithm};
 use sigil::oauth::{Bootstrap, LimitSettings};
 use sigil::password::HashParams;
@@ -95,6 +96,25 @@ impl TestDatabase {
         }
     }
 
+    /// Runs one statement with one text bind on whichever backend this is.
+    pub async fn execute(&self, sql: &str, bind: &str) {
+        if self.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(bind)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(bind)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
@@ -128,6 +148,32 @@ impl TestDatabase {
         }
         dump.into_bytes()
     }
+}
+
+/// Runs `count` requests truly at once: each task waits at a barrier until all are ready,
+/// then sends. Returns the results in task order.
+pub async fn parallel<F, Fut, T>(count: usize, request: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(count));
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let future = request(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                future.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(count);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
 }
 
 /// Whether `needle` occurs in `haystack`.
@@ -207,6 +253,9 @@ pub fn test_config(database: &TestDatabase) -> Config {
             login_failures_per_user: 0,
             login_failures_per_ip: 0,
             login_window: Duration::from_secs(900),
+            registrations_per_ip: 0,
+            registrations_total: 0,
+            registration_window: Duration::from_secs(3600),
             client_rate: None,
         },
         trusted_proxies: Vec::new(),
@@ -216,6 +265,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
             admin_user: None,
         },
         clock: Clock::system(),
+        hooks: Hooks::default(),
     }
 }
 
@@ -306,6 +356,7 @@ impl TestApp {
     pub async fn store(&self) -> Store {
         let options = StoreOptions {
             client_cache_ttl: Duration::from_secs(1),
+            ..StoreOptions::default()
         };
         Store::connect(&self.database.url, options).await.unwrap()
     }
@@ -325,6 +376,27 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Registers a confidential client allowed to introspect other clients' tokens.
+    pub async fn create_resource_server(&self) -> TestClient {
+        let secret = ClientSecret::generate();
+        let client = NewClient {
+            id: ClientId::generate(),
+            name: "resource server".into(),
+            secret_hash: Some(secret.hash()),
+            grant_types: GrantTypes::parse("client_credentials").unwrap(),
+            scopes: Scope::parse("").unwrap(),
+            audience: None,
+            may_introspect: true,
+        };
+        let stored = self.store().await.insert_client(&client).await.unwrap();
+        TestClient {
+            id: stored.id.to_string(),
+            secret: secret.expose().to_owned(),
+        }
+    }
+}
+
 /// Registers a public client (no secret) in `store`, as `sigil client create --public` does.
 pub async fn create_public_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
     let client = NewClient {
@@ -334,6 +406,7 @@ pub async fn create_public_client(store: &Store, grants: &str, scopes: &str) -> 
         grant_types: GrantTypes::parse(grants).unwrap(),
         scopes: Scope::parse(scopes).unwrap(),
         audience: None,
+        may_introspect: false,
     };
     let stored = store.insert_client(&client).await.unwrap();
     TestClient {
@@ -361,6 +434,7 @@ async fn register_client(
         grant_types: GrantTypes::parse(grants).unwrap(),
         scopes: Scope::parse(scopes).unwrap(),
         audience: audience.map(str::to_owned),
+        may_introspect: false,
     };
     let stored = store.insert_client(&client).await.unwrap();
     TestClient {
@@ -813,6 +887,7 @@ pub async fn private_keys_der(database: &TestDatabase) -> Vec<Vec<u8>> {
     use josekit::jwe::Dir;
     let options = StoreOptions {
         client_cache_ttl: Duration::from_secs(1),
+        ..StoreOptions::default()
     };
     let store = Store::connect(&database.url, options).await.unwrap();
     let kek_file = database

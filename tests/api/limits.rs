@@ -18,6 +18,7 @@ async fn limited_app() -> TestApp {
             login_failures_per_ip: 8,
             login_window: Duration::from_secs(900),
             client_rate: None,
+            ..config.limits
         };
         config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })

@@ -25,6 +25,7 @@ mod refresh;
 mod register;
 mod restart;
 mod rotation;
+mod security;
 mod sessions;
 mod storage;
 mod token;

@@ -260,6 +260,7 @@ async fn two_instances_starting_at_once_on_an_empty_database_share_one_ring() {
         &fresh.url,
         sigil::store::StoreOptions {
             client_cache_ttl: MINUTE,
+            ..Default::default()
         },
     )
     .await
@@ -301,6 +302,7 @@ async fn two_sigil_processes_started_together_rotate_in_step_on_real_time() {
         &database.url,
         sigil::store::StoreOptions {
             client_cache_ttl: MINUTE,
+            ..Default::default()
         },
     )
     .await

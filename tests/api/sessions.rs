@@ -142,7 +142,7 @@ async fn logout_ends_one_session_or_all_of_them() {
 async fn introspection_reports_live_access_and_refresh_tokens() {
     let app = spawn_app().await;
     let session = login(&app, "ann@example.com").await;
-    let service = app.create_client("client_credentials", "").await;
+    let service = app.create_resource_server().await;
 
     let access = app.introspect(&service, &session.access).await;
     let refresh = app.introspect(&service, &session.refresh).await;
@@ -159,7 +159,7 @@ async fn introspection_reports_live_access_and_refresh_tokens() {
 async fn introspection_reports_inactive_for_dead_forged_and_unknown_tokens() {
     let clock = Clock::manual(chrono::Utc::now());
     let app = spawn_app_with(|config| config.clock = clock.clone()).await;
-    let service = app.create_client("client_credentials", "").await;
+    let service = app.create_resource_server().await;
     let session = login(&app, "ann@example.com").await;
     let deleted = login(&app, "bob@example.com").await;
     let bob = app

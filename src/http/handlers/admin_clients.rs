@@ -35,6 +35,8 @@ pub(crate) struct ClientResponse {
     /// `aud` of its access tokens; absent means the configured default.
     #[serde(skip_serializing_if = "Option::is_none")]
     audience: Option<String>,
+    /// May introspect tokens issued to other clients (a resource server).
+    introspection: bool,
     /// When it was registered.
     created_at: DateTime<Utc>,
 }
@@ -52,6 +54,7 @@ impl From<&Client> for ClientResponse {
                 .collect(),
             scope: client.scopes.to_string(),
             audience: client.audience.clone(),
+            introspection: client.may_introspect,
             created_at: client.created_at,
         }
     }
@@ -83,6 +86,10 @@ pub(crate) struct CreateClientRequest {
     /// A public client gets no secret and cannot use `client_credentials` (default false).
     #[serde(default)]
     public: bool,
+    /// May introspect tokens issued to other clients, for resource servers (default false;
+    /// every confidential client may introspect its own).
+    #[serde(default)]
+    introspection: bool,
 }
 
 /// Changes to a client; absent fields stay as they are, `"audience": null` restores the
@@ -100,6 +107,8 @@ pub(crate) struct UpdateClientRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     audience: Option<Option<String>>,
+    /// Grant or withdraw the right to introspect other clients' tokens.
+    introspection: Option<bool>,
 }
 
 /// Distinguishes `"audience": null` (`Some(None)`) from an absent field (`None`).
@@ -139,6 +148,7 @@ pub(crate) async fn post_admin_clients(
         scopes: request.scope,
         audience: request.audience,
         public: request.public,
+        introspection: request.introspection,
     };
     let RegisteredClient { client, secret } =
         register_client(&state.store, spec, None, None).await?;
@@ -187,6 +197,7 @@ pub(crate) async fn patch_admin_client(
         grant_types: request.grant_types.map(|grants| grants.join(" ")),
         scopes: request.scope,
         audience: request.audience,
+        introspection: request.introspection,
     };
     tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: update client");
     let client = update_client(&state.store, &id, changes).await?;

@@ -51,7 +51,8 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
         // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
         introspection_endpoint_auth_methods_supported: &AUTH_METHODS[..2],
-        scopes_supported: &["openid", "admin"],
+        // `admin` is sigil's own and granted only to admins: not advertised.
+        scopes_supported: &["openid"],
         response_types_supported: &[],
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: [algorithm.as_str()],

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
@@ -29,14 +30,17 @@ pub(crate) struct RegisterResponse {
 
 /// Creates a user (`201` with its id). `409 user_already_exists` for a taken email (compared
 /// case-insensitively), `400` for a malformed email or a short password, `403` when
-/// registration is switched off.
+/// registration is switched off, `429` (with `Retry-After`) beyond the registrations allowed
+/// per IP or in total per window.
 #[utoipa::path(post, path = "/register", tag = "users", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse), (status = 400, body = crate::http::error::ErrorResponse),
         (status = 403, body = crate::http::error::ErrorResponse), (status = 409, body = crate::http::error::ErrorResponse), (status = 413, body = crate::http::error::ErrorResponse),
-        (status = 415, body = crate::http::error::ErrorResponse), (status = 503, body = crate::http::error::ErrorResponse)))]
+        (status = 415, body = crate::http::error::ErrorResponse),
+        (status = 429, body = crate::http::error::ErrorResponse, description = "too many registrations; see Retry-After"), (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_register(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     if !state.registration {
@@ -48,7 +52,12 @@ pub(crate) async fn post_register(
     }
     let user = state
         .issuer
-        .register(&request.email, request.password, state.clock.now())
+        .register(
+            &request.email,
+            request.password,
+            client_ip,
+            state.clock.now(),
+        )
         .await
         .map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { id: user.id })))

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Email, GrantType, Password, Scope};
+use crate::domain::{Email, Password, Scope};
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
 use crate::store::{Client, User};
@@ -22,9 +22,10 @@ pub(in crate::oauth) struct Login {
     pub(in crate::oauth) ip: Option<IpAddr>,
 }
 
-/// Checks the failure limits, then the password (against a dummy hash when the user is
-/// unknown, so both take the same time), rehashes it when the parameters changed, and starts
-/// a session. Every bad-credentials answer counts against the username and the IP.
+/// Claims a slot of the failure limits (before any hash work, so attempts in flight count),
+/// then checks the password (against a dummy hash when the user is unknown, so both take the
+/// same time), rehashes it when the parameters changed, and starts a session. A
+/// bad-credentials answer keeps its slots as failures of the username and the IP.
 pub(in crate::oauth) async fn grant(
     issuer: &TokenIssuer,
     client: &Client,
@@ -32,18 +33,29 @@ pub(in crate::oauth) async fn grant(
     requested: Option<Scope>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
-    TokenIssuer::ensure_grant_allowed(client, GrantType::Password)?;
     let explicit = requested.is_some();
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
-    issuer.limits.check_login(&login.username, login.ip, now)?;
+    let claim = issuer
+        .limits
+        .claim_login(&login.username, login.ip, now)
+        .await?;
     let user = match authenticate(issuer, &login, now).await {
+        Ok(user) => {
+            issuer.limits.login_succeeded(claim).await;
+            user
+        }
         Err(Error::InvalidGrant(why)) => {
-            issuer.limits.record_failure(&login.username, login.ip, now);
+            issuer.limits.login_failed(claim);
             return Err(Error::InvalidGrant(why));
         }
-        other => other?,
+        Err(other) => {
+            issuer.limits.login_abandoned(claim).await;
+            return Err(other);
+        }
     };
-    issuer.limits.record_success(&login.username);
+    if let Some(checkpoint) = &issuer.settings.hooks.login_verified {
+        checkpoint.pass().await;
+    }
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
     issuer.start_session(client, &user, scope, now).await
 }

@@ -3,14 +3,15 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{GrantType, RefreshToken, Scope};
+use crate::domain::{RefreshToken, Scope};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
 use crate::store::{Client, Rotation};
 
 /// The one answer to every unusable refresh token.
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
 
-/// Rotates the refresh token and issues tokens with the same or a narrower scope.
+/// Rotates the refresh token and issues tokens with the same or a narrower scope: the
+/// token's scope within the client's current scope (and `admin` only for admins).
 pub(in crate::oauth) async fn grant(
     issuer: &TokenIssuer,
     client: &Client,
@@ -18,7 +19,6 @@ pub(in crate::oauth) async fn grant(
     requested: Option<Scope>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
-    TokenIssuer::ensure_grant_allowed(client, GrantType::RefreshToken)?;
     let old_hash = presented.hash();
     let Some(record) = issuer.store.find_refresh_token(old_hash.as_bytes()).await? else {
         return Err(Error::InvalidGrant(INVALID));
@@ -35,7 +35,16 @@ pub(in crate::oauth) async fn grant(
     else {
         return Err(Error::InvalidGrant(INVALID));
     };
-    let original = Scope::parse(&record.scope).map_err(|e| Error::Internal(e.into()))?;
+    // A session older than the user's last password change (or disabling, or demotion)
+    // is over, even if its revocation was missed.
+    if record.credentials_version != user.credentials_version {
+        return Err(Error::InvalidGrant(INVALID));
+    }
+    // Never wider than the client may have today: a scope taken from the client is gone
+    // from its sessions at their next refresh.
+    let original = Scope::parse(&record.scope)
+        .map_err(|e| Error::Internal(e.into()))?
+        .intersection(&client.scopes);
     let explicit = requested.is_some();
     let scope = TokenIssuer::narrow_scope(requested, &original)?;
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;

@@ -1,0 +1,7 @@
+-- Revoked access tokens without a session (client_credentials), by jti, until they expire:
+-- introspection, userinfo and the admin check refuse them. Pruned after expires_at.
+CREATE TABLE revoked_access_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at);
