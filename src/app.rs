@@ -12,7 +12,7 @@ use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, KeyConfig};
-use crate::http::{AppState, router};
+use crate::http::{AppState, ConnectionLimits, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{Bootstrapped, IssuerSettings, Maintenance, TokenIssuer, spawn_maintenance};
@@ -22,6 +22,7 @@ use crate::store::{ClientWatcher, Store, StoreOptions};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connections: ConnectionLimits,
     store: Store,
     keys: Arc<KeyRing>,
     key_scheduler: scheduler::Scheduler,
@@ -84,6 +85,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            connections: config.connections,
             store,
             keys,
             key_scheduler,
@@ -116,19 +118,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server error");
+        serve(self.listener, self.router, self.connections, shutdown).await;
         self.key_scheduler.stop().await;
         drop(self.client_watcher);
         drop(self.maintenance);
         self.store.close().await;
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::cli::{BootstrapArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::hooks::Hooks;
+use crate::http::ConnectionLimits;
 use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
@@ -32,6 +33,9 @@ pub struct Config {
     pub client_cache_ttl: Duration,
     /// Per-request time limit. Default 10 seconds.
     pub request_timeout: Duration,
+    /// Header-read timeout (default 10 s), idle timeout (default 60 s) and the cap on open
+    /// connections (default 10,000).
+    pub connections: ConnectionLimits,
     /// Absolute lifetime of a login session (refresh family). Default 7 days.
     pub refresh_token_ttl: Duration,
     /// Reuse grace for consumed refresh tokens. Default 0 (strict).
@@ -136,6 +140,14 @@ impl Config {
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
             request_timeout: duration("--request-timeout", &args.request_timeout)?,
+            connections: ConnectionLimits {
+                header_read_timeout: duration("--header-read-timeout", &args.header_read_timeout)?,
+                idle_timeout: duration("--idle-timeout", &args.idle_timeout)?,
+                max_connections: match args.max_connections {
+                    0 => anyhow::bail!("--max-connections: must be at least 1"),
+                    n => n,
+                },
+            },
             refresh_token_ttl: duration("--refresh-token-ttl", &args.refresh_token_ttl)?,
             refresh_grace: humantime::parse_duration(&args.refresh_grace).with_context(|| {
                 format!(

@@ -159,6 +159,19 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: String,
 
+    /// Time for a request's headers to arrive once a connection waits for one (HTTP/1.1);
+    /// also how long an idle keep-alive connection stays open (e.g. 10s).
+    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: String,
+
+    /// A connection that moves no byte for this long is closed (e.g. 60s).
+    #[arg(long, env = "SIGIL_IDLE_TIMEOUT", default_value = "60s")]
+    pub idle_timeout: String,
+
+    /// Connections open at once; more wait in the kernel's accept queue.
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// Absolute lifetime of a login session and its refresh tokens (e.g. 7d).
     #[arg(long, env = "SIGIL_REFRESH_TOKEN_TTL", default_value = "7d")]
     pub refresh_token_ttl: String,

@@ -1,4 +1,5 @@
-//! The HTTP surface: router, shared state, extractors, handlers and error rendering.
+//! The HTTP surface: router, shared state, extractors, handlers, error rendering and the
+//! connection loop (`serve`).
 //!
 //! Handlers are thin: parse the wire form into a domain request, make one call into `oauth`
 //! or `keys`, render the answer. No SQL, josekit or grant policy here.
@@ -11,9 +12,11 @@ mod handlers;
 mod middleware;
 mod openapi;
 mod router;
+mod serve;
 mod state;
 
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
 pub use router::router;
+pub use serve::{ConnectionLimits, serve};
 pub use state::AppState;

@@ -274,6 +274,9 @@ impl Limits {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Slot>, Error> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
         let window = to_chrono(window);
         let outcomes = match &self.counters {
             Counters::Memory(cache) => claims

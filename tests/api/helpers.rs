@@ -228,6 +228,11 @@ pub fn test_config(database: &TestDatabase) -> Config {
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),
         request_timeout: Duration::from_secs(10),
+        connections: sigil::http::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        },
         refresh_token_ttl: Duration::from_secs(7 * 86_400),
         refresh_grace: Duration::ZERO,
         registration: true,

@@ -87,29 +87,71 @@ async fn parallel_wrong_passwords_for_one_username_get_only_the_limit_of_guesses
     assert_eq!(count(&statuses, 429), 25, "the rest refused: {statuses:?}");
 }
 
-#[tokio::test]
-async fn the_right_password_among_parallel_guesses_gets_in_only_within_the_limit() {
-    let app = limited(5, 0).await;
-    let client = public_client(&app, &["password"], "").await;
-    app.create_user("victim@example.com").await;
+/// Hashes being computed or queued, from `/metrics`.
+async fn hashes_in_flight(api: &Api) -> u64 {
+    let metrics = api.get("/metrics").await.text().await.unwrap();
+    [
+        "sigil_password_hashes_running ",
+        "sigil_password_hashes_waiting ",
+    ]
+    .iter()
+    .map(|name| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map_or(0, |value| value.parse::<u64>().unwrap())
+    })
+    .sum()
+}
 
-    let statuses = parallel(25, |i| {
-        let (api, client) = (app.api.clone(), client.clone());
-        let password = if i == 24 { PASSWORD } else { "wrong password" };
-        async move { login_from(&api, &client, "203.0.113.1", "victim@example.com", password).await }
+#[tokio::test]
+async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_late() {
+    let app = spawn_app_with(|config| {
+        config.limits.login_failures_per_user = 5;
+        // One slow hashing thread: wrong guesses queue, so they are in flight for a while.
+        config.passwords.hash_concurrency = 1;
+        config.passwords.hash_params = HashParams {
+            memory_kib: 16384,
+            iterations: 3,
+            parallelism: 1,
+        };
     })
     .await;
+    let client = public_client(&app, &["password"], "").await;
+    app.create_user("victim@example.com").await;
+    let guesses: Vec<_> = (0..24)
+        .map(|_| {
+            let (api, client) = (app.api.clone(), client.clone());
+            tokio::spawn(async move {
+                let login = api
+                    .login(&client, "victim@example.com", "wrong", None)
+                    .await;
+                login.status().as_u16()
+            })
+        })
+        .collect();
+    let mut waited = 0;
+    while hashes_in_flight(&app).await < 5 {
+        waited += 1;
+        assert!(waited < 2000, "the guesses never got in flight");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 
-    // The right password gets in only if it won one of the five slots; its success clears
-    // the count, so at most one further wrong guess can follow it in this burst.
-    assert!(
-        count(&statuses, 400) <= 5,
-        "at most five wrong guesses checked: {statuses:?}"
+    let right = app
+        .login(&client, "victim@example.com", PASSWORD, None)
+        .await;
+
+    assert_eq!(
+        right.status(),
+        429,
+        "five guesses in flight hold every slot"
     );
-    assert!(
-        count(&statuses, 429) >= 19,
-        "the rest refused: {statuses:?}"
-    );
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    assert_eq!(count(&statuses, 400), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 19, "{statuses:?}");
 }
 
 #[tokio::test]
@@ -625,4 +667,104 @@ async fn discovery_does_not_advertise_the_admin_scope() {
         .unwrap();
 
     assert_eq!(metadata["scopes_supported"], json!(["openid"]));
+}
+
+/// Reads from `stream` until the server closes it; `true` if that happens within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+
+    let mut buf = [0u8; 4096];
+    let reading = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, reading).await.is_ok()
+}
+
+fn socket_address(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_half_a_request_is_cut_off() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let app = spawn_app_with(|config| {
+        config.connections.header_read_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(socket_address(&app))
+        .await
+        .unwrap();
+
+    stream
+        .write_all(b"POST /token HTTP/1.1\r\nHost: sigil\r\nContent-Type: app")
+        .await
+        .unwrap();
+
+    assert!(
+        closed_within(&mut stream, std::time::Duration::from_secs(5)).await,
+        "closed soon after the header-read timeout"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let app = spawn_app_with(|config| {
+        config.connections.idle_timeout = std::time::Duration::from_millis(700);
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(socket_address(&app))
+        .await
+        .unwrap();
+
+    // The HTTP/2 connection preface and an empty SETTINGS frame, then silence.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+
+    assert!(
+        closed_within(&mut stream, std::time::Duration::from_secs(5)).await,
+        "closed soon after the idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let app = spawn_app_with(|config| config.connections.max_connections = 2).await;
+    let address = socket_address(&app);
+    let first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: sigil\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+
+    let mut answer = [0u8; 12];
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        tokio::io::AsyncReadExt::read_exact(&mut third, &mut answer),
+    )
+    .await;
+    assert!(early.is_err(), "the third connection is not served yet");
+    drop(first);
+
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_exact(&mut third, &mut answer),
+    )
+    .await
+    .expect("served once a slot is free")
+    .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
 }
