@@ -243,6 +243,7 @@ fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
         login_failures_per_user: args.login_failures_per_user,
         login_failures_per_ip: args.login_failures_per_ip,
         login_window: duration("--login-window", &args.login_window)?,
+        shared: args.shared_limits,
         registrations_per_ip: args.registrations_per_ip,
         registrations_total: args.registrations_total,
         registration_window: duration("--registration-window", &args.registration_window)?,

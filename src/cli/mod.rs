@@ -210,6 +210,12 @@ pub struct LimitArgs {
     #[arg(long, env = "SIGIL_LOGIN_WINDOW", default_value = "15m")]
     pub login_window: String,
 
+    /// On PostgreSQL, count failed logins and registrations in the database, so every
+    /// instance sees the same counts (false: each instance counts in its memory). SQLite
+    /// always counts in memory.
+    #[arg(long, env = "SIGIL_SHARED_LIMITS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub shared_limits: bool,
+
     /// Registrations (POST /register) per client IP within --registration-window before 429
     /// (0 = no limit).
     #[arg(long, env = "SIGIL_REGISTRATIONS_PER_IP", default_value_t = 10)]

@@ -58,7 +58,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let max_age = config.keys.jwks_max_age.as_secs();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))?;
-        let discovery = discovery::document(config, keys.settings().algorithm)?;
+        let discovery = discovery::document(config)?;
         Ok(Self(Arc::new(Shared {
             store,
             keys,

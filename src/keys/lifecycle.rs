@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::encryption::KeyEncryptionKey;
-use super::signing_key;
+use super::signing_key::{self, SigningAlgorithm};
 use super::{KeyRingError, KeySettings};
 use crate::store::{KeyState, NewSigningKey, Store, StoredKey};
 
@@ -51,20 +51,35 @@ pub(super) enum Transition {
     CreateNext,
     /// The current key's period is over and the next key has been published long enough.
     Promote { current: String, next: String },
+    /// A newly configured algorithm's first key has been published long enough to sign (the
+    /// ring signed with another algorithm's key meanwhile).
+    Activate { next: String },
     /// Retired keys whose grace has passed leave the JWKS.
     RemoveRetired { retired_before: DateTime<Utc> },
 }
 
-/// The transitions due at `now`, in the order to apply them.
+/// The transitions due at `now` for the keys of one algorithm, in the order to apply them.
+/// `others_sign` says whether a key of another algorithm is signing: then an algorithm new to
+/// the ring starts with a published next key, which signs only after the publish lead (no
+/// verifier meets an unknown kid); on an empty ring the first key signs at once.
 pub(super) fn due(
     keys: &[StoredKey],
     now: DateTime<Utc>,
     policy: &RotationPolicy,
+    others_sign: bool,
 ) -> Vec<Transition> {
     let find = |state| keys.iter().find(|key| key.state == state);
     let (current, next) = (find(KeyState::Current), find(KeyState::Next));
     let mut due = Vec::new();
     match (current, next) {
+        (None, None) if others_sign => {}
+        (None, Some(next)) if others_sign => {
+            if now >= next.published_at + policy.publish_lead {
+                due.push(Transition::Activate {
+                    next: next.kid.clone(),
+                });
+            }
+        }
         (None, _) => due.push(Transition::CreateCurrent),
         (Some(current), Some(next)) => {
             let activated = current.activated_at.unwrap_or(current.published_at);
@@ -79,7 +94,9 @@ pub(super) fn due(
         }
         (Some(_), None) => {}
     }
-    if next.is_none() || due.iter().any(|t| matches!(t, Transition::Promote { .. })) {
+    let replaces_next =
+        |t: &Transition| matches!(t, Transition::Promote { .. } | Transition::Activate { .. });
+    if next.is_none() || due.iter().any(replaces_next) {
         due.push(Transition::CreateNext);
     }
     let retired_before = now - policy.retire_grace;
@@ -100,21 +117,72 @@ pub(super) struct KeyManager {
 }
 
 impl KeyManager {
-    /// Applies every transition due at `now`. Safe to run on several instances at once.
+    /// Applies every transition due at `now`, for each configured algorithm; once every one
+    /// of them has a signing key, keys of an algorithm no longer configured retire. Safe to
+    /// run on several instances at once.
     pub(super) async fn check(&self, now: DateTime<Utc>) -> Result<(), KeyRingError> {
+        let algorithms = self.settings.algorithms();
+        // Decided from the ring as it was before this check: on an empty ring every
+        // algorithm's first key signs at once.
+        let before = self.store.list_signing_keys().await?;
+        for &alg in &algorithms {
+            let (own, others): (Vec<&StoredKey>, Vec<&StoredKey>) =
+                before.iter().partition(|key| key.alg == alg.as_str());
+            let own: Vec<StoredKey> = own.into_iter().cloned().collect();
+            let others_sign = others.iter().any(|key| key.state == KeyState::Current);
+            // Retired keys leave below, whatever their algorithm.
+            for transition in due(&own, now, &self.policy, others_sign)
+                .into_iter()
+                .filter(|t| !matches!(t, Transition::RemoveRetired { .. }))
+            {
+                self.apply(transition, alg, now).await?;
+            }
+        }
         let keys = self.store.list_signing_keys().await?;
-        for transition in due(&keys, now, &self.policy) {
-            self.apply(transition, now).await?;
+        let configured = |key: &StoredKey| algorithms.iter().any(|alg| alg.as_str() == key.alg);
+        let all_sign = algorithms.iter().all(|alg| {
+            keys.iter()
+                .any(|key| key.alg == alg.as_str() && key.state == KeyState::Current)
+        });
+        let mut stale: Vec<&str> = keys
+            .iter()
+            .filter(|key| !configured(key) && key.state != KeyState::Retired)
+            .map(|key| key.alg.as_str())
+            .collect();
+        stale.dedup();
+        for alg in stale.into_iter().filter(|_| all_sign) {
+            for kid in self.store.retire_signing_algorithm(alg, now).await? {
+                tracing::info!(kid, alg, "key transition: algorithm no longer configured");
+            }
+        }
+        let retired_before = now - self.policy.retire_grace;
+        let removable = keys.iter().any(|key| {
+            key.state == KeyState::Retired && key.retired_at.is_some_and(|at| at <= retired_before)
+        });
+        if removable {
+            let transition = Transition::RemoveRetired { retired_before };
+            self.apply(transition, self.settings.algorithm, now).await?;
         }
         Ok(())
     }
 
-    async fn apply(&self, transition: Transition, now: DateTime<Utc>) -> Result<(), KeyRingError> {
+    async fn apply(
+        &self,
+        transition: Transition,
+        alg: SigningAlgorithm,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyRingError> {
         match transition {
-            Transition::CreateCurrent => self.create(KeyState::Current, now).await,
-            Transition::CreateNext => self.create(KeyState::Next, now).await,
+            Transition::CreateCurrent => self.create(KeyState::Current, alg, now).await,
+            Transition::CreateNext => self.create(KeyState::Next, alg, now).await,
             Transition::Promote { current, next } => {
                 self.promote(&current, &next, now).await.map(drop)
+            }
+            Transition::Activate { next } => {
+                if self.store.activate_signing_key(&next, now).await? {
+                    tracing::info!(kid = next, from = "next", to = "current", "key transition");
+                }
+                Ok(())
             }
             Transition::RemoveRetired { retired_before } => {
                 for kid in self
@@ -153,12 +221,10 @@ impl KeyManager {
     pub(super) async fn create(
         &self,
         state: KeyState,
+        algorithm: SigningAlgorithm,
         now: DateTime<Utc>,
     ) -> Result<(), KeyRingError> {
-        let KeySettings {
-            algorithm,
-            rsa_bits,
-        } = self.settings;
+        let rsa_bits = self.settings.rsa_bits;
         let generated =
             tokio::task::spawn_blocking(move || signing_key::generate(algorithm, rsa_bits))
                 .await
@@ -218,7 +284,7 @@ mod tests {
     #[test]
     fn empty_ring_needs_a_current_and_a_next_key() {
         assert_eq!(
-            due(&[], Utc::now(), &policy()),
+            due(&[], Utc::now(), &policy(), false),
             [Transition::CreateCurrent, Transition::CreateNext]
         );
     }
@@ -231,7 +297,7 @@ mod tests {
             key("n", KeyState::Next, t0),
         ];
 
-        assert!(due(&keys, t0 + 10 * DAY, &policy()).is_empty());
+        assert!(due(&keys, t0 + 10 * DAY, &policy(), false).is_empty());
     }
 
     #[test]
@@ -244,7 +310,7 @@ mod tests {
         ];
 
         assert!(
-            due(&keys, t0 + 30 * DAY, &policy()).is_empty(),
+            due(&keys, t0 + 30 * DAY, &policy(), false).is_empty(),
             "next published too recently"
         );
         let later = late_next + policy().publish_lead;
@@ -253,7 +319,7 @@ mod tests {
             next: "n".into(),
         };
         assert_eq!(
-            due(&keys, later, &policy()),
+            due(&keys, later, &policy(), false),
             [promote, Transition::CreateNext]
         );
     }
@@ -266,7 +332,7 @@ mod tests {
             key("n", KeyState::Next, t0),
         ];
 
-        let due = due(&keys, t0 + 95 * DAY, &policy());
+        let due = due(&keys, t0 + 95 * DAY, &policy(), false);
 
         assert_eq!(due.len(), 2, "{due:?}");
     }
@@ -284,14 +350,36 @@ mod tests {
             due(
                 &keys,
                 t0 + policy().retire_grace - Duration::from_secs(1),
-                &policy()
+                &policy(),
+                false
             )
             .is_empty()
         );
         let at = t0 + policy().retire_grace;
         assert_eq!(
-            due(&keys, at, &policy()),
+            due(&keys, at, &policy(), false),
             [Transition::RemoveRetired { retired_before: t0 }]
+        );
+    }
+
+    #[test]
+    fn a_new_algorithm_beside_a_signing_one_publishes_first_and_signs_after_the_lead() {
+        let t0 = Utc::now();
+
+        assert_eq!(
+            due(&[], t0, &policy(), true),
+            [Transition::CreateNext],
+            "published, not signing"
+        );
+        let keys = [key("n", KeyState::Next, t0)];
+        assert!(due(&keys, t0 + Duration::from_secs(60), &policy(), true).is_empty());
+        let later = t0 + policy().publish_lead;
+        assert_eq!(
+            due(&keys, later, &policy(), true),
+            [
+                Transition::Activate { next: "n".into() },
+                Transition::CreateNext
+            ]
         );
     }
 }

@@ -34,10 +34,22 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// How new keys are made, from `Config`.
 #[derive(Debug, Clone, Copy)]
 pub struct KeySettings {
-    /// Algorithm of newly generated keys.
+    /// Algorithm of access tokens.
     pub algorithm: SigningAlgorithm,
     /// RSA modulus size in bits for RS256 keys (2048, 3072 or 4096).
     pub rsa_bits: u32,
+}
+
+impl KeySettings {
+    /// The algorithms the ring keeps a lifecycle for: that of access tokens, and RS256 for
+    /// ID tokens (OIDC Discovery §3: RS256 must be supported).
+    pub fn algorithms(&self) -> Vec<SigningAlgorithm> {
+        let mut algorithms = vec![self.algorithm];
+        if self.algorithm != SigningAlgorithm::Rs256 {
+            algorithms.push(SigningAlgorithm::Rs256);
+        }
+        algorithms
+    }
 }
 
 /// Why the key ring could not be loaded or changed.
@@ -83,7 +95,11 @@ pub struct VerifiedJws {
 
 /// What requests read: built from one database snapshot.
 struct Ring {
-    current: signing_key::Signer,
+    /// Signs access tokens: the current key of the configured algorithm (or, while that
+    /// algorithm's first key is still being published, another current key).
+    current: Arc<signing_key::Signer>,
+    /// Signs ID tokens: the current RS256 key (or, until there is one, `current`).
+    id_token: Arc<signing_key::Signer>,
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: Arc<Jwks>,
 }
@@ -117,7 +133,11 @@ impl KeyRing {
             open_signer(&manager.kek, current)?;
         }
         manager.check(now).await?;
-        let ring = build_ring(&manager.kek, &manager.store.list_signing_keys().await?)?;
+        let ring = build_ring(
+            &manager.kek,
+            &manager.store.list_signing_keys().await?,
+            &manager.settings,
+        )?;
         tracing::info!(kid = %ring.current.kid, alg = ring.current.alg.as_str(), published = ring.verifiers.len(), "key ring loaded");
         Ok(Self {
             manager,
@@ -135,6 +155,7 @@ impl KeyRing {
         let ring = build_ring(
             &self.manager.kek,
             &self.manager.store.list_signing_keys().await?,
+            &self.manager.settings,
         )?;
         let previous = self.ring.swap(Arc::new(ring));
         let ring = self.ring.load();
@@ -149,19 +170,29 @@ impl KeyRing {
     /// lead, unless `force`.
     pub async fn rotate(&self, now: DateTime<Utc>, force: bool) -> Result<(), KeyRingError> {
         let keys = self.manager.store.list_signing_keys().await?;
-        let find = |state| keys.iter().find(|key: &&StoredKey| key.state == state);
-        let (Some(current), Some(next)) = (find(KeyState::Current), find(KeyState::Next)) else {
-            return self.refresh(now).await;
-        };
-        let age = now - next.published_at;
         let lead = self.manager.policy.publish_lead;
-        if !force && age < chrono::Duration::from_std(lead).map_err(anyhow::Error::from)? {
-            return Err(KeyRingError::NextKeyTooFresh {
-                published_secs: age.num_seconds(),
-                lead_secs: lead.as_secs(),
-            });
+        let mut promotions = Vec::new();
+        for alg in self.manager.settings.algorithms() {
+            let find = |state| {
+                keys.iter()
+                    .find(|key: &&StoredKey| key.state == state && key.alg == alg.as_str())
+            };
+            let (Some(current), Some(next)) = (find(KeyState::Current), find(KeyState::Next))
+            else {
+                continue;
+            };
+            let age = now - next.published_at;
+            if !force && age < chrono::Duration::from_std(lead).map_err(anyhow::Error::from)? {
+                return Err(KeyRingError::NextKeyTooFresh {
+                    published_secs: age.num_seconds(),
+                    lead_secs: lead.as_secs(),
+                });
+            }
+            promotions.push((current.kid.clone(), next.kid.clone()));
         }
-        self.manager.promote(&current.kid, &next.kid, now).await?;
+        for (current, next) in promotions {
+            self.manager.promote(&current, &next, now).await?;
+        }
         self.refresh(now).await
     }
 
@@ -187,15 +218,12 @@ impl KeyRing {
 
     /// Signs `payload` as a compact JWS with the current key; header `{alg, kid, typ}`.
     pub fn sign(&self, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
-        let ring = self.ring.load();
-        let mut header = JwsHeader::new();
-        header.set_token_type(typ);
-        header.set_key_id(&ring.current.kid);
-        Ok(jws::serialize_compact(
-            payload,
-            &header,
-            ring.current.jws_signer(),
-        )?)
+        sign_with(&self.ring.load().current, typ, payload)
+    }
+
+    /// Signs an ID token: with the current RS256 key, whatever the access-token algorithm.
+    pub fn sign_id_token(&self, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
+        sign_with(&self.ring.load().id_token, typ, payload)
     }
 
     /// Checks a compact JWS against the published key named by its `kid`, requiring the
@@ -254,17 +282,41 @@ fn verifier(key: &StoredKey) -> anyhow::Result<Box<dyn JwsVerifier>> {
     })
 }
 
-fn build_ring(kek: &KeyEncryptionKey, keys: &[StoredKey]) -> Result<Ring, KeyRingError> {
-    let current = keys
-        .iter()
-        .find(|key| key.state == KeyState::Current)
+fn sign_with(signer: &signing_key::Signer, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
+    let mut header = JwsHeader::new();
+    header.set_token_type(typ);
+    header.set_key_id(&signer.kid);
+    Ok(jws::serialize_compact(
+        payload,
+        &header,
+        signer.jws_signer(),
+    )?)
+}
+
+fn build_ring(
+    kek: &KeyEncryptionKey,
+    keys: &[StoredKey],
+    settings: &KeySettings,
+) -> Result<Ring, KeyRingError> {
+    let current_of = |alg: SigningAlgorithm| {
+        keys.iter()
+            .find(|key| key.state == KeyState::Current && key.alg == alg.as_str())
+    };
+    let current = current_of(settings.algorithm)
+        .or_else(|| keys.iter().find(|key| key.state == KeyState::Current))
         .ok_or_else(|| anyhow::anyhow!("the ring has no current key"))?;
+    let current = Arc::new(open_signer(kek, current)?);
+    let id_token = match current_of(SigningAlgorithm::Rs256) {
+        Some(key) if key.kid != current.kid => Arc::new(open_signer(kek, key)?),
+        _ => current.clone(),
+    };
     let verifiers = keys
         .iter()
         .map(|key| Ok((key.kid.clone(), verifier(key)?)))
         .collect::<anyhow::Result<_>>()?;
     Ok(Ring {
-        current: open_signer(kek, current)?,
+        current,
+        id_token,
         verifiers,
         jwks: Arc::new(Jwks::build(keys)?),
     })

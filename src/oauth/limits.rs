@@ -49,6 +49,8 @@ pub struct LimitSettings {
     pub login_failures_per_ip: u32,
     /// Length of a failure window.
     pub login_window: Duration,
+    /// On PostgreSQL, count in the shared database (every instance sees one count).
+    pub shared: bool,
     /// Registrations per client IP within `registration_window`. 0 switches it off.
     pub registrations_per_ip: u32,
     /// Registrations in total within `registration_window`. 0 switches it off.
@@ -128,7 +130,7 @@ struct Claim {
 
 impl Limits {
     pub(super) fn new(settings: LimitSettings, store: &Store, metrics: Metrics) -> Self {
-        let counters = if store.is_shared() {
+        let counters = if settings.shared && store.is_shared() {
             Counters::Shared(store.clone())
         } else {
             let longest = settings.login_window.max(settings.registration_window);

@@ -320,7 +320,11 @@ impl TokenIssuer {
 
     fn sign(&self, typ: &str, claims: &impl serde::Serialize) -> Result<String, Error> {
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Internal(e.into()))?;
-        self.keys.sign(typ, &payload).map_err(Error::Internal)
+        let signed = match typ {
+            ID_TOKEN_TYP => self.keys.sign_id_token(typ, &payload),
+            _ => self.keys.sign(typ, &payload),
+        };
+        signed.map_err(Error::Internal)
     }
 
     /// Access token (+ ID token with `openid`) for a user's session; the refresh token, if

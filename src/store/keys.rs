@@ -2,7 +2,8 @@
 //!
 //! Every transition is one conditional statement (or one transaction of them) checked by rows
 //! affected, so when several instances run the same check at once exactly one of them
-//! performs it. The partial unique indexes allow at most one `current` and one `next` key.
+//! performs it. The partial unique indexes allow at most one `current` and one `next` key per
+//! algorithm.
 
 use chrono::{DateTime, Utc};
 
@@ -210,6 +211,53 @@ impl Store {
         })
     }
 
+    /// Stops the keys of an algorithm no longer configured: its current key retires (published
+    /// until its tokens expire), its next key is removed. Returns the kids that changed.
+    #[tracing::instrument(skip_all, fields(alg))]
+    pub async fn retire_signing_algorithm(
+        &self,
+        alg: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let changed: Vec<(String,)> = on_writer!(&self.db, |pool| {
+            sqlx::query_as(
+                "UPDATE signing_keys SET \
+                 state = CASE WHEN state = 'current' THEN 'retired' ELSE 'removed' END, \
+                 retired_at = CASE WHEN state = 'current' THEN $2 ELSE retired_at END, \
+                 removed_at = CASE WHEN state = 'next' THEN $2 ELSE removed_at END, \
+                 sealed_private_key = CASE WHEN state = 'next' THEN NULL ELSE sealed_private_key END \
+                 WHERE alg = $1 AND state IN ('current', 'next') RETURNING kid",
+            )
+            .bind(alg)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(changed.into_iter().map(|(kid,)| kid).collect())
+    }
+
+    /// Makes `next_kid` current when its algorithm has no current key (a newly configured
+    /// algorithm, once its key was published long enough); `false` when another instance did.
+    #[tracing::instrument(skip_all, fields(next = next_kid))]
+    pub async fn activate_signing_key(
+        &self,
+        next_kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let activated = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'current', activated_at = $2 \
+                 WHERE kid = $1 AND state = 'next'",
+            )
+            .bind(next_kid)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(activated == 1)
+    }
+
     /// Removes retired keys retired at or before `retired_before`, erasing their private
     /// keys; returns their kids.
     #[tracing::instrument(skip_all)]
@@ -260,9 +308,10 @@ impl Store {
                 if state == KeyState::Current {
                     sqlx::query(
                         "UPDATE signing_keys SET state = 'current', activated_at = $1 \
-                         WHERE state = 'next'",
+                         WHERE state = 'next' AND alg = (SELECT alg FROM signing_keys WHERE kid = $2)",
                     )
                     .bind(now)
+                    .bind(kid)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -258,6 +258,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
             login_failures_per_user: 0,
             login_failures_per_ip: 0,
             login_window: Duration::from_secs(900),
+            shared: true,
             registrations_per_ip: 0,
             registrations_total: 0,
             registration_window: Duration::from_secs(3600),

@@ -37,7 +37,7 @@ const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "no
 
 /// Serializes the metadata once, at start. Endpoint URLs are the issuer plus a path; the
 /// `issuer` member is exactly the configured string (RFC 8414 §3.3).
-pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::Result<Bytes> {
+pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
     let base = config.issuer.trim_end_matches('/');
     let metadata = ServerMetadata {
         issuer: &config.issuer,
@@ -55,7 +55,9 @@ pub(crate) fn document(config: &Config, algorithm: SigningAlgorithm) -> anyhow::
         scopes_supported: &["openid"],
         response_types_supported: &[],
         subject_types_supported: &["public"],
-        id_token_signing_alg_values_supported: [algorithm.as_str()],
+        // ID tokens are always RS256 (OIDC Discovery §3 requires it); access tokens follow
+        // --signing-alg, and their verifiers read the algorithm from each JWK.
+        id_token_signing_alg_values_supported: [SigningAlgorithm::Rs256.as_str()],
         claims_supported: &[
             "iss",
             "sub",
