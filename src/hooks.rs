@@ -11,9 +11,9 @@ use tokio::sync::Semaphore;
 /// The hooks of one server (all unset by default).
 #[derive(Clone, Default)]
 pub struct Hooks {
-    /// Passed by a password login after its password was verified and before its session
-    /// is created.
-    pub login_verified: Option<Arc<Checkpoint>>,
+    /// Passed by a password login after its password was checked (right or wrong), while it
+    /// still holds its limit slots and before its session is created.
+    pub login_checked: Option<Arc<Checkpoint>>,
     /// Passed by a lookup of the client with this id after it was read from the database
     /// and before it is cached.
     pub client_fetched: Option<(String, Arc<Checkpoint>)>,
@@ -22,7 +22,7 @@ pub struct Hooks {
 impl fmt::Debug for Hooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
-            .field("login_verified", &self.login_verified.is_some())
+            .field("login_checked", &self.login_checked.is_some())
             .field("client_fetched", &self.client_fetched.is_some())
             .finish()
     }

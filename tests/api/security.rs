@@ -87,34 +87,14 @@ async fn parallel_wrong_passwords_for_one_username_get_only_the_limit_of_guesses
     assert_eq!(count(&statuses, 429), 25, "the rest refused: {statuses:?}");
 }
 
-/// Hashes being computed or queued, from `/metrics`.
-async fn hashes_in_flight(api: &Api) -> u64 {
-    let metrics = api.get("/metrics").await.text().await.unwrap();
-    [
-        "sigil_password_hashes_running ",
-        "sigil_password_hashes_waiting ",
-    ]
-    .iter()
-    .map(|name| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map_or(0, |value| value.parse::<u64>().unwrap())
-    })
-    .sum()
-}
-
 #[tokio::test]
 async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_late() {
+    // The first five guesses to be checked are held there, slots in hand, as a slow hash
+    // would hold them.
+    let held = Checkpoint::holding(5);
     let app = spawn_app_with(|config| {
         config.limits.login_failures_per_user = 5;
-        // One slow hashing thread: wrong guesses queue, so they are in flight for a while.
-        config.passwords.hash_concurrency = 1;
-        config.passwords.hash_params = HashParams {
-            memory_kib: 16384,
-            iterations: 3,
-            parallelism: 1,
-        };
+        config.hooks.login_checked = Some(held.clone());
     })
     .await;
     let client = public_client(&app, &["password"], "").await;
@@ -130,12 +110,7 @@ async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_lat
             })
         })
         .collect();
-    let mut waited = 0;
-    while hashes_in_flight(&app).await < 5 {
-        waited += 1;
-        assert!(waited < 2000, "the guesses never got in flight");
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    held.reached(5).await;
 
     let right = app
         .login(&client, "victim@example.com", PASSWORD, None)
@@ -146,6 +121,7 @@ async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_lat
         429,
         "five guesses in flight hold every slot"
     );
+    held.release(5);
     let mut statuses = Vec::new();
     for guess in guesses {
         statuses.push(guess.await.unwrap());
@@ -256,7 +232,7 @@ async fn a_clients_admin_token_stops_working_when_the_client_loses_scope_admin()
 #[tokio::test]
 async fn a_login_verified_before_a_password_reset_gets_no_session_after_it() {
     let held = Checkpoint::holding(2);
-    let app = spawn_app_with(|config| config.hooks.login_verified = Some(held.clone())).await;
+    let app = spawn_app_with(|config| config.hooks.login_checked = Some(held.clone())).await;
     let client = public_client(&app, &["password", "refresh_token"], "").await;
     let id = app.create_user("ann@example.com").await;
     let logins: Vec<_> = (0..2)

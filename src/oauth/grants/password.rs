@@ -39,7 +39,11 @@ pub(in crate::oauth) async fn grant(
         .limits
         .claim_login(&login.username, login.ip, now)
         .await?;
-    let user = match authenticate(issuer, &login, now).await {
+    let checked = authenticate(issuer, &login, now).await;
+    if let Some(checkpoint) = &issuer.settings.hooks.login_checked {
+        checkpoint.pass().await;
+    }
+    let user = match checked {
         Ok(user) => {
             issuer.limits.login_succeeded(claim).await;
             user
@@ -53,9 +57,6 @@ pub(in crate::oauth) async fn grant(
             return Err(other);
         }
     };
-    if let Some(checkpoint) = &issuer.settings.hooks.login_verified {
-        checkpoint.pass().await;
-    }
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
     issuer.start_session(client, &user, scope, now).await
 }
