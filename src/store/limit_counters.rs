@@ -148,18 +148,9 @@ impl Store {
     /// returns how many went.
     #[tracing::instrument(skip_all)]
     pub async fn prune_counters(&self, before: DateTime<Utc>, batch: u32) -> Result<u64, Error> {
-        let deleted = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "DELETE FROM limit_counters WHERE counter_key IN (SELECT counter_key FROM \
-                 limit_counters WHERE window_start < $1 LIMIT $2)",
-            )
-            .bind(before)
-            .bind(i64::from(batch))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        let sql = "DELETE FROM limit_counters WHERE counter_key IN (SELECT counter_key FROM \
+                   limit_counters WHERE window_start < $1 LIMIT $2)";
+        self.delete_batch(sql, before, batch).await
     }
 
     /// Whether every instance sharing this database sees the same rows at once (PostgreSQL):

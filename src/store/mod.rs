@@ -292,6 +292,25 @@ impl Store {
         }
     }
 
+    /// Runs a batched `DELETE` of old rows (`$1`: the time bound, `$2`: the batch size);
+    /// returns how many went. Small batches never hold SQLite's writer long.
+    async fn delete_batch(
+        &self,
+        sql: &str,
+        before: chrono::DateTime<chrono::Utc>,
+        batch: u32,
+    ) -> Result<u64, Error> {
+        let deleted = on_writer!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+
     /// The backend's name, for logs.
     pub fn backend(&self) -> &'static str {
         match self.db.pools {

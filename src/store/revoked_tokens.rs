@@ -47,17 +47,8 @@ impl Store {
         before: DateTime<Utc>,
         batch: u32,
     ) -> Result<u64, Error> {
-        let deleted = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM \
-                 revoked_access_tokens WHERE expires_at < $1 LIMIT $2)",
-            )
-            .bind(before)
-            .bind(i64::from(batch))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        let sql = "DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM \
+                   revoked_access_tokens WHERE expires_at < $1 LIMIT $2)";
+        self.delete_batch(sql, before, batch).await
     }
 }

@@ -176,6 +176,11 @@ where
     results
 }
 
+/// How many of `statuses` are `status`.
+pub fn count_status(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: impl AsRef<[u8]>) -> bool {
     let needle = needle.as_ref();
@@ -589,6 +594,47 @@ impl Api {
         form.extend(scope.map(|scope| ("scope", scope)));
         client.identify(&mut form);
         self.post_token(&form, client.basic()).await
+    }
+
+    /// A password login through `client` that says it comes from `ip` (`X-Forwarded-For`,
+    /// believed when loopback is a trusted proxy).
+    pub async fn login_from(
+        &self,
+        client: &TestClient,
+        ip: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        client.identify(&mut form);
+        let mut request = self
+            .http
+            .post(self.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", ip)
+            .body(serde_urlencoded(&form));
+        if let Some((id, secret)) = client.basic() {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A public client (no secret) registered through the admin API.
+    pub async fn public_client(&self, grants: &[&str], scope: &str) -> TestClient {
+        let body = serde_json::json!({
+            "name": "dashboard", "grant_types": grants, "scope": scope, "public": true
+        });
+        let created = self
+            .admin_ok(reqwest::Method::POST, "/admin/clients", Some(body), 201)
+            .await;
+        TestClient {
+            id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: String::new(),
+        }
     }
 
     /// A form POST to an OAuth endpoint with the client's credentials.

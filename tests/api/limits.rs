@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::json;
-
-use crate::helpers::{PASSWORD, TestApp, TestClient, serde_urlencoded, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, TestClient, spawn_app_with};
 use sigil::oauth::LimitSettings;
 
 /// Five failures per username, eight per IP, in 15 minutes; loopback is a trusted proxy, so
@@ -25,7 +22,7 @@ async fn limited_app() -> TestApp {
     .await
 }
 
-/// A password login from `ip`: the status and `Retry-After`, if any.
+/// A password login from `ip` (behind a spoofed hop): the status and `Retry-After`, if any.
 async fn login_from(
     app: &TestApp,
     client: &TestClient,
@@ -33,21 +30,9 @@ async fn login_from(
     username: &str,
     password: &str,
 ) -> (u16, Option<u64>) {
-    let form = [
-        ("grant_type", "password"),
-        ("username", username),
-        ("password", password),
-        ("client_id", &client.id),
-    ];
     let response = app
-        .http
-        .post(app.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-forwarded-for", format!("6.6.6.6, {ip}"))
-        .body(serde_urlencoded(&form))
-        .send()
-        .await
-        .unwrap();
+        .login_from(client, &format!("6.6.6.6, {ip}"), username, password)
+        .await;
     let retry = response
         .headers()
         .get("retry-after")
@@ -56,18 +41,7 @@ async fn login_from(
 }
 
 async fn public_client(app: &TestApp) -> TestClient {
-    let created = app
-        .admin_ok(
-            Method::POST,
-            "/admin/clients",
-            Some(json!({ "name": "dash", "grant_types": ["password"], "public": true })),
-            201,
-        )
-        .await;
-    TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: String::new(),
-    }
+    app.public_client(&["password"], "").await
 }
 
 #[tokio::test]

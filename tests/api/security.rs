@@ -5,7 +5,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Api, PASSWORD, TestApp, TestClient, admin_client, parallel, serde_urlencoded, spawn_app_with,
+    Api, PASSWORD, TestApp, TestClient, admin_client, count_status, parallel, serde_urlencoded,
+    spawn_app_with,
 };
 use sigil::hooks::Checkpoint;
 use sigil::password::HashParams;
@@ -17,45 +18,10 @@ const SLOWER_HASH: HashParams = HashParams {
     parallelism: 1,
 };
 
-/// A password login through `client`, claiming to come from `ip` (loopback is trusted).
+/// A password login through `client` from `ip`: the status.
 async fn login_from(api: &Api, client: &TestClient, ip: &str, user: &str, password: &str) -> u16 {
-    let mut form = vec![
-        ("grant_type", "password"),
-        ("username", user),
-        ("password", password),
-    ];
-    if client.secret.is_empty() {
-        form.push(("client_id", &client.id));
-    }
-    let mut request = api
-        .http
-        .post(api.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-forwarded-for", ip)
-        .body(serde_urlencoded(&form));
-    if let Some((id, secret)) = client.basic() {
-        request = request.basic_auth(id, Some(secret));
-    }
-    request.send().await.unwrap().status().as_u16()
-}
-
-async fn public_client(app: &TestApp, grants: &[&str], scope: &str) -> TestClient {
-    let created = app
-        .admin_ok(
-            Method::POST,
-            "/admin/clients",
-            Some(json!({ "name": "dash", "grant_types": grants, "scope": scope, "public": true })),
-            201,
-        )
-        .await;
-    TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: String::new(),
-    }
-}
-
-fn count(statuses: &[u16], status: u16) -> usize {
-    statuses.iter().filter(|s| **s == status).count()
+    let response = api.login_from(client, ip, user, password).await;
+    response.status().as_u16()
 }
 
 async fn limited(per_user: u32, per_ip: u32) -> TestApp {
@@ -71,7 +37,7 @@ async fn limited(per_user: u32, per_ip: u32) -> TestApp {
 #[tokio::test]
 async fn parallel_wrong_passwords_for_one_username_get_only_the_limit_of_guesses() {
     let app = limited(5, 0).await;
-    let client = public_client(&app, &["password"], "").await;
+    let client = app.public_client(&["password"], "").await;
     app.create_user("victim@example.com").await;
 
     let statuses = parallel(30, |i| {
@@ -83,8 +49,16 @@ async fn parallel_wrong_passwords_for_one_username_get_only_the_limit_of_guesses
     })
     .await;
 
-    assert_eq!(count(&statuses, 400), 5, "five verified: {statuses:?}");
-    assert_eq!(count(&statuses, 429), 25, "the rest refused: {statuses:?}");
+    assert_eq!(
+        count_status(&statuses, 400),
+        5,
+        "five verified: {statuses:?}"
+    );
+    assert_eq!(
+        count_status(&statuses, 429),
+        25,
+        "the rest refused: {statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +71,7 @@ async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_lat
         config.hooks.login_checked = Some(held.clone());
     })
     .await;
-    let client = public_client(&app, &["password"], "").await;
+    let client = app.public_client(&["password"], "").await;
     app.create_user("victim@example.com").await;
     let guesses: Vec<_> = (0..24)
         .map(|_| {
@@ -126,14 +100,14 @@ async fn attempts_in_flight_hold_their_slots_so_the_right_password_comes_too_lat
     for guess in guesses {
         statuses.push(guess.await.unwrap());
     }
-    assert_eq!(count(&statuses, 400), 5, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 19, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 400), 5, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 429), 19, "{statuses:?}");
 }
 
 #[tokio::test]
 async fn parallel_guesses_from_one_ip_across_usernames_get_only_the_ip_limit() {
     let app = limited(0, 8).await;
-    let client = public_client(&app, &["password"], "").await;
+    let client = app.public_client(&["password"], "").await;
 
     let statuses = parallel(24, |i| {
         let (api, client) = (app.api.clone(), client.clone());
@@ -144,8 +118,8 @@ async fn parallel_guesses_from_one_ip_across_usernames_get_only_the_ip_limit() {
     })
     .await;
 
-    assert_eq!(count(&statuses, 400), 8, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 16, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 400), 8, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 429), 16, "{statuses:?}");
 }
 
 /// An admin user's session token (scope admin) through the bootstrap admin client.
@@ -233,7 +207,7 @@ async fn a_clients_admin_token_stops_working_when_the_client_loses_scope_admin()
 async fn a_login_verified_before_a_password_reset_gets_no_session_after_it() {
     let held = Checkpoint::holding(2);
     let app = spawn_app_with(|config| config.hooks.login_checked = Some(held.clone())).await;
-    let client = public_client(&app, &["password", "refresh_token"], "").await;
+    let client = app.public_client(&["password", "refresh_token"], "").await;
     let id = app.create_user("ann@example.com").await;
     let logins: Vec<_> = (0..2)
         .map(|_| {
@@ -271,7 +245,7 @@ async fn a_login_verified_before_a_password_reset_gets_no_session_after_it() {
 #[tokio::test]
 async fn refresh_refuses_a_session_older_than_the_users_credentials() {
     let app = spawn_app_with(|_| {}).await;
-    let client = public_client(&app, &["password", "refresh_token"], "").await;
+    let client = app.public_client(&["password", "refresh_token"], "").await;
     let id = app.create_user("ann@example.com").await;
     let session = app.logged_in(&client, "ann@example.com").await;
 
@@ -293,7 +267,9 @@ async fn refresh_refuses_a_session_older_than_the_users_credentials() {
 #[tokio::test]
 async fn refresh_narrows_to_the_clients_current_scope() {
     let app = spawn_app_with(|_| {}).await;
-    let client = public_client(&app, &["password", "refresh_token"], "read write").await;
+    let client = app
+        .public_client(&["password", "refresh_token"], "read write")
+        .await;
     app.create_user("ann@example.com").await;
     let session = app.logged_in(&client, "ann@example.com").await;
     assert_eq!(session["scope"], "read write");
@@ -321,7 +297,7 @@ async fn refresh_narrows_to_the_clients_current_scope() {
 #[tokio::test]
 async fn logging_out_everywhere_needs_a_live_refresh_token() {
     let app = spawn_app_with(|_| {}).await;
-    let client = public_client(&app, &["password", "refresh_token"], "").await;
+    let client = app.public_client(&["password", "refresh_token"], "").await;
     app.create_user("ann@example.com").await;
     let first = app.logged_in(&client, "ann@example.com").await;
     let other = app.logged_in(&client, "ann@example.com").await;
@@ -359,7 +335,7 @@ async fn junk_sent_with_a_public_client_id_drains_no_one_elses_rate() {
         config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let client = public_client(&app, &["password"], "").await;
+    let client = app.public_client(&["password"], "").await;
     app.create_user("ann@example.com").await;
     let junk = [
         ("grant_type", "client_credentials"),
@@ -427,8 +403,8 @@ async fn registrations_are_throttled_per_ip_and_in_total_under_parallel_requests
     .await;
 
     let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
-    assert_eq!(count(&statuses, 201), 3, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 5, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 201), 3, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 429), 5, "{statuses:?}");
     assert!(
         results
             .iter()
@@ -542,7 +518,7 @@ async fn ipv4_mapped_peers_of_a_dual_stack_listener_match_trusted_proxies() {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
     };
-    let client = public_client(&app, &["password"], "").await;
+    let client = app.public_client(&["password"], "").await;
 
     for n in 0..2 {
         let user = format!("u{n}@example.com");

@@ -1,11 +1,10 @@
 //! Brute-force and registration limits counted once for every instance sharing a PostgreSQL
 //! database: two sigils behind a load balancer do not allow twice the guesses.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    Api, PASSWORD, RunningServer, TestClient, TestDatabase, parallel, serde_urlencoded, test_config,
+    Api, PASSWORD, RunningServer, TestClient, TestDatabase, count_status, parallel, test_config,
 };
 use sigil::password::HashParams;
 
@@ -34,41 +33,8 @@ async fn two_instances() -> Option<(TestDatabase, RunningServer, RunningServer)>
 }
 
 async fn login(api: &Api, client: &TestClient, ip: &str, user: &str, password: &str) -> u16 {
-    let form = [
-        ("grant_type", "password"),
-        ("username", user),
-        ("password", password),
-        ("client_id", client.id.as_str()),
-    ];
-    let response = api
-        .http
-        .post(api.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-forwarded-for", ip)
-        .body(serde_urlencoded(&form))
-        .send()
-        .await
-        .unwrap();
+    let response = api.login_from(client, ip, user, password).await;
     response.status().as_u16()
-}
-
-async fn dashboard(api: &Api) -> TestClient {
-    let created = api
-        .admin_ok(
-            Method::POST,
-            "/admin/clients",
-            Some(json!({ "name": "dash", "grant_types": ["password"], "public": true })),
-            201,
-        )
-        .await;
-    TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: String::new(),
-    }
-}
-
-fn count(statuses: &[u16], status: u16) -> usize {
-    statuses.iter().filter(|s| **s == status).count()
 }
 
 #[tokio::test]
@@ -77,7 +43,7 @@ async fn failed_logins_spread_over_two_instances_hit_the_limit_in_total() {
         return;
     };
     let (api_a, api_b) = (a.api(), b.api());
-    let client = dashboard(&api_a).await;
+    let client = api_a.public_client(&["password"], "").await;
     api_a.create_user("victim@example.com").await;
 
     let per_user = parallel(20, |i| {
@@ -107,10 +73,18 @@ async fn failed_logins_spread_over_two_instances_hit_the_limit_in_total() {
     })
     .await;
 
-    assert_eq!(count(&per_user, 400), 5, "per username: {per_user:?}");
-    assert_eq!(count(&per_user, 429), 15, "per username: {per_user:?}");
-    assert_eq!(count(&per_ip, 400), 8, "per IP: {per_ip:?}");
-    assert_eq!(count(&per_ip, 429), 12, "per IP: {per_ip:?}");
+    assert_eq!(
+        count_status(&per_user, 400),
+        5,
+        "per username: {per_user:?}"
+    );
+    assert_eq!(
+        count_status(&per_user, 429),
+        15,
+        "per username: {per_user:?}"
+    );
+    assert_eq!(count_status(&per_ip, 400), 8, "per IP: {per_ip:?}");
+    assert_eq!(count_status(&per_ip, 429), 12, "per IP: {per_ip:?}");
     a.stop().await;
     b.stop().await;
 }
@@ -121,7 +95,7 @@ async fn a_success_on_one_instance_clears_the_username_count_on_the_other() {
         return;
     };
     let (api_a, api_b) = (a.api(), b.api());
-    let client = dashboard(&api_a).await;
+    let client = api_a.public_client(&["password"], "").await;
     api_a.create_user("ann@example.com").await;
     for n in 0..4 {
         let ip = format!("203.0.113.{n}");
@@ -173,8 +147,47 @@ async fn registrations_from_one_ip_are_throttled_across_two_instances() {
     })
     .await;
 
-    assert_eq!(count(&statuses, 201), 3, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 5, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 201), 3, "{statuses:?}");
+    assert_eq!(count_status(&statuses, 429), 5, "{statuses:?}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn the_maintenance_statements_prune_only_what_expired() {
+    let app = crate::helpers::spawn_app().await;
+    let store = app.store().await;
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let (stale, live) = ([1u8; 32], [2u8; 32]);
+    for (key, at) in [(&stale, now - hour * 2), (&live, now)] {
+        let claim = sigil::store::CounterClaim { key, max_count: 5 };
+        let outcome = store.claim_counters(&[claim], at, at - hour).await.unwrap();
+        assert!(outcome[0].granted);
+    }
+    store
+        .revoke_access_token("expired", now - hour)
+        .await
+        .unwrap();
+    store.revoke_access_token("live", now + hour).await.unwrap();
+
+    let counters = store.prune_counters(now - hour, 1_000).await.unwrap();
+    let revocations = store.prune_revoked_access_tokens(now, 1_000).await.unwrap();
+
+    assert_eq!((counters, revocations), (1, 1));
+    assert_eq!(store.prune_counters(now - hour, 1_000).await.unwrap(), 0);
+    let claim = sigil::store::CounterClaim {
+        key: &live,
+        max_count: 1,
+    };
+    let again = store
+        .claim_counters(&[claim], now, now - hour)
+        .await
+        .unwrap();
+    assert!(
+        !again[0].granted,
+        "the live counter survived, with its count"
+    );
+    assert!(store.is_access_token_revoked("live").await.unwrap());
+    assert!(!store.is_access_token_revoked("expired").await.unwrap());
 }
