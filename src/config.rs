@@ -134,15 +134,21 @@ impl Config {
         if default_audience.is_empty() {
             anyhow::bail!("--audience: must not be empty");
         }
+        let request_timeout = duration("--request-timeout", &args.request_timeout)?;
+        let idle_timeout = duration("--idle-timeout", &args.idle_timeout)?;
+        if idle_timeout <= request_timeout {
+            // A request waiting for its answer moves no byte: it must time out (408) first.
+            anyhow::bail!("--idle-timeout: must be longer than --request-timeout");
+        }
         Ok(Self {
             listen: args.listen,
             issuer,
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
-            request_timeout: duration("--request-timeout", &args.request_timeout)?,
+            request_timeout,
             connections: ConnectionLimits {
                 header_read_timeout: duration("--header-read-timeout", &args.header_read_timeout)?,
-                idle_timeout: duration("--idle-timeout", &args.idle_timeout)?,
+                idle_timeout,
                 max_connections: match args.max_connections {
                     0 => anyhow::bail!("--max-connections: must be at least 1"),
                     n => n,
@@ -334,6 +340,9 @@ mod tests {
             (&["--refresh-grace", "a bit"], "--refresh-grace"),
             (&["--argon2-memory-kib", "1"], "--argon2"),
             (&["--password-min-length", "0"], "--password-min-length"),
+            (&["--idle-timeout", "5s"], "--idle-timeout"),
+            (&["--max-connections", "0"], "--max-connections"),
+            (&["--registration-window", "soon"], "--registration-window"),
         ];
         for (flags, named) in cases {
             let error = format!("{:#}", Config::from_args(serve_args(flags)).unwrap_err());
