@@ -3,10 +3,33 @@
 //! A claim is one statement per attempt (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`), so
 //! the decision and the count are one atomic step in the database: of any number of parallel
 //! attempts, exactly `max_count` per window get a slot, whichever instance they reach.
+//!
+//! On PostgreSQL these statements go through their own small pool with `synchronous_commit`
+//! off: a counter row is hot (every attempt for one username or IP updates it), and a commit
+//! that waited for the WAL flush would hold its row lock for a disk write. The atomicity is
+//! unchanged; a crash of the database server may forget the last fraction of a second of
+//! counts, which a limit can afford (sessions and tokens keep full durability).
 
 use chrono::{DateTime, Utc};
 
 use super::{Error, Store, on_writer};
+
+/// Runs `$body` on the counter pool (PostgreSQL) or, without one, on the writer, with the
+/// health checks of `on_writer!`.
+macro_rules! on_counters {
+    ($db:expr, |$pool:ident| $body:expr) => {{
+        let db: &super::Db = $db;
+        match &db.counters {
+            Some($pool) => {
+                db.health.admit()?;
+                let outcome = $body;
+                db.health.observe(&outcome);
+                outcome
+            }
+            None => on_writer!(db, |$pool| $body),
+        }
+    }};
+}
 
 /// One counter to claim a slot of.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +77,7 @@ impl Store {
              RETURNING counter_key, granted, window_start",
             values.join(", ")
         );
-        let rows: Vec<(Vec<u8>, bool, DateTime<Utc>)> = on_writer!(&self.db, |pool| {
+        let rows: Vec<(Vec<u8>, bool, DateTime<Utc>)> = on_counters!(&self.db, |pool| {
             let mut query = sqlx::query_as(&sql).bind(now).bind(window_cutoff);
             for claim in claims {
                 let max = i64::from(claim.max_count);
@@ -85,7 +108,7 @@ impl Store {
         key: &[u8; 32],
         window_start: DateTime<Utc>,
     ) -> Result<(), Error> {
-        on_writer!(&self.db, |pool| {
+        on_counters!(&self.db, |pool| {
             sqlx::query(
                 "UPDATE limit_counters SET count = count - 1 \
                  WHERE counter_key = $1 AND window_start = $2 AND count > 0",
@@ -102,7 +125,7 @@ impl Store {
     /// Forgets a counter (a successful login clears its username's failures).
     #[tracing::instrument(skip_all)]
     pub async fn clear_counter(&self, key: &[u8; 32]) -> Result<(), Error> {
-        on_writer!(&self.db, |pool| {
+        on_counters!(&self.db, |pool| {
             sqlx::query("DELETE FROM limit_counters WHERE counter_key = $1")
                 .bind(key.as_slice())
                 .execute(pool)
@@ -128,7 +151,7 @@ impl Store {
             self.clear_counter(clear).await?;
             return self.release_counter(released, window_start).await;
         }
-        on_writer!(&self.db, |pool| {
+        on_counters!(&self.db, |pool| {
             sqlx::query(
                 "WITH cleared AS (DELETE FROM limit_counters WHERE counter_key = $1) \
                  UPDATE limit_counters SET count = count - 1 \

@@ -32,6 +32,9 @@ pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use users::{NewUser, User, UserUpdate};
 
+/// Connections of the PostgreSQL limit-counter pool: each statement is short.
+const COUNTER_CONNECTIONS: u32 = 4;
+
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -171,6 +174,9 @@ pub struct StoreOptions {
 struct Db {
     pools: Pools,
     health: Arc<health::Health>,
+    /// PostgreSQL only: a few connections for the limit counters, whose commits do not wait
+    /// for the WAL flush (see `limit_counters`).
+    counters: Option<PgPool>,
 }
 
 /// The pools of the backend in use.
@@ -203,6 +209,7 @@ impl Store {
     /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
     /// The pool connects eagerly, so an unreachable database fails here.
     pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
+        let mut counters = None;
         let pools = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -234,6 +241,13 @@ impl Store {
             Pools::Sqlite { read, write }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)?;
+            counters = Some(
+                PgPoolOptions::new()
+                    .max_connections(COUNTER_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(connect.clone().options([("synchronous_commit", "off")]))
+                    .await?,
+            );
             let pool = PgPoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(connect)
@@ -245,6 +259,7 @@ impl Store {
         let db = Db {
             pools,
             health: Arc::new(health::Health::default()),
+            counters,
         };
         Ok(Self {
             rotations: rotations::Rotations::spawn(db.clone()),
@@ -289,6 +304,9 @@ impl Store {
                 write.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
+        }
+        if let Some(counters) = &self.db.counters {
+            counters.close().await;
         }
     }
 
