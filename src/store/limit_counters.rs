@@ -135,38 +135,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets `clear` and gives back the slot of `release` claimed in the window that
-    /// started at its time (a successful login: its username's failures go, its IP slot
-    /// returns), in one statement on PostgreSQL.
-    #[tracing::instrument(skip_all)]
-    pub async fn clear_and_release_counters(
-        &self,
-        clear: &[u8; 32],
-        release: Option<(&[u8; 32], DateTime<Utc>)>,
-    ) -> Result<(), Error> {
-        let Some((released, window_start)) = release else {
-            return self.clear_counter(clear).await;
-        };
-        if !self.is_shared() {
-            self.clear_counter(clear).await?;
-            return self.release_counter(released, window_start).await;
-        }
-        on_counters!(&self.db, |pool| {
-            sqlx::query(
-                "WITH cleared AS (DELETE FROM limit_counters WHERE counter_key = $1) \
-                 UPDATE limit_counters SET count = count - 1 \
-                 WHERE counter_key = $2 AND window_start = $3 AND count > 0",
-            )
-            .bind(clear.as_slice())
-            .bind(released.as_slice())
-            .bind(window_start)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
     /// Deletes counters whose window started before `before`, at most `batch` of them;
     /// returns how many went.
     #[tracing::instrument(skip_all)]
