@@ -195,8 +195,13 @@ impl Limits {
 
     /// A successful login clears its username's failures and gives its IP slot back.
     pub(super) async fn login_succeeded(&self, claim: LoginClaim) {
-        // Two single-row statements, not one: a statement that locked both rows could take
-        // them in the other order than a claim does, and deadlock with it.
+        if let (Counters::Shared(store), Some(username)) = (&self.counters, &claim.username) {
+            let ip = claim.ip.as_ref().map(|slot| (&slot.key, slot.window_start));
+            if let Err(error) = store.settle_counters(&username.key, ip).await {
+                tracing::warn!(%error, "cannot clear a login counter");
+            }
+            return;
+        }
         if let Some(slot) = claim.username {
             self.clear(&slot.key).await;
         }

@@ -77,9 +77,13 @@ impl Store {
              RETURNING counter_key, granted, window_start",
             values.join(", ")
         );
+        // Rows are locked in ascending key order by every statement here, so two of them
+        // never wait for each other in a cycle.
+        let mut ordered: Vec<&CounterClaim<'_>> = claims.iter().collect();
+        ordered.sort_by_key(|claim| claim.key);
         let rows: Vec<(Vec<u8>, bool, DateTime<Utc>)> = on_counters!(&self.db, |pool| {
             let mut query = sqlx::query_as(&sql).bind(now).bind(window_cutoff);
-            for claim in claims {
+            for claim in &ordered {
                 let max = i64::from(claim.max_count);
                 query = query.bind(claim.key.as_slice()).bind(max);
             }
@@ -114,6 +118,41 @@ impl Store {
                  WHERE counter_key = $1 AND window_start = $2 AND count > 0",
             )
             .bind(key.as_slice())
+            .bind(window_start)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// A successful login: `clear`'s count drops to zero (its username's failures) and the
+    /// slot `release` claimed in the window that started at its time is given back, in one
+    /// statement that locks both rows in key order (as claims do). PostgreSQL only: SQLite
+    /// instances count in memory.
+    #[tracing::instrument(skip_all)]
+    pub async fn settle_counters(
+        &self,
+        clear: &[u8; 32],
+        release: Option<(&[u8; 32], DateTime<Utc>)>,
+    ) -> Result<(), Error> {
+        let (released, window_start) = match release {
+            Some((key, start)) => (Some(key.as_slice()), Some(start)),
+            None => (None, None),
+        };
+        on_counters!(&self.db, |pool| {
+            sqlx::query(
+                "WITH locked AS (SELECT counter_key FROM limit_counters \
+                 WHERE counter_key = $1 OR counter_key = $2 ORDER BY counter_key FOR UPDATE) \
+                 UPDATE limit_counters SET count = CASE \
+                   WHEN limit_counters.counter_key = $1 THEN 0 \
+                   WHEN limit_counters.window_start = $3 AND limit_counters.count > 0 \
+                     THEN limit_counters.count - 1 \
+                   ELSE limit_counters.count END \
+                 FROM locked WHERE limit_counters.counter_key = locked.counter_key",
+            )
+            .bind(clear.as_slice())
+            .bind(released)
             .bind(window_start)
             .execute(pool)
             .await
