@@ -195,15 +195,16 @@ impl Limits {
 
     /// A successful login clears its username's failures and gives its IP slot back.
     pub(super) async fn login_succeeded(&self, claim: LoginClaim) {
-        if let (Counters::Shared(store), Some(username)) = (&self.counters, &claim.username) {
-            let ip = claim.ip.as_ref().map(|slot| (&slot.key, slot.window_start));
-            if let Err(error) = store.settle_counters(&username.key, ip).await {
-                tracing::warn!(%error, "cannot clear a login counter");
+        match (&self.counters, &claim.username) {
+            (Counters::Shared(store), Some(username)) => {
+                let ip = claim.ip.as_ref().map(|slot| (&slot.key, slot.window_start));
+                if let Err(error) = store.settle_counters(&username.key, ip).await {
+                    tracing::warn!(%error, "cannot clear a login counter");
+                }
+                return;
             }
-            return;
-        }
-        if let Some(slot) = claim.username {
-            self.clear(&slot.key).await;
+            (Counters::Memory(cache), Some(username)) => cache.invalidate(&username.key),
+            (_, None) => {}
         }
         if let Some(slot) = claim.ip {
             self.release(slot).await;
@@ -352,17 +353,6 @@ impl Limits {
             Counters::Shared(store) => {
                 if let Err(error) = store.release_counter(&slot.key, slot.window_start).await {
                     tracing::warn!(%error, "cannot give a limit slot back");
-                }
-            }
-        }
-    }
-
-    async fn clear(&self, key: &Key) {
-        match &self.counters {
-            Counters::Memory(cache) => cache.invalidate(key),
-            Counters::Shared(store) => {
-                if let Err(error) = store.clear_counter(key).await {
-                    tracing::warn!(%error, "cannot clear a login counter");
                 }
             }
         }

@@ -161,19 +161,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a counter (a successful login clears its username's failures).
-    #[tracing::instrument(skip_all)]
-    pub async fn clear_counter(&self, key: &[u8; 32]) -> Result<(), Error> {
-        on_counters!(&self.db, |pool| {
-            sqlx::query("DELETE FROM limit_counters WHERE counter_key = $1")
-                .bind(key.as_slice())
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
-    }
-
     /// Deletes counters whose window started before `before`, at most `batch` of them;
     /// returns how many went.
     #[tracing::instrument(skip_all)]
