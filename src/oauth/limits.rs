@@ -29,6 +29,7 @@ use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
+use super::maintenance::BATCH;
 use crate::domain::ClientId;
 use crate::metrics::{Limit, Metrics};
 use crate::store::{ClaimOutcome, CounterClaim, Store};
@@ -37,8 +38,6 @@ use crate::store::{ClaimOutcome, CounterClaim, Store};
 const TRACKED_KEYS: u64 = 100_000;
 /// Usernames are counted by their first 256 characters.
 const MAX_KEY_CHARS: usize = 256;
-/// Expired shared counters deleted per statement by `prune`.
-const PRUNE_BATCH: u32 = 1_000;
 
 /// The limits, from `Config`.
 #[derive(Debug, Clone, Copy)]
@@ -270,7 +269,7 @@ impl Limits {
                     .login_window
                     .max(self.settings.registration_window);
                 let before = now - to_chrono(longest);
-                while store.prune_counters(before, PRUNE_BATCH).await? == u64::from(PRUNE_BATCH) {}
+                while store.prune_counters(before, BATCH).await? == u64::from(BATCH) {}
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ use super::{Error, TokenIssuer};
 use crate::clock::Clock;
 
 /// Rows deleted per statement.
-const BATCH: u32 = 1_000;
+pub(super) const BATCH: u32 = 1_000;
 
 impl TokenIssuer {
     /// One maintenance pass at `now`.

@@ -258,6 +258,7 @@ impl Store {
             })?)
         }
         .await;
+        let had_entry = cached.is_some();
         let row = match (fetched, cached) {
             (Ok(row), _) => row,
             (Err(Error::Unavailable(_)), Some(stale)) => return Ok(Some(stale.client.clone())),
@@ -269,7 +270,11 @@ impl Store {
             checkpoint.pass().await;
         }
         let Some(row) = row else {
-            self.clients.invalidate(id).await;
+            // A stale entry of a client deleted meanwhile goes; an unknown id (junk traffic)
+            // bumps no generation, so it never stops other lookups from caching.
+            if had_entry {
+                self.clients.invalidate(id).await;
+            }
             return Ok(None);
         };
         let client = Arc::new(Client::try_from(row)?);
