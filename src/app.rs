@@ -15,7 +15,9 @@ use crate::config::{Config, KeyConfig};
 use crate::http::{AppState, ConnectionLimits, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
-use crate::oauth::{Bootstrapped, IssuerSettings, Maintenance, TokenIssuer, spawn_maintenance};
+use crate::oauth::{
+    Bootstrapped, IssuerSettings, Keys, Maintenance, Operator, Sigil, spawn_maintenance,
+};
 use crate::store::{ClientWatcher, Store, StoreOptions};
 
 /// A built, bound server.
@@ -50,25 +52,27 @@ impl Application {
             refresh_token_ttl: config.refresh_token_ttl,
             refresh_grace: config.refresh_grace,
             password_min_length: config.passwords.min_length,
+            registration: config.registration,
+            audit_retention: config.audit_retention,
             limits: config.limits,
             hooks: config.hooks.clone(),
         };
         let hasher = config.passwords.hasher()?;
         let metrics = Metrics::new();
-        let issuer = TokenIssuer::new(
+        let sigil = Sigil::new(
             store.clone(),
             keys.clone(),
             hasher,
             settings,
             metrics.clone(),
         );
-        let bootstrapped = issuer
+        let bootstrapped = sigil
             .bootstrap(&config.bootstrap, config.clock.now())
             .await?;
         announce(&bootstrapped);
         let maintenance =
-            spawn_maintenance(issuer.clone(), config.clock.clone(), MAINTENANCE_INTERVAL);
-        let state = AppState::new(&config, store.clone(), keys.clone(), issuer, metrics)?;
+            spawn_maintenance(sigil.clone(), config.clock.clone(), MAINTENANCE_INTERVAL);
+        let state = AppState::new(&config, sigil, metrics)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
@@ -145,6 +149,32 @@ fn announce(bootstrapped: &Bootstrapped) {
     if let Some(user_id) = &bootstrapped.admin_user {
         println!("sigil: created the admin user from SIGIL_ADMIN_USERNAME (user_id {user_id})");
     }
+}
+
+/// The operator's command-line use cases over `database_url` (connected and migrated).
+pub async fn operator(database_url: &str) -> anyhow::Result<Operator> {
+    let options = StoreOptions {
+        client_cache_ttl: std::time::Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    Ok(Operator::new(open_store(database_url, options).await?))
+}
+
+/// The operator's use cases and the key ring's, the ring loaded with the configured
+/// key-encryption key (performing every transition due at `now`).
+pub async fn operator_with_keys(
+    config: &KeyConfig,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Operator, Keys)> {
+    let options = StoreOptions {
+        client_cache_ttl: std::time::Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let store = open_store(&config.database_url, options).await?;
+    let ring = Arc::new(load_key_ring(&store, config, now).await?);
+    let operator = Operator::new(store);
+    let keys = operator.keys(ring);
+    Ok((operator, keys))
 }
 
 /// Connects to the database and applies pending migrations; errors name `--database-url`.

@@ -42,6 +42,8 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// Whether `POST /register` is open. Default true.
     pub registration: bool,
+    /// How long audit rows are kept. Default 365 days.
+    pub audit_retention: Duration,
     /// Password policy and hashing cost.
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
@@ -162,6 +164,7 @@ impl Config {
                 )
             })?,
             registration: args.registration,
+            audit_retention: duration("--audit-retention", &args.audit_retention)?,
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             limits: limit_settings(&args.limits)?,

@@ -17,6 +17,8 @@ pub struct Hooks {
     /// Passed by a lookup of the client with this id after it was read from the database
     /// and before it is cached.
     pub client_fetched: Option<(String, Arc<Checkpoint>)>,
+    /// A failure injected into the store's unit of work.
+    pub fault: Option<Arc<Fault>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -24,6 +26,7 @@ impl fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("login_checked", &self.login_checked.is_some())
             .field("client_fetched", &self.client_fetched.is_some())
+            .field("fault", &self.fault)
             .finish()
     }
 }
@@ -72,5 +75,38 @@ impl Checkpoint {
     /// Lets `count` held (or future) requests through.
     pub fn release(&self, count: usize) {
         self.proceed.add_permits(count);
+    }
+}
+
+/// A failure armed at a named point of the store's unit of work (`"commit"`, or a step such
+/// as `"revoke_sessions"`): the next transaction to pass it fails there and rolls back, as a
+/// lost connection or a full disk would.
+#[derive(Debug)]
+pub struct Fault {
+    point: &'static str,
+    remaining: AtomicUsize,
+}
+
+impl Fault {
+    /// Fails the next `times` passes through `point`.
+    pub fn at(point: &'static str, times: usize) -> Arc<Self> {
+        Arc::new(Self {
+            point,
+            remaining: AtomicUsize::new(times),
+        })
+    }
+
+    /// Arms it again for `times` more passes.
+    pub fn arm(&self, times: usize) {
+        self.remaining.store(times, Ordering::SeqCst);
+    }
+
+    /// Whether a pass through `point` fails now (counting it).
+    pub fn trips(&self, point: &str) -> bool {
+        point == self.point
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
     }
 }

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use sigil::app::Application;
-use sigil::cli::{Cli, Command, run_client_command, run_keys_command, run_user_command};
+use sigil::cli::{
+    Cli, Command, run_audit_command, run_client_command, run_keys_command, run_user_command,
+};
 use sigil::config::Config;
 
 fn main() -> ExitCode {
@@ -29,13 +31,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate(database) => {
-            sigil::cli::open_store(&database).await?;
+            sigil::app::operator(&database.database_url).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Client { command } => run_client_command(command).await,
         Command::Keys { command } => run_keys_command(command).await,
         Command::User { command } => run_user_command(command).await,
+        Command::Audit { command } => run_audit_command(command).await,
         Command::Openapi => {
             print!("{}", sigil::http::openapi_json());
             Ok(())

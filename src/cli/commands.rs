@@ -1,34 +1,40 @@
-//! The non-server subcommands: `migrate`, `client`, `user`, `keys`. They work on the
-//! database directly; running servers see changes within their cache TTL or key check.
+//! The non-server subcommands: `client`, `user`, `keys`, `audit`. Each parses its flags,
+//! makes one call into the application layer as the operator (`Admin::command_line`,
+//! audited as the system actor `cli`) and prints the result. They work on the database
+//! directly; running servers see changes within their cache TTL or key check.
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 
-use super::{ClientCommand, ClientCreateArgs, DatabaseArgs, KeyArgs, KeysCommand, UserCommand};
+use super::{AuditCommand, ClientCommand, ClientCreateArgs, KeyArgs, KeysCommand, UserCommand};
+use crate::app::{operator, operator_with_keys};
 use crate::config::{KeyConfig, PasswordConfig};
-use crate::domain::{ClientId, ClientSecret};
-use crate::keys::KeyRing;
+use crate::domain::ClientSecret;
 use crate::oauth::{
-    ClientError, ClientSpec, NewAccount, RegisteredClient, UserError, create_user, register_client,
+    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, NewAccount, RegisteredClient,
+    StoredKey, UserError,
 };
-use crate::store::{Client, Store, StoreOptions, StoredKey};
 
 /// Runs a client subcommand.
 pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
+    let (admin, now) = (Admin::command_line(), Utc::now());
     match command {
         ClientCommand::Create(args) => create_client(args).await,
         ClientCommand::List { database, json } => {
-            let clients = open_store(&database).await?.list_clients().await?;
+            let operator = operator(&database.database_url).await?;
+            let clients = operator.clients.list(&admin, now).await?;
             print_clients(&clients, json)
         }
         ClientCommand::Delete {
             database,
             client_id,
         } => {
-            let id = ClientId::parse(client_id).context("client id")?;
-            if !open_store(&database).await?.delete_client(&id).await? {
-                anyhow::bail!("no client with id {id}");
+            let operator = operator(&database.database_url).await?;
+            match operator.clients.delete(&admin, &client_id, now).await {
+                Ok(()) => println!("deleted client {client_id}"),
+                Err(ClientError::NotFound) => anyhow::bail!("no client with id {client_id}"),
+                Err(error) => return Err(error.into()),
             }
-            println!("deleted client {id}");
             Ok(())
         }
     }
@@ -41,29 +47,25 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
     std::io::stdin()
         .read_line(&mut password)
         .context("--password-stdin: cannot read standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let password = password.trim_end_matches(['\r', '\n']);
     let passwords = PasswordConfig::from_args(&args.passwords)?;
-    let store = open_store(&args.database).await?;
+    let operator = operator(&args.database.database_url).await?;
+    let accounts = operator.accounts(passwords.hasher()?, passwords.min_length);
     let account = NewAccount {
-        email: &args.username,
-        password,
+        email: args.username,
+        password: password.into(),
         is_admin: args.admin,
     };
-    let user = create_user(
-        &store,
-        &passwords.hasher()?,
-        passwords.min_length,
-        account,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(|error| match error {
-        UserError::InvalidEmail(_) | UserError::EmailTaken => {
-            anyhow::anyhow!("--username: {error}")
-        }
-        UserError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
-        other => anyhow::Error::from(other),
-    })?;
+    let user = accounts
+        .create(&Admin::command_line(), account, Utc::now())
+        .await
+        .map_err(|error| match error {
+            UserError::InvalidEmail(_) | UserError::EmailTaken => {
+                anyhow::anyhow!("--username: {error}")
+            }
+            UserError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
+            other => anyhow::Error::from(other),
+        })?;
     if args.json {
         println!(
             "{}",
@@ -77,25 +79,26 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
 
 /// Runs a keys subcommand. Running servers see the change at their next check.
 pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
-    let now = chrono::Utc::now();
+    let (admin, now) = (Admin::command_line(), Utc::now());
     match command {
         KeysCommand::List { database, json } => {
-            let keys = open_store(&database).await?.list_all_signing_keys().await?;
+            let operator = operator(&database.database_url).await?;
+            let keys = operator.list_keys(&admin, now).await?;
             print_keys(&keys, json)
         }
         KeysCommand::Rotate { keys, force } => {
-            let (_, ring) = open_key_ring(keys, now).await?;
-            ring.rotate(now, force).await?;
-            println!("rotated: now signing with {}", ring.current_kid());
+            let keys = open_keys(keys, now).await?;
+            keys.rotate(&admin, force, now).await?;
+            println!("rotated: now signing with {}", keys.current_kid());
             Ok(())
         }
         KeysCommand::Revoke { keys, kid } => {
-            let (_, ring) = open_key_ring(keys, now).await?;
-            match ring.revoke(&kid, now).await? {
+            let keys = open_keys(keys, now).await?;
+            match keys.revoke(&admin, &kid, now).await? {
                 Some(state) => println!(
                     "revoked {kid} (was {}); now signing with {}",
                     state.as_str(),
-                    ring.current_kid()
+                    keys.current_kid()
                 ),
                 None => anyhow::bail!("no published key with kid {kid}"),
             }
@@ -104,20 +107,42 @@ pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn open_key_ring(
-    args: KeyArgs,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<(Store, KeyRing)> {
+/// Runs an audit subcommand.
+pub async fn run_audit_command(command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::List(args) = command;
+    let since = args
+        .since
+        .as_deref()
+        .map(|since| {
+            DateTime::parse_from_rfc3339(since)
+                .map(|since| since.with_timezone(&Utc))
+                .with_context(|| format!("--since {since:?}: expected an RFC 3339 time"))
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        actor: args.actor,
+        action: args.action,
+        target: args.target,
+        since,
+        cursor: args.cursor,
+        limit: Some(args.limit),
+    };
+    let operator = operator(&args.database.database_url).await?;
+    let page = operator
+        .audit
+        .list(&Admin::command_line(), filter, Utc::now())
+        .await?;
+    print_audit(&page.events, page.next_cursor.as_deref(), args.json)
+}
+
+async fn open_keys(args: KeyArgs, now: DateTime<Utc>) -> anyhow::Result<crate::oauth::Keys> {
     let config = KeyConfig::from_args(args)?;
-    let store = crate::app::open_store(&config.database_url, cli_store_options()).await?;
-    let ring = crate::app::load_key_ring(&store, &config, now).await?;
-    Ok((store, ring))
+    let (_, keys) = operator_with_keys(&config, now).await?;
+    Ok(keys)
 }
 
 fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())
-    };
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
     if json {
         let rows: Vec<_> = keys
             .iter()
@@ -151,19 +176,6 @@ fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects and migrates, so provisioning works before the first `serve`.
-pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    crate::app::open_store(&database.database_url, cli_store_options()).await
-}
-
-/// The CLI makes one-off lookups: a short client cache is plenty.
-fn cli_store_options() -> StoreOptions {
-    StoreOptions {
-        client_cache_ttl: std::time::Duration::from_secs(1),
-        ..StoreOptions::default()
-    }
-}
-
 async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
     let spec = ClientSpec {
         name: args.name,
@@ -173,8 +185,10 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         public: args.public,
         introspection: args.introspection,
     };
-    let store = open_store(&args.database).await?;
-    let RegisteredClient { client, secret } = register_client(&store, spec, None, None)
+    let operator = operator(&args.database.database_url).await?;
+    let RegisteredClient { client, secret } = operator
+        .clients
+        .register(&Admin::command_line(), spec, Utc::now())
         .await
         .map_err(|error| match error {
             ClientError::InvalidName(_) => anyhow::anyhow!("--name: {error}"),
@@ -218,6 +232,49 @@ fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
             c.grant_types.to_string(),
             c.scopes
         );
+    }
+    Ok(())
+}
+
+fn print_audit(events: &[AuditRecord], next: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let details: serde_json::Value =
+                    serde_json::from_str(&e.details).unwrap_or_default();
+                serde_json::json!({ "id": e.id, "at": e.at, "actor_type": e.actor_type,
+                    "actor_id": e.actor_id, "client_id": e.client_id, "ip": e.ip,
+                    "action": e.action, "target_type": e.target_type, "target_id": e.target_id,
+                    "outcome": e.outcome, "details": details })
+            })
+            .collect();
+        let page = serde_json::json!({ "events": rows, "next_cursor": next });
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(());
+    }
+    println!(
+        "{:<8} {:<26} {:<10} {:<38} {:<22} {:<8} TARGET",
+        "ID", "AT", "ACTOR", "ACTOR_ID", "ACTION", "OUTCOME"
+    );
+    for e in events {
+        let target = match (&e.target_type, &e.target_id) {
+            (Some(kind), Some(id)) => format!("{kind}:{id}"),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<8} {:<26} {:<10} {:<38} {:<22} {:<8} {}",
+            e.id,
+            e.at.to_rfc3339(),
+            e.actor_type,
+            e.actor_id.as_deref().unwrap_or("-"),
+            e.action,
+            e.outcome,
+            target
+        );
+    }
+    if let Some(next) = next {
+        println!("(more: --cursor {next})");
     }
     Ok(())
 }

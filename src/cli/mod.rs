@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use commands::{open_store, run_client_command, run_keys_command, run_user_command};
+pub use commands::{run_audit_command, run_client_command, run_keys_command, run_user_command};
 
 /// sigil: an OAuth2/OIDC-style token issuer.
 #[derive(Debug, Parser)]
@@ -60,8 +60,49 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Read the audit log.
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
     Openapi,
+}
+
+/// `sigil audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit rows, newest first.
+    List(AuditListArgs),
+}
+
+/// Flags of `sigil audit list`.
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Only rows of this actor (user id, client id or system label such as `cli`).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (e.g. `login.failure`, `user.update`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only rows about this target id (user, client, session or key id).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only rows at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Continue after a previous page (its printed cursor).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Rows to print, 1 to 1000.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print one JSON object (`events`, `next_cursor`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sigil user ...`
@@ -184,6 +225,10 @@ pub struct ServeArgs {
     /// Allow self-registration at POST /register.
     #[arg(long, env = "SIGIL_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub registration: bool,
+
+    /// How long audit rows are kept before the maintenance task deletes them.
+    #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "365d")]
+    pub audit_retention: String,
 
     #[command(flatten)]
     pub passwords: PasswordArgs,

@@ -3,6 +3,7 @@
 //! Each type lives in its own file, is built only through parsing and carries its own error
 //! enum. Nothing here imports from the rest of the crate, HTTP or the database.
 
+mod actor;
 mod audience;
 mod client_id;
 mod client_name;
@@ -12,6 +13,7 @@ mod opaque_secret;
 mod password;
 mod scope;
 
+pub use actor::{Actor, Principal};
 pub use audience::{Audience, AudienceError};
 pub use client_id::{ClientId, ClientIdError};
 pub use client_name::{ClientName, ClientNameError};

@@ -4,28 +4,31 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 
+use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::oauth::{AccessToken, Actor, AdminDenied};
+use crate::oauth::{AccessToken, Admin, AdminDenied};
 
 /// A caller allowed the admin API today: a valid token with scope `admin` whose principal
-/// still has that right (see `TokenIssuer::authorize_admin`). Rejections follow RFC 6750 §3:
+/// still has that right (see `TokenIssuer::authorize_admin`), carrying the `Admin` capability the admin use cases take. Rejections follow RFC 6750 §3:
 /// `401 invalid_token` for a missing, bad or dead token, `403 insufficient_scope` without
 /// the right.
 #[derive(Debug)]
-pub(super) struct AdminCaller(pub(super) Actor);
+pub(super) struct AdminCaller(pub(super) Admin);
 
 impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let BearerCaller(token) = BearerCaller::from_request_parts(parts, state).await?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         match state
-            .issuer
-            .authorize_admin(&token, state.clock.now())
+            .sigil
+            .tokens
+            .authorize_admin(&token, ip, state.clock.now())
             .await
         {
-            Ok(actor) => Ok(Self(actor)),
+            Ok(admin) => Ok(Self(admin)),
             Err(AdminDenied::InvalidToken) => Err(invalid_token()),
             Err(AdminDenied::InsufficientScope) => {
                 let challenge = "Bearer error=\"insufficient_scope\", scope=\"admin\"";
@@ -52,7 +55,8 @@ impl FromRequestParts<AppState> for BearerCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or_else(invalid_token)?;
         let token = state
-            .issuer
+            .sigil
+            .tokens
             .verify_access_token(token, state.clock.now())
             .map_err(|_| invalid_token())?;
         Ok(Self(token))

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::keys::KeyRingError;
-use crate::oauth::{self, ClientError, UserError};
+use crate::oauth::{self, AuditError, ClientError, UserError};
 use crate::store;
 
 /// `WWW-Authenticate` of `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
@@ -194,9 +194,10 @@ impl From<UserError> for ApiError {
             UserError::Unavailable => return Self::unavailable(),
             UserError::TooManyRequests(wait) => return Self::too_many_requests(wait),
             UserError::Internal(source) => return Self::internal(source),
-            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) => {
+            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) | UserError::InvalidPage => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
+            UserError::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_disabled"),
         };
         Self::new(status, code, error.to_string())
     }
@@ -213,6 +214,19 @@ impl From<ClientError> for ApiError {
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
         Self::new(status, code, error.to_string())
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(error: AuditError) -> Self {
+        match error {
+            AuditError::Store(error) => error.into(),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                other.to_string(),
+            ),
+        }
     }
 }
 

@@ -16,8 +16,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::{log_internal_errors, method_not_allowed, not_found, panic_response};
 use super::handlers::{
-    admin_clients, admin_keys, admin_users, discovery, health, introspect, jwks, logout, metrics,
-    register, revoke, token, userinfo,
+    admin_audit, admin_clients, admin_keys, admin_users, discovery, health, introspect, jwks,
+    logout, metrics, register, revoke, token, userinfo,
 };
 use super::middleware::count_and_harden;
 use super::openapi::openapi;
@@ -115,4 +115,5 @@ fn endpoint_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_keys::get_admin_keys))
         .routes(routes!(admin_keys::post_admin_keys_rotate))
         .routes(routes!(admin_keys::post_admin_key_revoke))
+        .routes(routes!(admin_audit::get_admin_audit))
 }

@@ -9,10 +9,8 @@ use bytes::Bytes;
 use super::handlers::discovery;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::keys::KeyRing;
 use crate::metrics::Metrics;
-use crate::oauth::TokenIssuer;
-use crate::store::Store;
+use crate::oauth::Sigil;
 
 /// Shared state. axum clones it for every request, so it is one `Arc`: a single atomic
 /// increment instead of one per handle inside.
@@ -21,12 +19,10 @@ pub struct AppState(Arc<Shared>);
 
 /// The handles and precomputed documents behind `AppState`.
 pub struct Shared {
-    pub(super) store: Store,
-    pub(super) keys: Arc<KeyRing>,
-    pub(super) issuer: TokenIssuer,
+    /// The application layer: every handler makes its one call here.
+    pub(super) sigil: Sigil,
     pub(super) documents: Documents,
     pub(super) clock: Clock,
-    pub(super) registration: bool,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) metrics: Metrics,
 }
@@ -49,26 +45,17 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state `serve` and the tests use.
-    pub fn new(
-        config: &Config,
-        store: Store,
-        keys: Arc<KeyRing>,
-        issuer: TokenIssuer,
-        metrics: Metrics,
-    ) -> anyhow::Result<Self> {
+    pub fn new(config: &Config, sigil: Sigil, metrics: Metrics) -> anyhow::Result<Self> {
         let max_age = config.keys.jwks_max_age.as_secs();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))?;
         let discovery = discovery::document(config)?;
         Ok(Self(Arc::new(Shared {
-            store,
-            keys,
-            issuer,
+            sigil,
             documents: Documents {
                 discovery,
                 cache_control,
             },
             clock: config.clock.clone(),
-            registration: config.registration,
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
         })))

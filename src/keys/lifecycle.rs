@@ -10,7 +10,13 @@ use chrono::{DateTime, Utc};
 use super::encryption::KeyEncryptionKey;
 use super::signing_key::{self, SigningAlgorithm};
 use super::{KeyRingError, KeySettings};
-use crate::store::{KeyState, NewSigningKey, Store, StoredKey};
+use crate::domain::Actor;
+use crate::store::{AuditEntry, KeyState, NewSigningKey, Store, StoredKey};
+
+/// The actor of transitions sigil makes on its own (on start and at every key check).
+fn scheduler() -> Actor {
+    Actor::system("key-scheduler")
+}
 
 /// Timing of the lifecycle, derived from configuration.
 #[derive(Debug, Clone, Copy)]
@@ -151,7 +157,18 @@ impl KeyManager {
             .collect();
         stale.dedup();
         for alg in stale.into_iter().filter(|_| all_sign) {
-            for kid in self.store.retire_signing_algorithm(alg, now).await? {
+            let mut tx = self.store.begin().await?;
+            let changed = tx.retire_signing_algorithm(alg, now).await?;
+            for kid in &changed {
+                let entry = AuditEntry::new(&scheduler(), "key.retire", now)
+                    .target("key", kid.as_str())
+                    .details(
+                        serde_json::json!({ "alg": alg, "why": "algorithm no longer configured" }),
+                    );
+                tx.record(&entry).await?;
+            }
+            tx.commit().await?;
+            for kid in changed {
                 tracing::info!(kid, alg, "key transition: algorithm no longer configured");
             }
         }
@@ -175,21 +192,32 @@ impl KeyManager {
         match transition {
             Transition::CreateCurrent => self.create(KeyState::Current, alg, now).await,
             Transition::CreateNext => self.create(KeyState::Next, alg, now).await,
-            Transition::Promote { current, next } => {
-                self.promote(&current, &next, now).await.map(drop)
-            }
+            Transition::Promote { current, next } => self
+                .promote(&current, &next, now, &scheduler())
+                .await
+                .map(drop),
             Transition::Activate { next } => {
-                if self.store.activate_signing_key(&next, now).await? {
+                let mut tx = self.store.begin().await?;
+                if tx.activate_signing_key(&next, now).await? {
+                    let entry = AuditEntry::new(&scheduler(), "key.activate", now)
+                        .target("key", next.as_str())
+                        .details(serde_json::json!({ "alg": alg.as_str() }));
+                    tx.record(&entry).await?;
+                    tx.commit().await?;
                     tracing::info!(kid = next, from = "next", to = "current", "key transition");
                 }
                 Ok(())
             }
             Transition::RemoveRetired { retired_before } => {
-                for kid in self
-                    .store
-                    .remove_retired_signing_keys(retired_before, now)
-                    .await?
-                {
+                let mut tx = self.store.begin().await?;
+                let removed = tx.remove_retired_signing_keys(retired_before, now).await?;
+                for kid in &removed {
+                    let entry = AuditEntry::new(&scheduler(), "key.remove", now)
+                        .target("key", kid.as_str());
+                    tx.record(&entry).await?;
+                }
+                tx.commit().await?;
+                for kid in removed {
                     tracing::info!(kid, from = "retired", to = "removed", "key transition");
                 }
                 Ok(())
@@ -197,15 +225,23 @@ impl KeyManager {
         }
     }
 
-    /// Makes `next` current and retires `current`; `false` when another instance did it.
+    /// Makes `next` current and retires `current`, recording `key.rotate` by `actor`;
+    /// `false` when another instance did it.
     pub(super) async fn promote(
         &self,
         current: &str,
         next: &str,
         now: DateTime<Utc>,
+        actor: &Actor,
     ) -> Result<bool, KeyRingError> {
-        let promoted = self.store.promote_signing_key(current, next, now).await?;
+        let mut tx = self.store.begin().await?;
+        let promoted = tx.promote_signing_key(current, next, now).await?;
         if promoted {
+            let entry = AuditEntry::new(actor, "key.rotate", now)
+                .target("key", next)
+                .details(serde_json::json!({ "activated": next, "retired": current }));
+            tx.record(&entry).await?;
+            tx.commit().await?;
             tracing::info!(
                 kid = current,
                 from = "current",
@@ -235,7 +271,17 @@ impl KeyManager {
             alg: generated.alg.as_str().to_owned(),
             public_jwk: generated.public_jwk,
         };
-        if self.store.insert_signing_key(&new, state, now).await? {
+        let mut tx = self.store.begin().await?;
+        if tx.insert_signing_key(&new, state, now).await? {
+            let action = match state {
+                KeyState::Current => "key.create",
+                _ => "key.publish",
+            };
+            let entry = AuditEntry::new(&scheduler(), action, now)
+                .target("key", new.kid.as_str())
+                .details(serde_json::json!({ "alg": new.alg, "state": state.as_str() }));
+            tx.record(&entry).await?;
+            tx.commit().await?;
             tracing::info!(kid = %new.kid, alg = %new.alg, from = "none", to = state.as_str(), "key transition");
         }
         Ok(())

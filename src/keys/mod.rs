@@ -26,7 +26,8 @@ pub use jwks::Jwks;
 pub use lifecycle::RotationPolicy;
 pub use signing_key::SigningAlgorithm;
 
-use crate::store::{self, KeyState, Store, StoredKey};
+use crate::domain::Actor;
+use crate::store::{self, AuditEntry, KeyState, Store, StoredKey};
 
 /// Longest token accepted for verification, in bytes.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -168,7 +169,12 @@ impl KeyRing {
     /// Manual rotation: the published next key starts signing, the current key retires and a
     /// fresh next key is published. Refused while the next key is younger than the publish
     /// lead, unless `force`.
-    pub async fn rotate(&self, now: DateTime<Utc>, force: bool) -> Result<(), KeyRingError> {
+    pub async fn rotate(
+        &self,
+        now: DateTime<Utc>,
+        force: bool,
+        actor: &Actor,
+    ) -> Result<(), KeyRingError> {
         let keys = self.manager.store.list_signing_keys().await?;
         let lead = self.manager.policy.publish_lead;
         let mut promotions = Vec::new();
@@ -191,7 +197,7 @@ impl KeyRing {
             promotions.push((current.kid.clone(), next.kid.clone()));
         }
         for (current, next) in promotions {
-            self.manager.promote(&current, &next, now).await?;
+            self.manager.promote(&current, &next, now, actor).await?;
         }
         self.refresh(now).await
     }
@@ -202,8 +208,17 @@ impl KeyRing {
         &self,
         kid: &str,
         now: DateTime<Utc>,
+        actor: &Actor,
     ) -> Result<Option<KeyState>, KeyRingError> {
-        let previous = self.manager.store.revoke_signing_key(kid, now).await?;
+        let mut tx = self.manager.store.begin().await?;
+        let previous = tx.revoke_signing_key(kid, now).await?;
+        let entry = AuditEntry::new(actor, "key.revoke", now).target("key", kid);
+        let entry = match previous {
+            Some(state) => entry.details(serde_json::json!({ "was": state.as_str() })),
+            None => entry.failed("no published key has this kid"),
+        };
+        tx.record(&entry).await?;
+        tx.commit().await?;
         if let Some(state) = previous {
             tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
             self.refresh(now).await?;

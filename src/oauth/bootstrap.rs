@@ -1,11 +1,12 @@
 //! First start: an empty database gets an admin client (and, when configured, an admin
-//! user), so a newcomer can call the admin API without touching the database.
+//! user), so a newcomer can call the admin API without touching the database. Both are
+//! recorded in the audit log under the system actor `bootstrap`.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::clients::new_client;
-use super::{ClientSpec, NewAccount, TokenIssuer, UserError};
+use super::{ClientSpec, NewAccount, Sigil, UserError};
 use crate::domain::{ClientId, ClientSecret};
 
 /// What to create on an empty database.
@@ -32,7 +33,7 @@ pub struct Bootstrapped {
 /// an admin user's logins through it.
 const ADMIN_CLIENT_GRANTS: &str = "client_credentials password refresh_token";
 
-impl TokenIssuer {
+impl Sigil {
     /// Creates the admin client when there is no client at all, and the admin user when one
     /// is configured and there is no user at all. Instances starting together on one empty
     /// database may each create an admin client; each prints its own.
@@ -43,18 +44,18 @@ impl TokenIssuer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Bootstrapped> {
         let mut done = Bootstrapped {
-            admin_client: self.bootstrap_client(bootstrap).await?,
+            admin_client: self.bootstrap_client(bootstrap, now).await?,
             admin_user: None,
         };
         if let Some((username, password)) = &bootstrap.admin_user
-            && !self.store.has_users().await?
+            && !self.accounts.any().await?
         {
             let account = NewAccount {
-                email: username,
-                password: password.expose_secret().to_owned(),
+                email: username.clone(),
+                password: password.expose_secret().into(),
                 is_admin: true,
             };
-            match self.create_user(account, now).await {
+            match self.accounts.create_first_admin(account, now).await {
                 Ok(user) => done.admin_user = Some(user.id),
                 Err(UserError::EmailTaken) => {}
                 Err(error) => {
@@ -68,6 +69,7 @@ impl TokenIssuer {
     async fn bootstrap_client(
         &self,
         bootstrap: &Bootstrap,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<Option<(ClientId, Option<ClientSecret>)>> {
         let given = bootstrap
             .admin_client_secret
@@ -89,7 +91,7 @@ impl TokenIssuer {
             .unwrap_or_else(ClientId::generate);
         let new = new_client(id.clone(), spec, Some(secret.hash()))
             .map_err(|error| anyhow::anyhow!("bootstrap admin client: {error}"))?;
-        if !self.store.insert_first_client(&new).await? {
+        if !self.clients.register_first(&new, now).await? {
             return Ok(None);
         }
         tracing::info!(client_id = %id, "bootstrap: admin client created");

@@ -2,11 +2,14 @@
 //! once), updates, secret rotation and deletion. Input is parsed here, so both front ends
 //! apply the same rules.
 
+use chrono::{DateTime, Utc};
+
+use super::admin::{Admin, audited};
 use crate::domain::{
-    Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
+    Actor, Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
     GrantTypes, Scope, ScopeError, SecretHash,
 };
-use crate::store::{self, Client, NewClient, Store};
+use crate::store::{self, AuditEntry, Client, NewClient, Store};
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,21 +97,235 @@ pub struct RegisteredClient {
     pub secret: Option<ClientSecret>,
 }
 
-/// Registers a client with a generated id (or `id` when given) and a generated secret.
-#[tracing::instrument(skip_all)]
-pub async fn register_client(
-    store: &Store,
-    spec: ClientSpec,
-    id: Option<ClientId>,
-    secret: Option<ClientSecret>,
-) -> Result<RegisteredClient, ClientError> {
-    let public = spec.public;
-    let secret = (!public).then(|| secret.unwrap_or_else(ClientSecret::generate));
-    let id = id.unwrap_or_else(ClientId::generate);
-    let new = new_client(id, spec, secret.as_ref().map(ClientSecret::hash))?;
-    let client = store.insert_client(&new).await?;
-    tracing::info!(client_id = %client.id, public, "client registered");
-    Ok(RegisteredClient { client, secret })
+/// Clients: cheap to clone.
+#[derive(Clone)]
+pub struct Clients {
+    store: Store,
+}
+
+impl Clients {
+    /// Client management over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Every client, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(
+        &self,
+        admin: &Admin,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Client>, ClientError> {
+        let clients = self.store.list_clients().await?;
+        let entry = AuditEntry::new(admin.actor(), "client.list", now);
+        self.store.record(&entry).await?;
+        Ok(clients)
+    }
+
+    /// One client; an id that cannot be a client id names no client.
+    #[tracing::instrument(skip_all)]
+    pub async fn find(
+        &self,
+        admin: &Admin,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Client, ClientError> {
+        let entry = AuditEntry::new(admin.actor(), "client.read", now).target("client", id);
+        let found = async {
+            let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
+            let client = self.store.find_client(&id).await?;
+            client.ok_or(ClientError::NotFound)
+        }
+        .await;
+        let client = audited(&self.store, entry.clone(), found).await?;
+        self.store.record(&entry).await?;
+        Ok(client.as_ref().clone())
+    }
+
+    /// Registers a client with a generated id and, unless public, a generated secret (in
+    /// the answer, shown once).
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        admin: &Admin,
+        spec: ClientSpec,
+        now: DateTime<Utc>,
+    ) -> Result<RegisteredClient, ClientError> {
+        let entry = AuditEntry::new(admin.actor(), "client.create", now);
+        let registered = async {
+            let public = spec.public;
+            let secret = (!public).then(ClientSecret::generate);
+            let new = new_client(
+                ClientId::generate(),
+                spec,
+                secret.as_ref().map(ClientSecret::hash),
+            )?;
+            let mut tx = self.store.begin().await?;
+            let client = tx.insert_client(&new, now).await?;
+            tx.record(
+                &entry
+                    .clone()
+                    .target("client", client.id.as_str())
+                    .details(describe(&client)),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(client_id = %client.id, public, "client registered");
+            Ok(RegisteredClient { client, secret })
+        }
+        .await;
+        audited(&self.store, entry, registered).await
+    }
+
+    /// Registers the first client on an empty database (the bootstrap admin client, system
+    /// actor `bootstrap`); `false` when a client already existed.
+    pub(super) async fn register_first(
+        &self,
+        new: &NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ClientError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.insert_first_client(new, now).await? {
+            return Ok(false);
+        }
+        let entry = AuditEntry::new(&Actor::system("bootstrap"), "client.create", now)
+            .target("client", new.id.as_str())
+            .details(
+                serde_json::json!({ "name": new.name, "grant_types": new.grant_types.to_string(),
+                "scope": new.scopes.to_string() }),
+            );
+        tx.record(&entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Applies `changes` to the client `id`; the next token request sees them.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn update(
+        &self,
+        admin: &Admin,
+        id: &str,
+        changes: ClientChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Client, ClientError> {
+        let entry = AuditEntry::new(admin.actor(), "client.update", now).target("client", id);
+        let updated = async {
+            let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
+            let mut tx = self.store.begin().await?;
+            let current = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
+            let client = changes.apply(&current)?;
+            if !tx.update_client(&client).await? {
+                return Err(ClientError::NotFound);
+            }
+            tx.record(&entry.clone().details(describe(&client))).await?;
+            tx.commit().await?;
+            tracing::info!(client_id = %id, "client updated");
+            Ok(client)
+        }
+        .await;
+        audited(&self.store, entry, updated).await
+    }
+
+    /// Gives a confidential client a new secret (returned with the client, to be shown once);
+    /// the old one stops working at once.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn rotate_secret(
+        &self,
+        admin: &Admin,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RegisteredClient, ClientError> {
+        let entry =
+            AuditEntry::new(admin.actor(), "client.secret_rotate", now).target("client", id);
+        let rotated = async {
+            let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
+            let mut tx = self.store.begin().await?;
+            let client = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
+            if client.secret_hash.is_none() {
+                return Err(ClientError::PublicClient);
+            }
+            let secret = ClientSecret::generate();
+            if !tx.update_client_secret(&id, &secret.hash()).await? {
+                return Err(ClientError::NotFound);
+            }
+            tx.record(&entry).await?;
+            tx.commit().await?;
+            tracing::info!(client_id = %id, "client secret rotated");
+            let client = Client {
+                secret_hash: Some(secret.hash()),
+                ..client
+            };
+            Ok(RegisteredClient {
+                client,
+                secret: Some(secret),
+            })
+        }
+        .await;
+        audited(&self.store, entry, rotated).await
+    }
+
+    /// Deletes a client: its next token request fails, its sessions go with it.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn delete(
+        &self,
+        admin: &Admin,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientError> {
+        let entry = AuditEntry::new(admin.actor(), "client.delete", now).target("client", id);
+        let deleted = async {
+            let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
+            let mut tx = self.store.begin().await?;
+            if !tx.delete_client(&id).await? {
+                return Err(ClientError::NotFound);
+            }
+            tx.record(&entry).await?;
+            tx.commit().await?;
+            tracing::info!(client_id = %id, "client deleted");
+            Ok(())
+        }
+        .await;
+        audited(&self.store, entry, deleted).await
+    }
+}
+
+/// What the audit log keeps of a client: never its secret or the secret's hash.
+fn describe(client: &Client) -> serde_json::Value {
+    serde_json::json!({
+        "name": client.name,
+        "public": client.secret_hash.is_none(),
+        "grant_types": client.grant_types.to_string(),
+        "scope": client.scopes.to_string(),
+        "audience": client.audience,
+        "introspection": client.may_introspect,
+    })
+}
+
+impl ClientChanges {
+    /// `current` with these changes, parsed by the same rules as a new client.
+    fn apply(self, current: &Client) -> Result<Client, ClientError> {
+        let public = current.secret_hash.is_none();
+        Ok(Client {
+            name: match self.name {
+                Some(name) => ClientName::parse(&name)?.into(),
+                None => current.name.clone(),
+            },
+            grant_types: match self.grant_types {
+                Some(text) => parse_grant_types(&text, public)?,
+                None => current.grant_types.clone(),
+            },
+            scopes: match self.scopes {
+                Some(scopes) => Scope::parse(&scopes)?,
+                None => current.scopes.clone(),
+            },
+            audience: match self.audience {
+                Some(audience) => parse_audience(audience.as_deref())?,
+                None => current.audience.clone(),
+            },
+            may_introspect: self.introspection.unwrap_or(current.may_introspect),
+            ..current.clone()
+        })
+    }
 }
 
 /// Parses `spec` into the row to insert.
@@ -125,69 +342,6 @@ pub(super) fn new_client(
         scopes: Scope::parse(&spec.scopes)?,
         audience: parse_audience(spec.audience.as_deref())?,
         may_introspect: spec.introspection,
-    })
-}
-
-/// Applies `changes` to the client `id`; the next token request sees them.
-#[tracing::instrument(skip_all, fields(client_id = %id))]
-pub async fn update_client(
-    store: &Store,
-    id: &ClientId,
-    changes: ClientChanges,
-) -> Result<Client, ClientError> {
-    let current = store.find_client(id).await?.ok_or(ClientError::NotFound)?;
-    let public = current.secret_hash.is_none();
-    let grant_types = match changes.grant_types {
-        Some(text) => parse_grant_types(&text, public)?,
-        None => current.grant_types.clone(),
-    };
-    let client = Client {
-        name: match changes.name {
-            Some(name) => ClientName::parse(&name)?.into(),
-            None => current.name.clone(),
-        },
-        grant_types,
-        scopes: match changes.scopes {
-            Some(scopes) => Scope::parse(&scopes)?,
-            None => current.scopes.clone(),
-        },
-        audience: match changes.audience {
-            Some(audience) => parse_audience(audience.as_deref())?,
-            None => current.audience.clone(),
-        },
-        may_introspect: changes.introspection.unwrap_or(current.may_introspect),
-        ..current.as_ref().clone()
-    };
-    if !store.update_client(&client).await? {
-        return Err(ClientError::NotFound);
-    }
-    tracing::info!(client_id = %id, "client updated");
-    Ok(client)
-}
-
-/// Gives a confidential client a new secret (returned with the client, to be shown once);
-/// the old one stops working at once.
-#[tracing::instrument(skip_all, fields(client_id = %id))]
-pub async fn rotate_client_secret(
-    store: &Store,
-    id: &ClientId,
-) -> Result<RegisteredClient, ClientError> {
-    let client = store.find_client(id).await?.ok_or(ClientError::NotFound)?;
-    if client.secret_hash.is_none() {
-        return Err(ClientError::PublicClient);
-    }
-    let secret = ClientSecret::generate();
-    if !store.update_client_secret(id, &secret.hash()).await? {
-        return Err(ClientError::NotFound);
-    }
-    tracing::info!(client_id = %id, "client secret rotated");
-    let client = Client {
-        secret_hash: Some(secret.hash()),
-        ..client.as_ref().clone()
-    };
-    Ok(RegisteredClient {
-        client,
-        secret: Some(secret),
     })
 }
 

@@ -68,6 +68,8 @@ type Key = [u8; 32];
 pub(super) struct Slot {
     key: Key,
     window_start: DateTime<Utc>,
+    /// This slot was the window's last: its failure locks the counter until the window ends.
+    last: bool,
 }
 
 /// The slots a login attempt holds while its password is checked.
@@ -187,9 +189,15 @@ impl Limits {
         })
     }
 
-    /// Bad credentials: the attempt keeps its slots as failures.
-    pub(super) fn login_failed(&self, _claim: LoginClaim) {
+    /// Bad credentials: the attempt keeps its slots as failures. Returns the limits this
+    /// failure used up (`username`, `ip`): a lockout begins.
+    pub(super) fn login_failed(&self, claim: LoginClaim) -> Vec<&'static str> {
         self.metrics.failed_login();
+        [("username", claim.username), ("ip", claim.ip)]
+            .into_iter()
+            .filter(|(_, slot)| slot.is_some_and(|slot| slot.last))
+            .map(|(limit, _)| limit)
+            .collect()
     }
 
     /// A successful login clears its username's failures and gives its IP slot back.
@@ -309,6 +317,7 @@ impl Limits {
             .map(|(claim, outcome)| Slot {
                 key: claim.key,
                 window_start: outcome.window_start,
+                last: outcome.count >= claim.max,
             })
             .collect();
         let refused = claims.iter().zip(&outcomes).filter(|(_, o)| !o.granted);
@@ -368,6 +377,7 @@ fn claim_in_memory(
     let mut outcome = ClaimOutcome {
         granted: true,
         window_start: now,
+        count: 1,
     };
     cache.entry(claim.key).and_compute_with(|entry| {
         let current = entry.map(|entry| entry.into_value());
@@ -376,8 +386,10 @@ fn claim_in_memory(
                 outcome.window_start = current.start;
                 if current.count >= claim.max {
                     outcome.granted = false;
+                    outcome.count = current.count;
                     return Op::Nop;
                 }
+                outcome.count = current.count + 1;
                 Op::Put(Window {
                     count: current.count + 1,
                     ..current

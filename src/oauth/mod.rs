@@ -5,15 +5,19 @@
 //! and `clients.rs` account management, `sessions.rs` revocation, logout, introspection and userinfo. Callers pass
 //! `now`, so tests never sleep. Imports `store`, `keys` and `password`, never `axum`.
 
+mod admin;
+mod audit;
 mod bearer;
 mod bootstrap;
 pub mod claims;
 mod clients;
 mod error;
 mod grants;
+mod keys;
 mod limits;
 mod maintenance;
 mod sessions;
+mod sigil;
 mod users;
 
 use std::net::IpAddr;
@@ -22,24 +26,29 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// Records the use cases hand out (plain data with public fields).
+pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
+pub use admin::Admin;
+pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
-pub use clients::{
-    ClientChanges, ClientError, ClientSpec, RegisteredClient, register_client,
-    rotate_client_secret, update_client,
-};
+pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use error::Error;
+pub use keys::Keys;
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
-pub use sessions::{Actor, AdminDenied, Introspection, UserInfo};
-pub use users::{NewAccount, UserChanges, UserError, create_user};
+pub use sessions::{AdminDenied, Introspection, UserInfo};
+pub use sigil::{Operator, Sigil};
+pub use users::{AccountSettings, Accounts, NewAccount, UserChanges, UserError, UserPage};
 
-use crate::domain::{ClientId, ClientSecret, GrantType, RefreshToken, Scope};
+use secrecy::SecretString;
+
+use crate::domain::{Actor, ClientId, ClientSecret, GrantType, RefreshToken, Scope};
 use crate::hooks::Hooks;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
-use crate::store::{Client, NewRefreshFamily, Store, User};
+use crate::store::{AuditEntry, NewRefreshFamily, Store};
 use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
 
 /// The scope that opens the admin API; granted to users only when they are admins.
@@ -60,6 +69,10 @@ pub struct IssuerSettings {
     pub refresh_grace: Duration,
     /// Minimum length of a new password, in characters.
     pub password_min_length: usize,
+    /// Whether self-registration (`POST /register`) is open.
+    pub registration: bool,
+    /// How long audit rows are kept.
+    pub audit_retention: Duration,
     /// Brute-force and rate limits.
     pub limits: LimitSettings,
     /// Test seams (unset in production).
@@ -101,7 +114,7 @@ pub enum Grant {
         /// The user's email address.
         username: String,
         /// The user's password.
-        password: String,
+        password: SecretString,
         /// Requested scope; `None` means everything the client is allowed.
         scope: Option<Scope>,
     },
@@ -231,7 +244,15 @@ impl TokenIssuer {
                 refresh_token,
                 scope,
             } => (
-                grants::refresh_token::grant(self, &client, &refresh_token, scope, now).await,
+                grants::refresh_token::grant(
+                    self,
+                    &client,
+                    &refresh_token,
+                    scope,
+                    request.client_ip,
+                    now,
+                )
+                .await,
                 GrantType::RefreshToken,
             ),
         };
@@ -368,13 +389,15 @@ impl TokenIssuer {
         })
     }
 
-    /// Starts a login session (refresh family); its first refresh token when the client may
-    /// use the `refresh_token` grant.
+    /// Starts a login session (refresh family), recording `login.success` in the same
+    /// transaction; its first refresh token when the client may use the `refresh_token`
+    /// grant.
     async fn start_session(
         &self,
         client: &Client,
         user: &User,
         scope: Scope,
+        ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
         let family_id = uuid::Uuid::new_v4().to_string();
@@ -397,13 +420,20 @@ impl TokenIssuer {
             scope: &scope_text,
             credentials_version: user.credentials_version,
         };
+        let mut tx = self.store.begin().await?;
         // Created only while the checked credentials are still the user's: a password reset,
         // disabling or demotion that landed while this login was verifying wins.
-        if !self.store.insert_refresh_family(&family, now).await? {
+        if !tx.insert_refresh_family(&family, now).await? {
             return Err(Error::InvalidGrant(
                 "the account changed during login; log in again",
             ));
         }
+        let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
+        let entry = AuditEntry::new(&actor, "login.success", now)
+            .target("session", family_id.as_str())
+            .details(serde_json::json!({ "scope": scope_text }));
+        tx.record(&entry).await?;
+        tx.commit().await?;
         let session = Session {
             user,
             family_id: &family_id,

@@ -1,45 +1,37 @@
 //! Revocation (RFC 7009), logout, introspection (RFC 7662) and OIDC UserInfo.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use super::{ADMIN_SCOPE, AccessToken, ClientAuthentication, Error, TokenIssuer};
-use crate::domain::{ClientId, RefreshToken};
-use crate::store::{Client, RefreshTokenRecord, User};
+use super::{ADMIN_SCOPE, AccessToken, Admin, ClientAuthentication, Error, TokenIssuer};
+use crate::domain::{Actor, ClientId, RefreshToken};
+use crate::store::{AuditEntry, Client, RefreshTokenRecord, User};
 
 /// An RFC 7662 introspection answer; only `active` when the token is not usable.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default)]
 pub struct Introspection {
-    active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iat: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jti: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<&'static str>,
-}
-
-/// Who acts through a token: the user behind it (if any) and the client it was issued to.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// The user, for tokens of a login session.
-    pub user_id: Option<String>,
-    /// The client the token was issued to.
-    pub client_id: ClientId,
+    /// Whether the token is usable now.
+    pub active: bool,
+    /// Its scope.
+    pub scope: Option<String>,
+    /// The client it was issued to.
+    pub client_id: Option<String>,
+    /// Its subject.
+    pub sub: Option<String>,
+    /// When it expires (seconds since the epoch).
+    pub exp: Option<i64>,
+    /// When it was issued.
+    pub iat: Option<i64>,
+    /// Its issuer.
+    pub iss: Option<String>,
+    /// Its audience.
+    pub aud: Option<String>,
+    /// Its id.
+    pub jti: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: Option<&'static str>,
 }
 
 /// Why a bearer token does not open the admin API (RFC 6750 §3.1).
@@ -62,12 +54,23 @@ impl From<crate::store::Error> for AdminDenied {
     }
 }
 
+/// What a revocation ends.
+enum Revocation {
+    /// A login session (refresh family).
+    Session(String),
+    /// A client_credentials access token, by `jti`, until it expires.
+    AccessToken(String, DateTime<Utc>),
+}
+
 /// OIDC Core §5.3 UserInfo claims.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct UserInfo {
-    sub: String,
-    email: String,
-    email_verified: bool,
+    /// The user's id.
+    pub sub: String,
+    /// The user's email address.
+    pub email: String,
+    /// Whether it was verified.
+    pub email_verified: bool,
 }
 
 impl TokenIssuer {
@@ -79,30 +82,55 @@ impl TokenIssuer {
         &self,
         client: &ClientAuthentication,
         token: &str,
+        ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let client = self.authenticate_client(client).await?;
-        if let Some(record) = self.own_refresh_token(&client, token).await? {
-            self.store
-                .revoke_refresh_family(&record.family_id, now)
-                .await?;
+        let actor = Actor::client(client.id.as_str(), ip);
+        let entry = AuditEntry::new(&actor, "token.revoke", now);
+        // Found first, so the transaction holds the writer only for the writes.
+        let (entry, revocation) = if let Some(record) =
+            self.own_refresh_token(&client, token).await?
+        {
+            let details = serde_json::json!({ "token_type": "refresh_token" });
+            let entry = entry
+                .target("session", record.family_id.as_str())
+                .details(details);
+            (entry, Revocation::Session(record.family_id))
         } else if let Ok(access) = self.verify_access_token(token, now)
             && access.client_id == client.id.as_str()
         {
-            match access.session.as_deref() {
-                Some(session) => {
-                    self.store.revoke_refresh_family(session, now).await?;
-                }
+            let details = serde_json::json!({ "token_type": "access_token", "jti": access.jti });
+            match access.session {
+                Some(session) => (
+                    entry.target("session", session.as_str()).details(details),
+                    Revocation::Session(session),
+                ),
                 // A token without a session (client_credentials) is refused by jti until it
                 // expires: introspection, userinfo and the admin check consult the list.
                 None => {
                     let expires_at = DateTime::from_timestamp(access.exp, 0).unwrap_or(now);
-                    self.store
-                        .revoke_access_token(&access.jti, expires_at)
-                        .await?;
+                    (
+                        entry.target("client", client.id.as_str()).details(details),
+                        Revocation::AccessToken(access.jti, expires_at),
+                    )
                 }
             }
+        } else {
+            // RFC 7009 §2.2: an unknown token is not an error; nothing changes.
+            return Ok(());
+        };
+        let mut tx = self.store.begin().await?;
+        match &revocation {
+            Revocation::Session(family_id) => {
+                tx.revoke_refresh_family(family_id, now).await?;
+            }
+            Revocation::AccessToken(jti, expires_at) => {
+                tx.revoke_access_token(jti, *expires_at).await?;
+            }
         }
+        tx.record(&entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -114,6 +142,7 @@ impl TokenIssuer {
         client: &ClientAuthentication,
         token: &str,
         all: bool,
+        ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let client = self.authenticate_client(client).await?;
@@ -122,26 +151,31 @@ impl TokenIssuer {
                 "the refresh token is invalid, expired or revoked",
             ));
         };
+        let actor = Actor::user(record.user_id.as_str(), Some(client.id.to_string()), ip);
+        let session = AuditEntry::new(&actor, "session.logout", now)
+            .target("session", record.family_id.as_str());
         // Ending every session takes a live token: a spent, revoked or expired one (a thief's
         // old copy, one from before a password reset) ends at most its own session.
-        if all && !self.is_refresh_live(&record, now).await? {
-            self.store
-                .revoke_refresh_family(&record.family_id, now)
-                .await?;
+        let live = self.is_refresh_live(&record, now).await?;
+        let mut tx = self.store.begin().await?;
+        if all && live {
+            let ended = tx.revoke_user_sessions(&record.user_id, now).await?;
+            let entry = AuditEntry::new(&actor, "session.logout_all", now)
+                .target("user", record.user_id.as_str())
+                .details(serde_json::json!({ "sessions_ended": ended }));
+            tx.record(&entry).await?;
+            tx.commit().await?;
+            tracing::info!(user_id = %record.user_id, sessions = ended, "logged out everywhere");
+            return Ok(());
+        }
+        if tx.revoke_refresh_family(&record.family_id, now).await? {
+            tx.record(&session).await?;
+        }
+        tx.commit().await?;
+        if all {
             return Err(Error::InvalidGrant(
                 "logging out everywhere needs a live refresh token",
             ));
-        }
-        if all {
-            let ended = self
-                .store
-                .revoke_user_refresh_families(&record.user_id, now)
-                .await?;
-            tracing::info!(user_id = %record.user_id, sessions = ended, "logged out everywhere");
-        } else {
-            self.store
-                .revoke_refresh_family(&record.family_id, now)
-                .await?;
         }
         Ok(())
     }
@@ -225,8 +259,9 @@ impl TokenIssuer {
     pub async fn authorize_admin(
         &self,
         token: &AccessToken,
+        ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<Actor, AdminDenied> {
+    ) -> Result<Admin, AdminDenied> {
         if !token.scope.contains(ADMIN_SCOPE) {
             return Err(AdminDenied::InsufficientScope);
         }
@@ -257,7 +292,11 @@ impl TokenIssuer {
         if !client.scopes.contains(ADMIN_SCOPE) {
             return Err(AdminDenied::InsufficientScope);
         }
-        Ok(Actor { user_id, client_id })
+        let actor = match user_id {
+            Some(user_id) => Actor::user(user_id, Some(client_id.to_string()), ip),
+            None => Actor::client(client_id.as_str(), ip),
+        };
+        Ok(Admin::new(actor))
     }
 
     /// A verified access token is live while its session is, and its user (or, for

@@ -1,14 +1,23 @@
-//! Users: self-registration, creation, and the admin operations (update, delete), which end
-//! the user's sessions when they take access away.
+//! Accounts: self-registration, and the admin operations on users (create, list, read,
+//! update, delete). A change that takes access away ends the user's sessions in the same
+//! transaction, and every change is in the audit log with it.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
 
-use super::{Error, TokenIssuer};
-use crate::domain::{Email, EmailError, Password, PasswordError};
+use super::Error;
+use super::admin::{Admin, audited};
+use super::limits::Limits;
+use crate::domain::{Actor, Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
-use crate::store::{self, NewUser, Store, User, UserUpdate};
+use crate::store::{self, AuditEntry, NewUser, Store, User, UserUpdate};
+
+/// Page size when the caller gives none.
+const DEFAULT_PAGE: u32 = 50;
+/// Largest page size.
+const MAX_PAGE: u32 = 200;
 
 /// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +28,18 @@ pub enum UserError {
     /// The password breaks the policy.
     #[error("{0}")]
     InvalidPassword(#[from] PasswordError),
+    /// A page size outside 1..=200.
+    #[error("limit must be between 1 and {MAX_PAGE}")]
+    InvalidPage,
     /// Another user has this email (compared case-insensitively).
     #[error("a user with this email already exists")]
     EmailTaken,
     /// No user has this id.
     #[error("no user has this id")]
     NotFound,
+    /// Self-registration is switched off.
+    #[error("self-registration is switched off")]
+    RegistrationClosed,
     /// Too many registrations; retry after the given time.
     #[error("too many registrations, retry later")]
     TooManyRequests(std::time::Duration),
@@ -48,11 +63,11 @@ impl From<store::Error> for UserError {
 
 /// A user to create.
 #[derive(Debug)]
-pub struct NewAccount<'a> {
+pub struct NewAccount {
     /// Email address (login name).
-    pub email: &'a str,
+    pub email: String,
     /// The chosen password.
-    pub password: String,
+    pub password: SecretString,
     /// May be granted scope `admin`.
     pub is_admin: bool,
 }
@@ -62,74 +77,231 @@ pub struct NewAccount<'a> {
 pub struct UserChanges {
     /// Disable (`true`) or enable the account. Disabling ends every session.
     pub disabled: Option<bool>,
-    /// Grant or withdraw scope `admin`.
+    /// Grant or withdraw scope `admin`. Withdrawing ends every session.
     pub admin: Option<bool>,
     /// A new password (reset). Ends every session.
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
 }
 
-impl TokenIssuer {
-    /// Self-registration (`POST /register`) from `ip`: never an admin. The registration
-    /// throttle is claimed first, so neither a flood nor a probe for taken emails gets any
-    /// further (and no argon2 hash) once the window is used up.
+/// One page of the user list.
+#[derive(Debug)]
+pub struct UserPage {
+    /// The users on it, oldest first.
+    pub users: Vec<User>,
+    /// The offset of the next page; `None` on the last one.
+    pub next_offset: Option<u64>,
+}
+
+/// Account settings, from `Config`.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSettings {
+    /// Minimum length of a new password, in characters.
+    pub password_min_length: usize,
+    /// Whether `POST /register` is open.
+    pub registration: bool,
+}
+
+/// Accounts: cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    hasher: PasswordHasher,
+    settings: AccountSettings,
+    /// The registration throttle (the server's); `None` at the command line.
+    limits: Option<Limits>,
+}
+
+impl Accounts {
+    /// Accounts for the command line: no registration, no throttle.
+    pub fn new(store: Store, hasher: PasswordHasher, password_min_length: usize) -> Self {
+        let settings = AccountSettings {
+            password_min_length,
+            registration: false,
+        };
+        Self::with_limits(store, hasher, settings, None)
+    }
+
+    pub(super) fn with_limits(
+        store: Store,
+        hasher: PasswordHasher,
+        settings: AccountSettings,
+        limits: Option<Limits>,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            settings,
+            limits,
+        }
+    }
+
+    /// Self-registration from `ip`: never an admin. The registration throttle is claimed
+    /// first, so neither a flood nor a probe for taken emails gets any further (and no
+    /// argon2 hash) once the window is used up.
+    #[tracing::instrument(skip_all)]
     pub async fn register(
         &self,
         email: &str,
-        password: String,
+        password: SecretString,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        self.limits
-            .claim_registration(ip, now)
-            .await
-            .map_err(|error| match error {
-                Error::TooManyRequests(wait) => UserError::TooManyRequests(wait),
-                Error::Unavailable => UserError::Unavailable,
-                other => UserError::Internal(other.into()),
-            })?;
+        if !self.settings.registration {
+            return Err(UserError::RegistrationClosed);
+        }
+        if let Some(limits) = &self.limits {
+            limits
+                .claim_registration(ip, now)
+                .await
+                .map_err(|error| match error {
+                    Error::TooManyRequests(wait) => UserError::TooManyRequests(wait),
+                    Error::Unavailable => UserError::Unavailable,
+                    other => UserError::Internal(other.into()),
+                })?;
+        }
         let account = NewAccount {
-            email,
+            email: email.to_owned(),
             password,
             is_admin: false,
         };
-        create_user(
-            &self.store,
-            &self.hasher,
-            self.settings.password_min_length,
-            account,
-            now,
-        )
-        .await
+        let actor = Actor::anonymous(ip);
+        self.insert(&actor, "user.register", account, now).await
     }
-}
 
-impl TokenIssuer {
-    /// Creates a user, admin or not (admin API).
-    pub async fn create_user(
+    /// Creates a user, admin or not.
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
         &self,
-        account: NewAccount<'_>,
+        admin: &Admin,
+        account: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let min_length = self.settings.password_min_length;
-        create_user(&self.store, &self.hasher, min_length, account, now).await
+        let entry = AuditEntry::new(admin.actor(), "user.create", now)
+            .details(serde_json::json!({ "admin": account.is_admin }));
+        let created = self
+            .insert(admin.actor(), "user.create", account, now)
+            .await;
+        audited(&self.store, entry, created).await
     }
 
-    /// Applies `changes` to user `id` atomically. Disabling the user, resetting the
-    /// password or withdrawing `admin` ends every session of the user in the same
-    /// transaction (and raises the credentials version, so a login verified before the change
-    /// cannot start a session after it).
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    pub async fn update_user(
+    /// Creates the configured admin user on first start (system actor `bootstrap`).
+    pub(super) async fn create_first_admin(
         &self,
+        account: NewAccount,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let actor = Actor::system("bootstrap");
+        self.insert(&actor, "user.create", account, now).await
+    }
+
+    /// Hashes the password (before the transaction: the writer is never held for a hash),
+    /// then inserts the user and its audit row in one transaction.
+    async fn insert(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        account: NewAccount,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let email = Email::parse(&account.email)?;
+        let min_length = self.settings.password_min_length;
+        let password =
+            Password::parse_new(account.password.expose_secret().to_owned(), min_length)?;
+        // A taken email costs no hash (the insert still refuses one taken meanwhile).
+        if self.store.find_user_by_email(&email).await?.is_some() {
+            return Err(UserError::EmailTaken);
+        }
+        let password_hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(UserError::Internal)?;
+        let new = NewUser {
+            email,
+            password_hash,
+            is_admin: account.is_admin,
+        };
+        let mut tx = self.store.begin().await?;
+        let user = tx.insert_user(&new, now).await?;
+        let entry = AuditEntry::new(actor, action, now)
+            .target("user", user.id.as_str())
+            .details(serde_json::json!({ "admin": user.is_admin }));
+        tx.record(&entry).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, admin = user.is_admin, "user created");
+        Ok(user)
+    }
+
+    /// A page of users, oldest first: `limit` (1 to 200, default 50) after `offset`.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(
+        &self,
+        admin: &Admin,
+        limit: Option<u32>,
+        offset: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<UserPage, UserError> {
+        let entry = AuditEntry::new(admin.actor(), "user.list", now);
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return audited(&self.store, entry, Err(UserError::InvalidPage)).await;
+        }
+        let offset = offset.unwrap_or(0);
+        let mut users = self.store.list_users(limit + 1, offset).await?;
+        let more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        self.store.record(&entry).await?;
+        Ok(UserPage {
+            users,
+            next_offset: more.then(|| offset.saturating_add(u64::from(limit))),
+        })
+    }
+
+    /// One user.
+    #[tracing::instrument(skip_all)]
+    pub async fn find(
+        &self,
+        admin: &Admin,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let entry = AuditEntry::new(admin.actor(), "user.read", now).target("user", id);
+        let found = self.store.find_user(id).await?.ok_or(UserError::NotFound);
+        let user = audited(&self.store, entry.clone(), found).await?;
+        self.store.record(&entry).await?;
+        Ok(user)
+    }
+
+    /// Applies `changes` to user `id` in one transaction. Disabling the user, resetting the
+    /// password or withdrawing `admin` raises the credentials version (a login verified
+    /// before the change cannot start a session after it) and ends every session of the
+    /// user, in the same transaction as the change and its audit row: either all of it
+    /// happens or none.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn update(
+        &self,
+        admin: &Admin,
         id: &str,
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let current = self.store.find_user(id).await?.ok_or(UserError::NotFound)?;
-        let password_hash = match changes.password {
+        let entry = AuditEntry::new(admin.actor(), "user.update", now).target("user", id);
+        let updated = self.apply(admin, id, changes, now).await;
+        audited(&self.store, entry, updated).await
+    }
+
+    async fn apply(
+        &self,
+        admin: &Admin,
+        id: &str,
+        changes: UserChanges,
+        now: DateTime<Utc>,
+    ) -> Result<User, UserError> {
+        let password_hash = match &changes.password {
             Some(password) => {
                 let min_length = self.settings.password_min_length;
-                let password = Password::parse_new(password, min_length)?;
+                let password =
+                    Password::parse_new(password.expose_secret().to_owned(), min_length)?;
                 Some(
                     self.hasher
                         .hash(&password)
@@ -139,10 +311,12 @@ impl TokenIssuer {
             }
             None => None,
         };
+        let mut tx = self.store.begin().await?;
+        let current = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
         let disabled = changes.disabled.unwrap_or(current.disabled);
         let is_admin = changes.admin.unwrap_or(current.is_admin);
         let end_sessions = password_hash.is_some()
-            || changes.disabled == Some(true)
+            || (disabled && !current.disabled)
             || (current.is_admin && !is_admin);
         let update = UserUpdate {
             password_hash: password_hash.as_deref(),
@@ -150,51 +324,64 @@ impl TokenIssuer {
             is_admin,
             end_sessions,
         };
-        let user = self
-            .store
+        let user = tx
             .update_user(id, &update, now)
             .await?
             .ok_or(UserError::NotFound)?;
-        if end_sessions {
-            tracing::info!(user_id = %id, "user sessions revoked");
+        let sessions_ended = match end_sessions {
+            true => tx.revoke_user_sessions(id, now).await?,
+            false => 0,
+        };
+        let mut changed = Vec::new();
+        if password_hash.is_some() {
+            changed.push("password");
         }
-        tracing::info!(user_id = %id, disabled, admin = is_admin, "user updated");
+        if disabled != current.disabled {
+            changed.push("disabled");
+        }
+        if is_admin != current.is_admin {
+            changed.push("admin");
+        }
+        let entry = AuditEntry::new(admin.actor(), "user.update", now)
+            .target("user", id)
+            .details(serde_json::json!({
+                "changed": changed,
+                "disabled": disabled,
+                "admin": is_admin,
+                "sessions_ended": sessions_ended,
+            }));
+        tx.record(&entry).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
         Ok(user)
     }
 
-    /// Deletes user `id`; the user's refresh families go with the row.
+    /// Deletes user `id`; the user's sessions go with the row.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    pub async fn delete_user(&self, id: &str) -> Result<(), UserError> {
-        if !self.store.delete_user(id).await? {
-            return Err(UserError::NotFound);
+    pub async fn delete(
+        &self,
+        admin: &Admin,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserError> {
+        let entry = AuditEntry::new(admin.actor(), "user.delete", now).target("user", id);
+        let deleted = async {
+            let mut tx = self.store.begin().await?;
+            if !tx.delete_user(id).await? {
+                return Err(UserError::NotFound);
+            }
+            tx.record(&entry).await?;
+            tx.commit().await?;
+            Ok(())
         }
+        .await;
+        audited(&self.store, entry, deleted).await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }
-}
 
-/// Creates a user with an argon2id hash of the password (registration and `sigil user create`).
-#[tracing::instrument(skip_all)]
-pub async fn create_user(
-    store: &Store,
-    hasher: &PasswordHasher,
-    password_min_length: usize,
-    account: NewAccount<'_>,
-    now: DateTime<Utc>,
-) -> Result<User, UserError> {
-    let email = Email::parse(account.email)?;
-    let password = Password::parse_new(account.password, password_min_length)?;
-    // A taken email costs no hash (the insert still refuses one taken meanwhile).
-    if store.find_user_by_email(&email).await?.is_some() {
-        return Err(UserError::EmailTaken);
+    /// Whether any user exists (first-start bootstrap).
+    pub(super) async fn any(&self) -> Result<bool, UserError> {
+        Ok(self.store.has_users().await?)
     }
-    let password_hash = hasher.hash(&password).await.map_err(UserError::Internal)?;
-    let new = NewUser {
-        email,
-        password_hash,
-        is_admin: account.is_admin,
-    };
-    let user = store.insert_user(&new, now).await?;
-    tracing::info!(user_id = %user.id, admin = user.is_admin, "user created");
-    Ok(user)
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
-use super::{Error, Pools, Store, on_pool, on_writer};
+use super::tx::on_tx;
+use super::{Error, Pools, Store, Tx, on_pool};
 use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
 
 /// Most clients kept in the lookup cache.
@@ -182,13 +183,15 @@ impl Drop for ClientWatcher {
 const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
                              may_introspect, created_at FROM clients";
 
-impl Store {
+impl Tx {
     /// Registers a client; `Error::Conflict` when the id is taken.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn insert_client(&self, client: &NewClient) -> Result<Client, Error> {
-        let created_at = Utc::now();
-        self.insert_row(client, created_at, "").await?;
-        self.clients.invalidate(&client.id).await;
+    pub async fn insert_client(
+        &mut self,
+        client: &NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, Error> {
+        self.insert_client_row(client, now, "").await?;
         Ok(Client {
             id: client.id.clone(),
             name: client.name.clone(),
@@ -197,21 +200,25 @@ impl Store {
             scopes: client.scopes.clone(),
             audience: client.audience.clone(),
             may_introspect: client.may_introspect,
-            created_at,
+            created_at: now,
         })
     }
 
     /// Registers `client` only when no client exists yet (first-start bootstrap); `false`
     /// when the table already had one.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn insert_first_client(&self, client: &NewClient) -> Result<bool, Error> {
+    pub async fn insert_first_client(
+        &mut self,
+        client: &NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
         let condition = " WHERE NOT EXISTS (SELECT 1 FROM clients)";
-        Ok(self.insert_row(client, Utc::now(), condition).await? == 1)
+        Ok(self.insert_client_row(client, now, condition).await? == 1)
     }
 
     /// Inserts `client` when `condition` (a `WHERE` clause, or nothing) holds.
-    async fn insert_row(
-        &self,
+    async fn insert_client_row(
+        &mut self,
         client: &NewClient,
         created_at: DateTime<Utc>,
         condition: &str,
@@ -220,7 +227,7 @@ impl Store {
             "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
              created_at, may_introspect) SELECT $1, $2, $3, $4, $5, $6, $7, $8{condition}"
         );
-        let inserted = on_writer!(&self.db, |pool| {
+        let inserted = on_tx!(self, |conn| {
             sqlx::query(&sql)
                 .bind(client.id.as_str())
                 .bind(&client.name)
@@ -230,13 +237,97 @@ impl Store {
                 .bind(client.audience.as_deref())
                 .bind(created_at)
                 .bind(client.may_introspect)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
         })?;
+        self.changed_clients.push(client.id.clone());
         Ok(inserted)
     }
 
+    /// The client with this id as stored (never from the cache), locked until the
+    /// transaction ends on PostgreSQL.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn lock_client(&mut self, id: &ClientId) -> Result<Option<Client>, Error> {
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("{SELECT_CLIENT} WHERE client_id = $1{lock}");
+        let row: Option<ClientRow> = on_tx!(self, |conn| {
+            sqlx::query_as(&sql)
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        row.map(Client::try_from).transpose()
+    }
+
+    /// Stores `client`'s name, grants, scopes, audience and introspection right (its secret
+    /// is left alone); `false` when there is no client with its id. After the commit the
+    /// cached entry is dropped here and on every instance, so the change applies to the next
+    /// request.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn update_client(&mut self, client: &Client) -> Result<bool, Error> {
+        let updated = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5, \
+                 may_introspect = $6 WHERE client_id = $1",
+            )
+            .bind(client.id.as_str())
+            .bind(&client.name)
+            .bind(client.grant_types.to_string())
+            .bind(client.scopes.to_string())
+            .bind(client.audience.as_deref())
+            .bind(client.may_introspect)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        self.changed_clients.push(client.id.clone());
+        Ok(updated == 1)
+    }
+
+    /// Replaces a confidential client's secret hash: the old secret stops working at the
+    /// commit. `false` when there is no confidential client with this id.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn update_client_secret(
+        &mut self,
+        id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> Result<bool, Error> {
+        let updated = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 \
+                 AND secret_hash IS NOT NULL",
+            )
+            .bind(id.as_str())
+            .bind(secret_hash.as_bytes())
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        self.changed_clients.push(id.clone());
+        Ok(updated == 1)
+    }
+
+    /// Deletes a client; `false` when there was none with this id.
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn delete_client(&mut self, id: &ClientId) -> Result<bool, Error> {
+        let deleted = on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        self.changed_clients.push(id.clone());
+        Ok(deleted > 0)
+    }
+}
+
+impl Store {
     /// The client with this id, served from the cache when fresh, or when stale and the
     /// database is unreachable.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
@@ -291,72 +382,10 @@ impl Store {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    /// Stores `client`'s name, grants, scopes, audience and introspection right (its secret
-    /// is left alone); `false`
-    /// when there is no client with its id. The cached entry is dropped, so the change applies
-    /// to the next request.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn update_client(&self, client: &Client) -> Result<bool, Error> {
-        let updated = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5, \
-                 may_introspect = $6 WHERE client_id = $1",
-            )
-            .bind(client.id.as_str())
-            .bind(&client.name)
-            .bind(client.grant_types.to_string())
-            .bind(client.scopes.to_string())
-            .bind(client.audience.as_deref())
-            .bind(client.may_introspect)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        self.announce_client_change(&client.id).await;
-        Ok(updated == 1)
-    }
-
-    /// Replaces a confidential client's secret hash: the old secret stops working at once.
-    /// `false` when there is no confidential client with this id.
-    #[tracing::instrument(skip_all, fields(client_id = %id))]
-    pub async fn update_client_secret(
-        &self,
-        id: &ClientId,
-        secret_hash: &SecretHash,
-    ) -> Result<bool, Error> {
-        let updated = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 \
-                 AND secret_hash IS NOT NULL",
-            )
-            .bind(id.as_str())
-            .bind(secret_hash.as_bytes())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        self.announce_client_change(id).await;
-        Ok(updated == 1)
-    }
-
-    /// Deletes a client; `false` when there was none with this id.
-    #[tracing::instrument(skip_all, fields(client_id = %id))]
-    pub async fn delete_client(&self, id: &ClientId) -> Result<bool, Error> {
-        let result = on_writer!(&self.db, |pool| {
-            sqlx::query("DELETE FROM clients WHERE client_id = $1")
-                .bind(id.as_str())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        self.announce_client_change(id).await;
-        Ok(result > 0)
-    }
-
     /// Drops the cached entry here and, on PostgreSQL, tells every other instance to drop
     /// theirs, so a deleted client or a rotated secret stops working everywhere at once. A
     /// failed notice is logged: the others then see the change within the cache TTL.
-    async fn announce_client_change(&self, id: &ClientId) {
+    pub(super) async fn announce_client_change(&self, id: &ClientId) {
         self.clients.invalidate(id).await;
         if let Pools::Postgres(pool) = &self.db.pools {
             let sent = sqlx::query("SELECT pg_notify($1, $2)")

@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool, on_writer};
+use super::tx::on_tx;
+use super::{Error, Store, Tx, on_pool};
 
 /// Where a key is in its lifecycle: next → current → retired → removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,18 +141,22 @@ impl Store {
             on_pool!(&self.db, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
         rows.into_iter().map(StoredKey::try_from).collect()
     }
+}
 
+/// Key transitions: each is a conditional statement whose rows affected say whether this
+/// instance won, made in the caller's transaction so its audit row commits with it.
+impl Tx {
     /// Inserts `key` as the `current` or `next` key unless the ring already has one in that
     /// state; returns whether it was inserted. The partial unique index decides the race.
     #[tracing::instrument(skip_all, fields(kid = %key.kid, state = state.as_str()))]
     pub async fn insert_signing_key(
-        &self,
+        &mut self,
         key: &NewSigningKey,
         state: KeyState,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let activated_at = (state == KeyState::Current).then_some(now);
-        let inserted = on_writer!(&self.db, |pool| {
+        let inserted = on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private_key, \
                  published_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -164,31 +169,30 @@ impl Store {
             .bind(&key.sealed_private_key)
             .bind(now)
             .bind(activated_at)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())
         })?;
         Ok(inserted == 1)
     }
 
-    /// Retires `current_kid` and makes `next_kid` current, atomically. Returns `false` (and
-    /// changes nothing) when either is no longer in that state: another instance won.
+    /// Retires `current_kid` and makes `next_kid` current. Returns `false` when either is no
+    /// longer in that state (another instance won): the caller then rolls back.
     #[tracing::instrument(skip_all, fields(current = current_kid, next = next_kid))]
     pub async fn promote_signing_key(
-        &self,
+        &mut self,
         current_kid: &str,
         next_kid: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        on_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
+        on_tx!(self, |conn| {
             let retired = sqlx::query(
                 "UPDATE signing_keys SET state = 'retired', retired_at = $2 \
                  WHERE kid = $1 AND state = 'current'",
             )
             .bind(current_kid)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             if retired != 1 {
@@ -200,14 +204,10 @@ impl Store {
             )
             .bind(next_kid)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
-            if promoted != 1 {
-                return Ok(false);
-            }
-            tx.commit().await?;
-            Ok(true)
+            Ok(promoted == 1)
         })
     }
 
@@ -215,11 +215,11 @@ impl Store {
     /// until its tokens expire), its next key is removed. Returns the kids that changed.
     #[tracing::instrument(skip_all, fields(alg))]
     pub async fn retire_signing_algorithm(
-        &self,
+        &mut self,
         alg: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, Error> {
-        let changed: Vec<(String,)> = on_writer!(&self.db, |pool| {
+        let changed: Vec<(String,)> = on_tx!(self, |conn| {
             sqlx::query_as(
                 "UPDATE signing_keys SET \
                  state = CASE WHEN state = 'current' THEN 'retired' ELSE 'removed' END, \
@@ -230,7 +230,7 @@ impl Store {
             )
             .bind(alg)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
         })?;
         Ok(changed.into_iter().map(|(kid,)| kid).collect())
@@ -240,18 +240,18 @@ impl Store {
     /// algorithm, once its key was published long enough); `false` when another instance did.
     #[tracing::instrument(skip_all, fields(next = next_kid))]
     pub async fn activate_signing_key(
-        &self,
+        &mut self,
         next_kid: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let activated = on_writer!(&self.db, |pool| {
+        let activated = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE signing_keys SET state = 'current', activated_at = $2 \
                  WHERE kid = $1 AND state = 'next'",
             )
             .bind(next_kid)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())
         })?;
@@ -262,11 +262,11 @@ impl Store {
     /// keys; returns their kids.
     #[tracing::instrument(skip_all)]
     pub async fn remove_retired_signing_keys(
-        &self,
+        &mut self,
         retired_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, Error> {
-        let removed: Vec<(String,)> = on_writer!(&self.db, |pool| {
+        let removed: Vec<(String,)> = on_tx!(self, |conn| {
             sqlx::query_as(
                 "UPDATE signing_keys SET state = 'removed', removed_at = $2, \
                  sealed_private_key = NULL WHERE state = 'retired' AND retired_at <= $1 \
@@ -274,7 +274,7 @@ impl Store {
             )
             .bind(retired_before)
             .bind(now)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
         })?;
         Ok(removed.into_iter().map(|(kid,)| kid).collect())
@@ -285,12 +285,11 @@ impl Store {
     /// Returns the state it was in, or `None` when no published key has this kid.
     #[tracing::instrument(skip_all, fields(kid = kid))]
     pub async fn revoke_signing_key(
-        &self,
+        &mut self,
         kid: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<KeyState>, Error> {
-        on_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
+        on_tx!(self, |conn| {
             for state in [KeyState::Current, KeyState::Next, KeyState::Retired] {
                 let revoked = sqlx::query(
                     "UPDATE signing_keys SET state = 'removed', removed_at = $3, revoked = TRUE, \
@@ -299,7 +298,7 @@ impl Store {
                 .bind(kid)
                 .bind(state.as_str())
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected();
                 if revoked == 0 {
@@ -312,10 +311,9 @@ impl Store {
                     )
                     .bind(now)
                     .bind(kid)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
-                tx.commit().await?;
                 return Ok(Some(state));
             }
             Ok(None)

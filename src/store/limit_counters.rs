@@ -47,6 +47,8 @@ pub struct ClaimOutcome {
     pub granted: bool,
     /// Start of the counter's current window.
     pub window_start: DateTime<Utc>,
+    /// Slots taken in the window, this one included.
+    pub count: u32,
 }
 
 impl Store {
@@ -74,14 +76,14 @@ impl Store {
              granted = (limit_counters.window_start <= $2 \
                OR limit_counters.count < EXCLUDED.max_count), \
              max_count = EXCLUDED.max_count \
-             RETURNING counter_key, granted, window_start",
+             RETURNING counter_key, granted, window_start, count",
             values.join(", ")
         );
         // Rows are locked in ascending key order by every statement here, so two of them
         // never wait for each other in a cycle.
         let mut ordered: Vec<&CounterClaim<'_>> = claims.iter().collect();
         ordered.sort_by_key(|claim| claim.key);
-        let rows: Vec<(Vec<u8>, bool, DateTime<Utc>)> = on_counters!(&self.db, |pool| {
+        let rows: Vec<(Vec<u8>, bool, DateTime<Utc>, i64)> = on_counters!(&self.db, |pool| {
             let mut query = sqlx::query_as(&sql).bind(now).bind(window_cutoff);
             for claim in &ordered {
                 let max = i64::from(claim.max_count);
@@ -92,13 +94,14 @@ impl Store {
         claims
             .iter()
             .map(|claim| {
-                let (_, granted, window_start) = rows
+                let (_, granted, window_start, count) = rows
                     .iter()
-                    .find(|(key, _, _)| key.as_slice() == claim.key.as_slice())
+                    .find(|(key, _, _, _)| key.as_slice() == claim.key.as_slice())
                     .ok_or_else(|| Error::Other(anyhow::anyhow!("claim returned no row")))?;
                 Ok(ClaimOutcome {
                     granted: *granted,
                     window_start: *window_start,
+                    count: u32::try_from(*count).unwrap_or(u32::MAX),
                 })
             })
             .collect()

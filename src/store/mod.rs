@@ -6,6 +6,7 @@
 //! Public methods take and return domain types; row structs stay private. This is the only
 //! module that imports `sqlx`.
 
+mod audit;
 mod clients;
 mod health;
 mod keys;
@@ -13,6 +14,7 @@ mod limit_counters;
 mod refresh_tokens;
 mod revoked_tokens;
 mod rotations;
+mod tx;
 mod users;
 
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -26,10 +28,12 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::hooks::Hooks;
 
+pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
+pub use tx::Tx;
 pub use users::{NewUser, User, UserUpdate};
 
 /// Connections of the PostgreSQL limit-counter pool: each statement is short.

@@ -7,8 +7,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::audit::{AuditEntry, insert_entry};
 use super::rotations::RotationRequest;
-use super::{Db, Error, Store, on_pool, on_writer};
+use super::tx::on_tx;
+use super::{Db, Error, Store, Tx, on_pool, on_writer};
+use crate::domain::Actor;
 
 /// A stored refresh token with its family, as looked up by hash.
 #[derive(Debug, Clone)]
@@ -83,18 +86,17 @@ struct RecordRow {
 const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_families \
                              WHERE revoked_at IS NULL AND expires_at > $3)";
 
-impl Store {
+impl Tx {
     /// Starts a login session with its first refresh token, only while the user is enabled
     /// and still at `credentials_version` (one conditional insert); `false` otherwise.
     #[tracing::instrument(skip_all)]
     pub async fn insert_refresh_family(
-        &self,
+        &mut self,
         family: &NewRefreshFamily<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let started = on_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
+        let inserted = on_tx!(self, |conn| {
+            sqlx::query(
                 "INSERT INTO refresh_families (family_id, user_id, client_id, auth_time, \
                  created_at, expires_at, credentials_version) \
                  SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM users \
@@ -107,25 +109,75 @@ impl Store {
             .bind(now)
             .bind(family.expires_at)
             .bind(family.credentials_version)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                return Ok(false);
-            }
-            sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) VALUES ($1, $2, $3, $4)")
-                .bind(family.token_hash)
-                .bind(family.family_id)
-                .bind(family.scope)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(true)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
         })?;
-        Ok(started)
+        if inserted == 0 {
+            return Ok(false);
+        }
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(family.token_hash)
+            .bind(family.family_id)
+            .bind(family.scope)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(true)
     }
 
+    /// Revokes one family; `false` if unknown or already revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_refresh_family(
+        &mut self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let revoked = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE family_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(revoked == 1)
+    }
+
+    /// Revokes every live family of a user (log out everywhere, password reset, disabling);
+    /// returns how many.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_user_sessions(
+        &mut self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        self.fault("revoke_sessions")?;
+        let revoked = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(revoked)
+    }
+}
+
+impl Store {
     /// The token with this hash and its family.
     #[tracing::instrument(skip_all)]
     pub async fn find_refresh_token(
@@ -167,46 +219,11 @@ impl Store {
         scope: &str,
         now: DateTime<Utc>,
         grace_since: DateTime<Utc>,
+        actor: &Actor,
     ) -> Result<Rotation, Error> {
         self.rotations
-            .rotate(old_hash, new_hash, scope, now, grace_since)
+            .rotate(old_hash, new_hash, scope, (now, grace_since), actor)
             .await
-    }
-
-    /// Revokes one family; `false` if unknown or already revoked.
-    #[tracing::instrument(skip_all)]
-    pub async fn revoke_refresh_family(
-        &self,
-        family_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        let revoked = on_writer!(&self.db, |pool| {
-            sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-                .bind(family_id)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(revoked == 1)
-    }
-
-    /// Revokes every live family of a user (log out everywhere); returns how many.
-    #[tracing::instrument(skip_all)]
-    pub async fn revoke_user_refresh_families(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        on_writer!(&self.db, |pool| {
-            sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user_id)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })
-        .map_err(Error::from)
     }
 
     /// Whether a family exists and is neither revoked nor expired at `now`.
@@ -228,7 +245,8 @@ impl Store {
 }
 
 /// Rotates one token on its own: consume it, or within the grace period issue another
-/// successor, or else revoke its family if it was consumed before. Each step is one
+/// successor, or else revoke its family if it was consumed before (recording the reuse in the
+/// audit log in the same transaction, under the presenting actor). Each step is one
 /// conditional statement checked by rows affected; the successor is inserted by the trigger
 /// of the migration `add_refresh_successor`.
 pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rotation, Error> {
@@ -263,19 +281,64 @@ pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rot
         if won == 1 {
             return Ok(Rotation::Rotated);
         }
-        let revoked = sqlx::query(
+        let mut tx = pool.begin().await?;
+        let revoked: Option<(String,)> = sqlx::query_as(
             "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
-             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL) \
+             RETURNING family_id",
         )
         .bind(request.old_hash.as_slice())
         .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        Ok(if revoked == 1 {
-            Rotation::ReuseDetected
-        } else {
-            Rotation::Invalid
-        })
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((family_id,)) = revoked else {
+            return Ok(Rotation::Invalid);
+        };
+        let entry = AuditEntry::new(&request.actor, "session.reuse_detected", now)
+            .target("session", family_id);
+        insert_entry!(&entry, &mut *tx)?;
+        tx.commit().await?;
+        Ok(Rotation::ReuseDetected)
     })
+}
+
+impl Store {
+    /// Deletes at most `batch` refresh tokens of sessions that ended (expired, or revoked)
+    /// before `before`; returns how many went.
+    #[tracing::instrument(skip_all)]
+    pub async fn prune_ended_refresh_tokens(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<u64, Error> {
+        let mut deleted = 0;
+        for ended in ["f.expires_at < $1", "f.revoked_at < $1"] {
+            let sql = format!(
+                "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT t.token_hash \
+                 FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.family_id \
+                 WHERE {ended} LIMIT $2)"
+            );
+            deleted += self.delete_batch(&sql, before, batch).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes at most `batch` sessions that ended (expired, or revoked) before `before`,
+    /// with any tokens left; returns how many went.
+    #[tracing::instrument(skip_all)]
+    pub async fn prune_ended_refresh_families(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<u64, Error> {
+        let mut deleted = 0;
+        for ended in ["expires_at < $1", "revoked_at < $1"] {
+            let sql = format!(
+                "DELETE FROM refresh_families WHERE family_id IN (SELECT family_id \
+                 FROM refresh_families WHERE {ended} LIMIT $2)"
+            );
+            deleted += self.delete_batch(&sql, before, batch).await?;
+        }
+        Ok(deleted)
+    }
 }

@@ -3,30 +3,33 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool, on_writer};
+use super::tx::on_tx;
+use super::{Error, Store, Tx, on_pool};
 
-impl Store {
+impl Tx {
     /// Refuses the access token `jti` from now until `expires_at` (repeating is harmless).
     #[tracing::instrument(skip_all)]
     pub async fn revoke_access_token(
-        &self,
+        &mut self,
         jti: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), Error> {
-        on_writer!(&self.db, |pool| {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
                  ON CONFLICT (jti) DO NOTHING",
             )
             .bind(jti)
             .bind(expires_at)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map(|_| ())
         })?;
         Ok(())
     }
+}
 
+impl Store {
     /// Whether the access token `jti` was revoked.
     #[tracing::instrument(skip_all)]
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, Error> {

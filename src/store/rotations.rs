@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::refresh_tokens::rotate_one;
 use super::{Db, Error, Rotation};
+use crate::domain::Actor;
 
 /// Most rotations in one statement (4 parameters each).
 const MAX_BATCH: usize = 64;
@@ -29,6 +30,8 @@ pub(super) struct RotationRequest {
     pub(super) scope: String,
     pub(super) now: DateTime<Utc>,
     pub(super) grace_since: DateTime<Utc>,
+    /// Who presented the token (recorded if it turns out to be a reuse).
+    pub(super) actor: Actor,
     done: oneshot::Sender<Result<Rotation, Error>>,
 }
 
@@ -50,8 +53,8 @@ impl Rotations {
         old_hash: &[u8],
         new_hash: &[u8],
         scope: &str,
-        now: DateTime<Utc>,
-        grace_since: DateTime<Utc>,
+        (now, grace_since): (DateTime<Utc>, DateTime<Utc>),
+        actor: &Actor,
     ) -> Result<Rotation, Error> {
         let (done, outcome) = oneshot::channel();
         let request = RotationRequest {
@@ -60,6 +63,7 @@ impl Rotations {
             scope: scope.to_owned(),
             now,
             grace_since,
+            actor: actor.clone(),
             done,
         };
         let stopped = || Error::Unavailable(sqlx::Error::PoolClosed);

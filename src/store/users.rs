@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Error, Store, on_pool, on_writer};
+use super::tx::on_tx;
+use super::{Error, Store, Tx, on_pool, on_writer};
 use crate::domain::Email;
 
 /// A registered user.
@@ -33,7 +34,8 @@ pub struct UserUpdate<'a> {
     pub disabled: bool,
     /// The `is_admin` flag.
     pub is_admin: bool,
-    /// End every session: raise the credentials version and revoke every live family.
+    /// Raise the credentials version: a login verified before this change cannot start a
+    /// session after it (the caller revokes the live sessions in the same transaction).
     pub end_sessions: bool,
 }
 
@@ -76,13 +78,13 @@ impl From<UserRow> for User {
 const USER_COLUMNS: &str =
     "user_id, email, password_hash, is_admin, disabled, created_at, credentials_version";
 
-impl Store {
+impl Tx {
     /// Registers a user with a fresh id; `Error::Conflict` when the email is taken (compared
     /// case-insensitively).
     #[tracing::instrument(skip_all)]
-    pub async fn insert_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User, Error> {
+    pub async fn insert_user(&mut self, user: &NewUser, now: DateTime<Utc>) -> Result<User, Error> {
         let id = uuid::Uuid::new_v4().to_string();
-        on_writer!(&self.db, |pool| {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -93,7 +95,7 @@ impl Store {
             .bind(&user.password_hash)
             .bind(user.is_admin)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())
         })?;
@@ -108,6 +110,68 @@ impl Store {
         })
     }
 
+    /// The user with this id, locked until the transaction ends (PostgreSQL; SQLite's
+    /// transaction already holds the only writer).
+    #[tracing::instrument(skip_all)]
+    pub async fn lock_user(&mut self, id: &str) -> Result<Option<User>, Error> {
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1{lock}");
+        let row: Option<UserRow> = on_tx!(self, |conn| {
+            sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        Ok(row.map(User::from))
+    }
+
+    /// Writes the new hash (if any) and flags of user `id`, raising the credentials version
+    /// with `end_sessions`. The updated user, or `None` when unknown.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_user(
+        &mut self,
+        id: &str,
+        update: &UserUpdate<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, Error> {
+        let sql = format!(
+            "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
+             is_admin = $4, credentials_version = credentials_version + $5, updated_at = $6 \
+             WHERE user_id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = on_tx!(self, |conn| {
+            sqlx::query_as(&sql)
+                .bind(id)
+                .bind(update.password_hash)
+                .bind(update.disabled)
+                .bind(update.is_admin)
+                .bind(i64::from(update.end_sessions))
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        Ok(row.map(User::from))
+    }
+
+    /// Deletes a user; their refresh families and tokens go with them. `false` if unknown.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_user(&mut self, id: &str) -> Result<bool, Error> {
+        let deleted = on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM users WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted > 0)
+    }
+}
+
+impl Store {
     /// The user with this login name (case-insensitive).
     #[tracing::instrument(skip_all)]
     pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, Error> {
@@ -159,49 +223,6 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Applies `update` to user `id` in one transaction: the new hash and flags, and with
-    /// `end_sessions` a raised credentials version and every live family revoked, so no
-    /// session survives half of it. The updated user, or `None` when unknown.
-    #[tracing::instrument(skip_all)]
-    pub async fn update_user(
-        &self,
-        id: &str,
-        update: &UserUpdate<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, Error> {
-        let sql = format!(
-            "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
-             is_admin = $4, credentials_version = credentials_version + $5, updated_at = $6 \
-             WHERE user_id = $1 RETURNING {}",
-            USER_COLUMNS
-        );
-        let row: Option<UserRow> = on_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let row: Option<UserRow> = sqlx::query_as(&sql)
-                .bind(id)
-                .bind(update.password_hash)
-                .bind(update.disabled)
-                .bind(update.is_admin)
-                .bind(i64::from(update.end_sessions))
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if row.is_some() && update.end_sessions {
-                sqlx::query(
-                    "UPDATE refresh_families SET revoked_at = $2 \
-                     WHERE user_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
-        })?;
-        Ok(row.map(User::from))
-    }
-
     /// Replaces a user's password hash (rehash after a parameter change, password reset).
     #[tracing::instrument(skip_all)]
     pub async fn update_password_hash(
@@ -220,18 +241,5 @@ impl Store {
                 .map(|done| done.rows_affected())
         })?;
         Ok(())
-    }
-
-    /// Deletes a user; their refresh families and tokens go with them. `false` if unknown.
-    #[tracing::instrument(skip_all)]
-    pub async fn delete_user(&self, id: &str) -> Result<bool, Error> {
-        let deleted = on_writer!(&self.db, |pool| {
-            sqlx::query("DELETE FROM users WHERE user_id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted > 0)
     }
 }

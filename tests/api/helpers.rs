@@ -12,12 +12,12 @@ use serde_json::Value;
 use sigil::app::Application;
 use sigil::clock::Clock;
 use sigil::config::{Config, KeyConfig, PasswordConfig};
-use sigil::domain::{ClientId, ClientSecret, GrantTypes, Scope};
+use sigil::domain::ClientId;
 use sigil::hooks::Hooks;
 use sigil::keys::{KeyRing, SigningAlgorithm};
-use sigil::oauth::{Bootstrap, LimitSettings};
+use sigil::oauth::{Admin, Bootstrap, ClientSpec, LimitSettings, Operator};
 use sigil::password::HashParams;
-use sigil::store::{NewClient, Store, StoreOptions};
+use sigil::store::{Store, StoreOptions};
 use sqlx::Connection as _;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -217,6 +217,8 @@ pub struct TestApp {
     pub config: Config,
     pub database: TestDatabase,
     server: Option<RunningServer>,
+    /// The test's own handle on the database, opened once on first use.
+    store: tokio::sync::OnceCell<Store>,
 }
 
 /// A registered client and its one-time secret.
@@ -241,6 +243,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         refresh_token_ttl: Duration::from_secs(7 * 86_400),
         refresh_grace: Duration::ZERO,
         registration: true,
+        audit_retention: Duration::from_secs(365 * 86_400),
         passwords: PasswordConfig {
             min_length: 8,
             hash_params: CHEAP_HASH,
@@ -296,6 +299,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         config,
         database,
         server: Some(running),
+        store: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -364,12 +368,22 @@ impl TestApp {
         }
     }
 
+    /// The test's handle on the database (one per app: one pool, one writer).
     pub async fn store(&self) -> Store {
-        let options = StoreOptions {
-            client_cache_ttl: Duration::from_secs(1),
-            ..StoreOptions::default()
+        let open = || async {
+            let options = StoreOptions {
+                client_cache_ttl: Duration::from_secs(1),
+                ..StoreOptions::default()
+            };
+            Store::connect(&self.database.url, options).await.unwrap()
         };
-        Store::connect(&self.database.url, options).await.unwrap()
+        self.store.get_or_init(open).await.clone()
+    }
+
+    /// The application layer as an operator at the command line uses it: how tests seed
+    /// and change clients and users (audited as the system actor `cli`).
+    pub async fn operator(&self) -> Operator {
+        Operator::new(self.store().await)
     }
 
     /// Registers a confidential client, as `sigil client create` does.
@@ -383,74 +397,79 @@ impl TestApp {
         scopes: &str,
         audience: Option<&str>,
     ) -> TestClient {
-        register_client(&self.store().await, grants, scopes, audience).await
+        let spec = ClientSpec {
+            name: "test client".into(),
+            grant_types: grants.into(),
+            scopes: scopes.into(),
+            audience: audience.map(str::to_owned),
+            ..ClientSpec::default()
+        };
+        register(&self.operator().await, spec).await
     }
 }
 
 impl TestApp {
     /// Registers a confidential client allowed to introspect other clients' tokens.
     pub async fn create_resource_server(&self) -> TestClient {
-        let secret = ClientSecret::generate();
-        let client = NewClient {
-            id: ClientId::generate(),
+        let spec = ClientSpec {
             name: "resource server".into(),
-            secret_hash: Some(secret.hash()),
-            grant_types: GrantTypes::parse("client_credentials").unwrap(),
-            scopes: Scope::parse("").unwrap(),
-            audience: None,
-            may_introspect: true,
+            grant_types: "client_credentials".into(),
+            introspection: true,
+            ..ClientSpec::default()
         };
-        let stored = self.store().await.insert_client(&client).await.unwrap();
-        TestClient {
-            id: stored.id.to_string(),
-            secret: secret.expose().to_owned(),
-        }
+        register(&self.operator().await, spec).await
+    }
+
+    /// Registers a public client (no secret), as `sigil client create --public` does.
+    pub async fn create_public_client(&self, grants: &str, scopes: &str) -> TestClient {
+        let spec = ClientSpec {
+            name: "public test client".into(),
+            grant_types: grants.into(),
+            scopes: scopes.into(),
+            public: true,
+            ..ClientSpec::default()
+        };
+        register(&self.operator().await, spec).await
+    }
+
+    /// Deletes a user through the application layer.
+    pub async fn delete_user(&self, id: &str) {
+        let operator = self.operator().await;
+        let accounts = operator.accounts(
+            sigil::password::PasswordHasher::new(CHEAP_HASH, 1).unwrap(),
+            8,
+        );
+        accounts
+            .delete(&Admin::command_line(), id, chrono::Utc::now())
+            .await
+            .unwrap();
     }
 }
 
-/// Registers a public client (no secret) in `store`, as `sigil client create --public` does.
-pub async fn create_public_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
-    let client = NewClient {
-        id: ClientId::generate(),
-        name: "public test client".into(),
-        secret_hash: None,
-        grant_types: GrantTypes::parse(grants).unwrap(),
-        scopes: Scope::parse(scopes).unwrap(),
-        audience: None,
-        may_introspect: false,
-    };
-    let stored = store.insert_client(&client).await.unwrap();
-    TestClient {
-        id: stored.id.to_string(),
-        secret: String::new(),
-    }
-}
-
-/// Registers a confidential client in `store`, as `sigil client create` does.
-pub async fn create_client(store: &Store, grants: &str, scopes: &str) -> TestClient {
-    register_client(store, grants, scopes, None).await
-}
-
-async fn register_client(
-    store: &Store,
-    grants: &str,
-    scopes: &str,
-    audience: Option<&str>,
-) -> TestClient {
-    let secret = ClientSecret::generate();
-    let client = NewClient {
-        id: ClientId::generate(),
+/// Registers a confidential client through `operator`, as `sigil client create` does.
+pub async fn create_client(operator: &Operator, grants: &str, scopes: &str) -> TestClient {
+    let spec = ClientSpec {
         name: "test client".into(),
-        secret_hash: Some(secret.hash()),
-        grant_types: GrantTypes::parse(grants).unwrap(),
-        scopes: Scope::parse(scopes).unwrap(),
-        audience: audience.map(str::to_owned),
-        may_introspect: false,
+        grant_types: grants.into(),
+        scopes: scopes.into(),
+        ..ClientSpec::default()
     };
-    let stored = store.insert_client(&client).await.unwrap();
+    register(operator, spec).await
+}
+
+/// Registers a client through the application layer, as `sigil client create` does.
+async fn register(operator: &Operator, spec: ClientSpec) -> TestClient {
+    let registered = operator
+        .clients
+        .register(&Admin::command_line(), spec, chrono::Utc::now())
+        .await
+        .unwrap();
     TestClient {
-        id: stored.id.to_string(),
-        secret: secret.expose().to_owned(),
+        id: registered.client.id.to_string(),
+        secret: registered
+            .secret
+            .map(|secret| secret.expose().to_owned())
+            .unwrap_or_default(),
     }
 }
 

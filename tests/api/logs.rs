@@ -212,7 +212,7 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         "client secret rotated",
         "user created",
         "refresh token reused",
-        "user sessions revoked",
+        "user updated",
     ] {
         assert!(
             log.contains(expected),

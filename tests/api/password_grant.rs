@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::helpers::{
-    AUDIENCE, CHEAP_HASH, ISSUER, PASSWORD, create_public_client, spawn_app, spawn_app_with, verify,
-};
+use crate::helpers::{AUDIENCE, CHEAP_HASH, ISSUER, PASSWORD, spawn_app, spawn_app_with, verify};
 
 #[tokio::test]
 async fn password_grant_issues_an_access_token_for_the_user_and_a_refresh_token() {
@@ -81,7 +79,7 @@ async fn openid_scope_adds_an_id_token_for_the_client() {
 async fn public_clients_log_in_without_a_secret() {
     let app = spawn_app().await;
     app.create_user("ann@example.com").await;
-    let client = create_public_client(&app.store().await, "password,refresh_token", "").await;
+    let client = app.create_public_client("password,refresh_token", "").await;
 
     let body = app.logged_in(&client, "ann@example.com").await;
     let refreshed = app

@@ -212,7 +212,7 @@ async fn a_deleted_users_refresh_fails() {
         .unwrap()
         .unwrap();
 
-    assert!(app.store().await.delete_user(&user.id).await.unwrap());
+    app.delete_user(&user.id).await;
     let response = app.refresh(&client, &token, None).await;
 
     assert_eq!(error_of(response).await, "invalid_grant");

@@ -307,7 +307,12 @@ async fn two_sigil_processes_started_together_rotate_in_step_on_real_time() {
     )
     .await
     .unwrap();
-    let client = crate::helpers::create_client(&store, "client_credentials", "").await;
+    let client = crate::helpers::create_client(
+        &sigil::oauth::Operator::new(store.clone()),
+        "client_credentials",
+        "",
+    )
+    .await;
     let started = tokio::time::Instant::now();
     let mut signing = BTreeSet::new();
     let mut disagreeing_since: Option<tokio::time::Instant> = None;

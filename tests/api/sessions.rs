@@ -3,9 +3,7 @@
 use serde_json::Value;
 use sigil::clock::Clock;
 
-use crate::helpers::{
-    TestApp, TestClient, create_public_client, forgeries, spawn_app, spawn_app_with,
-};
+use crate::helpers::{TestApp, TestClient, forgeries, spawn_app, spawn_app_with};
 
 struct Login {
     client: TestClient,
@@ -169,7 +167,7 @@ async fn introspection_reports_inactive_for_dead_forged_and_unknown_tokens() {
         .await
         .unwrap()
         .unwrap();
-    app.store().await.delete_user(&bob.id).await.unwrap();
+    app.delete_user(&bob.id).await;
 
     for (token, reason) in forgeries(&app, &session.access).await {
         assert_eq!(
@@ -206,7 +204,7 @@ async fn introspection_reports_inactive_for_dead_forged_and_unknown_tokens() {
 async fn public_clients_cannot_introspect() {
     let app = spawn_app().await;
     let session = login(&app, "ann@example.com").await;
-    let public = create_public_client(&app.store().await, "password", "").await;
+    let public = app.create_public_client("password", "").await;
 
     let response = app
         .client_post("/introspect", &public, &[("token", &session.access)])

@@ -165,11 +165,10 @@ async fn the_maintenance_statements_prune_only_what_expired() {
         let outcome = store.claim_counters(&[claim], at, at - hour).await.unwrap();
         assert!(outcome[0].granted);
     }
-    store
-        .revoke_access_token("expired", now - hour)
-        .await
-        .unwrap();
-    store.revoke_access_token("live", now + hour).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_access_token("expired", now - hour).await.unwrap();
+    tx.revoke_access_token("live", now + hour).await.unwrap();
+    tx.commit().await.unwrap();
 
     let counters = store.prune_counters(now - hour, 1_000).await.unwrap();
     let revocations = store.prune_revoked_access_tokens(now, 1_000).await.unwrap();

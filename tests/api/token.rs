@@ -371,8 +371,14 @@ async fn deleted_client_gets_no_token_after_its_cache_entry_expires() {
     let client = app.create_client("client_credentials", "").await;
     app.client_credentials_token(&client).await;
 
-    let id = sigil::domain::ClientId::parse(client.id.clone()).unwrap();
-    assert!(app.store().await.delete_client(&id).await.unwrap());
+    let operator = app.operator().await;
+    let admin = sigil::oauth::Admin::command_line();
+    let now = chrono::Utc::now();
+    operator
+        .clients
+        .delete(&admin, &client.id, now)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let response = app
         .post_token(

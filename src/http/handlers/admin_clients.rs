@@ -8,15 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::ClientId;
 use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::state::AppState;
-use crate::oauth::{
-    ClientChanges, ClientError, ClientSpec, RegisteredClient, register_client,
-    rotate_client_secret, update_client,
-};
+use crate::oauth::{ClientChanges, ClientSpec, RegisteredClient};
 use crate::store::Client;
 
 /// A client as operators see it; never its secret or the secret's hash.
@@ -125,9 +121,9 @@ fn present<'de, D: serde::Deserializer<'de>>(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_clients(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
 ) -> Result<Json<Vec<ClientResponse>>, ApiError> {
-    let clients = state.store.list_clients().await?;
+    let clients = state.sigil.clients.list(&admin, state.clock.now()).await?;
     Ok(Json(clients.iter().map(ClientResponse::from).collect()))
 }
 
@@ -139,7 +135,7 @@ pub(crate) async fn get_admin_clients(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_clients(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiJson(request): ApiJson<CreateClientRequest>,
 ) -> Result<(StatusCode, Json<ClientWithSecret>), ApiError> {
     let spec = ClientSpec {
@@ -150,9 +146,11 @@ pub(crate) async fn post_admin_clients(
         public: request.public,
         introspection: request.introspection,
     };
-    let RegisteredClient { client, secret } =
-        register_client(&state.store, spec, None, None).await?;
-    tracing::info!(by = %admin.0.client_id, client_id = %client.id, "admin: client created");
+    let RegisteredClient { client, secret } = state
+        .sigil
+        .clients
+        .register(&admin, spec, state.clock.now())
+        .await?;
     let body = ClientWithSecret {
         client: ClientResponse::from(&client),
         client_secret: secret.map(|secret| secret.expose().to_owned()),
@@ -168,13 +166,15 @@ pub(crate) async fn post_admin_clients(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_client(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClientResponse>, ApiError> {
-    let id = client_id(id)?;
-    let client = state.store.find_client(&id).await?;
-    let client = client.ok_or(ClientError::NotFound)?;
-    Ok(Json(ClientResponse::from(client.as_ref())))
+    let client = state
+        .sigil
+        .clients
+        .find(&admin, &id, state.clock.now())
+        .await?;
+    Ok(Json(ClientResponse::from(&client)))
 }
 
 /// Changes a client's name, grants, scopes or audience; the next token request sees them.
@@ -187,11 +187,10 @@ pub(crate) async fn get_admin_client(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn patch_admin_client(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateClientRequest>,
 ) -> Result<Json<ClientResponse>, ApiError> {
-    let id = client_id(id)?;
     let changes = ClientChanges {
         name: request.name,
         grant_types: request.grant_types.map(|grants| grants.join(" ")),
@@ -199,8 +198,11 @@ pub(crate) async fn patch_admin_client(
         audience: request.audience,
         introspection: request.introspection,
     };
-    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: update client");
-    let client = update_client(&state.store, &id, changes).await?;
+    let client = state
+        .sigil
+        .clients
+        .update(&admin, &id, changes, state.clock.now())
+        .await?;
     Ok(Json(ClientResponse::from(&client)))
 }
 
@@ -213,12 +215,14 @@ pub(crate) async fn patch_admin_client(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_client_secret(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClientWithSecret>, ApiError> {
-    let id = client_id(id)?;
-    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: rotate client secret");
-    let RegisteredClient { client, secret } = rotate_client_secret(&state.store, &id).await?;
+    let RegisteredClient { client, secret } = state
+        .sigil
+        .clients
+        .rotate_secret(&admin, &id, state.clock.now())
+        .await?;
     Ok(Json(ClientWithSecret {
         client: ClientResponse::from(&client),
         client_secret: secret.map(|secret| secret.expose().to_owned()),
@@ -233,18 +237,10 @@ pub(crate) async fn post_admin_client_secret(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn delete_admin_client(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = client_id(id)?;
-    tracing::info!(by = %admin.0.client_id, client_id = %id, "admin: delete client");
-    if !state.store.delete_client(&id).await? {
-        return Err(ClientError::NotFound.into());
-    }
+    let now = state.clock.now();
+    state.sigil.clients.delete(&admin, &id, now).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// An id that cannot be a client id names no client.
-fn client_id(id: String) -> Result<ClientId, ApiError> {
-    ClientId::parse(id).map_err(|_| ClientError::NotFound.into())
 }

@@ -11,7 +11,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::store::StoredKey;
+use crate::oauth::StoredKey;
 
 /// One key as operators see it; never any key material.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,9 +58,9 @@ pub(crate) struct RotateQuery {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_keys(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    let keys = state.keys.list().await?;
+    let keys = state.sigil.keys.list(&admin, state.clock.now()).await?;
     Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
 }
 
@@ -73,12 +73,12 @@ pub(crate) async fn get_admin_keys(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_keys_rotate(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiQuery(query): ApiQuery<RotateQuery>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    tracing::info!(by = %admin.0.client_id, force = query.force, "admin: rotate signing key");
-    state.keys.rotate(state.clock.now(), query.force).await?;
-    get_admin_keys(State(state), admin).await
+    let now = state.clock.now();
+    let keys = state.sigil.keys.rotate(&admin, query.force, now).await?;
+    Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
 }
 
 /// Emergency revocation: the key leaves the JWKS at once; `404` for an unknown kid.
@@ -89,11 +89,11 @@ pub(crate) async fn post_admin_keys_rotate(
 #[tracing::instrument(skip_all, fields(kid = %kid))]
 pub(crate) async fn post_admin_key_revoke(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(kid): ApiPath<String>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    tracing::warn!(by = %admin.0.client_id, "admin: revoke signing key");
-    let revoked = state.keys.revoke(&kid, state.clock.now()).await?;
+    let now = state.clock.now();
+    let revoked = state.sigil.keys.revoke(&admin, &kid, now).await?;
     if revoked.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -101,5 +101,6 @@ pub(crate) async fn post_admin_key_revoke(
             "no published key has this kid",
         ));
     }
-    get_admin_keys(State(state), admin).await
+    let keys = state.sigil.keys.ring().await?;
+    Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
 }

@@ -12,13 +12,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::oauth::{NewAccount, UserChanges};
-use crate::store::User;
-
-/// Page size when the caller gives none.
-const DEFAULT_LIMIT: u32 = 50;
-/// Largest page size.
-const MAX_LIMIT: u32 = 200;
+use crate::oauth::{NewAccount, User, UserChanges};
 
 /// A user as operators see it; never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,28 +95,18 @@ pub(crate) struct UpdateUserRequest {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_users(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        let why = "limit must be between 1 and 200";
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            why,
-        ));
-    }
-    let offset = page.offset.unwrap_or(0);
-    let users = state.store.list_users(limit + 1, offset).await?;
-    let more = users.len() > limit as usize;
+    let now = state.clock.now();
+    let page = state
+        .sigil
+        .accounts
+        .list(&admin, page.limit, page.offset, now)
+        .await?;
     Ok(Json(UserPage {
-        next_offset: more.then(|| offset.saturating_add(u64::from(limit))),
-        users: users
-            .into_iter()
-            .take(limit as usize)
-            .map(UserResponse::from)
-            .collect(),
+        next_offset: page.next_offset,
+        users: page.users.into_iter().map(UserResponse::from).collect(),
     }))
 }
 
@@ -135,16 +119,16 @@ pub(crate) async fn get_admin_users(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_users(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiJson(request): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
     let account = NewAccount {
-        email: &request.username,
-        password: request.password,
+        email: request.username,
+        password: request.password.into(),
         is_admin: request.admin,
     };
-    let user = state.issuer.create_user(account, state.clock.now()).await?;
-    tracing::info!(by = %admin.0.client_id, user_id = %user.id, "admin: user created");
+    let now = state.clock.now();
+    let user = state.sigil.accounts.create(&admin, account, now).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -156,12 +140,15 @@ pub(crate) async fn post_admin_users(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_admin_user(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let user = state.store.find_user(&id).await?;
-    user.map(|user| Json(user.into()))
-        .ok_or_else(user_not_found)
+    let user = state
+        .sigil
+        .accounts
+        .find(&admin, &id, state.clock.now())
+        .await?;
+    Ok(Json(user.into()))
 }
 
 /// Disables or enables a user, grants or withdraws `admin`, or resets the password.
@@ -174,19 +161,20 @@ pub(crate) async fn get_admin_user(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn patch_admin_user(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let changes = UserChanges {
         disabled: request.disabled,
         admin: request.admin,
-        password: request.password,
+        password: request.password.map(Into::into),
     };
-    tracing::info!(by = %admin.0.client_id, user_id = %id, "admin: update user");
+    let now = state.clock.now();
     let user = state
-        .issuer
-        .update_user(&id, changes, state.clock.now())
+        .sigil
+        .accounts
+        .update(&admin, &id, changes, now)
         .await?;
     Ok(Json(user.into()))
 }
@@ -199,14 +187,10 @@ pub(crate) async fn patch_admin_user(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn delete_admin_user(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    tracing::info!(by = %admin.0.client_id, user_id = %id, "admin: delete user");
-    state.issuer.delete_user(&id).await?;
+    let now = state.clock.now();
+    state.sigil.accounts.delete(&admin, &id, now).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no user has this id")
 }

@@ -23,7 +23,7 @@ pub(crate) async fn get_healthz() -> Json<Value> {
         (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.ping().await.map_err(|_| {
+    let signing_kid = state.sigil.ready().await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -31,6 +31,6 @@ pub(crate) async fn get_readyz(State(state): State<AppState>) -> Result<Json<Val
         )
     })?;
     Ok(Json(
-        json!({ "status": "ready", "signing_kid": state.keys.current_kid() }),
+        json!({ "status": "ready", "signing_kid": signing_kid }),
     ))
 }

@@ -15,7 +15,7 @@ use crate::http::state::AppState;
         (status = 304, description = "the set has not changed")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let jwks = state.keys.jwks();
+    let jwks = state.sigil.keys.jwks();
     let Ok(etag) = HeaderValue::from_str(jwks.etag()) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
@@ -33,6 +34,7 @@ pub(crate) struct LogoutForm {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_logout(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     ClientForm { client, mut form }: ClientForm,
 ) -> Result<StatusCode, TokenError> {
     let token = form
@@ -44,8 +46,9 @@ pub(crate) async fn post_logout(
         Some(_) => return Err(Error::InvalidRequest("all must be true or false").into()),
     };
     state
-        .issuer
-        .logout(&client, &token, all, state.clock.now())
+        .sigil
+        .tokens
+        .logout(&client, &token, all, client_ip, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,6 @@ use axum::response::IntoResponse;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::store::KeyState;
 
 /// Requests by route and status, tokens issued by grant, failed logins, rate-limit
 /// rejections, the published signing keys with their states, and the password-hash queue.
@@ -18,15 +17,10 @@ use crate::store::KeyState;
 pub(crate) async fn get_metrics(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.keys.list().await?;
-    let published: Vec<_> = keys
-        .into_iter()
-        .filter(|key| key.state != KeyState::Removed && !key.revoked)
-        .map(|key| (key.kid, key.state.as_str()))
-        .collect();
+    let published = state.sigil.keys.published().await?;
     let text = state
         .metrics
-        .render(&published, state.issuer.hasher().load());
+        .render(&published, state.sigil.tokens.hasher().load());
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok(([(header::CONTENT_TYPE, content_type)], text))
 }

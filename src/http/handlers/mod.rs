@@ -1,5 +1,6 @@
 //! One file per endpoint; each handler is `<method>_<resource>`.
 
+pub(super) mod admin_audit;
 pub(super) mod admin_clients;
 pub(super) mod admin_keys;
 pub(super) mod admin_users;

@@ -43,18 +43,12 @@ pub(crate) async fn post_register(
     ClientIp(client_ip): ClientIp,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    if !state.registration {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "registration_disabled",
-            "self-registration is switched off",
-        ));
-    }
     let user = state
-        .issuer
+        .sigil
+        .accounts
         .register(
             &request.email,
-            request.password,
+            request.password.into(),
             client_ip,
             state.clock.now(),
         )

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
@@ -33,14 +34,16 @@ pub(crate) struct RevokeForm {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_revoke(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     ClientForm { client, mut form }: ClientForm,
 ) -> Result<StatusCode, TokenError> {
     let token = form
         .take("token")
         .ok_or(Error::InvalidRequest("token is required"))?;
     state
-        .issuer
-        .revoke(&client, &token, state.clock.now())
+        .sigil
+        .tokens
+        .revoke(&client, &token, client_ip, state.clock.now())
         .await?;
     Ok(StatusCode::OK)
 }

@@ -82,7 +82,7 @@ pub(crate) async fn post_token(
 ) -> Result<impl IntoResponse, TokenError> {
     let mut request = token_request(client, form)?;
     request.client_ip = client_ip;
-    let issued = state.issuer.issue(request, state.clock.now()).await?;
+    let issued = state.sigil.tokens.issue(request, state.clock.now()).await?;
     // RFC 6749 §5.1: token responses must not be cached.
     let headers = [
         (header::CACHE_CONTROL, "no-store"),
@@ -111,7 +111,8 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
                 .ok_or(Error::InvalidRequest("username is required"))?,
             password: form
                 .take("password")
-                .ok_or(Error::InvalidRequest("password is required"))?,
+                .ok_or(Error::InvalidRequest("password is required"))?
+                .into(),
             scope,
         },
         GrantType::RefreshToken => Grant::RefreshToken {

@@ -4,10 +4,14 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Email, Password, Scope};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::domain::{Actor, Email, Password, Scope};
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
-use crate::store::{Client, User};
+use crate::store::{AuditEntry, Client, User};
 
 /// The one answer to every failed login: unknown user, wrong password, disabled account.
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -17,7 +21,7 @@ pub(in crate::oauth) struct Login {
     /// The username as sent.
     pub(in crate::oauth) username: String,
     /// The password as sent.
-    pub(in crate::oauth) password: String,
+    pub(in crate::oauth) password: SecretString,
     /// Where the attempt came from.
     pub(in crate::oauth) ip: Option<IpAddr>,
 }
@@ -44,13 +48,20 @@ pub(in crate::oauth) async fn grant(
         checkpoint.pass().await;
     }
     let user = match checked {
-        Ok(user) => {
+        Ok(Checked::Valid(user)) => {
             issuer.limits.login_succeeded(claim).await;
             user
         }
-        Err(Error::InvalidGrant(why)) => {
-            issuer.limits.login_failed(claim);
-            return Err(Error::InvalidGrant(why));
+        Ok(Checked::Refused { reason, user_id }) => {
+            let locked = issuer.limits.login_failed(claim);
+            let failure = Failure {
+                client,
+                login: &login,
+                user_id,
+                now,
+            };
+            record_failure(issuer, &failure, reason, &locked).await;
+            return Err(Error::InvalidGrant(BAD_CREDENTIALS));
         }
         Err(other) => {
             issuer.limits.login_abandoned(claim).await;
@@ -58,20 +69,38 @@ pub(in crate::oauth) async fn grant(
         }
     };
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
-    issuer.start_session(client, &user, scope, now).await
+    issuer
+        .start_session(client, &user, scope, login.ip, now)
+        .await
 }
 
-/// The enabled user whose password this is; `InvalidGrant` for every bad credential.
+/// What the password check found.
+enum Checked {
+    /// The enabled user whose password this is.
+    Valid(User),
+    /// Bad credentials; `reason` is for the audit log only (callers all get the same answer).
+    Refused {
+        reason: &'static str,
+        user_id: Option<String>,
+    },
+}
+
+/// Checks the credentials; an error only when the check itself failed.
 async fn authenticate(
     issuer: &TokenIssuer,
     login: &Login,
     now: DateTime<Utc>,
-) -> Result<User, Error> {
-    let password =
-        Password::presented(login.password.clone()).ok_or(Error::InvalidGrant(BAD_CREDENTIALS))?;
+) -> Result<Checked, Error> {
     let user = match Email::parse(&login.username) {
         Ok(email) => issuer.store.find_user_by_email(&email).await?,
         Err(_) => None,
+    };
+    let refused = |reason, user: &Option<User>| Checked::Refused {
+        reason,
+        user_id: user.as_ref().map(|user| user.id.clone()),
+    };
+    let Some(password) = Password::presented(login.password.expose_secret().to_owned()) else {
+        return Ok(refused("password_too_long", &user));
     };
     let stored = user.as_ref().map(|user| user.password_hash.as_str());
     let verification = issuer
@@ -79,16 +108,73 @@ async fn authenticate(
         .verify(&password, stored)
         .await
         .map_err(Error::Internal)?;
-    let (Verification::Valid { rehash }, Some(user)) = (verification, user) else {
-        return Err(Error::InvalidGrant(BAD_CREDENTIALS));
+    let rehash = match (verification, &user) {
+        (_, None) => return Ok(refused("unknown_user", &user)),
+        (Verification::Valid { rehash }, Some(_)) => rehash,
+        (_, Some(_)) => return Ok(refused("wrong_password", &user)),
+    };
+    let Some(user) = user else {
+        return Ok(Checked::Refused {
+            reason: "unknown_user",
+            user_id: None,
+        });
     };
     if user.disabled {
-        return Err(Error::InvalidGrant(BAD_CREDENTIALS));
+        return Ok(refused("disabled", &Some(user)));
     }
     if rehash {
         rehash_password(issuer, &user.id, &password, now).await;
     }
-    Ok(user)
+    Ok(Checked::Valid(user))
+}
+
+/// A refused login, as the audit log records it.
+struct Failure<'a> {
+    client: &'a Client,
+    login: &'a Login,
+    user_id: Option<String>,
+    now: DateTime<Utc>,
+}
+
+/// Records `login.failure` (and `login.lockout` for each limit this failure used up) in a
+/// short transaction of its own. The username is kept as typed when it is a well-formed
+/// email address; anything else (often a password typed into the wrong field) only as the
+/// first 16 hex digits of its SHA-256. Never the password.
+async fn record_failure(
+    issuer: &TokenIssuer,
+    failure: &Failure<'_>,
+    reason: &str,
+    locked: &[&str],
+) {
+    let actor = Actor::anonymous(failure.login.ip).via(failure.client.id.as_str());
+    let username = match Email::parse(&failure.login.username) {
+        Ok(email) => serde_json::json!({ "username": email.as_str() }),
+        Err(_) => {
+            let digest = Sha256::digest(failure.login.username.as_bytes());
+            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({ "username_sha256": hex })
+        }
+    };
+    let target = |entry: AuditEntry| match &failure.user_id {
+        Some(id) => entry.target("user", id.as_str()),
+        None => entry,
+    };
+    let mut entries = vec![
+        target(AuditEntry::new(&actor, "login.failure", failure.now).details(username.clone()))
+            .failed(reason),
+    ];
+    for limit in locked {
+        let mut details = username.clone();
+        details["limit"] = (*limit).into();
+        entries.push(target(
+            AuditEntry::new(&actor, "login.lockout", failure.now).details(details),
+        ));
+    }
+    for entry in &entries {
+        if let Err(error) = issuer.store.record(entry).await {
+            tracing::warn!(%error, action = entry.action, "cannot record a failed login in the audit log");
+        }
+    }
 }
 
 /// Replaces a hash made with old parameters. A failure is logged, not fatal: the login

@@ -1,9 +1,11 @@
 //! RFC 6749 §6 with RFC 9700 §4.14 rotation: every use consumes the token and returns a new
 //! one; presenting a consumed token revokes the whole family.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
-use crate::domain::{RefreshToken, Scope};
+use crate::domain::{Actor, RefreshToken, Scope};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
 use crate::store::{Client, Rotation};
 
@@ -17,6 +19,7 @@ pub(in crate::oauth) async fn grant(
     client: &Client,
     presented: &RefreshToken,
     requested: Option<Scope>,
+    ip: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
     let old_hash = presented.hash();
@@ -50,6 +53,8 @@ pub(in crate::oauth) async fn grant(
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
     let next = RefreshToken::generate();
     let grace_since = now - issuer.settings.refresh_grace;
+    // Recorded as the presenter should the token turn out to be a reuse.
+    let actor = Actor::user(record.user_id.as_str(), Some(client.id.to_string()), ip);
     let rotation = issuer
         .store
         .rotate_refresh_token(
@@ -58,6 +63,7 @@ pub(in crate::oauth) async fn grant(
             &scope.to_string(),
             now,
             grace_since,
+            &actor,
         )
         .await?;
     match rotation {

@@ -1,0 +1,101 @@
+//! Signing keys for operators: list, rotate now, revoke in an emergency; and what the
+//! public endpoints publish (JWKS) and the operations endpoints report.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::admin::{Admin, audited};
+use crate::keys::{Jwks, KeyRing, KeyRingError};
+use crate::store::{AuditEntry, KeyState, Store, StoredKey};
+
+/// The key ring's use cases; cheap to clone.
+#[derive(Clone)]
+pub struct Keys {
+    ring: Arc<KeyRing>,
+    store: Store,
+}
+
+impl Keys {
+    /// Use cases over `ring` (whose transitions `store` records).
+    pub fn new(ring: Arc<KeyRing>, store: Store) -> Self {
+        Self { ring, store }
+    }
+
+    /// The JWKS of every published key.
+    pub fn jwks(&self) -> Arc<Jwks> {
+        self.ring.jwks()
+    }
+
+    /// The `kid` of the key signing access tokens now.
+    pub fn current_kid(&self) -> String {
+        self.ring.current_kid()
+    }
+
+    /// The published keys (not removed, not revoked) with their states, for metrics.
+    pub async fn published(&self) -> Result<Vec<(String, &'static str)>, KeyRingError> {
+        let keys = self.ring.list().await?;
+        Ok(keys
+            .into_iter()
+            .filter(|key| key.state != KeyState::Removed && !key.revoked)
+            .map(|key| (key.kid, key.state.as_str()))
+            .collect())
+    }
+
+    /// Every key ever in the ring, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(
+        &self,
+        admin: &Admin,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredKey>, KeyRingError> {
+        list_keys(&self.store, admin, now).await
+    }
+
+    /// Promotes the next key now (refused while it is younger than the publish lead, unless
+    /// `force`) and publishes a fresh one; the ring afterwards.
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate(
+        &self,
+        admin: &Admin,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredKey>, KeyRingError> {
+        let entry = AuditEntry::new(admin.actor(), "key.rotate", now)
+            .details(serde_json::json!({ "force": force }));
+        let rotated = self.ring.rotate(now, force, admin.actor()).await;
+        audited(&self.store, entry, rotated).await?;
+        self.ring.list().await
+    }
+
+    /// Emergency revocation of `kid`: the state it was in, `None` for an unknown kid.
+    #[tracing::instrument(skip_all, fields(kid = %kid))]
+    pub async fn revoke(
+        &self,
+        admin: &Admin,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyState>, KeyRingError> {
+        let entry = AuditEntry::new(admin.actor(), "key.revoke", now).target("key", kid);
+        let revoked = self.ring.revoke(kid, now, admin.actor()).await;
+        audited(&self.store, entry, revoked).await
+    }
+
+    /// Every key ever in the ring, without an audit row (the CLI prints it after a change).
+    pub async fn ring(&self) -> Result<Vec<StoredKey>, KeyRingError> {
+        self.ring.list().await
+    }
+}
+
+/// Every key ever in `store`'s ring, oldest first, recording `key.list`.
+pub(super) async fn list_keys(
+    store: &Store,
+    admin: &Admin,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredKey>, KeyRingError> {
+    let keys = store.list_all_signing_keys().await?;
+    store
+        .record(&AuditEntry::new(admin.actor(), "key.list", now))
+        .await?;
+    Ok(keys)
+}
