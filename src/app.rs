@@ -32,9 +32,6 @@ pub struct Application {
     maintenance: Maintenance,
 }
 
-/// How often expired limit counters and revocations are pruned.
-const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
 impl Application {
     /// Connects and migrates the database, loads the key ring (performing due transitions),
     /// starts the periodic key check and binds.
@@ -70,8 +67,11 @@ impl Application {
             .bootstrap(&config.bootstrap, config.clock.now())
             .await?;
         announce(&bootstrapped);
-        let maintenance =
-            spawn_maintenance(sigil.clone(), config.clock.clone(), MAINTENANCE_INTERVAL);
+        let maintenance = spawn_maintenance(
+            sigil.clone(),
+            config.clock.clone(),
+            config.maintenance_interval,
+        );
         let state = AppState::new(&config, sigil, metrics)?;
         let listener = TcpListener::bind(config.listen)
             .await

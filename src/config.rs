@@ -44,6 +44,8 @@ pub struct Config {
     pub registration: bool,
     /// How long audit rows are kept. Default 365 days.
     pub audit_retention: Duration,
+    /// How often the maintenance task prunes what expired. Default 1 minute.
+    pub maintenance_interval: Duration,
     /// Password policy and hashing cost.
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
@@ -165,6 +167,7 @@ impl Config {
             })?,
             registration: args.registration,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
+            maintenance_interval: Duration::from_secs(60),
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             limits: limit_settings(&args.limits)?,

@@ -228,22 +228,19 @@ impl Store {
         if !matches!(self.db.pools, Pools::Postgres(_)) {
             return self.delete_batch(SQL, before, batch).await;
         }
-        let mut tx = self.begin().await?;
-        let deleted = on_tx!(&mut tx, |conn| {
-            match sqlx::query("SET LOCAL sigil.audit_prune = 'on'")
-                .execute(&mut *conn)
-                .await
-            {
-                Ok(_) => sqlx::query(SQL)
-                    .bind(before)
-                    .bind(i64::from(batch))
-                    .execute(&mut *conn)
-                    .await
-                    .map(|done| done.rows_affected()),
-                Err(error) => Err(error),
-            }
+        let deleted = super::on_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL sigil.audit_prune = 'on'")
+                .execute(&mut *tx)
+                .await?;
+            let deleted = sqlx::query(SQL)
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await.map(|()| deleted)
         })?;
-        tx.commit().await?;
         Ok(deleted)
     }
 }

@@ -115,6 +115,44 @@ impl TestDatabase {
         }
     }
 
+    /// The first column of every row of `sql`, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        if self.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+
+    /// Runs one statement with text binds; the database's refusal as an error.
+    pub async fn try_execute(&self, sql: &str, binds: &[&str]) -> Result<u64, String> {
+        if self.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            query
+                .execute(&mut conn)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|error| error.to_string())
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            query
+                .execute(&mut conn)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|error| error.to_string())
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
@@ -244,6 +282,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         refresh_grace: Duration::ZERO,
         registration: true,
         audit_retention: Duration::from_secs(365 * 86_400),
+        maintenance_interval: Duration::from_secs(60),
         passwords: PasswordConfig {
             min_length: 8,
             hash_params: CHEAP_HASH,

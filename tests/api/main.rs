@@ -10,6 +10,7 @@
 mod admin_clients;
 mod admin_keys;
 mod admin_users;
+mod audit;
 mod cli;
 mod discovery;
 mod hardening;

@@ -6,8 +6,6 @@ use chrono::{DateTime, Utc};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::domain::{Actor, Email, Password, Scope};
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
@@ -137,9 +135,10 @@ struct Failure<'a> {
 }
 
 /// Records `login.failure` (and `login.lockout` for each limit this failure used up) in a
-/// short transaction of its own. The username is kept as typed when it is a well-formed
-/// email address; anything else (often a password typed into the wrong field) only as the
-/// first 16 hex digits of its SHA-256. Never the password.
+/// short transaction of its own. The username is kept as typed when it is a well-formed email
+/// address; anything else (often a password typed into the wrong field) is not kept at all,
+/// not even hashed (an unsalted hash of a password can be reversed by guessing). Never the
+/// password.
 async fn record_failure(
     issuer: &TokenIssuer,
     failure: &Failure<'_>,
@@ -149,11 +148,7 @@ async fn record_failure(
     let actor = Actor::anonymous(failure.login.ip).via(failure.client.id.as_str());
     let username = match Email::parse(&failure.login.username) {
         Ok(email) => serde_json::json!({ "username": email.as_str() }),
-        Err(_) => {
-            let digest = Sha256::digest(failure.login.username.as_bytes());
-            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            serde_json::json!({ "username_sha256": hex })
-        }
+        Err(_) => serde_json::json!({ "username": null, "username_malformed": true }),
     };
     let target = |entry: AuditEntry| match &failure.user_id {
         Some(id) => entry.target("user", id.as_str()),
