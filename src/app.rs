@@ -53,6 +53,7 @@ impl Application {
             audit_retention: config.audit_retention,
             limits: config.limits,
             hooks: config.hooks.clone(),
+            clock: config.clock.clone(),
         };
         let hasher = config.passwords.hasher()?;
         let metrics = Metrics::new();

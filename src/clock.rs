@@ -29,6 +29,11 @@ impl Clock {
         }
     }
 
+    /// Whether this is a manual clock (tests).
+    pub fn is_manual(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Moves a manual clock forward; does nothing to the system clock.
     pub fn advance(&self, by: Duration) {
         if let Some(time) = &self.0 {

@@ -1,6 +1,6 @@
 //! Rendering errors as HTTP responses; nothing internal ever reaches a body.
 //!
-//! Policy: each layer has its own error type (`store::Error`, `oauth::Error`); this module
+//! Policy: each layer has its own error type (`oauth::Error`, `UserError`, ...); this module
 //! turns them into responses. `/token` answers RFC 6749 §5.2 JSON (`error`,
 //! `error_description`); other endpoints use `ApiError` with the same shape. A 500 carries a
 //! fixed body; the real error is put into the response's extensions and logged once by the
@@ -17,9 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::keys::KeyRingError;
-use crate::oauth::{self, AuditError, ClientError, UserError};
-use crate::store;
+use crate::oauth::{self, AuditError, ClientError, KeyError, UserError};
 
 /// `WWW-Authenticate` of `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
 const BASIC_CHALLENGE: &str = "Basic realm=\"sigil\", charset=\"UTF-8\"";
@@ -163,25 +161,14 @@ impl From<oauth::Error> for ApiError {
     }
 }
 
-impl From<store::Error> for ApiError {
-    fn from(error: store::Error) -> Self {
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
         match error {
-            store::Error::Unavailable(_) => Self::unavailable(),
-            other => Self::internal(other.into()),
-        }
-    }
-}
-
-impl From<KeyRingError> for ApiError {
-    fn from(error: KeyRingError) -> Self {
-        match error {
-            KeyRingError::NextKeyTooFresh { .. } => Self::new(
-                StatusCode::CONFLICT,
-                "next_key_too_fresh",
-                error.to_string(),
-            ),
-            KeyRingError::Store(error) => error.into(),
-            other => Self::internal(other.into()),
+            KeyError::NextKeyTooFresh(why) => {
+                Self::new(StatusCode::CONFLICT, "next_key_too_fresh", why)
+            }
+            KeyError::Unavailable => Self::unavailable(),
+            KeyError::Internal(source) => Self::internal(source),
         }
     }
 }
@@ -220,7 +207,8 @@ impl From<ClientError> for ApiError {
 impl From<AuditError> for ApiError {
     fn from(error: AuditError) -> Self {
         match error {
-            AuditError::Store(error) => error.into(),
+            AuditError::Unavailable => Self::unavailable(),
+            AuditError::Internal(source) => Self::internal(source),
             other => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",

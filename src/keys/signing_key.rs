@@ -21,7 +21,7 @@ pub enum SigningAlgorithm {
 
 impl SigningAlgorithm {
     /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Rs256 => "RS256",
             Self::Es256 => "ES256",

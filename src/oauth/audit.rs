@@ -19,9 +19,21 @@ pub enum AuditError {
     /// The cursor is not one this server handed out.
     #[error("cursor is invalid")]
     InvalidCursor,
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] store::Error),
+    /// The database is unreachable.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// Anything else.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<store::Error> for AuditError {
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
 }
 
 /// What to read: `None` means no filter.

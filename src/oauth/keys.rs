@@ -7,7 +7,40 @@ use chrono::{DateTime, Utc};
 
 use super::admin::{Admin, audited};
 use crate::keys::{Jwks, KeyRing, KeyRingError};
-use crate::store::{AuditEntry, KeyState, Store, StoredKey};
+use crate::store::{self, AuditEntry, KeyState, Store, StoredKey};
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A manual rotation would sign with a key verifiers may not have fetched yet.
+    #[error("{0}")]
+    NextKeyTooFresh(String),
+    /// The database is unreachable.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// Anything else.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<KeyRingError> for KeyError {
+    fn from(error: KeyRingError) -> Self {
+        match error {
+            KeyRingError::NextKeyTooFresh { .. } => Self::NextKeyTooFresh(error.to_string()),
+            KeyRingError::Store(error) => error.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<store::Error> for KeyError {
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
 
 /// The key ring's use cases; cheap to clone.
 #[derive(Clone)]
@@ -33,7 +66,7 @@ impl Keys {
     }
 
     /// The published keys (not removed, not revoked) with their states, for metrics.
-    pub async fn published(&self) -> Result<Vec<(String, &'static str)>, KeyRingError> {
+    pub async fn published(&self) -> Result<Vec<(String, &'static str)>, KeyError> {
         let keys = self.ring.list().await?;
         Ok(keys
             .into_iter()
@@ -48,7 +81,7 @@ impl Keys {
         &self,
         admin: &Admin,
         now: DateTime<Utc>,
-    ) -> Result<Vec<StoredKey>, KeyRingError> {
+    ) -> Result<Vec<StoredKey>, KeyError> {
         list_keys(&self.store, admin, now).await
     }
 
@@ -60,12 +93,12 @@ impl Keys {
         admin: &Admin,
         force: bool,
         now: DateTime<Utc>,
-    ) -> Result<Vec<StoredKey>, KeyRingError> {
+    ) -> Result<Vec<StoredKey>, KeyError> {
         let entry = AuditEntry::new(admin.actor(), "key.rotate", now)
             .details(serde_json::json!({ "force": force }));
         let rotated = self.ring.rotate(now, force, admin.actor()).await;
         audited(&self.store, entry, rotated).await?;
-        self.ring.list().await
+        Ok(self.ring.list().await?)
     }
 
     /// Emergency revocation of `kid`: the state it was in, `None` for an unknown kid.
@@ -75,15 +108,15 @@ impl Keys {
         admin: &Admin,
         kid: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<KeyState>, KeyRingError> {
+    ) -> Result<Option<KeyState>, KeyError> {
         let entry = AuditEntry::new(admin.actor(), "key.revoke", now).target("key", kid);
         let revoked = self.ring.revoke(kid, now, admin.actor()).await;
-        audited(&self.store, entry, revoked).await
+        Ok(audited(&self.store, entry, revoked).await?)
     }
 
     /// Every key ever in the ring, without an audit row (the CLI prints it after a change).
-    pub async fn ring(&self) -> Result<Vec<StoredKey>, KeyRingError> {
-        self.ring.list().await
+    pub async fn ring(&self) -> Result<Vec<StoredKey>, KeyError> {
+        Ok(self.ring.list().await?)
     }
 }
 
@@ -92,7 +125,7 @@ pub(super) async fn list_keys(
     store: &Store,
     admin: &Admin,
     now: DateTime<Utc>,
-) -> Result<Vec<StoredKey>, KeyRingError> {
+) -> Result<Vec<StoredKey>, KeyError> {
     let keys = store.list_all_signing_keys().await?;
     store
         .record(&AuditEntry::new(admin.actor(), "key.list", now))

@@ -22,14 +22,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
 use super::maintenance::BATCH;
+use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::metrics::{Limit, Metrics};
 use crate::store::{ClaimOutcome, CounterClaim, Store};
@@ -97,6 +100,40 @@ impl RateKey {
     }
 }
 
+/// The per-client `/token` rate limiter.
+type ClientLimiter =
+    RateLimiter<RateKey, DefaultKeyedStateStore<RateKey>, RateClock, NoOpMiddleware<Duration>>;
+
+/// The rate limiter's time: monotonic time since start, or under a manual server clock (tests)
+/// that clock's time, so a test moves the limiter's time as it moves everything else's.
+#[derive(Debug, Clone)]
+struct RateClock {
+    clock: Clock,
+    started: std::time::Instant,
+    epoch: DateTime<Utc>,
+}
+
+impl RateClock {
+    fn new(clock: Clock) -> Self {
+        Self {
+            epoch: clock.now(),
+            started: std::time::Instant::now(),
+            clock,
+        }
+    }
+}
+
+impl governor::clock::Clock for RateClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        match self.clock.is_manual() {
+            true => (self.clock.now() - self.epoch).to_std().unwrap_or_default(),
+            false => self.started.elapsed(),
+        }
+    }
+}
+
 /// One window's count, in memory.
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -118,7 +155,7 @@ enum Counters {
 pub(super) struct Limits {
     settings: LimitSettings,
     counters: Counters,
-    clients: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+    clients: Option<Arc<ClientLimiter>>,
     metrics: Metrics,
 }
 
@@ -130,7 +167,12 @@ struct Claim {
 }
 
 impl Limits {
-    pub(super) fn new(settings: LimitSettings, store: &Store, metrics: Metrics) -> Self {
+    pub(super) fn new(
+        settings: LimitSettings,
+        store: &Store,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> Self {
         let counters = if settings.shared && store.is_shared() {
             Counters::Shared(store.clone())
         } else {
@@ -145,9 +187,14 @@ impl Limits {
         Self {
             settings,
             counters,
-            clients: settings
-                .client_rate
-                .map(|rate| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate)))),
+            clients: settings.client_rate.map(|rate| {
+                let clock = RateClock::new(clock.clone());
+                Arc::new(RateLimiter::new(
+                    Quota::per_second(rate),
+                    DefaultKeyedStateStore::default(),
+                    clock,
+                ))
+            }),
             metrics,
         }
     }
@@ -260,7 +307,7 @@ impl Limits {
         };
         limiter.check_key(key).map_err(|not_until| {
             self.metrics.rejected(Limit::ClientRate);
-            Error::TooManyRequests(not_until.wait_time_from(DefaultClock::default().now()))
+            Error::TooManyRequests(not_until.wait_time_from(limiter.clock().now()))
         })
     }
 

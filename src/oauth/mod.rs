@@ -34,7 +34,7 @@ pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use error::Error;
-pub use keys::Keys;
+pub use keys::{KeyError, Keys};
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
 pub use sessions::{AdminDenied, Introspection, UserInfo};
@@ -43,6 +43,7 @@ pub use users::{AccountSettings, Accounts, NewAccount, UserChanges, UserError, U
 
 use secrecy::SecretString;
 
+use crate::clock::Clock;
 use crate::domain::{Actor, ClientId, ClientSecret, GrantType, RefreshToken, Scope};
 use crate::hooks::Hooks;
 use crate::keys::KeyRing;
@@ -53,6 +54,10 @@ use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
 
 /// The scope that opens the admin API; granted to users only when they are admins.
 pub const ADMIN_SCOPE: &str = "admin";
+
+/// The algorithm of every ID token (OIDC Discovery §3: RS256 must be supported), whatever
+/// the access-token algorithm.
+pub const ID_TOKEN_SIGNING_ALG: &str = crate::keys::SigningAlgorithm::Rs256.as_str();
 
 /// Token settings, from `Config`.
 #[derive(Debug, Clone)]
@@ -77,6 +82,8 @@ pub struct IssuerSettings {
     pub limits: LimitSettings,
     /// Test seams (unset in production).
     pub hooks: Hooks,
+    /// The server's time source (manual in tests).
+    pub clock: Clock,
 }
 
 /// How the client presented its credentials (RFC 6749 §2.3).
@@ -192,7 +199,12 @@ impl TokenIssuer {
         metrics: Metrics,
     ) -> Self {
         Self {
-            limits: limits::Limits::new(settings.limits, &store, metrics.clone()),
+            limits: limits::Limits::new(
+                settings.limits,
+                &store,
+                metrics.clone(),
+                settings.clock.clone(),
+            ),
             store,
             keys,
             hasher,

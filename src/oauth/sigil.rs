@@ -106,7 +106,7 @@ impl Operator {
         &self,
         admin: &super::Admin,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<crate::store::StoredKey>, crate::keys::KeyRingError> {
+    ) -> Result<Vec<crate::store::StoredKey>, super::KeyError> {
         super::keys::list_keys(&self.store, admin, now).await
     }
 }

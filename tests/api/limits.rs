@@ -187,8 +187,14 @@ async fn limits_are_counted_in_the_metrics() {
 #[tokio::test]
 async fn each_client_is_held_to_its_token_rate() {
     // One request per second, burst one: the second request right after the first is refused.
-    let app =
-        spawn_app_with(|config| config.limits.client_rate = std::num::NonZeroU32::new(1)).await;
+    // The limiter runs on the server's clock, stopped here, so no scheduling delay between
+    // the two requests can let the second one through.
+    let clock = sigil::clock::Clock::manual(chrono::Utc::now());
+    let app = spawn_app_with(|config| {
+        config.limits.client_rate = std::num::NonZeroU32::new(1);
+        config.clock = clock.clone();
+    })
+    .await;
     let busy = app.create_client("client_credentials", "").await;
     let calm = app.create_client("client_credentials", "").await;
 
@@ -208,4 +214,14 @@ async fn each_client_is_held_to_its_token_rate() {
         .post_token(&[("grant_type", "client_credentials")], calm.basic())
         .await;
     assert_eq!(other.status(), 200, "another client is unaffected");
+
+    clock.advance(std::time::Duration::from_secs(1));
+    let later = app
+        .post_token(&[("grant_type", "client_credentials")], busy.basic())
+        .await;
+    assert_eq!(
+        later.status(),
+        200,
+        "a second later the client may ask again"
+    );
 }

@@ -12,8 +12,8 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::state::AppState;
+use crate::oauth::Client;
 use crate::oauth::{ClientChanges, ClientSpec, RegisteredClient};
-use crate::store::Client;
 
 /// A client as operators see it; never its secret or the secret's hash.
 #[derive(Debug, Serialize, ToSchema)]

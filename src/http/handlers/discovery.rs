@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::http::state::AppState;
-use crate::keys::SigningAlgorithm;
 
 /// OIDC Discovery 1.0 §3 / RFC 8414 §2 metadata. Everything sigil supports is listed
 /// explicitly; nothing it does not support is.
@@ -57,7 +56,7 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
         subject_types_supported: &["public"],
         // ID tokens are always RS256 (OIDC Discovery §3 requires it); access tokens follow
         // --signing-alg, and their verifiers read the algorithm from each JWK.
-        id_token_signing_alg_values_supported: [SigningAlgorithm::Rs256.as_str()],
+        id_token_signing_alg_values_supported: [crate::oauth::ID_TOKEN_SIGNING_ALG],
         claims_supported: &[
             "iss",
             "sub",
