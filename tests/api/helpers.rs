@@ -50,7 +50,15 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// An empty database: no tables, no keys (the first start creates them).
     pub async fn create() -> Self {
+        let database = Self::named();
+        database.materialize(None).await;
+        database
+    }
+
+    /// A directory, URL and name, with nothing created yet.
+    fn named() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
@@ -61,11 +69,6 @@ impl TestDatabase {
             };
         };
         let name = format!("sigil_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => unreachable!("TEST_DATABASE_URL has a database path"),
@@ -75,6 +78,36 @@ impl TestDatabase {
             dir,
             postgres: Some((admin_url, name)),
         }
+    }
+
+    /// Creates the database: empty, or a copy of `template` (its tables, its key ring and
+    /// the key-encryption key that opens it).
+    async fn materialize(&self, template: Option<&Template>) {
+        if let Some(template) = template {
+            copy_dir(
+                &template.dir.path().join("keys"),
+                &self.dir.path().join("keys"),
+            );
+        }
+        let Some((admin_url, name)) = &self.postgres else {
+            if let Some(template) = template {
+                std::fs::copy(
+                    template.dir.path().join("sigil.db"),
+                    self.dir.path().join("sigil.db"),
+                )
+                .unwrap();
+            }
+            return;
+        };
+        let create = match template.and_then(|template| template.postgres.as_deref()) {
+            Some(source) => format!("CREATE DATABASE {name} TEMPLATE {source}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        // PostgreSQL copies a template for one CREATE DATABASE at a time.
+        static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one = CREATING.lock().await;
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query(&create).execute(&mut admin).await.unwrap();
     }
 
     /// Runs `SELECT COUNT(*) ...` with one text bind on whichever backend this is.
@@ -328,9 +361,17 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     sigil::telemetry::init_for_tests();
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::named();
     let mut config = test_config(&database);
     customize(&mut config);
+    // Generating the two RSA-2048 keys of a new ring is most of a start's cost: an app whose
+    // key settings are the defaults starts from a copy of one ring made once per run. One
+    // that changes them (or runs on a manual clock) starts empty, as a first start does.
+    let template = match same_key_settings(&config, &test_config(&database)) {
+        true => Some(template().await),
+        false => None,
+    };
+    database.materialize(template).await;
     let running = RunningServer::start(config.clone()).await;
     TestApp {
         api: running.api(),
@@ -339,6 +380,60 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         database,
         server: Some(running),
         store: tokio::sync::OnceCell::new(),
+    }
+}
+
+/// A database with tables and a key ring (and the key-encryption key opening it), made once
+/// per test run and copied into each app that needs nothing else.
+pub struct Template {
+    dir: TempDir,
+    /// The PostgreSQL template database's name.
+    postgres: Option<String>,
+}
+
+async fn template() -> &'static Template {
+    static TEMPLATE: tokio::sync::OnceCell<Template> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let database = TestDatabase::named();
+            database.materialize(None).await;
+            let config = test_config(&database);
+            let options = StoreOptions::default();
+            let store = sigil::app::open_store(&database.url, options)
+                .await
+                .unwrap();
+            sigil::app::load_key_ring(&store, &config.keys, chrono::Utc::now())
+                .await
+                .unwrap();
+            store.close().await;
+            let mut database = database;
+            let postgres = database.postgres.take().map(|(_, name)| name);
+            let dir = std::mem::replace(&mut database.dir, tempfile::tempdir().unwrap());
+            Template { dir, postgres }
+        })
+        .await
+}
+
+/// Whether two configurations make the same key ring at the same times.
+fn same_key_settings(config: &Config, default: &Config) -> bool {
+    let (a, b) = (&config.keys, &default.keys);
+    !config.clock.is_manual()
+        && a.key_encryption_key.is_none()
+        && a.keys_dir == b.keys_dir
+        && a.signing_algorithm == b.signing_algorithm
+        && a.rsa_bits == b.rsa_bits
+        && a.access_token_ttl == b.access_token_ttl
+        && a.jwks_max_age == b.jwks_max_age
+        && a.key_rotation == b.key_rotation
+        && a.key_check_interval == b.key_check_interval
+        && a.clock_skew == b.clock_skew
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
 
