@@ -1,0 +1,38 @@
+//! What every API test uses, one file per concern: the database, the app, requests, tokens,
+//! key material, real processes, concurrency.
+
+mod api;
+mod app;
+mod concurrency;
+mod database;
+mod keys;
+mod process;
+mod tokens;
+
+pub use api::*;
+pub use app::*;
+pub use concurrency::*;
+pub use database::*;
+pub use keys::*;
+pub use process::*;
+pub use tokens::*;
+
+use sigil::password::HashParams;
+
+/// Issuer of every test app.
+pub const ISSUER: &str = "https://sigil.test/tenant";
+/// Cheap argon2id parameters, so tests spend their time on behaviour, not hashing.
+pub const CHEAP_HASH: HashParams = HashParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+/// A password that satisfies the policy.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The admin client every test app bootstraps (SIGIL_ADMIN_CLIENT_ID/_SECRET).
+pub const ADMIN_CLIENT_ID: &str = "bootstrap-admin";
+pub const ADMIN_CLIENT_SECRET: &str = "admin-secret-with-at-least-32-characters";
+
+/// Default audience of every test app.
+pub const AUDIENCE: &str = "https://api.test";

@@ -1,0 +1,116 @@
+//! `SigilProcess`: the real binary, served as a child process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+
+/// A real `sigil serve` process, its stderr drained by a thread so it never blocks on logs.
+pub struct SigilProcess {
+    child: std::process::Child,
+    pub address: String,
+    logs: Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: Arc<std::sync::Mutex<String>>,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl SigilProcess {
+    /// Starts `sigil --log-format json serve --listen 127.0.0.1:0 <extra>` on `database`
+    /// (sharing its keys dir) and waits until it logs its address.
+    pub fn serve(database: &TestDatabase, extra: &[&str]) -> Self {
+        Self::serve_with_env(database, extra, &[])
+    }
+
+    /// `serve` with extra environment variables; standard output is kept apart from the log.
+    pub fn serve_with_env(database: &TestDatabase, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead as _, Read as _};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer",
+                ISSUER,
+            ])
+            .args(extra)
+            .env("DATABASE_URL", &database.url)
+            .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+            .env("SIGIL_AUDIENCE", AUDIENCE)
+            .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(read @ 1..) = out.read(&mut chunk) {
+                text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+                *sink.lock().unwrap() = text.clone();
+            }
+        });
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        let drain = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && log["message"] == "listening"
+                {
+                    let _ = found.send(log["address"].as_str().unwrap_or_default().to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sigil logs its address");
+        Self {
+            child,
+            address,
+            logs,
+            stdout,
+            drain,
+        }
+    }
+
+    /// What the process printed on standard output so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn api(&self) -> Api {
+        Api {
+            address: format!("http://{}", self.address),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the status and every log line.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            self.drain.join().unwrap();
+            status
+        })
+        .await
+        .unwrap();
+        let logs = std::mem::take(&mut *self.logs.lock().unwrap());
+        (status, logs)
+    }
+}
