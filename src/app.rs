@@ -107,6 +107,11 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// The router, for in-process tests that send requests without a socket (`oneshot`).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     /// The shared key ring, for tests that drive key checks themselves.
     pub fn key_ring(&self) -> Arc<KeyRing> {
         self.keys.clone()

@@ -123,6 +123,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 pub struct RunningServer {
     pub address: String,
     pub keys: Arc<KeyRing>,
+    /// The served router, for requests without a socket.
+    pub router: axum::Router,
     stop: oneshot::Sender<()>,
     handle: JoinHandle<()>,
 }
@@ -133,6 +135,7 @@ impl RunningServer {
         let application = Application::build(config).await.expect("app builds");
         let address = format!("http://{}", application.local_addr());
         let keys = application.key_ring();
+        let router = application.router();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             application
@@ -143,6 +146,7 @@ impl RunningServer {
         Self {
             address,
             keys,
+            router,
             stop,
             handle,
         }
@@ -164,6 +168,15 @@ impl RunningServer {
 }
 
 impl TestApp {
+    /// The running server's router, for requests sent in-process (`oneshot`, no socket).
+    pub fn router(&self) -> axum::Router {
+        self.server
+            .as_ref()
+            .expect("the app is running")
+            .router
+            .clone()
+    }
+
     /// Starts the server again with the current configuration.
     async fn start(&mut self) {
         let running = RunningServer::start(self.config.clone()).await;
