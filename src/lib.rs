@@ -1,16 +1,23 @@
 //! sigil: an OAuth2/OIDC-style token issuer.
 //!
-//! Where each concern lives (dependencies point inward: http → oauth → {store, keys} → domain):
+//! Where each concern lives (dependencies point inward: {http, cli} → oauth → {store, keys}
+//! → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
 //!   a named point.
 //! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
-//!   besides `app`.
-//! - `oauth`: grant logic (client authentication, scopes, token minting), free of HTTP.
+//!   besides `app`. Handlers parse, make one call into `oauth`, render; they never touch
+//!   `store` or `keys`.
+//! - `oauth`: the application layer, the one door of every transport: `Sigil` (tokens,
+//!   accounts, clients, keys, audit) for the server and `Operator` for the command line. Each
+//!   use case carries its `Actor`, runs its writes in one store transaction and records its
+//!   audit row in it. Grant logic (client authentication, scopes, token minting) lives here,
+//!   free of HTTP.
 //! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
 //! - `password`: argon2id hashing off the async runtime; the only user of argon2.
 //! - `metrics`: Prometheus counters and gauges; the only user of prometheus-client.
-//! - `store`: SQLite and PostgreSQL persistence; the only user of sqlx.
+//! - `store`: SQLite and PostgreSQL persistence and its unit of work (`Tx`); the only user of
+//!   sqlx.
 //! - `domain`: parsed value types shared by every layer.
 
 pub mod app;
