@@ -31,7 +31,7 @@ use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
-use super::maintenance::BATCH;
+use super::maintenance::{BATCH, drain};
 use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::metrics::{Limit, Metrics};
@@ -324,7 +324,7 @@ impl Limits {
                     .login_window
                     .max(self.settings.registration_window);
                 let before = now - to_chrono(longest);
-                while store.prune_counters(before, BATCH).await? == u64::from(BATCH) {}
+                drain(|| store.prune_counters(before, BATCH)).await?;
             }
         }
         Ok(())

@@ -1,8 +1,10 @@
 //! The maintenance task: removes what no rule needs any more, so the database follows live
 //! state, not history: sessions (refresh families and their tokens) a day after they ended,
 //! audit rows past `--audit-retention`, revocations of expired access tokens, expired shared
-//! limit counters, idle rate-limit buckets. Every instance may run it; deletes go in small
-//! batches, so none holds the writer long.
+//! limit counters, idle rate-limit buckets. Every instance may run it. Deletes go in small
+//! batches and the task rests after each batch as long as the batch took: a backlog (a
+//! million expired rows after an upgrade) drains in minutes while requests wait for the
+//! writer at most one short batch, and the pruner never holds more than half its time.
 
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use tokio::time::MissedTickBehavior;
 use super::{Error, Sigil};
 use crate::clock::Clock;
 
-/// Rows deleted per statement.
-pub(super) const BATCH: u32 = 1_000;
+/// Rows deleted per statement: a few milliseconds of SQLite's writer.
+pub(super) const BATCH: u32 = 250;
 
 /// How long an ended session (expired or revoked) is kept: presenting one of its tokens
 /// within that day still finds it (a reuse is told apart from an unknown token in the log).
@@ -26,17 +28,32 @@ impl Sigil {
     pub async fn maintain(&self, now: DateTime<Utc>) -> Result<(), Error> {
         self.tokens.limits.prune(now).await?;
         let store = &self.store;
-        let full = u64::from(BATCH);
-        while store.prune_revoked_access_tokens(now, BATCH).await? == full {}
+        drain(|| store.prune_revoked_access_tokens(now, BATCH)).await?;
         let ended = now - ENDED_SESSION_MARGIN;
-        while store.prune_ended_refresh_tokens(ended, BATCH).await? >= full {}
-        while store.prune_ended_refresh_families(ended, BATCH).await? >= full {}
+        drain(|| store.prune_ended_refresh_tokens(ended, BATCH)).await?;
+        drain(|| store.prune_ended_refresh_families(ended, BATCH)).await?;
         let retention = chrono::Duration::from_std(self.tokens.settings.audit_retention)
             .unwrap_or(chrono::Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
-            while store.prune_audit(before, BATCH).await? == full {}
+            drain(|| store.prune_audit(before, BATCH)).await?;
         }
         Ok(())
+    }
+}
+
+/// Runs the batched delete `prune` until a batch comes back short of `BATCH`, resting after
+/// each full batch as long as it took.
+pub(super) async fn drain<F, Fut>(mut prune: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::store::Error>>,
+{
+    loop {
+        let started = std::time::Instant::now();
+        if prune().await? < u64::from(BATCH) {
+            return Ok(());
+        }
+        tokio::time::sleep(started.elapsed()).await;
     }
 }
 

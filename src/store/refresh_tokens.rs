@@ -303,8 +303,9 @@ pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rot
 }
 
 impl Store {
-    /// Deletes at most `batch` refresh tokens of sessions that ended (expired, or revoked)
-    /// before `before`; returns how many went.
+    /// Deletes at most `batch` refresh tokens of sessions that expired before `before`, and
+    /// at most `batch` of sessions revoked before it; returns the larger count (`batch` while
+    /// more may be left).
     #[tracing::instrument(skip_all)]
     pub async fn prune_ended_refresh_tokens(
         &self,
@@ -318,13 +319,13 @@ impl Store {
                  FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.family_id \
                  WHERE {ended} LIMIT $2)"
             );
-            deleted += self.delete_batch(&sql, before, batch).await?;
+            deleted = deleted.max(self.delete_batch(&sql, before, batch).await?);
         }
         Ok(deleted)
     }
 
-    /// Deletes at most `batch` sessions that ended (expired, or revoked) before `before`,
-    /// with any tokens left; returns how many went.
+    /// Deletes at most `batch` sessions that expired before `before`, and at most `batch`
+    /// revoked before it, with any tokens left; returns the larger count.
     #[tracing::instrument(skip_all)]
     pub async fn prune_ended_refresh_families(
         &self,
@@ -337,7 +338,7 @@ impl Store {
                 "DELETE FROM refresh_families WHERE family_id IN (SELECT family_id \
                  FROM refresh_families WHERE {ended} LIMIT $2)"
             );
-            deleted += self.delete_batch(&sql, before, batch).await?;
+            deleted = deleted.max(self.delete_batch(&sql, before, batch).await?);
         }
         Ok(deleted)
     }

@@ -51,10 +51,19 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, Error> {
         self.db.health.admit()?;
         let conn = match &self.db.pools {
-            Pools::Sqlite { write, .. } => write
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map(TxConn::Sqlite),
+            // sqlx's `begin_with` on SQLite is not cancellation-safe: a caller dropped after
+            // the BEGIN ran but before its `Transaction` exists (a client hanging up) returns
+            // the writer to the pool inside a transaction, and every later write would run in
+            // it, uncommitted. A task of its own always gets to the `Transaction`, which
+            // rolls back when dropped if nobody waits for it any more.
+            Pools::Sqlite { write, .. } => {
+                let write = write.clone();
+                let begun = tokio::spawn(async move { write.begin_with("BEGIN IMMEDIATE").await });
+                match begun.await {
+                    Ok(begun) => begun.map(TxConn::Sqlite),
+                    Err(_) => Err(sqlx::Error::WorkerCrashed),
+                }
+            }
             Pools::Postgres(pool) => pool.begin().await.map(TxConn::Postgres),
         };
         self.db.health.observe(&conn);
