@@ -2,9 +2,10 @@
 //! state, not history: sessions (refresh families and their tokens) a day after they ended,
 //! audit rows past `--audit-retention`, revocations of expired access tokens, expired shared
 //! limit counters, idle rate-limit buckets. Every instance may run it. Deletes go in small
-//! batches and the task rests after each batch as long as the batch took: a backlog (a
-//! million expired rows after an upgrade) drains in minutes while requests wait for the
-//! writer at most one short batch, and the pruner never holds more than half its time.
+//! batches and the task rests after each batch three times as long as the batch took: a
+//! backlog (a million expired rows after an upgrade) drains within minutes while requests
+//! wait for the writer at most one short batch, and the pruner never holds more than a
+//! quarter of its time (SQLite has one writer).
 
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use super::{Error, Sigil};
 use crate::clock::Clock;
 
 /// Rows deleted per statement: a few milliseconds of SQLite's writer.
-pub(super) const BATCH: u32 = 250;
+pub(super) const BATCH: u32 = 100;
+
+/// How long the task rests after a full batch, in multiples of the batch's own time.
+const REST: u32 = 3;
 
 /// How long an ended session (expired or revoked) is kept: presenting one of its tokens
 /// within that day still finds it (a reuse is told apart from an unknown token in the log).
@@ -42,7 +46,7 @@ impl Sigil {
 }
 
 /// Runs the batched delete `prune` until a batch comes back short of `BATCH`, resting after
-/// each full batch as long as it took.
+/// each full batch `REST` times as long as it took.
 pub(super) async fn drain<F, Fut>(mut prune: F) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
@@ -53,7 +57,7 @@ where
         if prune().await? < u64::from(BATCH) {
             return Ok(());
         }
-        tokio::time::sleep(started.elapsed()).await;
+        tokio::time::sleep(started.elapsed() * REST).await;
     }
 }
 
