@@ -628,3 +628,27 @@ where
     }
     panic!("condition not met within 10 s");
 }
+
+#[tokio::test]
+async fn a_due_rotation_is_one_row_under_the_key_scheduler() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = spawn_app_with(|config| config.clock = clock.clone()).await;
+    let before = app.keys.current_kid();
+
+    clock.advance(Duration::from_secs(31 * 86_400));
+    app.keys.refresh(clock.now()).await.unwrap();
+    // A second instance's check at the same moment changes nothing more.
+    app.keys.refresh(clock.now()).await.unwrap();
+
+    let rotation = one_row(&app, "key.rotate").await;
+    assert_eq!(rotation["actor_type"], "system");
+    assert_eq!(rotation["actor_id"], "key-scheduler");
+    assert_eq!(rotation["details"]["retired"], before.as_str());
+    assert_eq!(rotation["target_id"], app.keys.current_kid().as_str());
+    let published = rows(&app, "key.publish").await;
+    assert_eq!(
+        published.len(),
+        2,
+        "the first next key, and the one after the rotation"
+    );
+}
