@@ -47,3 +47,18 @@ pub(super) async fn audited<T, E: Display>(
     }
     outcome
 }
+
+/// A read changes nothing, so there is no transaction to join: records `entry` on its own as
+/// the read ended (success, or failure with the error's reason).
+pub(super) async fn read_audited<T, E>(
+    store: &Store,
+    entry: AuditEntry,
+    outcome: Result<T, E>,
+) -> Result<T, E>
+where
+    E: Display + From<crate::store::Error>,
+{
+    let read = audited(store, entry.clone(), outcome).await?;
+    store.record(&entry).await?;
+    Ok(read)
+}

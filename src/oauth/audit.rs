@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{Admin, audited};
+use super::admin::{Admin, read_audited};
 use crate::store::{self, AuditEntry, AuditQuery, AuditRecord, Store};
 
 /// Page size when the caller gives none.
@@ -85,9 +85,7 @@ impl AuditLog {
     ) -> Result<AuditPage, AuditError> {
         let entry = AuditEntry::new(admin.actor(), "audit.read", now);
         let page = self.page(filter).await;
-        let page = audited(&self.store, entry.clone(), page).await?;
-        self.store.record(&entry).await?;
-        Ok(page)
+        read_audited(&self.store, entry, page).await
     }
 
     async fn page(&self, filter: AuditFilter) -> Result<AuditPage, AuditError> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{Admin, audited};
+use super::admin::{Admin, audited, read_audited};
 use crate::domain::{
     Actor, Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
     GrantTypes, Scope, ScopeError, SecretHash,
@@ -116,10 +116,9 @@ impl Clients {
         admin: &Admin,
         now: DateTime<Utc>,
     ) -> Result<Vec<Client>, ClientError> {
-        let clients = self.store.list_clients().await?;
+        let clients = self.store.list_clients().await.map_err(ClientError::from);
         let entry = AuditEntry::new(admin.actor(), "client.list", now);
-        self.store.record(&entry).await?;
-        Ok(clients)
+        read_audited(&self.store, entry, clients).await
     }
 
     /// One client; an id that cannot be a client id names no client.
@@ -137,8 +136,7 @@ impl Clients {
             client.ok_or(ClientError::NotFound)
         }
         .await;
-        let client = audited(&self.store, entry.clone(), found).await?;
-        self.store.record(&entry).await?;
+        let client = read_audited(&self.store, entry, found).await?;
         Ok(client.as_ref().clone())
     }
 

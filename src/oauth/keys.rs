@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::admin::{Admin, audited};
+use super::admin::{Admin, audited, read_audited};
 use crate::keys::{Jwks, KeyRing, KeyRingError};
 use crate::store::{self, AuditEntry, KeyState, Store, StoredKey};
 
@@ -126,9 +126,7 @@ pub(super) async fn list_keys(
     admin: &Admin,
     now: DateTime<Utc>,
 ) -> Result<Vec<StoredKey>, KeyError> {
-    let keys = store.list_all_signing_keys().await?;
-    store
-        .record(&AuditEntry::new(admin.actor(), "key.list", now))
-        .await?;
-    Ok(keys)
+    let keys = store.list_all_signing_keys().await.map_err(KeyError::from);
+    let entry = AuditEntry::new(admin.actor(), "key.list", now);
+    read_audited(store, entry, keys).await
 }

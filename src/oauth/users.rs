@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::Error;
-use super::admin::{Admin, audited};
+use super::admin::{Admin, audited, read_audited};
 use super::limits::Limits;
 use crate::domain::{Actor, Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
@@ -242,19 +242,22 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<UserPage, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.list", now);
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return audited(&self.store, entry, Err(UserError::InvalidPage)).await;
+        let page = async {
+            let limit = limit.unwrap_or(DEFAULT_PAGE);
+            if !(1..=MAX_PAGE).contains(&limit) {
+                return Err(UserError::InvalidPage);
+            }
+            let offset = offset.unwrap_or(0);
+            let mut users = self.store.list_users(limit + 1, offset).await?;
+            let more = users.len() > limit as usize;
+            users.truncate(limit as usize);
+            Ok(UserPage {
+                users,
+                next_offset: more.then(|| offset.saturating_add(u64::from(limit))),
+            })
         }
-        let offset = offset.unwrap_or(0);
-        let mut users = self.store.list_users(limit + 1, offset).await?;
-        let more = users.len() > limit as usize;
-        users.truncate(limit as usize);
-        self.store.record(&entry).await?;
-        Ok(UserPage {
-            users,
-            next_offset: more.then(|| offset.saturating_add(u64::from(limit))),
-        })
+        .await;
+        read_audited(&self.store, entry, page).await
     }
 
     /// One user.
@@ -267,9 +270,7 @@ impl Accounts {
     ) -> Result<User, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.read", now).target("user", id);
         let found = self.store.find_user(id).await?.ok_or(UserError::NotFound);
-        let user = audited(&self.store, entry.clone(), found).await?;
-        self.store.record(&entry).await?;
-        Ok(user)
+        read_audited(&self.store, entry, found).await
     }
 
     /// Applies `changes` to user `id` in one transaction. Disabling the user, resetting the
