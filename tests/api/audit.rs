@@ -140,6 +140,7 @@ async fn every_admin_operation_is_one_row_under_the_admin_user_behind_the_shared
         ("user.update", Some(user_id)),
         ("user.delete", Some(user_id)),
         ("client.create", Some(client_id)),
+        ("client.list", None),
         ("client.read", Some(client_id)),
         ("client.update", Some(client_id)),
         ("client.secret_rotate", Some(client_id)),
