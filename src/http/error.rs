@@ -181,9 +181,10 @@ impl From<UserError> for ApiError {
             UserError::Unavailable => return Self::unavailable(),
             UserError::TooManyRequests(wait) => return Self::too_many_requests(wait),
             UserError::Internal(source) => return Self::internal(source),
-            UserError::InvalidEmail(_) | UserError::InvalidPassword(_) | UserError::InvalidPage => {
-                (StatusCode::BAD_REQUEST, "invalid_request")
-            }
+            UserError::InvalidEmail(_)
+            | UserError::InvalidPassword(_)
+            | UserError::InvalidPage
+            | UserError::InvalidOffset => (StatusCode::BAD_REQUEST, "invalid_request"),
             UserError::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_disabled"),
         };
         Self::new(status, code, error.to_string())

@@ -81,11 +81,12 @@ impl TokenIssuer {
     pub async fn revoke(
         &self,
         client: &ClientAuthentication,
-        token: &str,
+        token: Option<&str>,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let client = self.authenticate_client(client).await?;
+        let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         let actor = Actor::client(client.id.as_str(), ip);
         let entry = AuditEntry::new(&actor, "token.revoke", now);
         // Found first, so the transaction holds the writer only for the writes.
@@ -140,12 +141,13 @@ impl TokenIssuer {
     pub async fn logout(
         &self,
         client: &ClientAuthentication,
-        token: &str,
+        token: Option<&str>,
         all: bool,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let client = self.authenticate_client(client).await?;
+        let token = token.ok_or(Error::InvalidRequest("refresh_token is required"))?;
         let Some(record) = self.own_refresh_token(&client, token).await? else {
             return Err(Error::InvalidGrant(
                 "the refresh token is invalid, expired or revoked",
@@ -188,13 +190,14 @@ impl TokenIssuer {
     pub async fn introspect(
         &self,
         client: &ClientAuthentication,
-        token: &str,
+        token: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Introspection, Error> {
         let client = self.authenticate_client(client).await?;
         if client.secret_hash.is_none() {
             return Err(Error::UnauthorizedClient);
         }
+        let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         let may_see = |owner: &str| owner == client.id.as_str() || client.may_introspect;
         if let Ok(access) = self.verify_access_token(token, now) {
             if !may_see(&access.client_id) || !self.is_live(&access, now).await? {

@@ -31,6 +31,9 @@ pub enum UserError {
     /// A page size outside 1..=200.
     #[error("limit must be between 1 and {MAX_PAGE}")]
     InvalidPage,
+    /// A negative offset.
+    #[error("offset must not be negative")]
+    InvalidOffset,
     /// Another user has this email (compared case-insensitively).
     #[error("a user with this email already exists")]
     EmailTaken,
@@ -238,7 +241,7 @@ impl Accounts {
         &self,
         admin: &Admin,
         limit: Option<u32>,
-        offset: Option<u64>,
+        offset: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<UserPage, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.list", now);
@@ -247,7 +250,8 @@ impl Accounts {
             if !(1..=MAX_PAGE).contains(&limit) {
                 return Err(UserError::InvalidPage);
             }
-            let offset = offset.unwrap_or(0);
+            let offset =
+                u64::try_from(offset.unwrap_or(0)).map_err(|_| UserError::InvalidOffset)?;
             let mut users = self.store.list_users(limit + 1, offset).await?;
             let more = users.len() > limit as usize;
             users.truncate(limit as usize);

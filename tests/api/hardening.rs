@@ -473,3 +473,48 @@ fn malformed_requests_to_every_endpoint_never_get_a_5xx() {
         "too few requests got past the checks: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn client_authentication_is_checked_before_the_token_parameter() {
+    let app = spawn_app().await;
+    for path in ["/introspect", "/revoke", "/logout"] {
+        let response = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "{path} without any client authentication"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{path}");
+    }
+    let client = app.create_client("client_credentials", "").await;
+    let missing = app.client_post("/introspect", &client, &[]).await;
+    assert_eq!(
+        missing.status(),
+        400,
+        "an authenticated client without a token"
+    );
+}
+
+#[tokio::test]
+async fn a_user_list_offset_beyond_the_documented_range_is_a_400() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for offset in ["9223372036854775808", "-1"] {
+        let path = format!("/admin/users?offset={offset}");
+        let response = app.admin(Method::GET, &path, Some(&token)).await;
+        assert_eq!(response.status(), 400, "offset {offset}");
+    }
+    let last = "/admin/users?offset=9223372036854775807";
+    assert_eq!(
+        app.admin(Method::GET, last, Some(&token)).await.status(),
+        200
+    );
+}

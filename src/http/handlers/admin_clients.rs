@@ -71,13 +71,16 @@ pub(crate) struct ClientWithSecret {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateClientRequest {
     /// Display name, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Grants: `client_credentials`, `password`, `refresh_token`.
     grant_types: Vec<String>,
     /// Scopes it may request, space-separated (default none).
     #[serde(default)]
+    #[schema(max_length = 1024)]
     scope: String,
     /// `aud` of its access tokens (default: the configured audience).
+    #[schema(min_length = 1, max_length = 256)]
     audience: Option<String>,
     /// A public client gets no secret and cannot use `client_credentials` (default false).
     #[serde(default)]
@@ -94,10 +97,12 @@ pub(crate) struct CreateClientRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateClientRequest {
     /// New display name.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     /// New grant types.
     grant_types: Option<Vec<String>>,
     /// New scopes, space-separated.
+    #[schema(max_length = 1024)]
     scope: Option<String>,
     /// New audience, or `null` for the default.
     #[serde(default, deserialize_with = "present")]
@@ -130,7 +135,7 @@ pub(crate) async fn get_admin_clients(
 /// Registers a client (`201`); the answer carries its secret, shown only this once.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", request_body = CreateClientRequest,
     security(("bearer" = ["admin"])),
-    responses((status = 201, body = ClientWithSecret), (status = 400, body = ErrorResponse),
+    responses((status = 201, body = ClientWithSecret), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_clients(
@@ -181,7 +186,7 @@ pub(crate) async fn get_admin_client(
 #[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin",
     request_body = UpdateClientRequest, params(("id" = String, Path, description = "client id")),
     security(("bearer" = ["admin"])),
-    responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 404, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]

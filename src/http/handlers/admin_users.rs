@@ -20,6 +20,7 @@ pub(crate) struct UserResponse {
     /// Stable id, the `sub` of the user's tokens.
     id: String,
     /// Login name (email), as registered.
+    #[schema(min_length = 1, max_length = 254)]
     username: String,
     /// Whether the user may be granted scope `admin`.
     admin: bool,
@@ -58,8 +59,9 @@ pub(crate) struct UserPage {
 pub(crate) struct PageQuery {
     /// Users per page, 1 to 200 (default 50).
     limit: Option<u32>,
-    /// Users to skip (default 0).
-    offset: Option<u64>,
+    /// Users to skip, 0 to 2^63 - 1 (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
 }
 
 /// A user to create.
@@ -69,6 +71,7 @@ pub(crate) struct CreateUserRequest {
     /// Login name (an email address, at most 254 characters).
     username: String,
     /// Password (policy: at least the configured minimum length, at most 1024 bytes).
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
     /// Whether the user may be granted scope `admin` (default false).
     #[serde(default)]
@@ -84,6 +87,7 @@ pub(crate) struct UpdateUserRequest {
     /// Grant or withdraw scope `admin`.
     admin: Option<bool>,
     /// A new password; revokes all the user's sessions.
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
 }
 
@@ -113,7 +117,7 @@ pub(crate) async fn get_admin_users(
 /// Creates a user (`201`); `409` when the username is taken.
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUserRequest,
     security(("bearer" = ["admin"])),
-    responses((status = 201, body = UserResponse), (status = 400, body = ErrorResponse),
+    responses((status = 201, body = UserResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 409, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
@@ -155,7 +159,7 @@ pub(crate) async fn get_admin_user(
 /// Disabling and a password reset revoke every session of the user at once.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUserRequest,
     params(("id" = String, Path, description = "user id")), security(("bearer" = ["admin"])),
-    responses((status = 200, body = UserResponse), (status = 400, body = ErrorResponse),
+    responses((status = 200, body = UserResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 404, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use crate::http::error::TokenError;
 use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
-use crate::oauth::{Error, Introspection};
+use crate::oauth::Introspection;
 
 /// RFC 7662 §2.2: `{"active": false}` alone when the token is not usable.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -67,6 +67,7 @@ impl From<Introspection> for IntrospectionResponse {
 #[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
 pub(crate) struct IntrospectForm {
     /// The access or refresh token to inspect.
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`; a hint only.
     token_type_hint: Option<String>,
@@ -88,13 +89,11 @@ pub(crate) async fn post_introspect(
     State(state): State<AppState>,
     ClientForm { client, mut form }: ClientForm,
 ) -> Result<impl IntoResponse, TokenError> {
-    let token = form
-        .take("token")
-        .ok_or(Error::InvalidRequest("token is required"))?;
+    let token = form.take("token");
     let answer = state
         .sigil
         .tokens
-        .introspect(&client, &token, state.clock.now())
+        .introspect(&client, token.as_deref(), state.clock.now())
         .await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

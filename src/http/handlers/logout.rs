@@ -15,6 +15,7 @@ use crate::oauth::Error;
 #[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
 pub(crate) struct LogoutForm {
     /// A refresh token of the session to end.
+    #[schema(min_length = 1)]
     refresh_token: String,
     /// `true` ends every session of the token's user (default `false`).
     all: Option<bool>,
@@ -37,9 +38,7 @@ pub(crate) async fn post_logout(
     ClientIp(client_ip): ClientIp,
     ClientForm { client, mut form }: ClientForm,
 ) -> Result<StatusCode, TokenError> {
-    let token = form
-        .take("refresh_token")
-        .ok_or(Error::InvalidRequest("refresh_token is required"))?;
+    let token = form.take("refresh_token");
     let all = match form.take("all").as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -48,7 +47,7 @@ pub(crate) async fn post_logout(
     state
         .sigil
         .tokens
-        .logout(&client, &token, all, client_ip, state.clock.now())
+        .logout(&client, token.as_deref(), all, client_ip, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

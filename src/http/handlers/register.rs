@@ -16,8 +16,10 @@ use crate::http::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
     /// The email address to log in with (at most 254 characters).
+    #[schema(min_length = 1, max_length = 254)]
     email: String,
     /// The password (at least the configured minimum length, at most 1024 bytes).
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 

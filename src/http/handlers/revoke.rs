@@ -7,7 +7,6 @@ use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::ClientForm;
 use crate::http::state::AppState;
-use crate::oauth::Error;
 
 /// The form of `/revoke`; parsing is `ClientForm`'s, this type describes it for the OpenAPI
 /// document.
@@ -15,6 +14,7 @@ use crate::oauth::Error;
 #[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
 pub(crate) struct RevokeForm {
     /// The refresh or access token to revoke.
+    #[schema(min_length = 1)]
     token: String,
     /// `refresh_token` or `access_token`; a hint only.
     token_type_hint: Option<String>,
@@ -37,13 +37,11 @@ pub(crate) async fn post_revoke(
     ClientIp(client_ip): ClientIp,
     ClientForm { client, mut form }: ClientForm,
 ) -> Result<StatusCode, TokenError> {
-    let token = form
-        .take("token")
-        .ok_or(Error::InvalidRequest("token is required"))?;
+    let token = form.take("token");
     state
         .sigil
         .tokens
-        .revoke(&client, &token, client_ip, state.clock.now())
+        .revoke(&client, token.as_deref(), client_ip, state.clock.now())
         .await?;
     Ok(StatusCode::OK)
 }

@@ -48,8 +48,10 @@ impl From<IssuedTokens> for TokenResponse {
 #[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
 pub(crate) struct TokenForm {
     /// `client_credentials`, `password` or `refresh_token`.
+    #[schema(min_length = 1)]
     grant_type: String,
     /// Requested scope, space-separated; default: everything allowed.
+    #[schema(max_length = 1024)]
     scope: Option<String>,
     /// `password` grant: the user's email.
     username: Option<String>,
