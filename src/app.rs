@@ -157,30 +157,27 @@ fn announce(bootstrapped: &Bootstrapped) {
     }
 }
 
-/// The operator's command-line use cases over `database_url` (connected and migrated).
-pub async fn operator(database_url: &str) -> anyhow::Result<Operator> {
-    let options = StoreOptions {
+/// The command line makes one-off lookups: a short client cache is plenty.
+fn cli_store_options() -> StoreOptions {
+    StoreOptions {
         client_cache_ttl: std::time::Duration::from_secs(1),
         ..StoreOptions::default()
-    };
-    Ok(Operator::new(open_store(database_url, options).await?))
+    }
 }
 
-/// The operator's use cases and the key ring's, the ring loaded with the configured
-/// key-encryption key (performing every transition due at `now`).
-pub async fn operator_with_keys(
-    config: &KeyConfig,
-    now: DateTime<Utc>,
-) -> anyhow::Result<(Operator, Keys)> {
-    let options = StoreOptions {
-        client_cache_ttl: std::time::Duration::from_secs(1),
-        ..StoreOptions::default()
-    };
-    let store = open_store(&config.database_url, options).await?;
+/// The operator's command-line use cases over `database_url` (connected and migrated).
+pub async fn operator(database_url: &str) -> anyhow::Result<Operator> {
+    Ok(Operator::new(
+        open_store(database_url, cli_store_options()).await?,
+    ))
+}
+
+/// The operator's key use cases, the ring loaded with the configured key-encryption key
+/// (performing every transition due at `now`).
+pub async fn operator_keys(config: &KeyConfig, now: DateTime<Utc>) -> anyhow::Result<Keys> {
+    let store = open_store(&config.database_url, cli_store_options()).await?;
     let ring = Arc::new(load_key_ring(&store, config, now).await?);
-    let operator = Operator::new(store);
-    let keys = operator.keys(ring);
-    Ok((operator, keys))
+    Ok(Operator::new(store).keys(ring))
 }
 
 /// Connects to the database and applies pending migrations; errors name `--database-url`.

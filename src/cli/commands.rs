@@ -7,12 +7,12 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::{AuditCommand, ClientCommand, ClientCreateArgs, KeyArgs, KeysCommand, UserCommand};
-use crate::app::{operator, operator_with_keys};
+use crate::app::{operator, operator_keys};
 use crate::config::{KeyConfig, PasswordConfig};
 use crate::domain::ClientSecret;
 use crate::oauth::{
-    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, NewAccount, RegisteredClient,
-    StoredKey, UserError,
+    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, KeyError, NewAccount,
+    RegisteredClient, StoredKey, UserError,
 };
 
 /// Runs a client subcommand.
@@ -94,13 +94,14 @@ pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { keys, kid } => {
             let keys = open_keys(keys, now).await?;
-            match keys.revoke(&admin, &kid, now).await? {
-                Some(state) => println!(
+            match keys.revoke(&admin, &kid, now).await {
+                Ok(revoked) => println!(
                     "revoked {kid} (was {}); now signing with {}",
-                    state.as_str(),
+                    revoked.was.as_str(),
                     keys.current_kid()
                 ),
-                None => anyhow::bail!("no published key with kid {kid}"),
+                Err(KeyError::UnknownKid) => anyhow::bail!("no published key with kid {kid}"),
+                Err(error) => return Err(error.into()),
             }
             Ok(())
         }
@@ -136,9 +137,7 @@ pub async fn run_audit_command(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 async fn open_keys(args: KeyArgs, now: DateTime<Utc>) -> anyhow::Result<crate::oauth::Keys> {
-    let config = KeyConfig::from_args(args)?;
-    let (_, keys) = operator_with_keys(&config, now).await?;
-    Ok(keys)
+    operator_keys(&KeyConfig::from_args(args)?, now).await
 }
 
 fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {

@@ -167,6 +167,9 @@ impl From<KeyError> for ApiError {
             KeyError::NextKeyTooFresh(why) => {
                 Self::new(StatusCode::CONFLICT, "next_key_too_fresh", why)
             }
+            KeyError::UnknownKid => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
             KeyError::Unavailable => Self::unavailable(),
             KeyError::Internal(source) => Self::internal(source),
         }

@@ -211,19 +211,17 @@ impl KeyRing {
         actor: &Actor,
     ) -> Result<Option<KeyState>, KeyRingError> {
         let mut tx = self.manager.store.begin().await?;
-        let previous = tx.revoke_signing_key(kid, now).await?;
-        let entry = AuditEntry::new(actor, "key.revoke", now).target("key", kid);
-        let entry = match previous {
-            Some(state) => entry.details(serde_json::json!({ "was": state.as_str() })),
-            None => entry.failed("no published key has this kid"),
+        let Some(state) = tx.revoke_signing_key(kid, now).await? else {
+            return Ok(None);
         };
+        let entry = AuditEntry::new(actor, "key.revoke", now)
+            .target("key", kid)
+            .details(serde_json::json!({ "was": state.as_str() }));
         tx.record(&entry).await?;
         tx.commit().await?;
-        if let Some(state) = previous {
-            tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
-            self.refresh(now).await?;
-        }
-        Ok(previous)
+        tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
+        self.refresh(now).await?;
+        Ok(Some(state))
     }
 
     /// Every key ever in the ring, for operators.

@@ -18,9 +18,21 @@ pub enum KeyError {
     /// The database is unreachable.
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    /// No published key has this kid.
+    #[error("no published key has this kid")]
+    UnknownKid,
     /// Anything else.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// What an emergency revocation did.
+#[derive(Debug)]
+pub struct Revoked {
+    /// The state the key was in.
+    pub was: KeyState,
+    /// Every key ever in the ring, afterwards.
+    pub ring: Vec<StoredKey>,
 }
 
 impl From<KeyRingError> for KeyError {
@@ -101,22 +113,26 @@ impl Keys {
         Ok(self.ring.list().await?)
     }
 
-    /// Emergency revocation of `kid`: the state it was in, `None` for an unknown kid.
+    /// Emergency revocation of `kid`: the key leaves the JWKS at once (its row is in the
+    /// audit log with the revocation); an unknown kid is `UnknownKid`, recorded as a failure.
     #[tracing::instrument(skip_all, fields(kid = %kid))]
     pub async fn revoke(
         &self,
         admin: &Admin,
         kid: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<KeyState>, KeyError> {
+    ) -> Result<Revoked, KeyError> {
         let entry = AuditEntry::new(admin.actor(), "key.revoke", now).target("key", kid);
-        let revoked = self.ring.revoke(kid, now, admin.actor()).await;
-        Ok(audited(&self.store, entry, revoked).await?)
-    }
-
-    /// Every key ever in the ring, without an audit row (the CLI prints it after a change).
-    pub async fn ring(&self) -> Result<Vec<StoredKey>, KeyError> {
-        Ok(self.ring.list().await?)
+        let revoked = match self.ring.revoke(kid, now, admin.actor()).await {
+            Ok(Some(was)) => Ok(was),
+            Ok(None) => Err(KeyError::UnknownKid),
+            Err(error) => Err(KeyError::from(error)),
+        };
+        let was = audited(&self.store, entry, revoked).await?;
+        Ok(Revoked {
+            was,
+            ring: self.ring.list().await?,
+        })
     }
 }
 

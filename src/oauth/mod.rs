@@ -34,7 +34,7 @@ pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use error::Error;
-pub use keys::{KeyError, Keys};
+pub use keys::{KeyError, Keys, Revoked};
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
 pub use sessions::{AdminDenied, Introspection, UserInfo};

@@ -158,9 +158,9 @@ impl TokenIssuer {
             .target("session", record.family_id.as_str());
         // Ending every session takes a live token: a spent, revoked or expired one (a thief's
         // old copy, one from before a password reset) ends at most its own session.
-        let live = self.is_refresh_live(&record, now).await?;
+        let everywhere = all && self.is_refresh_live(&record, now).await?;
         let mut tx = self.store.begin().await?;
-        if all && live {
+        if everywhere {
             let ended = tx.revoke_user_sessions(&record.user_id, now).await?;
             let entry = AuditEntry::new(&actor, "session.logout_all", now)
                 .target("user", record.user_id.as_str())

@@ -167,8 +167,8 @@ impl Accounts {
             password,
             is_admin: false,
         };
-        let actor = Actor::anonymous(ip);
-        self.insert(&actor, "user.register", account, now).await
+        let entry = AuditEntry::new(&Actor::anonymous(ip), "user.register", now);
+        self.insert(entry, account, now).await
     }
 
     /// Creates a user, admin or not.
@@ -181,9 +181,7 @@ impl Accounts {
     ) -> Result<User, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.create", now)
             .details(serde_json::json!({ "admin": account.is_admin }));
-        let created = self
-            .insert(admin.actor(), "user.create", account, now)
-            .await;
+        let created = self.insert(entry.clone(), account, now).await;
         audited(&self.store, entry, created).await
     }
 
@@ -193,23 +191,20 @@ impl Accounts {
         account: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let actor = Actor::system("bootstrap");
-        self.insert(&actor, "user.create", account, now).await
+        let entry = AuditEntry::new(&Actor::system("bootstrap"), "user.create", now);
+        self.insert(entry, account, now).await
     }
 
     /// Hashes the password (before the transaction: the writer is never held for a hash),
-    /// then inserts the user and its audit row in one transaction.
+    /// then inserts the user and `entry`, completed with its target, in one transaction.
     async fn insert(
         &self,
-        actor: &Actor,
-        action: &'static str,
+        entry: AuditEntry,
         account: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let email = Email::parse(&account.email)?;
-        let min_length = self.settings.password_min_length;
-        let password =
-            Password::parse_new(account.password.expose_secret().to_owned(), min_length)?;
+        let password = self.new_password(&account.password)?;
         // A taken email costs no hash (the insert still refuses one taken meanwhile).
         if self.store.find_user_by_email(&email).await?.is_some() {
             return Err(UserError::EmailTaken);
@@ -226,7 +221,7 @@ impl Accounts {
         };
         let mut tx = self.store.begin().await?;
         let user = tx.insert_user(&new, now).await?;
-        let entry = AuditEntry::new(actor, action, now)
+        let entry = entry
             .target("user", user.id.as_str())
             .details(serde_json::json!({ "admin": user.is_admin }));
         tx.record(&entry).await?;
@@ -291,22 +286,21 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.update", now).target("user", id);
-        let updated = self.apply(admin, id, changes, now).await;
+        let updated = self.apply(&entry, id, changes, now).await;
         audited(&self.store, entry, updated).await
     }
 
+    /// The transaction of `update`; `entry` is its audit row, completed with the details.
     async fn apply(
         &self,
-        admin: &Admin,
+        entry: &AuditEntry,
         id: &str,
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let password_hash = match &changes.password {
             Some(password) => {
-                let min_length = self.settings.password_min_length;
-                let password =
-                    Password::parse_new(password.expose_secret().to_owned(), min_length)?;
+                let password = self.new_password(password)?;
                 Some(
                     self.hasher
                         .hash(&password)
@@ -347,14 +341,12 @@ impl Accounts {
         if is_admin != current.is_admin {
             changed.push("admin");
         }
-        let entry = AuditEntry::new(admin.actor(), "user.update", now)
-            .target("user", id)
-            .details(serde_json::json!({
-                "changed": changed,
-                "disabled": disabled,
-                "admin": is_admin,
-                "sessions_ended": sessions_ended,
-            }));
+        let entry = entry.clone().details(serde_json::json!({
+            "changed": changed,
+            "disabled": disabled,
+            "admin": is_admin,
+            "sessions_ended": sessions_ended,
+        }));
         tx.record(&entry).await?;
         tx.commit().await?;
         tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
@@ -383,6 +375,15 @@ impl Accounts {
         audited(&self.store, entry, deleted).await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
+    }
+
+    /// A new password, checked against the policy.
+    fn new_password(&self, password: &SecretString) -> Result<Password, UserError> {
+        let min_length = self.settings.password_min_length;
+        Ok(Password::parse_new(
+            password.expose_secret().to_owned(),
+            min_length,
+        )?)
     }
 
     /// Whether any user exists (first-start bootstrap).

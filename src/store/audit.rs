@@ -170,6 +170,19 @@ impl Store {
         Ok(())
     }
 
+    /// Writes audit rows that join no change (a failed login and the lockout it began) in one
+    /// short transaction: one statement for one row.
+    pub async fn record_all(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+        if let [entry] = entries {
+            return self.record(entry).await;
+        }
+        let mut tx = self.begin().await?;
+        for entry in entries {
+            tx.record(entry).await?;
+        }
+        tx.commit().await
+    }
+
     /// Audit rows matching `query`, newest first.
     #[tracing::instrument(skip_all)]
     pub async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, Error> {

@@ -312,16 +312,14 @@ impl Store {
         before: DateTime<Utc>,
         batch: u32,
     ) -> Result<u64, Error> {
-        let mut deleted = 0;
-        for ended in ["f.expires_at < $1", "f.revoked_at < $1"] {
-            let sql = format!(
+        self.prune_ended(before, batch, |ended| {
+            format!(
                 "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT t.token_hash \
                  FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.family_id \
-                 WHERE {ended} LIMIT $2)"
-            );
-            deleted = deleted.max(self.delete_batch(&sql, before, batch).await?);
-        }
-        Ok(deleted)
+                 WHERE f.{ended} LIMIT $2)"
+            )
+        })
+        .await
     }
 
     /// Deletes at most `batch` sessions that expired before `before`, and at most `batch`
@@ -332,13 +330,26 @@ impl Store {
         before: DateTime<Utc>,
         batch: u32,
     ) -> Result<u64, Error> {
-        let mut deleted = 0;
-        for ended in ["expires_at < $1", "revoked_at < $1"] {
-            let sql = format!(
+        self.prune_ended(before, batch, |ended| {
+            format!(
                 "DELETE FROM refresh_families WHERE family_id IN (SELECT family_id \
                  FROM refresh_families WHERE {ended} LIMIT $2)"
-            );
-            deleted = deleted.max(self.delete_batch(&sql, before, batch).await?);
+            )
+        })
+        .await
+    }
+
+    /// Runs the batched delete `sql` builds once for sessions that expired and once for
+    /// sessions revoked before `before` (one condition each: both use their index).
+    async fn prune_ended(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+        sql: impl Fn(&str) -> String,
+    ) -> Result<u64, Error> {
+        let mut deleted = 0;
+        for ended in ["expires_at < $1", "revoked_at < $1"] {
+            deleted = deleted.max(self.delete_batch(&sql(ended), before, batch).await?);
         }
         Ok(deleted)
     }

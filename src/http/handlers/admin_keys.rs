@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -94,13 +93,7 @@ pub(crate) async fn post_admin_key_revoke(
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     let now = state.clock.now();
     let revoked = state.sigil.keys.revoke(&admin, &kid, now).await?;
-    if revoked.is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no published key has this kid",
-        ));
-    }
-    let keys = state.sigil.keys.ring().await?;
-    Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
+    Ok(Json(
+        revoked.ring.into_iter().map(KeyResponse::from).collect(),
+    ))
 }

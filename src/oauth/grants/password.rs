@@ -93,12 +93,12 @@ async fn authenticate(
         Ok(email) => issuer.store.find_user_by_email(&email).await?,
         Err(_) => None,
     };
-    let refused = |reason, user: &Option<User>| Checked::Refused {
+    let refused = |reason, user: Option<&User>| Checked::Refused {
         reason,
-        user_id: user.as_ref().map(|user| user.id.clone()),
+        user_id: user.map(|user| user.id.clone()),
     };
     let Some(password) = Password::presented(login.password.expose_secret().to_owned()) else {
-        return Ok(refused("password_too_long", &user));
+        return Ok(refused("password_too_long", user.as_ref()));
     };
     let stored = user.as_ref().map(|user| user.password_hash.as_str());
     let verification = issuer
@@ -106,19 +106,13 @@ async fn authenticate(
         .verify(&password, stored)
         .await
         .map_err(Error::Internal)?;
-    let rehash = match (verification, &user) {
-        (_, None) => return Ok(refused("unknown_user", &user)),
-        (Verification::Valid { rehash }, Some(_)) => rehash,
-        (_, Some(_)) => return Ok(refused("wrong_password", &user)),
-    };
-    let Some(user) = user else {
-        return Ok(Checked::Refused {
-            reason: "unknown_user",
-            user_id: None,
-        });
+    let (user, rehash) = match (verification, user) {
+        (_, None) => return Ok(refused("unknown_user", None)),
+        (Verification::Valid { rehash }, Some(user)) => (user, rehash),
+        (_, Some(user)) => return Ok(refused("wrong_password", Some(&user))),
     };
     if user.disabled {
-        return Ok(refused("disabled", &Some(user)));
+        return Ok(refused("disabled", Some(&user)));
     }
     if rehash {
         rehash_password(issuer, &user.id, &password, now).await;
@@ -134,8 +128,8 @@ struct Failure<'a> {
     now: DateTime<Utc>,
 }
 
-/// Records `login.failure` (and `login.lockout` for each limit this failure used up) in a
-/// short transaction of its own. The username is kept as typed when it is a well-formed email
+/// Records `login.failure` (and `login.lockout` for each limit this failure used up) in one
+/// short transaction of their own. The username is kept as typed when it is a well-formed email
 /// address; anything else (often a password typed into the wrong field) is not kept at all,
 /// not even hashed (an unsalted hash of a password can be reversed by guessing). Never the
 /// password.
@@ -165,10 +159,8 @@ async fn record_failure(
             AuditEntry::new(&actor, "login.lockout", failure.now).details(details),
         ));
     }
-    for entry in &entries {
-        if let Err(error) = issuer.store.record(entry).await {
-            tracing::warn!(%error, action = entry.action, "cannot record a failed login in the audit log");
-        }
+    if let Err(error) = issuer.store.record_all(&entries).await {
+        tracing::warn!(%error, "cannot record a failed login in the audit log");
     }
 }
 
