@@ -13,8 +13,8 @@ use sigil::clock::Clock;
 use sigil::hooks::{Fault, Hooks};
 
 use crate::helpers::{
-    ADMIN_CLIENT_ID, PASSWORD, TestApp, TestClient, admin_client, contains, spawn_app,
-    spawn_app_with,
+    ADMIN_CLIENT_ID, PASSWORD, TestApp, TestClient, admin_client, contains, count_status, parallel,
+    spawn_app, spawn_app_with,
 };
 
 /// The rows of `action`, newest first, read through the admin API.
@@ -651,5 +651,58 @@ async fn a_due_rotation_is_one_row_under_the_key_scheduler() {
         published.len(),
         2,
         "the first next key, and the one after the rotation"
+    );
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_begin_exactly_one_lockout() {
+    let app = spawn_app_with(|config| config.limits.login_failures_per_user = 3).await;
+    let client = app.create_client("password", "").await;
+    app.create_user("ann@example.com").await;
+
+    let api = app.api.clone();
+    let statuses = parallel(12, |_| {
+        let (api, client) = (api.clone(), client.clone());
+        async move {
+            let response = api
+                .login(&client, "ann@example.com", "wrong password!", None)
+                .await;
+            response.status().as_u16()
+        }
+    })
+    .await;
+
+    assert_eq!(count_status(&statuses, 400), 3, "{statuses:?}");
+    assert_eq!(rows(&app, "login.failure").await.len(), 3);
+    one_row(&app, "login.lockout").await;
+}
+
+#[tokio::test]
+async fn parallel_admin_changes_to_one_user_are_both_kept() {
+    let app = spawn_app().await;
+    let ann = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{ann}");
+    let token = app.admin_token().await;
+
+    let api = app.api.clone();
+    let bodies = [json!({ "disabled": true }), json!({ "admin": true })];
+    let statuses = parallel(2, |i| {
+        let (api, path, token, body) =
+            (api.clone(), path.clone(), token.clone(), bodies[i].clone());
+        async move {
+            api.admin_json(Method::PATCH, &path, Some(&token), Some(body))
+                .await
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+
+    assert_eq!(statuses, [200, 200]);
+    let user = app.admin_ok(Method::GET, &path, None, 200).await;
+    assert_eq!(user["disabled"], true, "{user}");
+    assert_eq!(
+        user["admin"], true,
+        "neither change overwrote the other: {user}"
     );
 }
