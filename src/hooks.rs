@@ -19,6 +19,9 @@ pub struct Hooks {
     pub client_fetched: Option<(String, Arc<Checkpoint>)>,
     /// A failure injected into the store's unit of work.
     pub fault: Option<Arc<Fault>>,
+    /// Passed by a key revocation after its commit, before the ring is reloaded and a fresh
+    /// next key made: the moment another instance sees the ring as the revocation left it.
+    pub key_revoked: Option<Arc<Checkpoint>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -27,6 +30,7 @@ impl fmt::Debug for Hooks {
             .field("login_checked", &self.login_checked.is_some())
             .field("client_fetched", &self.client_fetched.is_some())
             .field("fault", &self.fault)
+            .field("key_revoked", &self.key_revoked.is_some())
             .finish()
     }
 }

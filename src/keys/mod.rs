@@ -27,7 +27,7 @@ pub use lifecycle::RotationPolicy;
 pub use signing_key::SigningAlgorithm;
 
 use crate::domain::Actor;
-use crate::store::{self, AuditEntry, KeyState, Store, StoredKey};
+use crate::store::{self, AuditEntry, KeyState, Revocation, Store, StoredKey, Tx};
 
 /// Longest token accepted for verification, in bytes.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -204,22 +204,53 @@ impl KeyRing {
 
     /// Emergency revocation: `kid` leaves the JWKS at once; if it was signing, the next key
     /// takes over and a fresh next key is published. Returns the state it was in.
+    ///
+    /// A current key is never removed without a successor: when its next key is missing (just
+    /// revoked itself, here or by another instance, and not yet replaced) one is made first
+    /// and the revocation tried again.
     pub async fn revoke(
         &self,
         kid: &str,
         now: DateTime<Utc>,
         actor: &Actor,
     ) -> Result<Option<KeyState>, KeyRingError> {
-        let mut tx = self.manager.store.begin().await?;
-        let Some(state) = tx.revoke_signing_key(kid, now).await? else {
-            return Ok(None);
-        };
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let mut tx = self.manager.store.begin().await?;
+            match tx.revoke_signing_key(kid, now).await? {
+                Revocation::Revoked(state) => {
+                    return self.revoked(tx, kid, state, now, actor).await;
+                }
+                Revocation::Unknown => return Ok(None),
+                Revocation::NoSuccessor => {
+                    drop(tx);
+                    // Publishes the missing next key (the ring has a current one).
+                    self.manager.check(now).await?;
+                }
+            }
+        }
+        Err(KeyRingError::Invalid(anyhow::anyhow!(
+            "no next key could take over from {kid} in {ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn revoked(
+        &self,
+        mut tx: Tx,
+        kid: &str,
+        state: KeyState,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<Option<KeyState>, KeyRingError> {
         let entry = AuditEntry::new(actor, "key.revoke", now)
             .target("key", kid)
             .details(serde_json::json!({ "was": state.as_str() }));
         tx.record(&entry).await?;
         tx.commit().await?;
         tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
+        if let Some(checkpoint) = &self.manager.store.hooks().key_revoked {
+            checkpoint.pass().await;
+        }
         self.refresh(now).await?;
         Ok(Some(state))
     }

@@ -10,6 +10,17 @@ use chrono::{DateTime, Utc};
 use super::tx::on_tx;
 use super::{Error, Store, Tx, on_pool};
 
+/// What `Tx::revoke_signing_key` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The key was in this state and is now removed (a current key's successor signs).
+    Revoked(KeyState),
+    /// The key is current and its algorithm has no next key to take over: nothing changed.
+    NoSuccessor,
+    /// No published key has this kid.
+    Unknown,
+}
+
 /// Where a key is in its lifecycle: next → current → retired → removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
@@ -281,19 +292,22 @@ impl Tx {
     }
 
     /// Emergency revocation: removes `kid` from the ring at once, erasing its private key.
-    /// When it was the current key, the next key becomes current in the same transaction.
-    /// Returns the state it was in, or `None` when no published key has this kid.
+    /// A current key is removed only together with its successor's activation: the next key
+    /// of its algorithm becomes current in the same transaction, and without a next key
+    /// nothing changes (`NoSuccessor`: the ring is never left without a signing key).
     #[tracing::instrument(skip_all, fields(kid = kid))]
     pub async fn revoke_signing_key(
         &mut self,
         kid: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<KeyState>, Error> {
+    ) -> Result<Revocation, Error> {
         on_tx!(self, |conn| {
             for state in [KeyState::Current, KeyState::Next, KeyState::Retired] {
+                // The key's own row first, as rotation takes it, so a concurrent rotation or
+                // revocation waits for this one instead of interleaving with it.
                 let revoked = sqlx::query(
-                    "UPDATE signing_keys SET state = 'removed', removed_at = $3, revoked = TRUE, \
-                     sealed_private_key = NULL WHERE kid = $1 AND state = $2",
+                    "UPDATE signing_keys SET state = 'removed', removed_at = $3, revoked = TRUE \
+                     WHERE kid = $1 AND state = $2",
                 )
                 .bind(kid)
                 .bind(state.as_str())
@@ -305,18 +319,33 @@ impl Tx {
                     continue;
                 }
                 if state == KeyState::Current {
-                    sqlx::query(
+                    let promoted = sqlx::query(
                         "UPDATE signing_keys SET state = 'current', activated_at = $1 \
                          WHERE state = 'next' AND alg = (SELECT alg FROM signing_keys WHERE kid = $2)",
                     )
                     .bind(now)
                     .bind(kid)
                     .execute(&mut *conn)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    if promoted == 0 {
+                        sqlx::query(
+                            "UPDATE signing_keys SET state = 'current', removed_at = NULL, \
+                             revoked = FALSE WHERE kid = $1",
+                        )
+                        .bind(kid)
+                        .execute(&mut *conn)
+                        .await?;
+                        return Ok(Revocation::NoSuccessor);
+                    }
                 }
-                return Ok(Some(state));
+                sqlx::query("UPDATE signing_keys SET sealed_private_key = NULL WHERE kid = $1")
+                    .bind(kid)
+                    .execute(&mut *conn)
+                    .await?;
+                return Ok(Revocation::Revoked(state));
             }
-            Ok(None)
+            Ok(Revocation::Unknown)
         })
     }
 }

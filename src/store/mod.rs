@@ -30,7 +30,7 @@ use crate::hooks::Hooks;
 
 pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use clients::{Client, ClientWatcher, NewClient};
-pub use keys::{KeyState, NewSigningKey, StoredKey};
+pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use tx::Tx;
@@ -210,6 +210,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The test seams of this server (all unset in production).
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.hooks
+    }
+
     /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
     /// The pool connects eagerly, so an unreachable database fails here.
     pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {

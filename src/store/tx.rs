@@ -116,6 +116,6 @@ impl Tx {
     }
 
     fn hooks(&self) -> &Hooks {
-        &self.store.hooks
+        self.store.hooks()
     }
 }

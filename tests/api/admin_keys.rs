@@ -3,6 +3,8 @@
 use serde_json::Value;
 use sigil::clock::Clock;
 
+use sigil::hooks::Checkpoint;
+
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 async fn admin_token(app: &TestApp) -> String {
@@ -198,4 +200,71 @@ async fn revoking_the_current_key_removes_it_from_the_jwks_at_once() {
         )
         .await;
     assert_eq!(unknown.status(), 404);
+}
+
+/// Waits for `future`, failing the test after ten seconds instead of hanging.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} in time"))
+}
+
+/// The ring in the database, as another instance would load it: kids by state.
+async fn stored(app: &TestApp, state: &str) -> Vec<String> {
+    let sql = format!("SELECT kid FROM signing_keys WHERE state = '{state}'");
+    app.database.strings(&sql).await
+}
+
+#[tokio::test]
+async fn revoking_the_current_key_while_the_next_is_being_replaced_never_leaves_the_ring_without_a_signing_key()
+ {
+    // Each revocation is held after its commit, before it reloads the ring and publishes a
+    // fresh next key: the ring as other instances see it in that moment.
+    let held = Checkpoint::holding(2);
+    let app = spawn_app_with(|config| config.hooks.key_revoked = Some(held.clone())).await;
+    let token = admin_token(&app).await;
+    let current = kid_of(&token);
+    let next = stored(&app, "next").await.pop().unwrap();
+    let revoke = |kid: String| {
+        let (api, token) = (app.api.clone(), token.clone());
+        tokio::spawn(async move {
+            let path = format!("/admin/keys/{kid}/revoke");
+            api.admin(reqwest::Method::POST, &path, Some(&token))
+                .await
+                .status()
+        })
+    };
+
+    // The next key is revoked; its replacement is not made yet.
+    let first = revoke(next.clone());
+    within("the first revocation committed", held.reached(1)).await;
+    assert!(stored(&app, "next").await.is_empty());
+    // The current key is revoked now: it may leave only with a successor in its place.
+    let second = revoke(current.clone());
+    within("the second revocation committed", held.reached(1)).await;
+    let signing = stored(&app, "current").await;
+    assert_eq!(signing.len(), 1, "exactly one signing key: {signing:?}");
+    assert!(!signing.contains(&current) && !signing.contains(&next));
+
+    held.release(2);
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(second.await.unwrap(), 200);
+    let fresh = admin_token(&app).await;
+    assert_eq!(kid_of(&fresh), signing[0], "the successor signs");
+    let served: Vec<String> = app
+        .jwks()
+        .await
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect();
+    assert!(
+        !served.contains(&current) && !served.contains(&next),
+        "{served:?}"
+    );
+    assert_eq!(
+        stored(&app, "next").await.len(),
+        1,
+        "and a fresh next key is published"
+    );
 }
