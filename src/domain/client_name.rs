@@ -24,14 +24,15 @@ pub enum ClientNameError {
 }
 
 impl ClientName {
-    /// Parses a name, trimming surrounding whitespace.
+    /// Parses a name, trimming surrounding whitespace; the length bound counts the name as
+    /// sent, before trimming (as the OpenAPI `maxLength` does).
     pub fn parse(value: &str) -> Result<Self, ClientNameError> {
+        if value.chars().count() > MAX_CHARS {
+            return Err(ClientNameError::TooLong);
+        }
         let value = value.trim();
         if value.is_empty() {
             return Err(ClientNameError::Empty);
-        }
-        if value.chars().count() > MAX_CHARS {
-            return Err(ClientNameError::TooLong);
         }
         if value.chars().any(char::is_control) {
             return Err(ClientNameError::ControlCharacter);

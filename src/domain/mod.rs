@@ -20,5 +20,5 @@ pub use client_name::{ClientName, ClientNameError};
 pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
 pub use opaque_secret::{ClientSecret, RefreshToken, SecretHash};
-pub use password::{MAX_PASSWORD_BYTES, Password, PasswordError};
+pub use password::{MAX_PASSWORD_CHARS, Password, PasswordError};
 pub use scope::{Scope, ScopeError};

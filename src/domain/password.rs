@@ -4,8 +4,9 @@ use std::fmt;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-/// Longest accepted password, in bytes: bounds the work one request can cause.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest accepted password, in characters (so at most 4 KiB): bounds the work one request
+/// can cause, and is a bound an OpenAPI `maxLength` can state.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// A password; `Debug` is redacted and nothing else prints it.
 #[derive(Clone)]
@@ -17,26 +18,27 @@ pub enum PasswordError {
     /// Fewer characters than the configured minimum.
     #[error("password must be at least {0} characters long")]
     TooShort(usize),
-    /// More than 1024 bytes.
-    #[error("password must be at most {MAX_PASSWORD_BYTES} bytes long")]
+    /// More than 1024 characters.
+    #[error("password must be at most {MAX_PASSWORD_CHARS} characters long")]
     TooLong,
 }
 
 impl Password {
-    /// A new password chosen by a user: at least `min_chars` characters, at most 1024 bytes.
+    /// A new password chosen by a user: at least `min_chars` characters, at most 1024.
     pub fn parse_new(value: String, min_chars: usize) -> Result<Self, PasswordError> {
-        if value.len() > MAX_PASSWORD_BYTES {
+        let chars = value.chars().count();
+        if chars > MAX_PASSWORD_CHARS {
             return Err(PasswordError::TooLong);
         }
-        if value.chars().count() < min_chars {
+        if chars < min_chars {
             return Err(PasswordError::TooShort(min_chars));
         }
         Ok(Self(SecretString::from(value)))
     }
 
-    /// A password presented at login; `None` when over 1024 bytes (it cannot be right).
+    /// A password presented at login; `None` when over 1024 characters (it cannot be right).
     pub fn presented(value: String) -> Option<Self> {
-        (value.len() <= MAX_PASSWORD_BYTES).then(|| Self(SecretString::from(value)))
+        (value.chars().count() <= MAX_PASSWORD_CHARS).then(|| Self(SecretString::from(value)))
     }
 
     /// The bytes to hash.

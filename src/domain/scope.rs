@@ -14,7 +14,7 @@ pub struct Scope(BTreeSet<String>);
 /// Why a string is not a valid scope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
-    /// The string is longer than 1024 bytes.
+    /// The string is longer than 1024 characters (all ASCII).
     #[error("scope is longer than {MAX_LEN} characters")]
     TooLong,
     /// A token has a character outside RFC 6749's `%x21 / %x23-5B / %x5D-7E`.

@@ -199,7 +199,9 @@ impl From<ClientError> for ApiError {
         let (status, code) = match error {
             ClientError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ClientError::IdTaken => (StatusCode::CONFLICT, "client_already_exists"),
-            ClientError::PublicClient => (StatusCode::CONFLICT, "public_client"),
+            ClientError::PublicClient | ClientError::PublicClientConflict => {
+                (StatusCode::CONFLICT, "public_client")
+            }
             ClientError::Unavailable => return Self::unavailable(),
             ClientError::Internal(source) => return Self::internal(source),
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -12,6 +12,7 @@ mod handlers;
 mod middleware;
 mod openapi;
 mod router;
+mod schema;
 mod serve;
 mod state;
 

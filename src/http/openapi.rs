@@ -2,8 +2,10 @@
 //! of the routes the router registers (never written by hand); this module adds the title,
 //! tags and security schemes.
 
+use serde_json::json;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::router::documented_routes;
@@ -48,7 +50,34 @@ impl Modify for SecuritySchemes {
 pub fn openapi() -> Document {
     let mut document = ApiDoc::openapi();
     document.merge(documented_routes().into_openapi());
+    cross_field_rules(&mut document);
     document
+}
+
+/// Rules between fields, which derive attributes cannot state: a public client (`"public":
+/// true`) may not list `client_credentials` (RFC 6749 §4.4). One JSON Schema keyword (`not`),
+/// added as an extension: the extensions are a hash map, so a second key would make the
+/// committed document's key order vary from build to build.
+fn cross_field_rules(document: &mut Document) {
+    let schema = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("CreateClientRequest"));
+    // OK because the request type is registered by its route; a rename fails every test.
+    let Some(RefOr::T(Schema::Object(object))) = schema else {
+        panic!("CreateClientRequest is an object schema of the document");
+    };
+    let keywords = object.extensions.get_or_insert_with(Default::default);
+    keywords.insert(
+        "not".to_owned(),
+        json!({
+            "required": ["public", "grant_types"],
+            "properties": {
+                "public": { "const": true },
+                "grant_types": { "contains": { "const": "client_credentials" } }
+            }
+        }),
+    );
 }
 
 /// The document as pretty-printed JSON with a trailing newline (the committed form).

@@ -32,6 +32,10 @@ pub enum ClientError {
     /// A public client has no secret to rotate.
     #[error("a public client has no secret")]
     PublicClient,
+    /// A change would give this public client client_credentials (a conflict with what the
+    /// client is, not a malformed request: the same change suits a confidential client).
+    #[error("this client is public and cannot use client_credentials (RFC 6749 §4.4)")]
+    PublicClientConflict,
     /// No client has this id.
     #[error("no client has this id")]
     NotFound,
@@ -309,7 +313,13 @@ impl ClientChanges {
                 None => current.name.clone(),
             },
             grant_types: match self.grant_types {
-                Some(text) => parse_grant_types(&text, public)?,
+                Some(text) => {
+                    let grants = parse_grant_types(&text, false)?;
+                    if public && grants.contains(GrantType::ClientCredentials) {
+                        return Err(ClientError::PublicClientConflict);
+                    }
+                    grants
+                }
                 None => current.grant_types.clone(),
             },
             scopes: match self.scopes {

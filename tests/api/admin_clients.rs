@@ -218,6 +218,13 @@ async fn malformed_or_impossible_client_requests_get_clear_4xx() {
         (
             Method::POST,
             "/admin/clients".to_owned(),
+            Some(json!({ "name": format!(" {} ", "x".repeat(199)), "grant_types": ["password"] })),
+            400,
+            "long name counted before trimming, as the document's maxLength counts it",
+        ),
+        (
+            Method::POST,
+            "/admin/clients".to_owned(),
             Some(json!({ "name": "x", "grant_types": ["password"], "scope": "a\"b" })),
             400,
             "bad scope",
@@ -247,8 +254,8 @@ async fn malformed_or_impossible_client_requests_get_clear_4xx() {
             Method::PATCH,
             public_path.clone(),
             Some(json!({ "grant_types": ["client_credentials"] })),
-            400,
-            "public client to client_credentials",
+            409,
+            "public client to client_credentials: a conflict with what the client is",
         ),
         (
             Method::POST,

@@ -33,7 +33,11 @@ async fn malformed_email_or_short_password_is_400_with_a_clear_message() {
     let cases = [
         ("not-an-email", PASSWORD, "email must look like"),
         ("ann@example.com", "short", "at least 8 characters"),
-        ("ann@example.com", &*"x".repeat(2000), "at most 1024 bytes"),
+        (
+            "ann@example.com",
+            &*"x".repeat(2000),
+            "at most 1024 characters",
+        ),
     ];
 
     for (email, password, message) in cases {
@@ -54,6 +58,26 @@ async fn malformed_email_or_short_password_is_400_with_a_clear_message() {
             "the password is never echoed"
         );
     }
+}
+
+#[tokio::test]
+async fn the_password_bound_counts_characters_as_the_document_states() {
+    let app = spawn_app().await;
+    let client = app.create_client("password", "").await;
+    // 1024 characters, 2048 bytes: within the documented `maxLength`.
+    let longest = "ü".repeat(1024);
+
+    let response = app.register("ann@example.com", &longest).await;
+    assert_eq!(
+        response.status(),
+        201,
+        "1024 two-byte characters are accepted"
+    );
+    let login = app.login(&client, "ann@example.com", &longest, None).await;
+    assert_eq!(login.status(), 200, "and that password logs in");
+
+    let response = app.register("bob@example.com", &"ü".repeat(1025)).await;
+    assert_eq!(response.status(), 400, "1025 characters are not");
 }
 
 #[tokio::test]

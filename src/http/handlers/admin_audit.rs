@@ -86,9 +86,11 @@ pub(crate) struct AuditQuery {
     target: Option<String>,
     /// Only rows at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (a row id: rows older than it follow).
+    #[param(value_type = Option<i64>, minimum = 1)]
     cursor: Option<String>,
     /// Rows per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -71,16 +71,17 @@ pub(crate) struct ClientWithSecret {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateClientRequest {
     /// Display name, 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = crate::http::schema::ClientName)]
     name: String,
     /// Grants: `client_credentials`, `password`, `refresh_token`.
+    #[schema(value_type = Vec<crate::http::schema::GrantType>, min_items = 1)]
     grant_types: Vec<String>,
     /// Scopes it may request, space-separated (default none).
     #[serde(default)]
-    #[schema(max_length = 1024)]
+    #[schema(value_type = crate::http::schema::Scope)]
     scope: String,
     /// `aud` of its access tokens (default: the configured audience).
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(value_type = Option<crate::http::schema::Audience>)]
     audience: Option<String>,
     /// A public client gets no secret and cannot use `client_credentials` (default false).
     #[serde(default)]
@@ -97,16 +98,17 @@ pub(crate) struct CreateClientRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateClientRequest {
     /// New display name.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = Option<crate::http::schema::ClientName>)]
     name: Option<String>,
     /// New grant types.
+    #[schema(value_type = Option<Vec<crate::http::schema::GrantType>>, min_items = 1)]
     grant_types: Option<Vec<String>>,
     /// New scopes, space-separated.
-    #[schema(max_length = 1024)]
+    #[schema(value_type = Option<crate::http::schema::Scope>)]
     scope: Option<String>,
     /// New audience, or `null` for the default.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::http::schema::Audience>)]
     audience: Option<Option<String>>,
     /// Grant or withdraw the right to introspect other clients' tokens.
     introspection: Option<bool>,
@@ -135,7 +137,12 @@ pub(crate) async fn get_admin_clients(
 /// Registers a client (`201`); the answer carries its secret, shown only this once.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", request_body = CreateClientRequest,
     security(("bearer" = ["admin"])),
-    responses((status = 201, body = ClientWithSecret), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
+    responses((status = 201, body = ClientWithSecret, links(
+            ("GetClient" = (operation_id = "get_admin_client", parameters(("id" = "$response.body#/client_id")))),
+            ("UpdateClient" = (operation_id = "patch_admin_client", parameters(("id" = "$response.body#/client_id")))),
+            ("RotateSecret" = (operation_id = "post_admin_client_secret", parameters(("id" = "$response.body#/client_id")))),
+            ("DeleteClient" = (operation_id = "delete_admin_client", parameters(("id" = "$response.body#/client_id")))))),
+        (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_clients(
@@ -188,7 +195,8 @@ pub(crate) async fn get_admin_client(
     security(("bearer" = ["admin"])),
     responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
-        (status = 404, body = ErrorResponse)))]
+        (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse, description = "a public client cannot be given client_credentials")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn patch_admin_client(
     State(state): State<AppState>,

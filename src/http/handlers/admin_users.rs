@@ -58,6 +58,7 @@ pub(crate) struct UserPage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// Users per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Users to skip, 0 to 2^63 - 1 (default 0).
     #[param(minimum = 0)]
@@ -69,9 +70,10 @@ pub(crate) struct PageQuery {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUserRequest {
     /// Login name (an email address, at most 254 characters).
+    #[schema(value_type = crate::http::schema::Email)]
     username: String,
-    /// Password (policy: at least the configured minimum length, at most 1024 bytes).
-    #[schema(min_length = 8, max_length = 1024)]
+    /// Password (policy: at least the configured minimum length, at most 1024 characters).
+    #[schema(value_type = crate::http::schema::NewPassword)]
     password: String,
     /// Whether the user may be granted scope `admin` (default false).
     #[serde(default)]
@@ -87,7 +89,7 @@ pub(crate) struct UpdateUserRequest {
     /// Grant or withdraw scope `admin`.
     admin: Option<bool>,
     /// A new password; revokes all the user's sessions.
-    #[schema(min_length = 8, max_length = 1024)]
+    #[schema(value_type = Option<crate::http::schema::NewPassword>)]
     password: Option<String>,
 }
 
@@ -117,7 +119,11 @@ pub(crate) async fn get_admin_users(
 /// Creates a user (`201`); `409` when the username is taken.
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUserRequest,
     security(("bearer" = ["admin"])),
-    responses((status = 201, body = UserResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
+    responses((status = 201, body = UserResponse, links(
+            ("GetUser" = (operation_id = "get_admin_user", parameters(("id" = "$response.body#/id")))),
+            ("UpdateUser" = (operation_id = "patch_admin_user", parameters(("id" = "$response.body#/id")))),
+            ("DeleteUser" = (operation_id = "delete_admin_user", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 409, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]

@@ -70,18 +70,24 @@ pub(crate) struct IntrospectForm {
     #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`; a hint only.
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
     /// `client_secret_post`: the client id.
+    #[schema(nullable = false)]
     client_id: Option<String>,
     /// `client_secret_post`: the client secret.
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
 /// Whether a token is usable right now, for a confidential client. `{"active": false}` for
-/// expired, revoked, forged or unknown tokens, and for tokens of deleted users.
+/// expired, revoked, forged or unknown tokens, and for tokens of deleted users. The client
+/// authenticates with HTTP Basic (`client_secret_basic`) or with `client_id` and
+/// `client_secret` in the form (`client_secret_post`, which OpenAPI cannot name as a scheme:
+/// hence the empty alternative); without either the answer is `401 invalid_client`.
 #[utoipa::path(post, path = "/introspect", tag = "oauth",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    security(("client_secret_basic" = [])),
+    security((), ("client_secret_basic" = [])),
     responses((status = 200, body = IntrospectionResponse),
         (status = 400, body = crate::http::error::ErrorResponse), (status = 401, body = crate::http::error::ErrorResponse), (status = 503, body = crate::http::error::ErrorResponse)))]
 #[tracing::instrument(skip_all)]

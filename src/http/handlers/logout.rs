@@ -18,10 +18,13 @@ pub(crate) struct LogoutForm {
     #[schema(min_length = 1)]
     refresh_token: String,
     /// `true` ends every session of the token's user (default `false`).
+    #[schema(nullable = false)]
     all: Option<bool>,
     /// `client_secret_post` and public clients: the client id.
+    #[schema(nullable = false)]
     client_id: Option<String>,
     /// `client_secret_post`: the client secret.
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 

@@ -16,10 +16,10 @@ use crate::http::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
     /// The email address to log in with (at most 254 characters).
-    #[schema(min_length = 1, max_length = 254)]
+    #[schema(value_type = crate::http::schema::Email)]
     email: String,
-    /// The password (at least the configured minimum length, at most 1024 bytes).
-    #[schema(min_length = 8, max_length = 1024)]
+    /// The password (at least the configured minimum length, at most 1024 characters).
+    #[schema(value_type = crate::http::schema::NewPassword)]
     password: String,
 }
 

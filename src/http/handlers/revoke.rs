@@ -17,10 +17,13 @@ pub(crate) struct RevokeForm {
     #[schema(min_length = 1)]
     token: String,
     /// `refresh_token` or `access_token`; a hint only.
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
     /// `client_secret_post` and public clients: the client id.
+    #[schema(nullable = false)]
     client_id: Option<String>,
     /// `client_secret_post`: the client secret.
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 

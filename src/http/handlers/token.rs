@@ -48,20 +48,25 @@ impl From<IssuedTokens> for TokenResponse {
 #[expect(dead_code, reason = "describes the form for the OpenAPI document only")]
 pub(crate) struct TokenForm {
     /// `client_credentials`, `password` or `refresh_token`.
-    #[schema(min_length = 1)]
+    #[schema(value_type = crate::http::schema::GrantType)]
     grant_type: String,
     /// Requested scope, space-separated; default: everything allowed.
-    #[schema(max_length = 1024)]
+    #[schema(value_type = Option<crate::http::schema::Scope>, nullable = false)]
     scope: Option<String>,
     /// `password` grant: the user's email.
+    #[schema(nullable = false)]
     username: Option<String>,
     /// `password` grant: the user's password.
+    #[schema(nullable = false)]
     password: Option<String>,
     /// `refresh_token` grant: the refresh token.
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
     /// `client_secret_post` and public clients: the client id.
+    #[schema(nullable = false)]
     client_id: Option<String>,
     /// `client_secret_post`: the client secret.
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 

@@ -1,0 +1,73 @@
+//! Named schemas for the values whose rules live in `domain`: the OpenAPI document states each
+//! rule once, as a pattern and length bounds that accept exactly what the parser accepts, and
+//! request types point at them with `#[schema(value_type = ...)]`. The conformance run
+//! (`scripts/conformance`) checks both directions: nothing the schema allows is refused, and
+//! nothing it forbids is accepted.
+
+use utoipa::ToSchema;
+
+/// An OAuth 2.0 grant type (RFC 6749).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) enum GrantType {
+    ClientCredentials,
+    Password,
+    RefreshToken,
+}
+
+/// Space-separated scope tokens (RFC 6749 §3.3: printable ASCII except `"` and `\`), at most
+/// 1024 characters; repeated spaces and tokens are accepted.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[\x20\x21\x23-\x5B\x5D-\x7E]*$", max_length = 1024)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct Scope(String);
+
+/// The `aud` of a client's access tokens: 1 to 256 visible ASCII characters.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[\x21-\x7E]+$", min_length = 1, max_length = 256)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct Audience(String);
+
+/// A client's display name: at most 200 characters with at least one that is not a space,
+/// none a control character; surrounding whitespace is trimmed.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+    min_length = 1,
+    max_length = 200
+)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct ClientName(String);
+
+/// A new password: at least the configured minimum length (8 by default), at most 1024
+/// characters.
+#[derive(ToSchema)]
+#[schema(format = Password, min_length = 8, max_length = 1024)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct NewPassword(String);
+
+/// An email address, the login name: at most 254 characters, `local@domain` with a dotted
+/// domain; compared without regard to case.
+#[derive(ToSchema)]
+#[schema(format = Email, min_length = 1, max_length = 254)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct Email(String);
