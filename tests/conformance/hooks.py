@@ -1,0 +1,158 @@
+"""Schemathesis hooks for the conformance run (scripts/conformance).
+
+Gives every operation credentials that let it do real work, and keeps the run from removing the
+credentials it runs on:
+- the admin API gets a fresh `client_credentials` token with scope `admin` (refetched on a 401:
+  the run may revoke the key that signed the last one);
+- `/userinfo` and `/me` get a user's password-grant token;
+- `/token`, `/introspect`, `/revoke` and `/logout` get the credentials of a confidential client
+  allowed every grant, in the form or in HTTP Basic;
+- path parameters that name the run's own clients or user are swapped for a fresh stand-in
+  (so the fuzzer cannot delete, disable or re-key them, and still acts on a real one), and a key id that names no key is, every
+  other time, swapped for the published next key's id (so revocation is reached, not only 404).
+
+Environment: SIGIL_URL, SIGIL_ADMIN_CLIENT_ID, SIGIL_ADMIN_CLIENT_SECRET.
+"""
+
+import itertools
+import os
+import secrets
+import uuid
+
+import requests
+import schemathesis
+
+BASE = os.environ["SIGIL_URL"].rstrip("/")
+ADMIN = (os.environ["SIGIL_ADMIN_CLIENT_ID"], os.environ["SIGIL_ADMIN_CLIENT_SECRET"])
+TIMEOUT = 30
+
+
+def _token(form, auth):
+    response = requests.post(f"{BASE}/token", data=form, auth=auth, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _admin_headers():
+    token = _token({"grant_type": "client_credentials", "scope": "admin"}, ADMIN)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _create(path, body):
+    response = requests.post(f"{BASE}{path}", json=body, headers=_admin_headers(), timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()
+
+
+_client = _create(
+    "/admin/clients",
+    {
+        "name": "conformance run",
+        "grant_types": ["client_credentials", "password", "refresh_token"],
+        "scope": "openid",
+        "introspection": True,
+    },
+)
+CLIENT = (_client["client_id"], _client["client_secret"])
+USERNAME = f"conformance-{uuid.uuid4().hex[:8]}@example.com"
+PASSWORD = secrets.token_urlsafe(18)
+_user = _create("/admin/users", {"username": USERNAME, "password": PASSWORD})
+PROTECTED_IDS = {ADMIN[0], CLIENT[0], _user["id"]}
+
+
+@schemathesis.auth(refresh_interval=60).apply_to(path_regex="^/admin/")
+class AdminToken:
+    def get(self, case, ctx):
+        return _admin_headers()["Authorization"]
+
+    def set(self, case, data, ctx):
+        case.headers = {**(case.headers or {}), "Authorization": data}
+
+
+@schemathesis.auth(refresh_interval=60).apply_to(path=["/userinfo", "/me"])
+class UserToken:
+    def get(self, case, ctx):
+        form = {"grant_type": "password", "username": USERNAME, "password": PASSWORD, "scope": "openid"}
+        return "Bearer " + _token(form, CLIENT)
+
+    def set(self, case, data, ctx):
+        case.headers = {**(case.headers or {}), "Authorization": data}
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(path=["/token", "/introspect", "/revoke", "/logout"])
+class ClientCredentials:
+    """client_secret_post when the generated form carries client fields (real values replace
+    them: one method per request, RFC 6749 §2.3), client_secret_basic otherwise."""
+
+    def get(self, case, ctx):
+        return CLIENT
+
+    def set(self, case, data, ctx):
+        body = case.body if isinstance(case.body, dict) else None
+        if body is not None and ("client_id" in body or "client_secret" in body):
+            body["client_id"], body["client_secret"] = data
+            if case.headers:
+                case.headers.pop("Authorization", None)
+        else:
+            schemathesis.auths.apply_basic_auth(case, *data)
+
+
+_turn = itertools.count()
+
+
+def _every_other_time():
+    return next(_turn) % 2 == 0
+
+
+def _next_kid():
+    response = requests.get(f"{BASE}/admin/keys", headers=_admin_headers(), timeout=TIMEOUT)
+    response.raise_for_status()
+    return next((key["kid"] for key in response.json() if key["state"] == "next"), None)
+
+
+def _session():
+    """A fresh login of the run's user: its access and refresh token."""
+    form = {"grant_type": "password", "username": USERNAME, "password": PASSWORD, "scope": "openid"}
+    response = requests.post(f"{BASE}/token", data=form, auth=CLIENT, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()
+
+
+def _live_values(path, body):
+    """Every other time, live values where the generated form names a session or a login, so
+    these operations do real work (log out, rotate, revoke) and not only refuse garbage."""
+    grant = body.get("grant_type")
+    if path == "/token" and grant == "password":
+        body["username"], body["password"] = USERNAME, PASSWORD
+    elif path == "/token" and grant == "refresh_token" or path == "/logout":
+        body["refresh_token"] = _session()["refresh_token"]
+    elif path in ("/revoke", "/introspect"):
+        session = _session()
+        body["token"] = session["refresh_token" if _every_other_time() else "access_token"]
+
+
+def _stand_in(path):
+    """A fresh client or user to act on in place of one the run depends on."""
+    if path.startswith("/admin/clients/"):
+        body = {"name": "stand-in", "grant_types": ["client_credentials"]}
+        return _create("/admin/clients", body)["client_id"]
+    body = {"username": f"stand-in-{uuid.uuid4().hex[:8]}@example.com", "password": secrets.token_urlsafe(12)}
+    return _create("/admin/users", body)["id"]
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    path = case.operation.path
+    body = case.body if isinstance(case.body, dict) else None
+    if body is not None and path in ("/token", "/logout", "/revoke", "/introspect"):
+        if _every_other_time():
+            _live_values(path, body)
+    parameters = case.path_parameters
+    if not parameters:
+        return
+    if parameters.get("id") in PROTECTED_IDS:
+        parameters["id"] = _stand_in(path)
+    if "kid" in parameters and _every_other_time():
+        kid = _next_kid()
+        if kid is not None:
+            parameters["kid"] = kid
