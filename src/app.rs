@@ -12,6 +12,7 @@ use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, KeyConfig};
+use crate::events::{NatsSink, Relay, RelaySettings, Sink, spawn_relay};
 use crate::http::{AppState, ConnectionLimits, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
@@ -19,6 +20,10 @@ use crate::oauth::{
     Bootstrapped, IssuerSettings, Keys, Maintenance, Operator, Sigil, spawn_maintenance,
 };
 use crate::store::{ClientWatcher, Store, StoreOptions};
+
+/// The longest the relay waits between passes when no commit of this instance woke it (rows
+/// written by other instances).
+const RELAY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A built, bound server.
 pub struct Application {
@@ -30,6 +35,7 @@ pub struct Application {
     key_scheduler: scheduler::Scheduler,
     client_watcher: Option<ClientWatcher>,
     maintenance: Maintenance,
+    relay: Option<Relay>,
 }
 
 impl Application {
@@ -39,6 +45,7 @@ impl Application {
         let options = StoreOptions {
             client_cache_ttl: config.client_cache_ttl,
             hooks: config.hooks.clone(),
+            events: config.events.is_some(),
         };
         let store = open_store(&config.keys.database_url, options).await?;
         let keys = Arc::new(load_key_ring(&store, &config.keys, config.clock.now()).await?);
@@ -57,6 +64,25 @@ impl Application {
         };
         let hasher = config.passwords.hasher()?;
         let metrics = Metrics::new();
+        let relay = match &config.events {
+            Some(events) => {
+                let sink = Sink::Nats(NatsSink::connect(events).await?);
+                let settings = RelaySettings {
+                    prefix: events.subject_prefix.clone(),
+                    source: config.issuer.clone(),
+                    retention: events.retention,
+                    poll: RELAY_POLL,
+                };
+                Some(spawn_relay(
+                    store.clone(),
+                    sink,
+                    settings,
+                    config.clock.clone(),
+                    metrics.clone(),
+                ))
+            }
+            None => None,
+        };
         let sigil = Sigil::new(
             store.clone(),
             keys.clone(),
@@ -96,6 +122,7 @@ impl Application {
             key_scheduler,
             client_watcher,
             maintenance,
+            relay,
         })
     }
 
@@ -130,6 +157,9 @@ impl Application {
         tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
         serve(self.listener, self.router, self.connections, shutdown).await;
         self.key_scheduler.stop().await;
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
         drop(self.client_watcher);
         drop(self.maintenance);
         self.store.close().await;

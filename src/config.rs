@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::{BootstrapArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
+use crate::cli::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::hooks::Hooks;
@@ -46,6 +46,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// How often the maintenance task prunes what expired. Default 1 minute.
     pub maintenance_interval: Duration,
+    /// Where events go; `None` (no `--nats-url`) writes no events.
+    pub events: Option<EventConfig>,
     /// Password policy and hashing cost.
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
@@ -168,6 +170,7 @@ impl Config {
             registration: args.registration,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
             maintenance_interval: Duration::from_secs(60),
+            events: EventConfig::from_args(&args.events)?,
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             limits: limit_settings(&args.limits)?,
@@ -362,5 +365,45 @@ mod tests {
             duration("--x", "7d").unwrap(),
             Duration::from_secs(7 * 86_400)
         );
+    }
+}
+
+/// Events: the broker, the subject prefix and what is published.
+#[derive(Debug, Clone)]
+pub struct EventConfig {
+    /// NATS server URL(s), comma-separated.
+    pub nats_url: String,
+    /// NATS credentials file, if any.
+    pub nats_creds: Option<PathBuf>,
+    /// First token of event types and subjects. Default `auth`.
+    pub subject_prefix: String,
+    /// How long sent rows stay in the outbox. Default 7 days.
+    pub retention: Duration,
+}
+
+impl EventConfig {
+    /// Validates the event flags; `None` without `--nats-url`.
+    pub fn from_args(args: &EventArgs) -> anyhow::Result<Option<Self>> {
+        let Some(nats_url) = args.nats_url.clone().filter(|url| !url.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let prefix = &args.events_subject_prefix;
+        let token_ok = |token: &str| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !prefix.split('.').all(token_ok) {
+            anyhow::bail!(
+                "--events-subject-prefix {prefix:?}: expected dot-separated tokens of letters, digits, '-' and '_'"
+            );
+        }
+        Ok(Some(Self {
+            nats_url,
+            nats_creds: args.nats_creds.clone(),
+            subject_prefix: prefix.clone(),
+            retention: duration("--outbox-retention", &args.outbox_retention)?,
+        }))
     }
 }

@@ -1,7 +1,7 @@
 //! sigil: an OAuth2/OIDC-style token issuer.
 //!
-//! Where each concern lives (dependencies point inward: {http, cli} → oauth → {store, keys}
-//! → domain):
+//! Where each concern lives (dependencies point inward: {http, cli} → oauth → {store, keys,
+//! events} → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
 //!   a named point.
@@ -14,6 +14,8 @@
 //!   audit row in it. Grant logic (client authentication, scopes, token minting) lives here,
 //!   free of HTTP.
 //! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
+//! - `events`: the relay of the transactional outbox to NATS JetStream, the CloudEvents
+//!   envelope and the sink seam; the only user of async-nats.
 //! - `password`: argon2id hashing off the async runtime; the only user of argon2.
 //! - `metrics`: Prometheus counters and gauges; the only user of prometheus-client.
 //! - `store`: SQLite and PostgreSQL persistence and its unit of work (`Tx`); the only user of
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod hooks;
 pub mod http;
 pub mod keys;

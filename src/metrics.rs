@@ -31,6 +31,11 @@ struct LimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabels {
     kid: String,
     state: &'static str,
@@ -88,6 +93,10 @@ struct Inner {
     hashes_running: Gauge,
     hashes_waiting: Gauge,
     hashes_computed: Counter,
+    events_published: Family<EventLabels, Counter>,
+    event_publish_failures: Counter,
+    outbox_pending: Gauge,
+    outbox_oldest_seconds: Gauge,
     /// Serialises renders, which bring the state-derived values up to date.
     rendering: Mutex<()>,
 }
@@ -105,6 +114,10 @@ impl Metrics {
             hashes_running: Gauge::default(),
             hashes_waiting: Gauge::default(),
             hashes_computed: Counter::default(),
+            events_published: Family::default(),
+            event_publish_failures: Counter::default(),
+            outbox_pending: Gauge::default(),
+            outbox_oldest_seconds: Gauge::default(),
             rendering: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -148,7 +161,48 @@ impl Metrics {
             "argon2id hashes and verifications computed",
             inner.hashes_computed.clone(),
         );
+        registry.register(
+            "events_published",
+            "Events acknowledged by the broker, by CloudEvents type",
+            inner.events_published.clone(),
+        );
+        registry.register(
+            "event_publish_failures",
+            "Relay passes that failed to publish (the rows stay pending)",
+            inner.event_publish_failures.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Events written and not yet acknowledged by the broker",
+            inner.outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_oldest_seconds",
+            "Age of the oldest pending event (0 when none waits)",
+            inner.outbox_oldest_seconds.clone(),
+        );
         Self(Arc::new(Inner { registry, ..inner }))
+    }
+
+    /// Counts one event acknowledged by the broker.
+    pub fn event_published(&self, kind: &str) {
+        self.0
+            .events_published
+            .get_or_create(&EventLabels {
+                r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one failed relay pass.
+    pub fn event_publish_failed(&self) {
+        self.0.event_publish_failures.inc();
+    }
+
+    /// Sets the outbox backlog: rows pending and the age of the oldest, in seconds.
+    pub fn outbox_backlog(&self, pending: i64, oldest_seconds: i64) {
+        self.0.outbox_pending.set(pending);
+        self.0.outbox_oldest_seconds.set(oldest_seconds);
     }
 
     /// Counts one answered request; `route` is the matched route template.

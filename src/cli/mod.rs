@@ -234,6 +234,9 @@ pub struct ServeArgs {
     pub passwords: PasswordArgs,
 
     #[command(flatten)]
+    pub events: EventArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
@@ -439,4 +442,25 @@ mod tests {
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// Events: a transactional outbox relayed to NATS JetStream.
+#[derive(Debug, Clone, Args)]
+pub struct EventArgs {
+    /// NATS server URL(s), comma-separated (`nats://`, `tls://`; credentials may be in the
+    /// URL). Without it no events are written.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// NATS credentials file (a `.creds` file with a JWT and an NKey seed).
+    #[arg(long, env = "SIGIL_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// First token of every event type and NATS subject (`<prefix>.user.42.created`).
+    #[arg(long, env = "SIGIL_EVENTS_SUBJECT_PREFIX", default_value = "auth")]
+    pub events_subject_prefix: String,
+
+    /// How long sent events stay in the outbox table before they are deleted (e.g. 7d).
+    #[arg(long, env = "SIGIL_OUTBOX_RETENTION", default_value = "7d")]
+    pub outbox_retention: String,
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::admin::{Admin, audited, read_audited};
+use super::events;
 use crate::domain::{
     Actor, Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
     GrantTypes, Scope, ScopeError, SecretHash,
@@ -171,6 +172,7 @@ impl Clients {
                     .details(describe(&client)),
             )
             .await?;
+            tx.emit(&events::client("created", &client, now)).await?;
             tx.commit().await?;
             tracing::info!(client_id = %client.id, public, "client registered");
             Ok(RegisteredClient { client, secret })
@@ -197,6 +199,9 @@ impl Clients {
                 "scope": new.scopes.to_string() }),
             );
         tx.record(&entry).await?;
+        if let Some(client) = tx.lock_client(&new.id).await? {
+            tx.emit(&events::client("created", &client, now)).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -220,6 +225,7 @@ impl Clients {
                 return Err(ClientError::NotFound);
             }
             tx.record(&entry.clone().details(describe(&client))).await?;
+            tx.emit(&events::client("updated", &client, now)).await?;
             tx.commit().await?;
             tracing::info!(client_id = %id, "client updated");
             Ok(client)
@@ -251,6 +257,8 @@ impl Clients {
                 return Err(ClientError::NotFound);
             }
             tx.record(&entry).await?;
+            tx.emit(&events::client("secret_rotated", &client, now))
+                .await?;
             tx.commit().await?;
             tracing::info!(client_id = %id, "client secret rotated");
             let client = Client {
@@ -278,10 +286,12 @@ impl Clients {
         let deleted = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
             let mut tx = self.store.begin().await?;
+            let client = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
             if !tx.delete_client(&id).await? {
                 return Err(ClientError::NotFound);
             }
             tx.record(&entry).await?;
+            tx.emit(&events::client("deleted", &client, now)).await?;
             tx.commit().await?;
             tracing::info!(client_id = %id, "client deleted");
             Ok(())

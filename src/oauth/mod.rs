@@ -12,6 +12,7 @@ mod bootstrap;
 pub mod claims;
 mod clients;
 mod error;
+mod events;
 mod grants;
 mod keys;
 mod limits;

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::Error;
 use super::admin::{Admin, audited, read_audited};
+use super::events;
 use super::limits::Limits;
 use crate::domain::{Actor, Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
@@ -225,6 +226,7 @@ impl Accounts {
             .target("user", user.id.as_str())
             .details(serde_json::json!({ "admin": user.is_admin }));
         tx.record(&entry).await?;
+        tx.emit(&events::user("created", &user, &[], now)).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, admin = user.is_admin, "user created");
         Ok(user)
@@ -348,6 +350,8 @@ impl Accounts {
             "sessions_ended": sessions_ended,
         }));
         tx.record(&entry).await?;
+        tx.emit(&events::user("updated", &user, &changed, now))
+            .await?;
         tx.commit().await?;
         tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
         Ok(user)
@@ -364,10 +368,12 @@ impl Accounts {
         let entry = AuditEntry::new(admin.actor(), "user.delete", now).target("user", id);
         let deleted = async {
             let mut tx = self.store.begin().await?;
+            let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
             if !tx.delete_user(id).await? {
                 return Err(UserError::NotFound);
             }
             tx.record(&entry).await?;
+            tx.emit(&events::user("deleted", &user, &[], now)).await?;
             tx.commit().await?;
             Ok(())
         }

@@ -11,6 +11,7 @@ mod clients;
 mod health;
 mod keys;
 mod limit_counters;
+mod outbox;
 mod refresh_tokens;
 mod revoked_tokens;
 mod rotations;
@@ -32,6 +33,7 @@ pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
+pub use outbox::{Claim, NewEvent, OutboxEvent};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use tx::Tx;
 pub use users::{NewUser, User, UserUpdate};
@@ -171,6 +173,8 @@ pub struct StoreOptions {
     pub client_cache_ttl: Duration,
     /// Test seams (unset in production).
     pub hooks: Hooks,
+    /// Whether changes write outbox events (events are configured).
+    pub events: bool,
 }
 
 /// The pools of the backend in use and what is known of its health.
@@ -207,6 +211,14 @@ pub struct Store {
     )]
     prober: Arc<health::Prober>,
     hooks: Hooks,
+    outbox: Arc<OutboxState>,
+}
+
+/// Whether changes write events, and the wake-up of the relay.
+#[derive(Default)]
+struct OutboxState {
+    enabled: bool,
+    written: tokio::sync::Notify,
 }
 
 impl Store {
@@ -276,6 +288,10 @@ impl Store {
             db,
             clients: clients::ClientCache::new(options.client_cache_ttl),
             hooks: options.hooks,
+            outbox: Arc::new(OutboxState {
+                enabled: options.events,
+                written: tokio::sync::Notify::new(),
+            }),
         })
     }
 

@@ -17,6 +17,8 @@ pub struct Tx {
     store: Store,
     /// Clients changed in this transaction: dropped from the cache after the commit.
     pub(super) changed_clients: Vec<ClientId>,
+    /// Whether it wrote outbox events: the relay is woken after the commit.
+    pub(super) emitted: bool,
 }
 
 pub(super) enum TxConn {
@@ -71,6 +73,7 @@ impl Store {
             conn: conn?,
             store: self.clone(),
             changed_clients: Vec::new(),
+            emitted: false,
         })
     }
 }
@@ -84,6 +87,7 @@ impl Tx {
             conn,
             store,
             changed_clients,
+            emitted,
         } = self;
         let committed = match conn {
             TxConn::Sqlite(tx) => tx.commit().await,
@@ -91,6 +95,9 @@ impl Tx {
         };
         store.db.health.observe(&committed);
         committed?;
+        if emitted {
+            store.outbox.written.notify_one();
+        }
         for id in &changed_clients {
             store.announce_client_change(id).await;
         }
@@ -113,6 +120,10 @@ impl Tx {
 
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self.conn, TxConn::Postgres(_))
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
     fn hooks(&self) -> &Hooks {

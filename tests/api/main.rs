@@ -13,6 +13,7 @@ mod admin_users;
 mod audit;
 mod cli;
 mod discovery;
+mod events;
 mod hardening;
 mod health;
 mod helpers;

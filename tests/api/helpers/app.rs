@@ -52,6 +52,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         registration: true,
         audit_retention: Duration::from_secs(365 * 86_400),
         maintenance_interval: Duration::from_secs(60),
+        events: None,
         passwords: PasswordConfig {
             min_length: 8,
             hash_params: CHEAP_HASH,

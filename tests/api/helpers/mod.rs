@@ -6,6 +6,7 @@ mod app;
 mod concurrency;
 mod database;
 mod keys;
+mod nats;
 mod process;
 mod tokens;
 
@@ -14,6 +15,7 @@ pub use app::*;
 pub use concurrency::*;
 pub use database::*;
 pub use keys::*;
+pub use nats::*;
 pub use process::*;
 pub use tokens::*;
 

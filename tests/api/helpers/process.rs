@@ -13,7 +13,7 @@ pub struct SigilProcess {
     pub address: String,
     logs: Arc<std::sync::Mutex<Vec<String>>>,
     stdout: Arc<std::sync::Mutex<String>>,
-    drain: std::thread::JoinHandle<()>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SigilProcess {
@@ -79,7 +79,7 @@ impl SigilProcess {
             address,
             logs,
             stdout,
-            drain,
+            drain: Some(drain),
         }
     }
 
@@ -95,8 +95,15 @@ impl SigilProcess {
         }
     }
 
+    /// SIGKILL: the process dies at once, mid-request if it is in one.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM, waits for the exit, and returns the status and every log line.
     pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let logs = self.logs.clone();
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -105,12 +112,22 @@ impl SigilProcess {
         assert!(killed.success());
         let status = tokio::task::spawn_blocking(move || {
             let status = self.child.wait().unwrap();
-            self.drain.join().unwrap();
+            if let Some(drain) = self.drain.take() {
+                drain.join().unwrap();
+            }
             status
         })
         .await
         .unwrap();
-        let logs = std::mem::take(&mut *self.logs.lock().unwrap());
+        let logs = std::mem::take(&mut *logs.lock().unwrap());
         (status, logs)
+    }
+}
+
+impl Drop for SigilProcess {
+    /// A test that fails midway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

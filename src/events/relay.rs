@@ -1,0 +1,200 @@
+//! The relay task: claims pending outbox rows in commit order, publishes them through the
+//! sink, marks those acknowledged as sent, and backs off (capped, jittered) while the broker
+//! is unreachable. Woken by commits that wrote events, and every `poll` (rows written by other
+//! instances); prunes sent rows after the retention. Stopping finishes the pass in flight.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Message, Sink};
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Rows claimed and published per pass.
+const BATCH: i64 = 512;
+/// Backoff after a failed pass: doubling from the first to the last, with jitter.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(15));
+/// How often sent rows past the retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the backlog gauges are brought up to date (a count of the pending rows).
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// What the relay needs to know besides the store and the sink.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// First token of types and subjects.
+    pub prefix: String,
+    /// The CloudEvents `source`: the issuer URL.
+    pub source: String,
+    /// How long sent rows are kept.
+    pub retention: Duration,
+    /// The longest wait between passes when nothing wakes the relay.
+    pub poll: Duration,
+}
+
+/// The running relay; `stop` ends it after the pass in flight.
+pub struct Relay {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Stops after the pass in flight and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the relay of `store`'s outbox into `sink`.
+pub fn spawn_relay(
+    store: Store,
+    sink: Sink,
+    settings: RelaySettings,
+    clock: Clock,
+    metrics: Metrics,
+) -> Relay {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let relay = Worker {
+            store,
+            sink,
+            settings,
+            clock,
+            metrics,
+        };
+        let mut failures = 0u32;
+        let mut pruned_at: Option<tokio::time::Instant> = None;
+        let mut reported_at: Option<tokio::time::Instant> = None;
+        let due =
+            |at: Option<tokio::time::Instant>, every| at.is_none_or(|at| at.elapsed() >= every);
+        while !*stopped.borrow() {
+            let wait = match relay.pass().await {
+                Ok(published) => {
+                    failures = 0;
+                    if published as i64 == BATCH {
+                        if due(reported_at, REPORT_EVERY) {
+                            relay.report_backlog().await;
+                            reported_at = Some(tokio::time::Instant::now());
+                        }
+                        continue;
+                    }
+                    relay.settings.poll
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    relay.metrics.event_publish_failed();
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        failures,
+                        "event relay pass failed; events wait in the outbox"
+                    );
+                    backoff(failures)
+                }
+            };
+            relay.report_backlog().await;
+            reported_at = Some(tokio::time::Instant::now());
+            if due(pruned_at, PRUNE_EVERY) {
+                relay.prune().await;
+                pruned_at = Some(tokio::time::Instant::now());
+            }
+            tokio::select! {
+                _ = relay.store.events_written(), if failures == 0 => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    });
+    Relay { stop, task }
+}
+
+struct Worker {
+    store: Store,
+    sink: Sink,
+    settings: RelaySettings,
+    clock: Clock,
+    metrics: Metrics,
+}
+
+impl Worker {
+    /// Publishes one batch; returns how many rows were sent.
+    async fn pass(&self) -> anyhow::Result<usize> {
+        let claim = self.store.claim_events(BATCH).await?;
+        if claim.events().is_empty() {
+            return Ok(0);
+        }
+        let messages = claim
+            .events()
+            .iter()
+            .map(|event| Message::new(event, &self.settings.prefix, &self.settings.source))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (acked, error) = self.sink.publish(&messages).await;
+        claim.sent(&self.store, acked, self.clock.now()).await?;
+        for message in &messages[..acked] {
+            self.metrics.event_published(&message.kind);
+        }
+        match error {
+            Some(error) => Err(error),
+            None => Ok(acked),
+        }
+    }
+
+    async fn report_backlog(&self) {
+        if let Ok((pending, oldest)) = self.store.outbox_backlog().await {
+            let age = oldest.map_or(0, |at: DateTime<Utc>| {
+                (self.clock.now() - at).num_seconds().max(0)
+            });
+            self.metrics.outbox_backlog(pending, age);
+        }
+    }
+
+    async fn prune(&self) {
+        let retention =
+            chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::MAX);
+        let before = self.clock.now() - retention;
+        loop {
+            match self.store.prune_outbox(before, 1000).await {
+                Ok(1000) => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "pruning sent events failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The wait after `failures` failed passes in a row: 100 ms doubling to 15 s, between half
+/// and all of it (jitter keeps instances apart).
+fn backoff(failures: u32) -> Duration {
+    let (first, cap) = BACKOFF;
+    let full = first
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(cap);
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    full / 2 + full / 2 * u32::from(byte[0]) / 255
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_jitter() {
+        for failures in 1..40 {
+            let full = BACKOFF
+                .0
+                .saturating_mul(1 << (failures - 1).min(16))
+                .min(BACKOFF.1);
+            let wait = backoff(failures);
+            assert!(wait >= full / 2 && wait <= full, "{failures}: {wait:?}");
+        }
+        assert!(backoff(30) <= BACKOFF.1);
+    }
+}

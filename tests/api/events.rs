@@ -1,0 +1,325 @@
+//! Events: the outbox relayed to a real nats-server with JetStream (one per test), on SQLite
+//! and PostgreSQL alike.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use sigil::config::EventConfig;
+
+use crate::helpers::{ISSUER, NatsServer, PASSWORD, Received, TestApp, spawn_app_with};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+fn events_to(nats: &NatsServer) -> EventConfig {
+    EventConfig {
+        nats_url: nats.url.clone(),
+        nats_creds: None,
+        subject_prefix: "auth".to_owned(),
+        retention: Duration::from_secs(7 * 86_400),
+    }
+}
+
+async fn app_publishing_to(nats: &NatsServer) -> TestApp {
+    let events = events_to(nats);
+    spawn_app_with(move |config| config.events = Some(events)).await
+}
+
+/// Fails if any event carries a secret, a hash or a token.
+fn assert_no_secret(events: &[Received], secrets: &[&str]) {
+    for event in events {
+        for secret in secrets
+            .iter()
+            .chain(["$argon2", "client_secret", "password"].iter())
+        {
+            assert!(
+                !event.raw.contains(secret),
+                "{} carries {secret:?}: {}",
+                event.kind(),
+                event.raw
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn user_and_client_changes_publish_one_cloudevent_each_in_commit_order() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let app = app_publishing_to(&nats).await;
+
+    // Users: self-registration, an admin change, deletion.
+    let user = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{user}");
+    app.admin_ok(
+        Method::PATCH,
+        &path,
+        Some(json!({ "disabled": true, "admin": true })),
+        200,
+    )
+    .await;
+    app.admin_ok(Method::DELETE, &path, None, 204).await;
+    // Clients: registration, a change, a new secret, deletion.
+    let body = json!({ "name": "billing", "grant_types": ["client_credentials"], "scope": "invoices:read" });
+    let created = app
+        .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
+        .await;
+    let client = created["client_id"].as_str().unwrap().to_owned();
+    let first_secret = created["client_secret"].as_str().unwrap().to_owned();
+    let path = format!("/admin/clients/{client}");
+    app.admin_ok(
+        Method::PATCH,
+        &path,
+        Some(json!({ "name": "billing-v2" })),
+        200,
+    )
+    .await;
+    let rotated = app
+        .admin_ok(Method::POST, &format!("{path}/secret"), None, 200)
+        .await;
+    let second_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    app.admin_ok(Method::DELETE, &path, None, 204).await;
+
+    // The first is the bootstrap's admin client, created when the server started.
+    let mut events = nats.events(8, WITHIN).await;
+    let bootstrap = events.remove(0);
+    assert_eq!(bootstrap.subject, "auth.client.bootstrap-admin.created");
+
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| (event.subject.as_str(), event.kind()))
+        .collect();
+    let user_subject = |verb| format!("auth.user.{user}.{verb}");
+    let client_subject = |verb| format!("auth.client.{client}.{verb}");
+    let expected = [
+        (user_subject("created"), "auth.user.created"),
+        (user_subject("updated"), "auth.user.updated"),
+        (user_subject("deleted"), "auth.user.deleted"),
+        (client_subject("created"), "auth.client.created"),
+        (client_subject("updated"), "auth.client.updated"),
+        (
+            client_subject("secret_rotated"),
+            "auth.client.secret_rotated",
+        ),
+        (client_subject("deleted"), "auth.client.deleted"),
+    ];
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(s, k)| (s.as_str(), *k)).collect();
+    assert_eq!(seen, expected, "each change once, in commit order");
+
+    for event in &events {
+        let envelope = &event.envelope;
+        assert_eq!(envelope["specversion"], "1.0");
+        assert_eq!(envelope["source"], ISSUER);
+        assert_eq!(envelope["datacontenttype"], "application/json");
+        assert_eq!(
+            envelope["id"],
+            event.msg_id.as_str(),
+            "Nats-Msg-Id is the event id"
+        );
+        assert!(uuid::Uuid::parse_str(&event.msg_id).is_ok());
+        assert!(chrono::DateTime::parse_from_rfc3339(envelope["time"].as_str().unwrap()).is_ok());
+    }
+    let data = |i: usize| &events[i].envelope["data"];
+    assert_eq!(events[0].envelope["subject"], user.as_str());
+    assert_eq!(
+        data(0),
+        &json!({ "user_id": user, "email": "ann@example.com", "email_verified": false,
+                 "admin": false, "disabled": false })
+    );
+    assert_eq!(data(1)["changed"], json!(["disabled", "admin"]));
+    assert_eq!(
+        (data(1)["disabled"].clone(), data(1)["admin"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(data(2)["user_id"], user.as_str());
+    assert_eq!(events[3].envelope["subject"], client.as_str());
+    assert_eq!(
+        data(3),
+        &json!({ "client_id": client, "name": "billing",
+                 "grant_types": ["client_credentials"], "scope": "invoices:read" })
+    );
+    assert_eq!(data(4)["name"], "billing-v2");
+    assert_no_secret(&events, &[&first_secret, &second_secret, PASSWORD]);
+}
+
+#[tokio::test]
+async fn without_a_broker_url_nothing_is_written_to_the_outbox() {
+    let app = crate::helpers::spawn_app().await;
+
+    app.create_user("ann@example.com").await;
+
+    let rows = app.database.strings("SELECT id FROM outbox_events").await;
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_broker_outage_fails_no_request_and_the_backlog_drains_in_order_once_it_is_back() {
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
+    let app = app_publishing_to(&nats).await;
+    app.create_user("first@example.com").await;
+    nats.events(2, WITHIN).await;
+
+    nats.stop();
+    let mut users = Vec::new();
+    for i in 0..20 {
+        users.push(app.create_user(&format!("user{i}@example.com")).await);
+    }
+    assert_eq!(pending_events(&app).await, 20, "rows wait in the outbox");
+    metric_reaches(&app, "sigil_outbox_pending 20").await;
+    nats.restart();
+
+    let events = nats.events(22, WITHIN).await;
+    let created: Vec<&str> = events
+        .iter()
+        .filter(|event| event.kind() == "auth.user.created")
+        .skip(1)
+        .map(|event| event.envelope["subject"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = users.iter().map(String::as_str).collect();
+    assert_eq!(created, expected, "drained oldest first, each once");
+    let ids: HashSet<&str> = events.iter().map(|event| event.msg_id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "no duplicate reached the stream");
+    assert_eq!(wait_for_drain(&app).await, 0);
+    metric_reaches(&app, "sigil_outbox_pending 0").await;
+    metric_reaches(
+        &app,
+        r#"sigil_events_published_total{type="auth.user.created"} 21"#,
+    )
+    .await;
+}
+
+/// Waits until `/metrics` shows `line` (the relay reports after each pass).
+async fn metric_reaches(app: &TestApp, line: &str) {
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.lines().any(|shown| shown == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/metrics never showed {line:?}:\n{metrics}");
+}
+
+#[tokio::test]
+async fn events_committed_before_a_crash_are_all_delivered_after_the_restart() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let database = crate::helpers::TestDatabase::create().await;
+    let url = nats.url.clone();
+    let flags = ["--nats-url", url.as_str()];
+    let sigil = crate::helpers::SigilProcess::serve(&database, &flags);
+    let api = sigil.api();
+    api.create_user("first@example.com").await;
+    nats.events(2, WITHIN).await;
+
+    // The broker freezes: publishes go out, acknowledgements never come back.
+    nats.pause();
+    let mut users = Vec::new();
+    for i in 0..5 {
+        users.push(api.create_user(&format!("user{i}@example.com")).await);
+    }
+    let pending = database
+        .strings("SELECT id FROM outbox_events WHERE sent_at IS NULL")
+        .await;
+    assert_eq!(
+        pending.len(),
+        5,
+        "committed, published or not, never acknowledged"
+    );
+    sigil.kill();
+    nats.resume();
+
+    let sigil = crate::helpers::SigilProcess::serve(&database, &flags);
+    let events = nats.events(7, WITHIN).await;
+    let created: Vec<&str> = events
+        .iter()
+        .filter(|event| event.kind() == "auth.user.created")
+        .map(|event| event.envelope["subject"].as_str().unwrap())
+        .collect();
+    for user in &users {
+        assert_eq!(
+            created.iter().filter(|id| *id == user).count(),
+            1,
+            "{user} delivered exactly once to the stream: {created:?}"
+        );
+    }
+    drop(sigil);
+}
+
+async fn pending_events(app: &TestApp) -> usize {
+    app.database
+        .strings("SELECT id FROM outbox_events WHERE sent_at IS NULL")
+        .await
+        .len()
+}
+
+async fn wait_for_drain(app: &TestApp) -> usize {
+    for _ in 0..100 {
+        let pending = pending_events(app).await;
+        if pending == 0 {
+            return 0;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pending_events(app).await
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgresql_publish_every_event_once() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let database = crate::helpers::TestDatabase::create().await;
+    if !database.is_postgres() {
+        eprintln!("skipped: several instances share one database only on PostgreSQL");
+        return;
+    }
+    let mut config = crate::helpers::test_config(&database);
+    config.events = Some(events_to(&nats));
+    let a = crate::helpers::RunningServer::start(config.clone()).await;
+    let b = crate::helpers::RunningServer::start(config).await;
+
+    // Registrations through both at once: both relays see rows written by both.
+    let registered = crate::helpers::parallel(20, |i| {
+        let api = if i % 2 == 0 { a.api() } else { b.api() };
+        async move { api.create_user(&format!("user{i}@example.com")).await }
+    })
+    .await;
+
+    let expected = registered.len() + 1; // and the bootstrap's admin client
+    nats.events(expected, WITHIN).await;
+    // Long enough for a second publication of any row to reach the broker too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = nats.events(expected, WITHIN).await;
+    assert_eq!(events.len(), expected, "nothing more in the stream");
+    let ids: HashSet<&str> = events.iter().map(|event| event.msg_id.as_str()).collect();
+    assert_eq!(ids.len(), expected, "each event once in the stream");
+    // The stream drops a duplicate id, so count at the publishers: each row left one relay.
+    let published = |api: crate::helpers::Api| async move {
+        let metrics = api.get("/metrics").await.text().await.unwrap();
+        let line = r#"sigil_events_published_total{type="auth.user.created"} "#;
+        metrics
+            .lines()
+            .find_map(|shown| shown.strip_prefix(line))
+            .map_or(0, |count| count.parse::<usize>().unwrap())
+    };
+    assert_eq!(
+        published(a.api()).await + published(b.api()).await,
+        registered.len()
+    );
+    let users: HashSet<&str> = events
+        .iter()
+        .filter(|event| event.kind() == "auth.user.created")
+        .map(|event| event.envelope["subject"].as_str().unwrap())
+        .collect();
+    let registered: HashSet<&str> = registered.iter().map(String::as_str).collect();
+    assert_eq!(users, registered);
+    a.stop().await;
+    b.stop().await;
+}
