@@ -11,11 +11,37 @@ use super::encryption::KeyEncryptionKey;
 use super::signing_key::{self, SigningAlgorithm};
 use super::{KeyRingError, KeySettings};
 use crate::domain::Actor;
-use crate::store::{AuditEntry, KeyState, NewSigningKey, Store, StoredKey};
+use crate::store::{self, AuditEntry, KeyState, NewEvent, NewSigningKey, Store, StoredKey, Tx};
 
 /// The actor of transitions sigil makes on its own (on start and at every key check).
 fn scheduler() -> Actor {
     Actor::system("key-scheduler")
+}
+
+/// Writes `key.<verb>` for `kid` in `tx`, the transaction of the transition: one event per
+/// transition across every instance, since only the instance whose statement changed the row
+/// commits it. Data: the key as the transition left it, with its public JWK only.
+pub(super) async fn key_event(
+    tx: &mut Tx,
+    kid: &str,
+    verb: &'static str,
+    now: DateTime<Utc>,
+) -> Result<(), store::Error> {
+    let Some(key) = tx.signing_key(kid).await? else {
+        return Ok(());
+    };
+    let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).unwrap_or_default();
+    let data = serde_json::json!({
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state.as_str(),
+        "jwk": jwk,
+        "published_at": key.published_at,
+        "activated_at": key.activated_at,
+        "retired_at": key.retired_at,
+        "removed_at": key.removed_at,
+    });
+    tx.emit(&NewEvent::new("key", kid, verb, data, now)).await
 }
 
 /// Timing of the lifecycle, derived from configuration.
@@ -166,6 +192,11 @@ impl KeyManager {
                         serde_json::json!({ "alg": alg, "why": "algorithm no longer configured" }),
                     );
                 tx.record(&entry).await?;
+                let verb = match tx.signing_key(kid).await?.map(|key| key.state) {
+                    Some(KeyState::Retired) => "retired",
+                    _ => "removed",
+                };
+                key_event(&mut tx, kid, verb, now).await?;
             }
             tx.commit().await?;
             for kid in changed {
@@ -203,6 +234,7 @@ impl KeyManager {
                         .target("key", next.as_str())
                         .details(serde_json::json!({ "alg": alg.as_str() }));
                     tx.record(&entry).await?;
+                    key_event(&mut tx, &next, "activated", now).await?;
                     tx.commit().await?;
                     tracing::info!(kid = next, from = "next", to = "current", "key transition");
                 }
@@ -215,6 +247,7 @@ impl KeyManager {
                     let entry = AuditEntry::new(&scheduler(), "key.remove", now)
                         .target("key", kid.as_str());
                     tx.record(&entry).await?;
+                    key_event(&mut tx, kid, "removed", now).await?;
                 }
                 tx.commit().await?;
                 for kid in removed {
@@ -241,6 +274,8 @@ impl KeyManager {
                 .target("key", next)
                 .details(serde_json::json!({ "activated": next, "retired": current }));
             tx.record(&entry).await?;
+            key_event(&mut tx, current, "retired", now).await?;
+            key_event(&mut tx, next, "activated", now).await?;
             tx.commit().await?;
             tracing::info!(
                 kid = current,
@@ -281,6 +316,10 @@ impl KeyManager {
                 .target("key", new.kid.as_str())
                 .details(serde_json::json!({ "alg": new.alg, "state": state.as_str() }));
             tx.record(&entry).await?;
+            key_event(&mut tx, &new.kid, "published", now).await?;
+            if state == KeyState::Current {
+                key_event(&mut tx, &new.kid, "activated", now).await?;
+            }
             tx.commit().await?;
             tracing::info!(kid = %new.kid, alg = %new.alg, from = "none", to = state.as_str(), "key transition");
         }

@@ -246,6 +246,16 @@ impl KeyRing {
             .target("key", kid)
             .details(serde_json::json!({ "was": state.as_str() }));
         tx.record(&entry).await?;
+        lifecycle::key_event(&mut tx, kid, "revoked", now).await?;
+        if state == KeyState::Current {
+            let alg = tx.signing_key(kid).await?.map(|key| key.alg);
+            if let Some(successor) = match alg {
+                Some(alg) => tx.current_signing_key(&alg).await?,
+                None => None,
+            } {
+                lifecycle::key_event(&mut tx, &successor.kid, "activated", now).await?;
+            }
+        }
         tx.commit().await?;
         tracing::warn!(kid, from = state.as_str(), to = "removed", "key revoked");
         if let Some(checkpoint) = &self.manager.store.hooks().key_revoked {

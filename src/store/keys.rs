@@ -154,9 +154,34 @@ impl Store {
     }
 }
 
-/// Key transitions: each is a conditional statement whose rows affected say whether this
-/// instance won, made in the caller's transaction so its audit row commits with it.
+/// Reads inside a transaction, and the key transitions.
 impl Tx {
+    /// The key `kid` as this transaction sees it (for the event of a transition it made).
+    pub async fn signing_key(&mut self, kid: &str) -> Result<Option<StoredKey>, Error> {
+        let sql = format!("{SELECT_KEYS} WHERE kid = $1");
+        let row: Option<KeyRow> = on_tx!(self, |conn| {
+            sqlx::query_as(&sql)
+                .bind(kid)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        row.map(StoredKey::try_from).transpose()
+    }
+
+    /// The current key of `alg`, as this transaction sees it.
+    pub async fn current_signing_key(&mut self, alg: &str) -> Result<Option<StoredKey>, Error> {
+        let sql = format!("{SELECT_KEYS} WHERE state = 'current' AND alg = $1");
+        let row: Option<KeyRow> = on_tx!(self, |conn| {
+            sqlx::query_as(&sql)
+                .bind(alg)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        row.map(StoredKey::try_from).transpose()
+    }
+
+    // Key transitions: each is a conditional statement whose rows affected say whether this
+    // instance won, made in the caller's transaction so its audit row commits with it.
     /// Inserts `key` as the `current` or `next` key unless the ring already has one in that
     /// state; returns whether it was inserted. The partial unique index decides the race.
     #[tracing::instrument(skip_all, fields(kid = %key.kid, state = state.as_str()))]

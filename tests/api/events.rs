@@ -292,7 +292,8 @@ async fn two_instances_on_one_postgresql_publish_every_event_once() {
     })
     .await;
 
-    let expected = registered.len() + 1; // and the bootstrap's admin client
+    // And, from the first start on this fresh database: the admin client and the first keys.
+    let expected = registered.len() + 4;
     nats.events(expected, WITHIN).await;
     // Long enough for a second publication of any row to reach the broker too.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -300,6 +301,15 @@ async fn two_instances_on_one_postgresql_publish_every_event_once() {
     assert_eq!(events.len(), expected, "nothing more in the stream");
     let ids: HashSet<&str> = events.iter().map(|event| event.msg_id.as_str()).collect();
     assert_eq!(ids.len(), expected, "each event once in the stream");
+    let kinds: Vec<&str> = events.iter().map(Received::kind).collect();
+    let activated = kinds
+        .iter()
+        .filter(|kind| **kind == "auth.key.activated")
+        .count();
+    assert_eq!(
+        activated, 1,
+        "one key activated, by one instance: {kinds:?}"
+    );
     // The stream drops a duplicate id, so count at the publishers: each row left one relay.
     let published = |api: crate::helpers::Api| async move {
         let metrics = api.get("/metrics").await.text().await.unwrap();
@@ -322,4 +332,72 @@ async fn two_instances_on_one_postgresql_publish_every_event_once() {
     assert_eq!(users, registered);
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn each_key_transition_publishes_one_event_with_the_public_key_only() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let app = app_publishing_to(&nats).await;
+    let token = app.admin_token().await;
+    let kid_of = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let first = kid_of(&token);
+
+    let rotated = app
+        .admin(Method::POST, "/admin/keys/rotate?force=true", Some(&token))
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let token = app.admin_token().await;
+    let second = kid_of(&token);
+    let revoked = app
+        .admin(
+            Method::POST,
+            &format!("/admin/keys/{second}/revoke"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+
+    let events: Vec<Received> = nats
+        .events(7, WITHIN)
+        .await
+        .into_iter()
+        .filter(|event| event.kind().starts_with("auth.key."))
+        .collect();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| (event.kind(), event.envelope["subject"].as_str().unwrap()))
+        .collect();
+    let third = seen[2].1;
+    let fourth = seen[5].1;
+    assert_eq!(
+        seen,
+        [
+            ("auth.key.retired", first.as_str()),
+            ("auth.key.activated", second.as_str()),
+            ("auth.key.published", third),
+            ("auth.key.revoked", second.as_str()),
+            ("auth.key.activated", third),
+            ("auth.key.published", fourth),
+        ],
+        "one event per transition, in order"
+    );
+    for event in &events {
+        let data = &event.envelope["data"];
+        assert_eq!(data["kid"], event.envelope["subject"]);
+        assert_eq!(data["alg"], "RS256");
+        assert_eq!(data["jwk"]["kid"], data["kid"]);
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                data["jwk"].get(private).is_none(),
+                "private member {private}"
+            );
+        }
+    }
+    let state = |i: usize| events[i].envelope["data"]["state"].as_str().unwrap();
+    assert_eq!(
+        [state(0), state(1), state(2), state(3), state(4), state(5)],
+        ["retired", "current", "next", "removed", "current", "next"]
+    );
 }
