@@ -52,6 +52,7 @@ use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::store::{AuditEntry, NewRefreshFamily, Store};
 use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
+use events::{Issued, token_issued};
 
 /// The scope that opens the admin API; granted to users only when they are admins.
 pub const ADMIN_SCOPE: &str = "admin";
@@ -325,13 +326,24 @@ impl TokenIssuer {
         }
     }
 
-    /// Signs an RFC 9068 access token for `subject` with the current key.
+    /// A fresh `jti` for an access token.
+    fn new_jti() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    /// When an access token issued at `now` expires.
+    fn access_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let ttl = self.settings.access_token_ttl.as_secs();
+        now + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 1000))
+    }
+
+    /// Signs an RFC 9068 access token `jti` for `subject` with the current key.
     fn mint_access_token(
         &self,
         client: &Client,
         subject: &str,
         scope: &Scope,
-        session: Option<&str>,
+        (session, jti): (Option<&str>, &str),
         now: DateTime<Utc>,
     ) -> Result<(String, u64), Error> {
         let ttl = self.settings.access_token_ttl.as_secs();
@@ -344,7 +356,7 @@ impl TokenIssuer {
                 .unwrap_or(&self.settings.default_audience),
             iat: now.timestamp(),
             exp: now.timestamp().saturating_add_unsigned(ttl),
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: jti.to_owned(),
             client_id: client.id.as_str(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             sid: session,
@@ -368,14 +380,14 @@ impl TokenIssuer {
         client: &Client,
         session: &Session<'_>,
         scope: Scope,
-        refresh_token: Option<RefreshToken>,
+        (refresh_token, jti): (Option<RefreshToken>, &str),
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
         let (access_token, expires_in) = self.mint_access_token(
             client,
             &session.user.id,
             &scope,
-            Some(session.family_id),
+            (Some(session.family_id), jti),
             now,
         )?;
         let id_token = match scope.contains("openid") {
@@ -446,12 +458,27 @@ impl TokenIssuer {
             .target("session", family_id.as_str())
             .details(serde_json::json!({ "scope": scope_text }));
         tx.record(&entry).await?;
+        let client_id = client.id.as_str();
+        tx.emit(&events::session_created(
+            &family_id, &user.id, client_id, ip, now,
+        ))
+        .await?;
+        let jti = Self::new_jti();
+        let issued = Issued {
+            grant: GrantType::Password,
+            user_id: Some(&user.id),
+            client_id,
+            session_id: Some(&family_id),
+            jti: &jti,
+            exp: self.access_expiry(now),
+        };
+        tx.emit(&token_issued(&issued, now)).await?;
         tx.commit().await?;
         let session = Session {
             user,
             family_id: &family_id,
             auth_time: now,
         };
-        self.user_tokens(client, &session, scope, refresh, now)
+        self.user_tokens(client, &session, scope, (refresh, &jti), now)
     }
 }

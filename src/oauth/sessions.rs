@@ -1,5 +1,6 @@
 //! Revocation (RFC 7009), logout, introspection (RFC 7662) and OIDC UserInfo.
 
+use super::events::{SessionEnd, session_invalidated};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -56,8 +57,8 @@ impl From<crate::store::Error> for AdminDenied {
 
 /// What a revocation ends.
 enum Revocation {
-    /// A login session (refresh family).
-    Session(String),
+    /// A login session (refresh family) and its user.
+    Session(String, String),
     /// A client_credentials access token, by `jti`, until it expires.
     AccessToken(String, DateTime<Utc>),
 }
@@ -97,7 +98,7 @@ impl TokenIssuer {
             let entry = entry
                 .target("session", record.family_id.as_str())
                 .details(details);
-            (entry, Revocation::Session(record.family_id))
+            (entry, Revocation::Session(record.family_id, record.user_id))
         } else if let Ok(access) = self.verify_access_token(token, now)
             && access.client_id == client.id.as_str()
         {
@@ -105,7 +106,7 @@ impl TokenIssuer {
             match access.session {
                 Some(session) => (
                     entry.target("session", session.as_str()).details(details),
-                    Revocation::Session(session),
+                    Revocation::Session(session, access.subject),
                 ),
                 // A token without a session (client_credentials) is refused by jti until it
                 // expires: introspection, userinfo and the admin check consult the list.
@@ -123,8 +124,11 @@ impl TokenIssuer {
         };
         let mut tx = self.store.begin().await?;
         match &revocation {
-            Revocation::Session(family_id) => {
-                tx.revoke_refresh_family(family_id, now).await?;
+            Revocation::Session(family_id, user_id) => {
+                if tx.revoke_refresh_family(family_id, now).await? {
+                    let ended = session_invalidated(family_id, user_id, SessionEnd::Revoked, now);
+                    tx.emit(&ended).await?;
+                }
             }
             Revocation::AccessToken(jti, expires_at) => {
                 tx.revoke_access_token(jti, *expires_at).await?;
@@ -164,14 +168,22 @@ impl TokenIssuer {
             let ended = tx.revoke_user_sessions(&record.user_id, now).await?;
             let entry = AuditEntry::new(&actor, "session.logout_all", now)
                 .target("user", record.user_id.as_str())
-                .details(serde_json::json!({ "sessions_ended": ended }));
+                .details(serde_json::json!({ "sessions_ended": ended.len() }));
             tx.record(&entry).await?;
+            for family_id in &ended {
+                let event =
+                    session_invalidated(family_id, &record.user_id, SessionEnd::Logout, now);
+                tx.emit(&event).await?;
+            }
             tx.commit().await?;
-            tracing::info!(user_id = %record.user_id, sessions = ended, "logged out everywhere");
+            tracing::info!(user_id = %record.user_id, sessions = ended.len(), "logged out everywhere");
             return Ok(());
         }
         if tx.revoke_refresh_family(&record.family_id, now).await? {
             tx.record(&session).await?;
+            let ended =
+                session_invalidated(&record.family_id, &record.user_id, SessionEnd::Logout, now);
+            tx.emit(&ended).await?;
         }
         tx.commit().await?;
         if all {

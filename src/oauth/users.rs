@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::Error;
 use super::admin::{Admin, audited, read_audited};
-use super::events;
+use super::events::{self, SessionEnd};
 use super::limits::Limits;
 use crate::domain::{Actor, Email, EmailError, Password, PasswordError};
 use crate::password::PasswordHasher;
@@ -331,7 +331,7 @@ impl Accounts {
             .ok_or(UserError::NotFound)?;
         let sessions_ended = match end_sessions {
             true => tx.revoke_user_sessions(id, now).await?,
-            false => 0,
+            false => Vec::new(),
         };
         let mut changed = Vec::new();
         if password_hash.is_some() {
@@ -347,12 +347,25 @@ impl Accounts {
             "changed": changed,
             "disabled": disabled,
             "admin": is_admin,
-            "sessions_ended": sessions_ended,
+            "sessions_ended": sessions_ended.len(),
         }));
         tx.record(&entry).await?;
         tx.emit(&events::user("updated", &user, &changed, now))
             .await?;
+        // Why the sessions ended: the strongest of the changes.
+        let reason = if password_hash.is_some() {
+            SessionEnd::PasswordChanged
+        } else if disabled && !current.disabled {
+            SessionEnd::UserDisabled
+        } else {
+            SessionEnd::AdminWithdrawn
+        };
+        for session in &sessions_ended {
+            tx.emit(&events::session_invalidated(session, id, reason, now))
+                .await?;
+        }
         tx.commit().await?;
+        let sessions_ended = sessions_ended.len();
         tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
         Ok(user)
     }
@@ -369,10 +382,19 @@ impl Accounts {
         let deleted = async {
             let mut tx = self.store.begin().await?;
             let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
+            // Ended first, so their events can name them: the rows go with the user.
+            let sessions = match self.store.outbox_enabled() {
+                true => tx.revoke_user_sessions(id, now).await?,
+                false => Vec::new(),
+            };
             if !tx.delete_user(id).await? {
                 return Err(UserError::NotFound);
             }
             tx.record(&entry).await?;
+            for session in &sessions {
+                let ended = events::session_invalidated(session, id, SessionEnd::UserDeleted, now);
+                tx.emit(&ended).await?;
+            }
             tx.emit(&events::user("deleted", &user, &[], now)).await?;
             tx.commit().await?;
             Ok(())

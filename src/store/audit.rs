@@ -170,15 +170,23 @@ impl Store {
         Ok(())
     }
 
-    /// Writes audit rows that join no change (a failed login and the lockout it began) in one
-    /// short transaction: one statement for one row.
-    pub async fn record_all(&self, entries: &[AuditEntry]) -> Result<(), Error> {
-        if let [entry] = entries {
+    /// Writes audit rows and events that join no change (a failed login, the lockout it
+    /// began and its `login.failed`) in one short transaction: one statement for one row.
+    pub async fn record_all(
+        &self,
+        entries: &[AuditEntry],
+        events: &[super::NewEvent],
+    ) -> Result<(), Error> {
+        let events = if self.outbox_enabled() { events } else { &[] };
+        if let ([entry], []) = (entries, events) {
             return self.record(entry).await;
         }
         let mut tx = self.begin().await?;
         for entry in entries {
             tx.record(entry).await?;
+        }
+        for event in events {
+            tx.emit(event).await?;
         }
         tx.commit().await
     }

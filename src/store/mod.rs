@@ -33,7 +33,7 @@ pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
-pub use outbox::{Claim, NewEvent, OutboxEvent};
+pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use tx::Tx;
 pub use users::{NewUser, User, UserUpdate};
@@ -221,6 +221,13 @@ struct OutboxState {
     written: tokio::sync::Notify,
 }
 
+impl OutboxState {
+    /// Wakes the relay: a transaction that wrote events has committed.
+    fn written(&self) {
+        self.written.notify_one();
+    }
+}
+
 impl Store {
     /// The test seams of this server (all unset in production).
     pub(crate) fn hooks(&self) -> &Hooks {
@@ -282,16 +289,17 @@ impl Store {
             health: Arc::new(health::Health::default()),
             counters,
         };
+        let outbox = Arc::new(OutboxState {
+            enabled: options.events,
+            written: tokio::sync::Notify::new(),
+        });
         Ok(Self {
-            rotations: rotations::Rotations::spawn(db.clone()),
+            rotations: rotations::Rotations::spawn(db.clone(), outbox.clone()),
             prober: Arc::new(health::spawn_prober(db.clone())),
             db,
             clients: clients::ClientCache::new(options.client_cache_ttl),
             hooks: options.hooks,
-            outbox: Arc::new(OutboxState {
-                enabled: options.events,
-                written: tokio::sync::Notify::new(),
-            }),
+            outbox,
         })
     }
 

@@ -120,9 +120,39 @@ impl Claim {
     }
 }
 
-const INSERT: &str = "INSERT INTO outbox_events \
-                      (id, entity, entity_id, verb, data, occurred_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const INSERT: &str = "INSERT INTO outbox_events \
+                                 (id, entity, entity_id, verb, data, occurred_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Inserts the `NewEvent` `$event` with a fresh id through `$conn` (a connection in the
+/// transaction of the change it reports).
+macro_rules! insert_event {
+    ($event:expr, $conn:expr) => {{
+        let event: &$crate::store::NewEvent = $event;
+        sqlx::query($crate::store::outbox::INSERT)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(event.entity)
+            .bind(&event.entity_id)
+            .bind(event.verb)
+            .bind(event.data.to_string())
+            .bind(event.at)
+            .execute($conn)
+            .await
+            .map(|_| ())
+    }};
+}
+pub(super) use insert_event;
+
+/// The events a refresh-token rotation may write, prepared by the application layer: the
+/// store writes `issued` with a successful rotation and `reused` with the revocation of a
+/// family whose spent token came back.
+#[derive(Debug, Clone)]
+pub struct RotationEvents {
+    /// `token.issued`.
+    pub issued: NewEvent,
+    /// `session.invalidated` (reason `reuse_detected`).
+    pub reused: NewEvent,
+}
 const PENDING: &str = "SELECT seq, id, entity, entity_id, verb, data, occurred_at \
                        FROM outbox_events WHERE sent_at IS NULL ORDER BY seq LIMIT $1";
 
@@ -133,19 +163,7 @@ impl Tx {
         if !self.store().outbox_enabled() {
             return Ok(());
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        on_tx!(self, |conn| {
-            sqlx::query(INSERT)
-                .bind(&id)
-                .bind(event.entity)
-                .bind(&event.entity_id)
-                .bind(event.verb)
-                .bind(event.data.to_string())
-                .bind(event.at)
-                .execute(&mut *conn)
-                .await
-                .map(|_| ())
-        })?;
+        on_tx!(self, |conn| insert_event!(event, &mut *conn))?;
         self.emitted = true;
         Ok(())
     }

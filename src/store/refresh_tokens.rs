@@ -8,9 +8,10 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{AuditEntry, insert_entry};
+use super::outbox::{RotationEvents, insert_event};
 use super::rotations::RotationRequest;
 use super::tx::on_tx;
-use super::{Db, Error, Store, Tx, on_pool, on_writer};
+use super::{Db, Error, OutboxState, Store, Tx, on_pool, on_writer};
 use crate::domain::Actor;
 
 /// A stored refresh token with its family, as looked up by hash.
@@ -153,27 +154,26 @@ impl Tx {
         Ok(revoked == 1)
     }
 
-    /// Revokes every live family of a user (log out everywhere, password reset, disabling);
-    /// returns how many.
+    /// Revokes every live family of a user (log out everywhere, password reset, disabling,
+    /// deletion); returns their ids.
     #[tracing::instrument(skip_all)]
     pub async fn revoke_user_sessions(
         &mut self,
         user_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
+    ) -> Result<Vec<String>, Error> {
         self.fault("revoke_sessions")?;
-        let revoked = on_tx!(self, |conn| {
-            sqlx::query(
+        let revoked: Vec<(String,)> = on_tx!(self, |conn| {
+            sqlx::query_as(
                 "UPDATE refresh_families SET revoked_at = $2 \
-                 WHERE user_id = $1 AND revoked_at IS NULL",
+                 WHERE user_id = $1 AND revoked_at IS NULL RETURNING family_id",
             )
             .bind(user_id)
             .bind(now)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await
-            .map(|done| done.rows_affected())
         })?;
-        Ok(revoked)
+        Ok(revoked.into_iter().map(|(id,)| id).collect())
     }
 }
 
@@ -207,22 +207,23 @@ impl Store {
         }))
     }
 
-    /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically. A token
-    /// consumed at or after `grace_since` may be presented again without revoking the family
+    /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically, at
+    /// `times.0` (now). A token consumed at or after `times.1` (grace since) may be presented again without revoking the family
     /// (pass `now` for no grace). Otherwise a consumed token revokes its family. Concurrent
-    /// rotations are grouped into one statement (see `rotations`).
+    /// rotations are grouped into one statement (see `rotations`). `events` are written with
+    /// the outcome they belong to.
     #[tracing::instrument(skip_all)]
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
         new_hash: &[u8],
         scope: &str,
-        now: DateTime<Utc>,
-        grace_since: DateTime<Utc>,
+        times: (DateTime<Utc>, DateTime<Utc>),
         actor: &Actor,
+        events: Option<RotationEvents>,
     ) -> Result<Rotation, Error> {
         self.rotations
-            .rotate(old_hash, new_hash, scope, (now, grace_since), actor)
+            .rotate(old_hash, new_hash, scope, times, actor, events)
             .await
     }
 
@@ -249,7 +250,11 @@ impl Store {
 /// audit log in the same transaction, under the presenting actor). Each step is one
 /// conditional statement checked by rows affected; the successor is inserted by the trigger
 /// of the migration `add_refresh_successor`.
-pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rotation, Error> {
+pub(super) async fn rotate_one(
+    db: &Db,
+    outbox: &OutboxState,
+    request: &RotationRequest,
+) -> Result<Rotation, Error> {
     let consume = format!(
         "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
          next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
@@ -259,47 +264,64 @@ pub(super) async fn rotate_one(db: &Db, request: &RotationRequest) -> Result<Rot
          WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
     );
     let now = request.now;
-    on_writer!(db, |pool| {
-        let successor = |sql, since: DateTime<Utc>| {
-            sqlx::query(sql)
-                .bind(request.old_hash.as_slice())
-                .bind(since)
-                .bind(now)
-                .bind(request.new_hash.as_slice())
-                .bind(request.scope.as_str())
-        };
-        let mut won = successor(&consume, now)
-            .execute(pool)
-            .await?
-            .rows_affected();
-        if won == 0 && request.grace_since < now {
-            won = successor(&within_grace, request.grace_since)
-                .execute(pool)
+    let events = request.events.as_ref().filter(|_| outbox.enabled);
+    let (rotation, emitted) = on_writer!(db, |pool| {
+        async {
+            let successor = |sql, since: DateTime<Utc>| {
+                sqlx::query(sql)
+                    .bind(request.old_hash.as_slice())
+                    .bind(since)
+                    .bind(now)
+                    .bind(request.new_hash.as_slice())
+                    .bind(request.scope.as_str())
+            };
+            // The outcome and its event commit together (this is the rare path: tokens that
+            // lost their batch, grace-period repeats and reuse).
+            let mut tx = pool.begin().await?;
+            let mut won = successor(&consume, now)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if won == 0 && request.grace_since < now {
+                won = successor(&within_grace, request.grace_since)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            if won == 1 {
+                if let Some(events) = events {
+                    insert_event!(&events.issued, &mut *tx)?;
+                }
+                tx.commit().await?;
+                return Ok((Rotation::Rotated, events.is_some()));
+            }
+            let revoked: Option<(String,)> = sqlx::query_as(
+                "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
+                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL) \
+                 RETURNING family_id",
+            )
+            .bind(request.old_hash.as_slice())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((family_id,)) = revoked else {
+                return Ok((Rotation::Invalid, false));
+            };
+            let entry = AuditEntry::new(&request.actor, "session.reuse_detected", now)
+                .target("session", family_id);
+            insert_entry!(&entry, &mut *tx)?;
+            if let Some(events) = events {
+                insert_event!(&events.reused, &mut *tx)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((Rotation::ReuseDetected, events.is_some()))
         }
-        if won == 1 {
-            return Ok(Rotation::Rotated);
-        }
-        let mut tx = pool.begin().await?;
-        let revoked: Option<(String,)> = sqlx::query_as(
-            "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
-             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL) \
-             RETURNING family_id",
-        )
-        .bind(request.old_hash.as_slice())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((family_id,)) = revoked else {
-            return Ok(Rotation::Invalid);
-        };
-        let entry = AuditEntry::new(&request.actor, "session.reuse_detected", now)
-            .target("session", family_id);
-        insert_entry!(&entry, &mut *tx)?;
-        tx.commit().await?;
-        Ok(Rotation::ReuseDetected)
-    })
+        .await
+    })?;
+    if emitted {
+        outbox.written();
+    }
+    Ok(rotation)
 }
 
 impl Store {

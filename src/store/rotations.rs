@@ -10,14 +10,19 @@
 //! expired, unknown) is settled alone by `rotate_one`, which applies the grace period and
 //! reuse detection. A token queued twice goes into the next batch, so of concurrent
 //! requests with one token exactly one wins, as before. PostgreSQL gets the same batches.
+//!
+//! With events on, the batch statement and the `token.issued` events of its winners share a
+//! transaction: the statement still decides the winners alone.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
+use super::outbox::{RotationEvents, insert_event};
 use super::refresh_tokens::rotate_one;
-use super::{Db, Error, Rotation};
+use super::{Db, Error, OutboxState, Rotation};
 use crate::domain::Actor;
 
 /// Most rotations in one statement (4 parameters each).
@@ -32,6 +37,8 @@ pub(super) struct RotationRequest {
     pub(super) grace_since: DateTime<Utc>,
     /// Who presented the token (recorded if it turns out to be a reuse).
     pub(super) actor: Actor,
+    /// The events of either outcome (written only while events are on).
+    pub(super) events: Option<RotationEvents>,
     done: oneshot::Sender<Result<Rotation, Error>>,
 }
 
@@ -41,9 +48,9 @@ pub(super) struct Rotations(mpsc::UnboundedSender<RotationRequest>);
 
 impl Rotations {
     /// Starts the rotation task on `db`.
-    pub(super) fn spawn(db: Db) -> Self {
+    pub(super) fn spawn(db: Db, outbox: Arc<OutboxState>) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, requests));
+        tokio::spawn(run(db, outbox, requests));
         Self(queue)
     }
 
@@ -55,6 +62,7 @@ impl Rotations {
         scope: &str,
         (now, grace_since): (DateTime<Utc>, DateTime<Utc>),
         actor: &Actor,
+        events: Option<RotationEvents>,
     ) -> Result<Rotation, Error> {
         let (done, outcome) = oneshot::channel();
         let request = RotationRequest {
@@ -64,6 +72,7 @@ impl Rotations {
             now,
             grace_since,
             actor: actor.clone(),
+            events,
             done,
         };
         let stopped = || Error::Unavailable(sqlx::Error::PoolClosed);
@@ -72,7 +81,11 @@ impl Rotations {
     }
 }
 
-async fn run(db: Db, mut requests: mpsc::UnboundedReceiver<RotationRequest>) {
+async fn run(
+    db: Db,
+    outbox: Arc<OutboxState>,
+    mut requests: mpsc::UnboundedReceiver<RotationRequest>,
+) {
     let mut deferred = VecDeque::new();
     loop {
         let first = match deferred.pop_front() {
@@ -94,27 +107,31 @@ async fn run(db: Db, mut requests: mpsc::UnboundedReceiver<RotationRequest>) {
                 deferred.push_back(request);
             }
         }
-        settle(&db, batch).await;
+        settle(&db, &outbox, batch).await;
     }
 }
 
 /// Consumes the batch in one statement, then settles each request.
-async fn settle(db: &Db, batch: Vec<RotationRequest>) {
+async fn settle(db: &Db, outbox: &OutboxState, batch: Vec<RotationRequest>) {
     // A failed batch wins nothing: each request then meets the failure (or succeeds) alone.
-    let won: HashSet<Vec<u8>> = consume(db, &batch).await.unwrap_or_default();
+    let won: HashSet<Vec<u8>> = consume(db, outbox, &batch).await.unwrap_or_default();
     for request in batch {
         let outcome = if won.contains(&request.old_hash) {
             Ok(Rotation::Rotated)
         } else {
-            rotate_one(db, &request).await
+            rotate_one(db, outbox, &request).await
         };
         let _ = request.done.send(outcome);
     }
 }
 
 /// The hashes of the batch's tokens that were unconsumed in a live family, now consumed,
-/// with their successors stored.
-async fn consume(db: &Db, batch: &[RotationRequest]) -> Result<HashSet<Vec<u8>>, Error> {
+/// with their successors stored (and, with events on, their `token.issued` events).
+async fn consume(
+    db: &Db,
+    outbox: &OutboxState,
+    batch: &[RotationRequest],
+) -> Result<HashSet<Vec<u8>>, Error> {
     let rows: Vec<String> = (0..batch.len())
         .map(|i| {
             format!(
@@ -135,16 +152,45 @@ async fn consume(db: &Db, batch: &[RotationRequest]) -> Result<HashSet<Vec<u8>>,
          RETURNING refresh_tokens.token_hash",
         rows.join(", ")
     );
-    let won: Vec<(Vec<u8>,)> = super::on_writer!(db, |pool| {
-        let mut query = sqlx::query_as(&sql);
-        for request in batch {
-            query = query
-                .bind(request.old_hash.as_slice())
-                .bind(request.new_hash.as_slice())
-                .bind(request.scope.as_str())
-                .bind(request.now);
+    macro_rules! batch_statement {
+        () => {{
+            let mut query = sqlx::query_as::<_, (Vec<u8>,)>(&sql);
+            for request in batch {
+                query = query
+                    .bind(request.old_hash.as_slice())
+                    .bind(request.new_hash.as_slice())
+                    .bind(request.scope.as_str())
+                    .bind(request.now);
+            }
+            query
+        }};
+    }
+    let events = outbox.enabled && batch.iter().any(|request| request.events.is_some());
+    if !events {
+        let won = super::on_writer!(db, |pool| batch_statement!().fetch_all(pool).await)?;
+        return Ok(won.into_iter().map(|(hash,)| hash).collect());
+    }
+    let won = super::on_writer!(db, |pool| {
+        async {
+            let mut tx = pool.begin().await?;
+            let won: HashSet<Vec<u8>> = batch_statement!()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(hash,)| hash)
+                .collect();
+            let issued = batch
+                .iter()
+                .filter(|request| won.contains(&request.old_hash))
+                .filter_map(|request| request.events.as_ref());
+            for events in issued {
+                insert_event!(&events.issued, &mut *tx)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(won)
         }
-        query.fetch_all(pool).await
+        .await
     })?;
-    Ok(won.into_iter().map(|(hash,)| hash).collect())
+    outbox.written();
+    Ok(won)
 }

@@ -96,7 +96,7 @@ impl Tx {
         store.db.health.observe(&committed);
         committed?;
         if emitted {
-            store.outbox.written.notify_one();
+            store.outbox.written();
         }
         for id in &changed_clients {
             store.announce_client_change(id).await;

@@ -29,10 +29,14 @@ async fn app_publishing_to(nats: &NatsServer) -> TestApp {
 /// Fails if any event carries a secret, a hash or a token.
 fn assert_no_secret(events: &[Received], secrets: &[&str]) {
     for event in events {
-        for secret in secrets
-            .iter()
-            .chain(["$argon2", "client_secret", "password"].iter())
-        {
+        // Field names too: `password` may appear only as a grant type's name.
+        let fields = [
+            "$argon2",
+            "\"client_secret\"",
+            "\"password\":",
+            "\"password_hash\"",
+        ];
+        for secret in secrets.iter().chain(fields.iter()) {
             assert!(
                 !event.raw.contains(secret),
                 "{} carries {secret:?}: {}",
@@ -400,4 +404,164 @@ async fn each_key_transition_publishes_one_event_with_the_public_key_only() {
         [state(0), state(1), state(2), state(3), state(4), state(5)],
         ["retired", "current", "next", "removed", "current", "next"]
     );
+}
+
+#[tokio::test]
+async fn sessions_tokens_and_failed_logins_publish_their_events_without_a_secret() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let app = app_publishing_to(&nats).await;
+    let client = app.create_client("password,refresh_token", "").await;
+    let user = app.create_user("ann@example.com").await;
+    let mut tokens = Vec::new();
+    let mut keep = |body: &serde_json::Value| {
+        for field in ["access_token", "refresh_token"] {
+            tokens.push(body[field].as_str().unwrap().to_owned());
+        }
+        body["refresh_token"].as_str().unwrap().to_owned()
+    };
+
+    // A login, a refresh, then the spent token presented again (reuse ends the session).
+    let first = keep(&app.logged_in(&client, "ann@example.com").await);
+    let refreshed = app.refresh(&client, &first, None).await;
+    assert_eq!(refreshed.status(), 200);
+    keep(&refreshed.json().await.unwrap());
+    assert_eq!(app.refresh(&client, &first, None).await.status(), 400);
+    // A login ended by logout; one ended by revocation.
+    let second = keep(&app.logged_in(&client, "ann@example.com").await);
+    let fields = [("refresh_token", second.as_str())];
+    assert_eq!(
+        app.client_post("/logout", &client, &fields).await.status(),
+        204
+    );
+    let third = keep(&app.logged_in(&client, "ann@example.com").await);
+    let fields = [("token", third.as_str())];
+    assert_eq!(
+        app.client_post("/revoke", &client, &fields).await.status(),
+        200
+    );
+    // Failed logins: a wrong password, and a password typed as the username.
+    let wrong = app
+        .login(&client, "ann@example.com", "not the password", None)
+        .await;
+    assert_eq!(wrong.status(), 400);
+    let misplaced = app.login(&client, PASSWORD, PASSWORD, None).await;
+    assert_eq!(misplaced.status(), 400);
+    // A password reset ends the live session; deleting the user ends the next one.
+    keep(&app.logged_in(&client, "ann@example.com").await);
+    let path = format!("/admin/users/{user}");
+    let reset = json!({ "password": "a brand new password" });
+    app.admin_ok(Method::PATCH, &path, Some(reset), 200).await;
+    let body = app
+        .login(&client, "ann@example.com", "a brand new password", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    keep(&body);
+    app.admin_ok(Method::DELETE, &path, None, 204).await;
+
+    let events = nats.events(22, WITHIN).await;
+    let sessions: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|event| {
+            event.kind().starts_with("auth.session.") || event.kind() == "auth.token.issued"
+        })
+        .map(|event| {
+            let data = &event.envelope["data"];
+            let detail = data["reason"]
+                .as_str()
+                .or(data["grant_type"].as_str())
+                .unwrap_or("");
+            (event.kind(), detail)
+        })
+        .collect();
+    assert_eq!(
+        sessions,
+        [
+            ("auth.session.created", ""),
+            ("auth.token.issued", "password"),
+            ("auth.token.issued", "refresh_token"),
+            ("auth.session.invalidated", "reuse_detected"),
+            ("auth.session.created", ""),
+            ("auth.token.issued", "password"),
+            ("auth.session.invalidated", "logout"),
+            ("auth.session.created", ""),
+            ("auth.token.issued", "password"),
+            ("auth.session.invalidated", "revoked"),
+            ("auth.session.created", ""),
+            ("auth.token.issued", "password"),
+            ("auth.session.invalidated", "password_changed"),
+            ("auth.session.created", ""),
+            ("auth.token.issued", "password"),
+            ("auth.session.invalidated", "user_deleted"),
+        ]
+    );
+    let created = events
+        .iter()
+        .find(|event| event.kind() == "auth.session.created")
+        .unwrap();
+    let session = created.envelope["subject"].as_str().unwrap();
+    assert_eq!(
+        created.envelope["data"],
+        json!({ "session_id": session, "user_id": user, "client_id": client.id, "ip": "127.0.0.1" })
+    );
+    let issued = events
+        .iter()
+        .find(|event| event.kind() == "auth.token.issued")
+        .unwrap();
+    let claims = claims_of(&tokens[0]);
+    let data = &issued.envelope["data"];
+    assert_eq!(
+        data["jti"], claims["jti"],
+        "the event names the token by its jti"
+    );
+    assert_eq!(data["exp"], claims["exp"]);
+    assert_eq!(
+        (data["user_id"].as_str(), data["session_id"].as_str()),
+        (Some(user.as_str()), Some(session))
+    );
+    let failed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event.kind() == "auth.login.failed")
+        .map(|event| &event.envelope["data"])
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(
+        (
+            failed[0]["username"].as_str(),
+            failed[0]["reason"].as_str(),
+            failed[0]["user_id"].as_str()
+        ),
+        (
+            Some("ann@example.com"),
+            Some("wrong_password"),
+            Some(user.as_str())
+        )
+    );
+    assert!(
+        failed[1]["username"].is_null(),
+        "a non-email username is not kept: {}",
+        failed[1]
+    );
+    let secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    assert_no_secret(
+        &events,
+        &[
+            &secrets[..],
+            &[client.secret.as_str(), "a brand new password"],
+        ]
+        .concat(),
+    );
+}
+
+/// The claims of a JWS, unverified (the event is compared with the token it names).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
 }

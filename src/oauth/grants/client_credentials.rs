@@ -15,8 +15,9 @@ pub(in crate::oauth) fn grant(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
+    let jti = TokenIssuer::new_jti();
     let (access_token, expires_in) =
-        issuer.mint_access_token(client, client.id.as_str(), &scope, None, now)?;
+        issuer.mint_access_token(client, client.id.as_str(), &scope, (None, &jti), now)?;
     Ok(IssuedTokens {
         access_token,
         expires_in,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::domain::{Actor, Email, Password, Scope};
+use crate::oauth::events;
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
 use crate::store::{AuditEntry, Client, User};
@@ -159,7 +160,15 @@ async fn record_failure(
             AuditEntry::new(&actor, "login.lockout", failure.now).details(details),
         ));
     }
-    if let Err(error) = issuer.store.record_all(&entries).await {
+    let event = events::login_failed(
+        &failure.login.username,
+        failure.user_id.as_deref(),
+        failure.login.ip,
+        reason,
+        locked,
+        failure.now,
+    );
+    if let Err(error) = issuer.store.record_all(&entries, &[event]).await {
         tracing::warn!(%error, "cannot record a failed login in the audit log");
     }
 }

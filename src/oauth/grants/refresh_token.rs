@@ -5,9 +5,10 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Actor, RefreshToken, Scope};
+use crate::domain::{Actor, GrantType, RefreshToken, Scope};
+use crate::oauth::events::{self, SessionEnd};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
-use crate::store::{Client, Rotation};
+use crate::store::{Client, Rotation, RotationEvents};
 
 /// The one answer to every unusable refresh token.
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
@@ -55,15 +56,36 @@ pub(in crate::oauth) async fn grant(
     let grace_since = now - issuer.settings.refresh_grace;
     // Recorded as the presenter should the token turn out to be a reuse.
     let actor = Actor::user(record.user_id.as_str(), Some(client.id.to_string()), ip);
+    let jti = TokenIssuer::new_jti();
+    // Built only while events are on: this is the hottest write path.
+    let events = issuer.store.outbox_enabled().then(|| {
+        let issued = events::Issued {
+            grant: GrantType::RefreshToken,
+            user_id: Some(&record.user_id),
+            client_id: client.id.as_str(),
+            session_id: Some(&record.family_id),
+            jti: &jti,
+            exp: issuer.access_expiry(now),
+        };
+        RotationEvents {
+            issued: events::token_issued(&issued, now),
+            reused: events::session_invalidated(
+                &record.family_id,
+                &record.user_id,
+                SessionEnd::ReuseDetected,
+                now,
+            ),
+        }
+    });
     let rotation = issuer
         .store
         .rotate_refresh_token(
             old_hash.as_bytes(),
             next.hash().as_bytes(),
             &scope.to_string(),
-            now,
-            grace_since,
+            (now, grace_since),
             &actor,
+            events,
         )
         .await?;
     match rotation {
@@ -73,7 +95,7 @@ pub(in crate::oauth) async fn grant(
                 family_id: &record.family_id,
                 auth_time: record.auth_time,
             };
-            issuer.user_tokens(client, &session, scope, Some(next), now)
+            issuer.user_tokens(client, &session, scope, (Some(next), &jti), now)
         }
         Rotation::ReuseDetected => {
             tracing::warn!(family_id = %record.family_id, client_id = %client.id, "refresh token reused: family revoked");

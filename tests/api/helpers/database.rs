@@ -232,6 +232,18 @@ pub async fn template() -> &'static Template {
                 .await
                 .unwrap();
             store.close().await;
+            if !database.is_postgres() {
+                // Copies take the database file alone: everything must be in it, none of it
+                // left in the write-ahead log.
+                let mut conn = sqlx::SqliteConnection::connect(&database.url)
+                    .await
+                    .unwrap();
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
             let mut database = database;
             let postgres = database.postgres.take().map(|(_, name)| name);
             let dir = std::mem::replace(&mut database.dir, tempfile::tempdir().unwrap());
