@@ -33,7 +33,7 @@ nats_start() {
   nats_pids+=("$!")
   local ports
   for _ in $(seq 100); do
-    ports=$(ls "$dir"/*.ports 2>/dev/null | head -n 1)
+    ports=$(ls "$dir"/*.ports 2>/dev/null | head -n 1 || true)
     [ -n "$ports" ] && break
     sleep 0.05
   done

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
+use crate::cli::DatabaseArgs;
 use crate::config::{Config, KeyConfig};
 use crate::events::{NatsSink, Relay, RelaySettings, Sink, spawn_relay};
 use crate::http::{AppState, ConnectionLimits, router, serve};
@@ -61,6 +62,10 @@ impl Application {
             limits: config.limits,
             hooks: config.hooks.clone(),
             clock: config.clock.clone(),
+            events_client_credentials: config
+                .events
+                .as_ref()
+                .is_some_and(|events| events.client_credentials),
         };
         let hasher = config.passwords.hasher()?;
         let metrics = Metrics::new();
@@ -187,25 +192,29 @@ fn announce(bootstrapped: &Bootstrapped) {
     }
 }
 
-/// The command line makes one-off lookups: a short client cache is plenty.
-fn cli_store_options() -> StoreOptions {
+/// The command line makes one-off lookups: a short client cache is plenty. Its changes write
+/// events when events are configured (`nats_url`); the servers' relays publish them.
+fn cli_store_options(nats_url: Option<&str>) -> StoreOptions {
     StoreOptions {
         client_cache_ttl: std::time::Duration::from_secs(1),
+        events: nats_url.is_some_and(|url| !url.trim().is_empty()),
         ..StoreOptions::default()
     }
 }
 
-/// The operator's command-line use cases over `database_url` (connected and migrated).
-pub async fn operator(database_url: &str) -> anyhow::Result<Operator> {
+/// The operator's command-line use cases over `database` (connected and migrated).
+pub async fn operator(database: &DatabaseArgs) -> anyhow::Result<Operator> {
+    let options = cli_store_options(database.nats_url.as_deref());
     Ok(Operator::new(
-        open_store(database_url, cli_store_options()).await?,
+        open_store(&database.database_url, options).await?,
     ))
 }
 
 /// The operator's key use cases, the ring loaded with the configured key-encryption key
 /// (performing every transition due at `now`).
 pub async fn operator_keys(config: &KeyConfig, now: DateTime<Utc>) -> anyhow::Result<Keys> {
-    let store = open_store(&config.database_url, cli_store_options()).await?;
+    let options = cli_store_options(config.nats_url.as_deref());
+    let store = open_store(&config.database_url, options).await?;
     let ring = Arc::new(load_key_ring(&store, config, now).await?);
     Ok(Operator::new(store).keys(ring))
 }

@@ -109,6 +109,8 @@ impl PasswordConfig {
 pub struct KeyConfig {
     /// `sqlite://…` or `postgres://…`. Default `sqlite://sigil.db`.
     pub database_url: String,
+    /// NATS URL: set when events are configured (key transitions then write theirs).
+    pub nats_url: Option<String>,
     /// Directory of the generated key-encryption key file. Default `keys`.
     pub keys_dir: PathBuf,
     /// Key-encryption key from the environment; when `None` the file in `keys_dir` is used.
@@ -170,7 +172,7 @@ impl Config {
             registration: args.registration,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
             maintenance_interval: Duration::from_secs(60),
-            events: EventConfig::from_args(&args.events)?,
+            events: EventConfig::from_args(&args.events, args.keys.database.nats_url.as_deref())?,
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             limits: limit_settings(&args.limits)?,
@@ -195,6 +197,7 @@ impl KeyConfig {
             .context("--signing-alg")?;
         Ok(Self {
             database_url: args.database.database_url,
+            nats_url: args.database.nats_url,
             keys_dir: args.keys_dir,
             key_encryption_key: args.key_encryption_key.map(SecretString::from),
             signing_algorithm,
@@ -379,14 +382,17 @@ pub struct EventConfig {
     pub subject_prefix: String,
     /// How long sent rows stay in the outbox. Default 7 days.
     pub retention: Duration,
+    /// Whether client_credentials tokens write `token.issued`. Default false.
+    pub client_credentials: bool,
 }
 
 impl EventConfig {
     /// Validates the event flags; `None` without `--nats-url`.
-    pub fn from_args(args: &EventArgs) -> anyhow::Result<Option<Self>> {
-        let Some(nats_url) = args.nats_url.clone().filter(|url| !url.trim().is_empty()) else {
+    pub fn from_args(args: &EventArgs, nats_url: Option<&str>) -> anyhow::Result<Option<Self>> {
+        let Some(nats_url) = nats_url.filter(|url| !url.trim().is_empty()) else {
             return Ok(None);
         };
+        let nats_url = nats_url.to_owned();
         let prefix = &args.events_subject_prefix;
         let token_ok = |token: &str| {
             !token.is_empty()
@@ -404,6 +410,7 @@ impl EventConfig {
             nats_creds: args.nats_creds.clone(),
             subject_prefix: prefix.clone(),
             retention: duration("--outbox-retention", &args.outbox_retention)?,
+            client_credentials: args.events_client_credentials,
         }))
     }
 }

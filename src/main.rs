@@ -31,7 +31,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate(database) => {
-            sigil::app::operator(&database.database_url).await?;
+            sigil::app::operator(&database).await?;
             println!("migrations applied");
             Ok(())
         }

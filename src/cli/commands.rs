@@ -21,7 +21,7 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create(args) => create_client(args).await,
         ClientCommand::List { database, json } => {
-            let operator = operator(&database.database_url).await?;
+            let operator = operator(&database).await?;
             let clients = operator.clients.list(&admin, now).await?;
             print_clients(&clients, json)
         }
@@ -29,7 +29,7 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
             database,
             client_id,
         } => {
-            let operator = operator(&database.database_url).await?;
+            let operator = operator(&database).await?;
             match operator.clients.delete(&admin, &client_id, now).await {
                 Ok(()) => println!("deleted client {client_id}"),
                 Err(ClientError::NotFound) => anyhow::bail!("no client with id {client_id}"),
@@ -49,7 +49,7 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
         .context("--password-stdin: cannot read standard input")?;
     let password = password.trim_end_matches(['\r', '\n']);
     let passwords = PasswordConfig::from_args(&args.passwords)?;
-    let operator = operator(&args.database.database_url).await?;
+    let operator = operator(&args.database).await?;
     let accounts = operator.accounts(passwords.hasher()?, passwords.min_length);
     let account = NewAccount {
         email: args.username,
@@ -82,7 +82,7 @@ pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
     let (admin, now) = (Admin::command_line(), Utc::now());
     match command {
         KeysCommand::List { database, json } => {
-            let operator = operator(&database.database_url).await?;
+            let operator = operator(&database).await?;
             let keys = operator.list_keys(&admin, now).await?;
             print_keys(&keys, json)
         }
@@ -128,7 +128,7 @@ pub async fn run_audit_command(command: AuditCommand) -> anyhow::Result<()> {
         cursor: args.cursor,
         limit: Some(args.limit),
     };
-    let operator = operator(&args.database.database_url).await?;
+    let operator = operator(&args.database).await?;
     let page = operator
         .audit
         .list(&Admin::command_line(), filter, Utc::now())
@@ -184,7 +184,7 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         public: args.public,
         introspection: args.introspection,
     };
-    let operator = operator(&args.database.database_url).await?;
+    let operator = operator(&args.database).await?;
     let RegisteredClient { client, secret } = operator
         .clients
         .register(&Admin::command_line(), spec, Utc::now())

@@ -172,6 +172,13 @@ pub struct DatabaseArgs {
         hide_env_values = true
     )]
     pub database_url: String,
+
+    /// NATS server URL(s), comma-separated (`nats://`, `tls://`; credentials may be in the
+    /// URL). With it, every change writes its event to the outbox: `serve` publishes them,
+    /// and a change made by another command is published by the running servers. Without
+    /// it no events are written.
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
 }
 
 /// Flags of `sigil serve`.
@@ -444,14 +451,10 @@ mod tests {
     }
 }
 
-/// Events: a transactional outbox relayed to NATS JetStream.
+/// Events: a transactional outbox relayed to NATS JetStream (the URL is with the database
+/// flags, which every command shares).
 #[derive(Debug, Clone, Args)]
 pub struct EventArgs {
-    /// NATS server URL(s), comma-separated (`nats://`, `tls://`; credentials may be in the
-    /// URL). Without it no events are written.
-    #[arg(long, env = "NATS_URL")]
-    pub nats_url: Option<String>,
-
     /// NATS credentials file (a `.creds` file with a JWT and an NKey seed).
     #[arg(long, env = "SIGIL_NATS_CREDS")]
     pub nats_creds: Option<PathBuf>,
@@ -459,6 +462,12 @@ pub struct EventArgs {
     /// First token of every event type and NATS subject (`<prefix>.user.42.created`).
     #[arg(long, env = "SIGIL_EVENTS_SUBJECT_PREFIX", default_value = "auth")]
     pub events_subject_prefix: String,
+
+    /// Also write `token.issued` for client_credentials grants. Machine traffic makes many,
+    /// and each token then waits for its event's commit: client_credentials stops surviving a
+    /// database outage.
+    #[arg(long, env = "SIGIL_EVENTS_CLIENT_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub events_client_credentials: bool,
 
     /// How long sent events stay in the outbox table before they are deleted (e.g. 7d).
     #[arg(long, env = "SIGIL_OUTBOX_RETENTION", default_value = "7d")]

@@ -86,6 +86,8 @@ pub struct IssuerSettings {
     pub hooks: Hooks,
     /// The server's time source (manual in tests).
     pub clock: Clock,
+    /// Whether client_credentials tokens write `token.issued` (`--events-client-credentials`).
+    pub events_client_credentials: bool,
 }
 
 /// How the client presented its credentials (RFC 6749 §2.3).
@@ -236,7 +238,7 @@ impl TokenIssuer {
         self.limits.check_client(&rate_key)?;
         let (issued, grant_type) = match request.grant {
             Grant::ClientCredentials { scope } => (
-                grants::client_credentials::grant(self, &client, scope, now),
+                grants::client_credentials::grant(self, &client, scope, now).await,
                 GrantType::ClientCredentials,
             ),
             Grant::Password {

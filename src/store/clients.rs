@@ -404,6 +404,7 @@ impl Store {
     /// instead of emptying the cache: while the database is unreachable, known clients keep
     /// working; once the listener is back, each is looked up again on its next use. `None`
     /// on SQLite, which one instance owns.
+    /// (The same connection hears of events committed by other instances, to wake the relay.)
     pub async fn watch_client_changes(&self) -> Result<Option<ClientWatcher>, Error> {
         let Pools::Postgres(pool) = &self.db.pools else {
             return Ok(None);
@@ -411,9 +412,15 @@ impl Store {
         let pool = pool.clone();
         let mut listener = listen(&pool).await?;
         let cache = self.clients.clone();
+        let outbox = self.outbox.clone();
         Ok(Some(ClientWatcher(tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
+                    // Another instance committed events: this relay may be the one to send them.
+                    Ok(Some(notice)) if notice.channel() == super::outbox::CHANNEL => {
+                        outbox.written();
+                        continue;
+                    }
                     Ok(Some(notice)) => {
                         if let Ok(id) = ClientId::parse(notice.payload()) {
                             cache.invalidate(&id).await;
@@ -432,6 +439,7 @@ impl Store {
                 };
                 // Listening again: whatever changed while away is looked up anew.
                 cache.revalidate_all();
+                outbox.written();
                 tracing::info!("client-change listener reconnected; cached clients revalidate");
             }
         }))))
@@ -441,6 +449,8 @@ impl Store {
 /// A listener on the client-change channel.
 async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(CHANGES_CHANNEL).await?;
+    listener
+        .listen_all([CHANGES_CHANNEL, super::outbox::CHANNEL])
+        .await?;
     Ok(listener)
 }

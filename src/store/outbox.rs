@@ -13,6 +13,11 @@ use sqlx::FromRow;
 use super::tx::on_tx;
 use super::{Error, Pools, Store, Tx, on_pool, on_writer};
 
+/// PostgreSQL channel on which a commit that wrote events wakes every instance's relay.
+pub(super) const CHANNEL: &str = "sigil_outbox";
+/// The statement that does it, inside the committing transaction (delivered on commit).
+pub(super) const NOTIFY: &str = "SELECT pg_notify('sigil_outbox', '')";
+
 /// `pg_advisory_xact_lock` key of the relay: one claim at a time across instances.
 const RELAY_LOCK: i64 = 0x5_1615_0001;
 
@@ -170,6 +175,17 @@ impl Tx {
 }
 
 impl Store {
+    /// Writes `event` on its own (an event that joins no other change: a client_credentials
+    /// token), when events are configured.
+    pub async fn emit(&self, event: &NewEvent) -> Result<(), Error> {
+        if !self.outbox_enabled() {
+            return Ok(());
+        }
+        on_writer!(&self.db, |pool| insert_event!(event, pool))?;
+        self.db.events_committed(&self.outbox).await;
+        Ok(())
+    }
+
     /// Whether events are configured, so that changes write outbox rows.
     pub fn outbox_enabled(&self) -> bool {
         self.outbox.enabled
@@ -241,5 +257,16 @@ impl Store {
             .map(|done| done.rows_affected())
         })?;
         Ok(deleted)
+    }
+}
+
+impl super::Db {
+    /// After a commit that wrote events outside a `Tx`: wakes this relay, and on PostgreSQL
+    /// every instance's (best effort: the relays also look every second).
+    pub(super) async fn events_committed(&self, outbox: &super::OutboxState) {
+        if let Pools::Postgres(pool) = &self.pools {
+            let _ = sqlx::query(NOTIFY).execute(pool).await;
+        }
+        outbox.written();
     }
 }

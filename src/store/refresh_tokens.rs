@@ -319,7 +319,7 @@ pub(super) async fn rotate_one(
         .await
     })?;
     if emitted {
-        outbox.written();
+        db.events_committed(outbox).await;
     }
     Ok(rotation)
 }

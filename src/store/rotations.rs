@@ -191,6 +191,6 @@ async fn consume(
         }
         .await
     })?;
-    outbox.written();
+    db.events_committed(outbox).await;
     Ok(won)
 }

@@ -81,8 +81,14 @@ impl Store {
 impl Tx {
     /// Commits every write of the transaction, then applies its effects outside the
     /// database. On error nothing was written.
-    pub async fn commit(self) -> Result<(), Error> {
+    pub async fn commit(mut self) -> Result<(), Error> {
         self.fault("commit")?;
+        if self.emitted && self.is_postgres() {
+            on_tx!(&mut self, |conn| sqlx::query(super::outbox::NOTIFY)
+                .execute(&mut *conn)
+                .await
+                .map(drop))?;
+        }
         let Self {
             conn,
             store,

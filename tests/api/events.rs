@@ -18,6 +18,7 @@ fn events_to(nats: &NatsServer) -> EventConfig {
         nats_creds: None,
         subject_prefix: "auth".to_owned(),
         retention: Duration::from_secs(7 * 86_400),
+        client_credentials: false,
     }
 }
 
@@ -564,4 +565,76 @@ fn claims_of(token: &str) -> serde_json::Value {
         .decode(payload)
         .unwrap();
     serde_json::from_slice(&json).unwrap()
+}
+
+#[tokio::test]
+async fn a_change_made_at_the_command_line_is_published_by_the_running_server() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let app = app_publishing_to(&nats).await;
+
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args([
+            "client",
+            "create",
+            "--name",
+            "batch",
+            "--grant-types",
+            "client_credentials",
+            "--json",
+        ])
+        .env("DATABASE_URL", &app.database.url)
+        .env("NATS_URL", &nats.url)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let client: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+
+    // The bootstrap's admin client, then this one (published by the server's relay).
+    let events = nats.events(2, WITHIN).await;
+    let last = events.last().unwrap();
+    assert_eq!(last.kind(), "auth.client.created");
+    assert_eq!(last.envelope["subject"], client["client_id"]);
+    assert_eq!(last.envelope["data"]["name"], "batch");
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_publish_token_issued_only_when_asked_to() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let mut events = events_to(&nats);
+    events.client_credentials = true;
+    let with = spawn_app_with(move |config| config.events = Some(events)).await;
+    let quiet = app_publishing_to(&nats).await;
+    let machine = with.create_client("client_credentials", "").await;
+    let token = with.client_credentials_token(&machine).await;
+    let other = quiet.create_client("client_credentials", "").await;
+    quiet.client_credentials_token(&other).await;
+
+    // Two bootstrap admin clients (one per app), then the one token asked for.
+    let events = nats.events(3, WITHIN).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let issued: Vec<Received> = nats
+        .events(3, WITHIN)
+        .await
+        .into_iter()
+        .filter(|event| event.kind() == "auth.token.issued")
+        .collect();
+    assert_eq!(
+        issued.len(),
+        1,
+        "only the app asked to publishes them: {events:?}"
+    );
+    let claims = claims_of(&token);
+    assert_eq!(
+        issued[0].envelope["data"],
+        json!({ "grant_type": "client_credentials", "user_id": null, "client_id": machine.id,
+                "session_id": null, "jti": claims["jti"], "exp": claims["exp"] })
+    );
 }

@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::Scope;
+use crate::domain::{GrantType, Scope};
+use crate::oauth::events::{Issued, token_issued};
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::store::Client;
 
 /// Issues an access token whose subject is the client itself (the caller checked that the
-/// client is confidential and allowed this grant).
-pub(in crate::oauth) fn grant(
+/// client is confidential and allowed this grant). With `--events-client-credentials` its
+/// `token.issued` is written first: the token is answered only once its event is committed.
+pub(in crate::oauth) async fn grant(
     issuer: &TokenIssuer,
     client: &Client,
     requested: Option<Scope>,
@@ -18,6 +20,17 @@ pub(in crate::oauth) fn grant(
     let jti = TokenIssuer::new_jti();
     let (access_token, expires_in) =
         issuer.mint_access_token(client, client.id.as_str(), &scope, (None, &jti), now)?;
+    if issuer.settings.events_client_credentials {
+        let issued = Issued {
+            grant: GrantType::ClientCredentials,
+            user_id: None,
+            client_id: client.id.as_str(),
+            session_id: None,
+            jti: &jti,
+            exp: issuer.access_expiry(now),
+        };
+        issuer.store.emit(&token_issued(&issued, now)).await?;
+    }
     Ok(IssuedTokens {
         access_token,
         expires_in,

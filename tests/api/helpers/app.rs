@@ -60,6 +60,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         },
         keys: KeyConfig {
             database_url: database.url.clone(),
+            nats_url: None,
             keys_dir: database.dir.path().join("keys"),
             key_encryption_key: None,
             signing_algorithm: SigningAlgorithm::Rs256,
