@@ -6,20 +6,13 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use sigil::config::EventConfig;
 
 use crate::helpers::{ISSUER, NatsServer, PASSWORD, Received, TestApp, spawn_app_with};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-fn events_to(nats: &NatsServer) -> EventConfig {
-    EventConfig {
-        nats_url: nats.url.clone(),
-        nats_creds: None,
-        subject_prefix: "auth".to_owned(),
-        retention: Duration::from_secs(7 * 86_400),
-        client_credentials: false,
-    }
+fn events_to(nats: &NatsServer) -> sigil::config::EventConfig {
+    nats.event_config()
 }
 
 async fn app_publishing_to(nats: &NatsServer) -> TestApp {

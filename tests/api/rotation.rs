@@ -170,10 +170,14 @@ async fn a_restart_across_a_due_rotation_performs_it_on_start() {
 #[tokio::test]
 async fn two_instances_rotate_once_per_transition_and_serve_the_same_jwks() {
     let clock = Clock::manual(Utc::now());
+    // Both publish their events (where a broker is installed): one per transition in all.
+    let nats = crate::helpers::NatsServer::start();
+    let events = nats.as_ref().map(crate::helpers::NatsServer::event_config);
     let app = spawn_app_with(|config| {
         fast_rotation(config, &clock);
         // Both schedulers tick every 100 ms of real time; the test moves the clock between.
         config.keys.key_check_interval = Duration::from_millis(100);
+        config.events = events;
     })
     .await;
     let other = RunningServer::start(app.config.clone()).await;
@@ -241,6 +245,29 @@ async fn two_instances_rotate_once_per_transition_and_serve_the_same_jwks() {
         rotations + 2,
         "exactly one key created per transition"
     );
+    if let Some(nats) = &nats {
+        // The first key's activation, then one per rotation; one publication per key; one
+        // retirement per rotation. Read until the relays are done (more would be a failure).
+        let expected = [rotations + 1, created, rotations];
+        let mut counts = [0; 3];
+        for _ in 0..100 {
+            let events = nats.events(1, Duration::from_secs(20)).await;
+            let count = |kind: &str| events.iter().filter(|event| event.kind() == kind).count();
+            counts = [
+                count("auth.key.activated"),
+                count("auth.key.published"),
+                count("auth.key.retired"),
+            ];
+            if counts.iter().zip(&expected).any(|(seen, due)| seen > due) || counts == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            counts, expected,
+            "activated, published, retired: one event each"
+        );
+    }
     other.stop().await;
 }
 

@@ -89,6 +89,17 @@ impl NatsServer {
         panic!("nats-server did not start");
     }
 
+    /// Events to this server: prefix `auth`, the default retention, no client_credentials.
+    pub fn event_config(&self) -> sigil::config::EventConfig {
+        sigil::config::EventConfig {
+            nats_url: self.url.clone(),
+            nats_creds: None,
+            subject_prefix: "auth".to_owned(),
+            retention: Duration::from_secs(7 * 86_400),
+            client_credentials: false,
+        }
+    }
+
     /// Stops the server (SIGKILL: a broker that vanishes).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
