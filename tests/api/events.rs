@@ -168,6 +168,11 @@ async fn a_broker_outage_fails_no_request_and_the_backlog_drains_in_order_once_i
     }
     assert_eq!(pending_events(&app).await, 20, "rows wait in the outbox");
     metric_reaches(&app, "sigil_outbox_pending 20").await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        200,
+        "ready without a broker"
+    );
     nats.restart();
 
     let events = nats.events(22, WITHIN).await;
