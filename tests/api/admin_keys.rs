@@ -137,13 +137,7 @@ async fn rotate_waits_for_the_publish_lead_unless_forced() {
     let after = kid_of(&admin_token(&app).await);
     assert_ne!(after, before);
     assert_eq!(state_of(&after), "current");
-    let served: Vec<String> = app
-        .jwks()
-        .await
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect();
+    let served = app.served_kids().await;
     assert_eq!(
         served.len(),
         3,
@@ -166,13 +160,7 @@ async fn revoking_the_current_key_removes_it_from_the_jwks_at_once() {
         .await;
 
     assert_eq!(response.status(), 200);
-    let served: Vec<String> = app
-        .jwks()
-        .await
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect();
+    let served = app.served_kids().await;
     assert!(
         !served.contains(&compromised),
         "revoked key still published"
@@ -251,13 +239,7 @@ async fn revoking_the_current_key_while_the_next_is_being_replaced_never_leaves_
     assert_eq!(second.await.unwrap(), 200);
     let fresh = admin_token(&app).await;
     assert_eq!(kid_of(&fresh), signing[0], "the successor signs");
-    let served: Vec<String> = app
-        .jwks()
-        .await
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect();
+    let served = app.served_kids().await;
     assert!(
         !served.contains(&current) && !served.contains(&next),
         "{served:?}"

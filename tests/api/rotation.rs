@@ -61,12 +61,7 @@ fn kid_of(token: &str) -> String {
 }
 
 async fn served_kids(app: &Api) -> BTreeSet<String> {
-    app.jwks()
-        .await
-        .keys
-        .iter()
-        .filter_map(|key| key.common.key_id.clone())
-        .collect()
+    app.served_kids().await.into_iter().collect()
 }
 
 #[tokio::test]

@@ -70,6 +70,16 @@ impl Api {
             .await
             .unwrap()
     }
+
+    /// The kids the JWKS serves, in its order.
+    pub async fn served_kids(&self) -> Vec<String> {
+        self.jwks()
+            .await
+            .keys
+            .iter()
+            .filter_map(|key| key.common.key_id.clone())
+            .collect()
+    }
 }
 
 impl TestClient {
