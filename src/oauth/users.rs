@@ -383,10 +383,7 @@ impl Accounts {
             let mut tx = self.store.begin().await?;
             let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
             // Ended first, so their events can name them: the rows go with the user.
-            let sessions = match self.store.outbox_enabled() {
-                true => tx.revoke_user_sessions(id, now).await?,
-                false => Vec::new(),
-            };
+            let sessions = tx.revoke_user_sessions(id, now).await?;
             if !tx.delete_user(id).await? {
                 return Err(UserError::NotFound);
             }

@@ -158,22 +158,19 @@ impl Store {
 impl Tx {
     /// The key `kid` as this transaction sees it (for the event of a transition it made).
     pub async fn signing_key(&mut self, kid: &str) -> Result<Option<StoredKey>, Error> {
-        let sql = format!("{SELECT_KEYS} WHERE kid = $1");
-        let row: Option<KeyRow> = on_tx!(self, |conn| {
-            sqlx::query_as(&sql)
-                .bind(kid)
-                .fetch_optional(&mut *conn)
-                .await
-        })?;
-        row.map(StoredKey::try_from).transpose()
+        self.find_key("kid = $1", kid).await
     }
 
     /// The current key of `alg`, as this transaction sees it.
     pub async fn current_signing_key(&mut self, alg: &str) -> Result<Option<StoredKey>, Error> {
-        let sql = format!("{SELECT_KEYS} WHERE state = 'current' AND alg = $1");
+        self.find_key("state = 'current' AND alg = $1", alg).await
+    }
+
+    async fn find_key(&mut self, filter: &str, bind: &str) -> Result<Option<StoredKey>, Error> {
+        let sql = format!("{SELECT_KEYS} WHERE {filter}");
         let row: Option<KeyRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
-                .bind(alg)
+                .bind(bind)
                 .fetch_optional(&mut *conn)
                 .await
         })?;
