@@ -5,15 +5,11 @@ use sigil::clock::Clock;
 
 use sigil::hooks::Checkpoint;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, kid_of, spawn_app, spawn_app_with};
 
 async fn admin_token(app: &TestApp) -> String {
     let client = app.create_client("client_credentials", "admin").await;
     app.client_credentials_token(&client).await
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
 #[tokio::test]

@@ -550,11 +550,8 @@ fn urlencode(value: &str) -> String {
 async fn sigil_audit_list_prints_the_rows_as_json() {
     let app = spawn_app().await;
     let ann = app.create_user("ann@example.com").await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .args(["audit", "list", "--json", "--action", "user.register"])
-        .env("DATABASE_URL", &app.database.url)
-        .output()
-        .unwrap();
+    let args = ["audit", "list", "--json", "--action", "user.register"];
+    let output = crate::helpers::sigil_command(&app.database, &args, &[]);
     assert!(
         output.status.success(),
         "{}",

@@ -11,13 +11,7 @@ use crate::helpers::{SigilProcess, TestDatabase, serde_urlencoded, verify};
 const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
 
 fn sigil(database: &TestDatabase, args: &[&str]) -> std::process::Output {
-    Command::new(SIGIL)
-        .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
-        .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
-        .output()
-        .unwrap()
+    crate::helpers::sigil_command(database, args, &[])
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ISSUER, NatsServer, PASSWORD, Received, TestApp, spawn_app_with};
+use crate::helpers::{ISSUER, NatsServer, PASSWORD, Received, TestApp, kid_of, spawn_app_with};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -344,7 +344,6 @@ async fn each_key_transition_publishes_one_event_with_the_public_key_only() {
     };
     let app = app_publishing_to(&nats).await;
     let token = app.admin_token().await;
-    let kid_of = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
     let first = kid_of(&token);
 
     let rotated = app
@@ -572,20 +571,16 @@ async fn a_change_made_at_the_command_line_is_published_by_the_running_server() 
     };
     let app = app_publishing_to(&nats).await;
 
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .args([
-            "client",
-            "create",
-            "--name",
-            "batch",
-            "--grant-types",
-            "client_credentials",
-            "--json",
-        ])
-        .env("DATABASE_URL", &app.database.url)
-        .env("NATS_URL", &nats.url)
-        .output()
-        .unwrap();
+    let args = [
+        "client",
+        "create",
+        "--name",
+        "batch",
+        "--grant-types",
+        "client_credentials",
+        "--json",
+    ];
+    let created = crate::helpers::sigil_command(&app.database, &args, &[("NATS_URL", &nats.url)]);
     assert!(
         created.status.success(),
         "{}",

@@ -10,7 +10,9 @@ use sigil::clock::Clock;
 use sigil::config::Config;
 use sigil::store::KeyState;
 
-use crate::helpers::{AUDIENCE, Api, RunningServer, SigilProcess, TestApp, spawn_app_with, verify};
+use crate::helpers::{
+    AUDIENCE, Api, RunningServer, SigilProcess, TestApp, kid_of, spawn_app_with, verify,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -54,10 +56,6 @@ fn fast_rotation(config: &mut Config, clock: &Clock) {
     config.keys.key_check_interval = 2 * MINUTE;
     config.keys.access_token_ttl = 5 * MINUTE;
     config.keys.clock_skew = MINUTE;
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
 async fn served_kids(app: &Api) -> BTreeSet<String> {

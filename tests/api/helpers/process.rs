@@ -131,3 +131,20 @@ impl Drop for SigilProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs a `sigil` command (not `serve`) on `database` with its keys dir and extra `env`, and
+/// waits for it.
+pub fn sigil_command(
+    database: &TestDatabase,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(args)
+        .env("DATABASE_URL", &database.url)
+        .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+        .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}

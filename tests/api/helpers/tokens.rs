@@ -79,3 +79,8 @@ pub async fn forgeries(app: &Api, genuine: &str) -> Vec<(String, &'static str)> 
         (tampered, "tampered payload"),
     ]
 }
+
+/// The `kid` in a JWS header (unverified).
+pub fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
