@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::cli::DatabaseArgs;
 use crate::config::{Config, KeyConfig};
 use crate::events::{NatsSink, Relay, RelaySettings, Sink, spawn_relay};
+use crate::grpc::{GrpcServer, GrpcState};
 use crate::http::{AppState, ConnectionLimits, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
@@ -30,6 +31,7 @@ const RELAY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    grpc: Option<GrpcServer>,
     connections: ConnectionLimits,
     store: Store,
     keys: Arc<KeyRing>,
@@ -104,6 +106,18 @@ impl Application {
             config.clock.clone(),
             config.maintenance_interval,
         );
+        let grpc = match config.grpc_listen {
+            Some(address) => {
+                let state = GrpcState::new(
+                    sigil.clone(),
+                    config.clock.clone(),
+                    &config.trusted_proxies,
+                    metrics.clone(),
+                );
+                Some(GrpcServer::bind(address, state, config.request_timeout).await?)
+            }
+            None => None,
+        };
         let state = AppState::new(&config, sigil, metrics)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -121,6 +135,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            grpc,
             connections: config.connections,
             store,
             keys,
@@ -139,6 +154,11 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// The bound gRPC address, unless gRPC is off.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(GrpcServer::local_addr)
+    }
+
     /// The router, for in-process tests that send requests without a socket (`oneshot`).
     pub fn router(&self) -> axum::Router {
         self.router.clone()
@@ -154,13 +174,38 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves HTTP (and gRPC) until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), backend = self.store.backend(), "listening");
-        serve(self.listener, self.router, self.connections, shutdown).await;
+        let grpc_address = self.grpc_addr().map(|address| address.to_string());
+        tracing::info!(
+            address = %self.local_addr(),
+            grpc_address = grpc_address.as_deref().unwrap_or("off"),
+            backend = self.store.backend(),
+            "listening"
+        );
+        // One signal, two servers: each waits for the flag to flip.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let signal = move || {
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            }
+        };
+        let http = serve(self.listener, self.router, self.connections, signal());
+        let served = match self.grpc {
+            Some(grpc) => tokio::join!(http, grpc.serve(signal())).1,
+            None => {
+                http.await;
+                Ok(())
+            }
+        };
         self.key_scheduler.stop().await;
         if let Some(relay) = self.relay {
             relay.stop().await;
@@ -169,7 +214,7 @@ impl Application {
         drop(self.maintenance);
         self.store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 

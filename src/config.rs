@@ -25,6 +25,9 @@ use crate::password::{HashParams, PasswordHasher};
 pub struct Config {
     /// Socket address to bind. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Socket address of the gRPC listener; `None` (`off`) serves no gRPC. Default
+    /// `127.0.0.1:50051`.
+    pub grpc_listen: Option<SocketAddr>,
     /// Issuer URL, exactly as configured (the `iss` claim). Default `http://<listen>`.
     pub issuer: String,
     /// `aud` for clients without their own. Default: the issuer.
@@ -150,6 +153,7 @@ impl Config {
         }
         Ok(Self {
             listen: args.listen,
+            grpc_listen: grpc_listen(&args.grpc_listen)?,
             issuer,
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
@@ -269,6 +273,17 @@ fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
     })
 }
 
+/// `--grpc-listen`: a socket address, or `off`.
+fn grpc_listen(value: &str) -> anyhow::Result<Option<SocketAddr>> {
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let address = value.trim().parse().with_context(|| {
+        format!("--grpc-listen {value:?}: expected an address such as 127.0.0.1:50051, or off")
+    })?;
+    Ok(Some(address))
+}
+
 fn trusted_proxies(entries: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
     entries
         .iter()
@@ -334,6 +349,9 @@ mod tests {
         assert_eq!(config.passwords.hash_params, HashParams::OWASP);
         assert_eq!(config.refresh_grace, Duration::ZERO);
         assert!(config.registration);
+        assert_eq!(config.grpc_listen, Some("127.0.0.1:50051".parse().unwrap()));
+        let off = Config::from_args(serve_args(&["--grpc-listen", "off"])).unwrap();
+        assert_eq!(off.grpc_listen, None);
     }
 
     #[test]
@@ -354,6 +372,7 @@ mod tests {
             (&["--password-min-length", "0"], "--password-min-length"),
             (&["--idle-timeout", "5s"], "--idle-timeout"),
             (&["--max-connections", "0"], "--max-connections"),
+            (&["--grpc-listen", "50051"], "--grpc-listen"),
             (&["--registration-window", "soon"], "--registration-window"),
         ];
         for (flags, named) in cases {

@@ -28,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod grpc;
 pub mod hooks;
 pub mod http;
 pub mod keys;

@@ -12,6 +12,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,6 +20,23 @@ struct RequestLabels {
     route: String,
     status: u16,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: &'static str,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcMethodLabels {
+    method: &'static str,
+}
+
+/// Buckets of the gRPC latency histogram, in seconds: from a cached machine token (well under
+/// a millisecond) to a login queued behind the password hasher.
+const RPC_LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
@@ -86,6 +104,8 @@ pub struct Metrics(Arc<Inner>);
 struct Inner {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    rpcs: Family<RpcLabels, Counter>,
+    rpc_latency: Family<RpcMethodLabels, Histogram, fn() -> Histogram>,
     tokens: Family<GrantLabels, Counter>,
     failed_logins: Counter,
     rejections: Family<LimitLabels, Counter>,
@@ -107,6 +127,10 @@ impl Metrics {
         let mut registry = Registry::with_prefix("sigil");
         let inner = Inner {
             requests: Family::default(),
+            rpcs: Family::default(),
+            rpc_latency: Family::new_with_constructor(|| {
+                Histogram::new(RPC_LATENCY_BUCKETS.iter().copied())
+            }),
             tokens: Family::default(),
             failed_logins: Counter::default(),
             rejections: Family::default(),
@@ -125,6 +149,16 @@ impl Metrics {
             "http_requests",
             "HTTP requests by route and status",
             inner.requests.clone(),
+        );
+        registry.register(
+            "grpc_requests",
+            "gRPC calls by method and status code",
+            inner.rpcs.clone(),
+        );
+        registry.register(
+            "grpc_request_duration_seconds",
+            "gRPC call latency by method",
+            inner.rpc_latency.clone(),
         );
         registry.register(
             "tokens_issued",
@@ -212,6 +246,15 @@ impl Metrics {
             status,
         };
         self.0.requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts one answered gRPC call by method and status code, and its latency.
+    pub fn rpc(&self, method: &'static str, code: &'static str, seconds: f64) {
+        self.0.rpcs.get_or_create(&RpcLabels { method, code }).inc();
+        self.0
+            .rpc_latency
+            .get_or_create(&RpcMethodLabels { method })
+            .observe(seconds);
     }
 
     /// Counts one successful token response.

@@ -191,6 +191,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the gRPC listener (`sigil.v1.Auth`, health, reflection); `off` disables it.
+    #[arg(long, env = "SIGIL_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
+    pub grpc_listen: String,
+
     /// Issuer URL, the `iss` of every token [default: http://<listen>].
     #[arg(long, env = "SIGIL_ISSUER")]
     pub issuer: Option<String>,

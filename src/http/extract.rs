@@ -6,14 +6,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 
 use axum::extract::rejection::JsonRejection;
 
 use super::error::{ApiError, TokenError};
-use crate::domain::ClientSecret;
-use crate::oauth::{AuthMethod, ClientAuthentication, Error};
+use crate::oauth::{BasicCredentials, ClientAuthentication, Error};
 
 /// Parameters of the OAuth endpoints that must not be repeated (RFC 6749 §3.2), each with
 /// the error naming it. Unknown parameters are ignored, as RFC 6749 §3.2 requires, and so may
@@ -93,83 +90,12 @@ fn is_form(headers: &HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-/// Client id and secret from an `Authorization: Basic` header.
-#[derive(Debug)]
-struct BasicCredentials {
-    client_id: String,
-    client_secret: String,
-}
-
 /// Reads `Authorization: Basic`; `Ok(None)` when the header is absent or of another scheme.
-/// RFC 6749 §2.3.1: both parts are form-urlencoded before base64, so both are decoded here.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| Error::InvalidClient)?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Ok(None);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| Error::InvalidClient)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| Error::InvalidClient)?;
-    let (id, secret) = decoded.split_once(':').ok_or(Error::InvalidClient)?;
-    Ok(Some(BasicCredentials {
-        client_id: form_decode(id)?,
-        client_secret: form_decode(secret)?,
-    }))
-}
-
-fn form_decode(part: &str) -> Result<String, Error> {
-    let plus_as_space = part.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_as_space)
-        .decode_utf8()
-        .map(|text| text.into_owned())
-        .map_err(|_| Error::InvalidClient)
-}
-
-/// RFC 6749 §2.3: one authentication method per request; a body `client_id` beside Basic
-/// must name the same client.
-fn client_authentication(
-    form: &mut OAuthForm,
-    basic: Option<BasicCredentials>,
-) -> Result<ClientAuthentication, Error> {
-    let body_id = form.take("client_id");
-    let body_secret = form.take("client_secret");
-    match (basic, body_secret) {
-        (Some(_), Some(_)) => Err(Error::InvalidRequest(
-            "use only one client authentication method",
-        )),
-        (Some(basic), None) => {
-            if body_id.is_some_and(|id| id != basic.client_id) {
-                return Err(Error::InvalidRequest(
-                    "client_id does not match the Authorization header",
-                ));
-            }
-            Ok(ClientAuthentication {
-                client_id: basic.client_id,
-                secret: Some(ClientSecret::presented(basic.client_secret)),
-                method: AuthMethod::ClientSecretBasic,
-            })
-        }
-        (None, secret) => {
-            let client_id = body_id.ok_or(Error::InvalidClient)?;
-            let method = if secret.is_some() {
-                AuthMethod::ClientSecretPost
-            } else {
-                AuthMethod::None
-            };
-            Ok(ClientAuthentication {
-                client_id,
-                secret: secret.map(ClientSecret::presented),
-                method,
-            })
-        }
-    }
+    BasicCredentials::parse(value.to_str().map_err(|_| Error::InvalidClient)?)
 }
 
 /// The body of an OAuth endpoint with the client's credentials already resolved (RFC 6749
@@ -187,7 +113,8 @@ impl<S: Send + Sync> FromRequest<S> for ClientForm {
     async fn from_request(request: Request, state: &S) -> Result<Self, TokenError> {
         let basic = basic_credentials(request.headers())?;
         let mut form = OAuthForm::from_request(request, state).await?;
-        let client = client_authentication(&mut form, basic)?;
+        let (id, secret) = (form.take("client_id"), form.take("client_secret"));
+        let client = ClientAuthentication::resolve(basic, id, secret)?;
         Ok(Self { client, form })
     }
 }
@@ -276,56 +203,6 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
-
-    fn basic(raw: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        let value = format!("Basic {}", STANDARD.encode(raw));
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&value).unwrap(),
-        );
-        headers
-    }
-
-    #[test]
-    fn basic_parts_are_form_urldecoded() {
-        let creds = basic_credentials(&basic("my%3Aclient:s%2Bc+r%25t"))
-            .unwrap()
-            .unwrap();
-
-        assert_eq!(creds.client_id, "my:client");
-        assert_eq!(creds.client_secret, "s+c r%t");
-    }
-
-    #[test]
-    fn malformed_basic_is_invalid_client() {
-        let mut garbage = HeaderMap::new();
-        garbage.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-
-        assert!(
-            matches!(basic_credentials(&garbage), Err(Error::InvalidClient)),
-            "bad base64"
-        );
-        assert!(
-            matches!(
-                basic_credentials(&basic("nocolon")),
-                Err(Error::InvalidClient)
-            ),
-            "no colon"
-        );
-    }
-
-    #[test]
-    fn other_schemes_and_absence_are_not_basic() {
-        let mut bearer = HeaderMap::new();
-        bearer.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
-
-        assert!(basic_credentials(&bearer).unwrap().is_none());
-        assert!(basic_credentials(&HeaderMap::new()).unwrap().is_none());
-    }
 
     #[test]
     fn form_rejects_repeated_known_parameters_and_ignores_unknown_ones() {

@@ -131,8 +131,9 @@ async fn public_client_with_client_credentials_is_refused() {
 async fn bad_configuration_exits_non_zero_with_one_line_naming_the_setting() {
     let database = TestDatabase::create().await;
     let unwritable = "/proc/sigil-cannot-write-here";
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["serve", "--issuer", "not a url"], "--issuer"),
+        (&["serve", "--grpc-listen", "everywhere"], "--grpc-listen"),
         (
             &["serve", "--access-token-ttl", "forever"],
             "--access-token-ttl",

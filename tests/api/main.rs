@@ -1,4 +1,4 @@
-//! API tests: sigil on an ephemeral loopback port, spoken to over HTTP.
+//! API tests: sigil on an ephemeral loopback port, spoken to over HTTP and gRPC.
 //!
 //! Every test runs against SQLite by default, or against a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set (`scripts/test` runs the suite both ways).
@@ -14,6 +14,7 @@ mod audit;
 mod cli;
 mod discovery;
 mod events;
+mod grpc;
 mod hardening;
 mod health;
 mod helpers;

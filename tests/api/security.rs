@@ -517,6 +517,7 @@ async fn ipv4_mapped_peers_of_a_dual_stack_listener_match_trusted_proxies() {
     let api = Api {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
+        grpc: None,
     };
     let client = app.public_client(&["password"], "").await;
 

@@ -12,6 +12,8 @@ use super::*;
 pub struct Api {
     pub address: String,
     pub http: reqwest::Client,
+    /// The gRPC endpoint (`http://host:port`), when the server serves gRPC.
+    pub grpc: Option<String>,
 }
 
 impl std::ops::Deref for TestApp {

@@ -38,6 +38,7 @@ pub struct TestClient {
 pub fn test_config(database: &TestDatabase) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
         issuer: ISSUER.to_owned(),
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),
@@ -124,6 +125,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 /// One running `Application` and the handle that stops it.
 pub struct RunningServer {
     pub address: String,
+    pub grpc: Option<String>,
     pub keys: Arc<KeyRing>,
     /// The served router, for requests without a socket.
     pub router: axum::Router,
@@ -136,6 +138,7 @@ impl RunningServer {
     pub async fn start(config: Config) -> Self {
         let application = Application::build(config).await.expect("app builds");
         let address = format!("http://{}", application.local_addr());
+        let grpc = application.grpc_addr().map(|a| format!("http://{a}"));
         let keys = application.key_ring();
         let router = application.router();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -147,6 +150,7 @@ impl RunningServer {
         });
         Self {
             address,
+            grpc,
             keys,
             router,
             stop,
@@ -159,6 +163,7 @@ impl RunningServer {
         Api {
             address: self.address.clone(),
             http: reqwest::Client::new(),
+            grpc: self.grpc.clone(),
         }
     }
 

@@ -11,6 +11,8 @@ use super::*;
 pub struct SigilProcess {
     child: std::process::Child,
     pub address: String,
+    /// The gRPC listener's address, unless it is off.
+    pub grpc_address: Option<String>,
     logs: Arc<std::sync::Mutex<Vec<String>>>,
     stdout: Arc<std::sync::Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
@@ -40,6 +42,8 @@ impl SigilProcess {
             .env("DATABASE_URL", &database.url)
             .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
             .env("SIGIL_AUDIENCE", AUDIENCE)
+            // Never the fixed default port: tests run side by side.
+            .env("SIGIL_GRPC_LISTEN", "127.0.0.1:0")
             .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
@@ -66,17 +70,20 @@ impl SigilProcess {
                 if let Ok(log) = serde_json::from_str::<Value>(&line)
                     && log["message"] == "listening"
                 {
-                    let _ = found.send(log["address"].as_str().unwrap_or_default().to_owned());
+                    let address = log["address"].as_str().unwrap_or_default().to_owned();
+                    let grpc = log["grpc_address"].as_str().filter(|a| *a != "off");
+                    let _ = found.send((address, grpc.map(str::to_owned)));
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let address = address
+        let (address, grpc_address) = address
             .recv_timeout(Duration::from_secs(30))
             .expect("sigil logs its address");
         Self {
             child,
             address,
+            grpc_address,
             logs,
             stdout,
             drain: Some(drain),
@@ -92,6 +99,7 @@ impl SigilProcess {
         Api {
             address: format!("http://{}", self.address),
             http: reqwest::Client::new(),
+            grpc: self.grpc_address.as_ref().map(|a| format!("http://{a}")),
         }
     }
 
@@ -143,6 +151,7 @@ pub fn sigil_command(
         .args(args)
         .env("DATABASE_URL", &database.url)
         .env("SIGIL_KEYS_DIR", database.dir.path().join("keys"))
+        .env("SIGIL_GRPC_LISTEN", "127.0.0.1:0")
         .env_remove("SIGIL_KEY_ENCRYPTION_KEY")
         .envs(env.iter().copied())
         .output()
