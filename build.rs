@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec, but a malformed message is INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::grpc::codec::ProtoCodec")
         .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod auth;
 mod call;
+pub mod codec;
 mod status;
 
 use std::future::Future;

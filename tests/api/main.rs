@@ -15,6 +15,7 @@ mod cli;
 mod discovery;
 mod events;
 mod grpc;
+mod grpc_hardening;
 mod hardening;
 mod health;
 mod helpers;

@@ -1,4 +1,5 @@
-//! A real PostgreSQL outage: the server is stopped and started again under a running sigil.
+//! A real PostgreSQL outage: the server is stopped and started again under a running sigil,
+//! spoken to over HTTP and gRPC.
 //!
 //! Needs a PostgreSQL of its own (stopping the shared one would break every other test):
 //! `scripts/test` starts one and runs this module with `TEST_DATABASE_URL` pointing at it and
@@ -9,7 +10,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, TestClient, spawn_app_with};
+use sigil::grpc::proto::{GetTokenRequest, LoginRequest};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{PASSWORD, TestClient, failure, spawn_app_with};
+
+/// The gRPC health status of the whole server.
+async fn serving(health: &mut HealthClient<tonic::transport::Channel>) -> ServingStatus {
+    let request = HealthCheckRequest {
+        service: String::new(),
+    };
+    match health.check(request).await {
+        Ok(answer) => ServingStatus::try_from(answer.into_inner().status).unwrap(),
+        Err(_) => ServingStatus::Unknown,
+    }
+}
 
 /// Runs `$TEST_PG_CTL <action>`.
 fn pg_ctl(command: &str, action: &[&str]) {
@@ -51,6 +69,8 @@ async fn a_postgres_outage_is_a_fast_503_machine_tokens_keep_flowing_and_recover
     let dashboard: TestClient = app.create_client("password,refresh_token", "").await;
     app.create_user("ann@example.com").await;
     app.client_credentials_token(&machine).await;
+    let mut grpc = app.grpc().await;
+    let mut health = HealthClient::new(app.grpc_channel().await);
 
     pg_ctl(&command, &["stop", "-m", "fast", "-w"]);
     let known_down = eventually(Duration::from_secs(10), async || {
@@ -76,6 +96,25 @@ async fn a_postgres_outage_is_a_fast_503_machine_tokens_keep_flowing_and_recover
         slowest < Duration::from_millis(500),
         "503 at once: {slowest:?}"
     );
+    let (code, error) = failure(
+        grpc.login(LoginRequest {
+            email: "ann@example.com".into(),
+            password: PASSWORD.into(),
+            client_id: dashboard.id.clone(),
+            client_secret: dashboard.secret.clone(),
+            ..LoginRequest::default()
+        })
+        .await,
+    );
+    assert_eq!(
+        (code, error.as_str()),
+        (Code::Unavailable, "temporarily_unavailable")
+    );
+    let not_serving = eventually(Duration::from_secs(5), async || {
+        serving(&mut health).await == ServingStatus::NotServing
+    })
+    .await;
+    assert!(not_serving, "gRPC health follows readiness down");
     // Past the 1 s freshness of the cache, with the change listener's connection gone too.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for _ in 0..5 {
@@ -88,6 +127,17 @@ async fn a_postgres_outage_is_a_fast_503_machine_tokens_keep_flowing_and_recover
             "a cached machine client keeps its tokens"
         );
     }
+    let machine_token = grpc
+        .get_token(GetTokenRequest {
+            client_id: machine.id.clone(),
+            client_secret: machine.secret.clone(),
+            scope: String::new(),
+        })
+        .await;
+    assert!(
+        machine_token.is_ok(),
+        "and over gRPC too: {machine_token:?}"
+    );
 
     pg_ctl(&command, &["start", "-w"]);
     let back = eventually(Duration::from_secs(15), async || {
@@ -95,6 +145,11 @@ async fn a_postgres_outage_is_a_fast_503_machine_tokens_keep_flowing_and_recover
     })
     .await;
     assert!(back, "ready again without a restart");
+    let serving_again = eventually(Duration::from_secs(5), async || {
+        serving(&mut health).await == ServingStatus::Serving
+    })
+    .await;
+    assert!(serving_again, "gRPC health follows readiness back up");
     let login = app
         .login(&dashboard, "ann@example.com", PASSWORD, None)
         .await;
