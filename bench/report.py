@@ -48,6 +48,10 @@ def p99_under(name, bound):
 row("client_credentials RS256", num("cc_RS256_rps"), "tokens/s", "cc_RS256",
     "openssl rsa2048 sign/s x cores", rsa, "≥ 75%, 0 errors, p99 ≤ 20 ms",
     lambda r: r >= 0.75 and num("cc_RS256_errors") == 0 and num("cc_RS256_p99_ms") <= 20)
+row("client_credentials RS256 over gRPC (GetToken; tonic client, HTTP/2 multiplexed)", num("cc_grpc_rps"),
+    "tokens/s", "cc_grpc", "openssl rsa2048 sign/s x cores (before each run)", num("cc_grpc_rsa_sign_per_s"),
+    "≥ 75%, 0 errors, RSS ≤ 64 MiB",
+    lambda r: r >= 0.75 and num("cc_grpc_errors") == 0 and num("cc_grpc_rss_kib") <= 64 * 1024)
 row("client_credentials ES256", num("cc_ES256_rps"), "tokens/s", "cc_ES256",
     "hello-world req/s (before each run)", hello_es, "≥ 40%", lambda r: r >= 0.40)
 row("  ES256 next to josekit's ES256 sign loop", num("cc_ES256_rps"), "tokens/s", "",
@@ -83,7 +87,8 @@ print(f"""# Benchmark results
 
 Produced by `bench/run` (commit {values.get('commit')}, {values.get('date')}). Every figure is
 measured in the same run as the limit beside it, on the same machine, with the load generator
-(wrk, 2 threads, {values.get('connections')} connections, {fmt(duration)} s per load; every limit and load
+(wrk, 2 threads, {values.get('connections')} connections, {fmt(duration)} s per load; for gRPC `examples/grpc_load`,
+{values.get('connections')} calls in flight over 4 HTTP/2 connections; every limit and load
 measured {values.get('repeat')} times, the median run reported) sharing the
 machine's {values.get('cores')} cores: {values.get('cpu')}.
 
