@@ -88,7 +88,7 @@ print(f"""# Benchmark results
 Produced by `bench/run` (commit {values.get('commit')}, {values.get('date')}). Every figure is
 measured in the same run as the limit beside it, on the same machine, with the load generator
 (wrk, 2 threads, {values.get('connections')} connections, {fmt(duration)} s per load; for gRPC `examples/grpc_load`,
-{values.get('connections')} calls in flight over 4 HTTP/2 connections; every limit and load
+{values.get('connections')} calls in flight over 2 HTTP/2 connections; every limit and load
 measured {values.get('repeat')} times, the median run reported) sharing the
 machine's {values.get('cores')} cores: {values.get('cpu')}.
 

@@ -1,8 +1,10 @@
 //! The benchmark's gRPC load client (ghz is not available here): `GetToken` calls with a fixed
 //! number in flight, multiplexed as HTTP/2 streams over a few connections, for a fixed time.
-//! Prints `rps=.. p50_ms=.. p99_ms=.. errors=..` on one line.
+//! Prints `rps=.. p50_ms=.. p99_ms=.. errors=..` on one line. One runtime thread: the client
+//! shares the machine with the server it loads, and a single thread spends the least CPU per
+//! call (as wrk does for the HTTP loads).
 //!
-//! `cargo run --release --example grpc_load -- http://127.0.0.1:50051 ID SECRET 32 4 10`
+//! `cargo run --release --example grpc_load -- http://127.0.0.1:50051 ID SECRET 32 2 10`
 //! (endpoint, client id, client secret, calls in flight, connections, seconds)
 
 use std::time::{Duration, Instant};
@@ -34,7 +36,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [endpoint, id, secret, in_flight, connections, seconds] = args.as_slice() else {

@@ -1,13 +1,16 @@
 //! sigil: an OAuth2/OIDC-style token issuer.
 //!
-//! Where each concern lives (dependencies point inward: {http, cli} → oauth → {store, keys,
-//! events} → domain):
+//! Where each concern lives (dependencies point inward: {http, grpc, cli} → oauth → {store,
+//! keys, events} → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
 //!   a named point.
 //! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
 //!   besides `app`. Handlers parse, make one call into `oauth`, render; they never touch
 //!   `store` or `keys`.
+//! - `grpc`: the tonic server of `sigil.v1.Auth` (compiled from `proto/` by `build.rs`),
+//!   health and reflection; the only user of tonic. Each rpc makes the one call into `oauth`
+//!   that its HTTP twin makes.
 //! - `oauth`: the application layer, the one door of every transport: `Sigil` (tokens,
 //!   accounts, clients, keys, audit) for the server and `Operator` for the command line. Each
 //!   use case carries its `Actor`, runs its writes in one store transaction and records its
