@@ -1,11 +1,15 @@
-//! The log of a full flow, captured from the real binary at debug level, holds no password,
-//! client secret, token or private-key material.
+//! The log of a full flow (HTTP and gRPC), captured from the real binary at debug level, holds
+//! no password, client secret, token or private-key material.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use base64::Engine as _;
+use sigil::grpc::proto::{LoginRequest, RefreshRequest, UserInfoRequest};
+
 use crate::helpers::{
     Api, SigilProcess, TestClient, TestDatabase, private_key_material, serde_urlencoded,
+    with_basic, with_bearer,
 };
 
 const ADMIN_PASSWORD: &str = "bootstrap admin passphrase 1";
@@ -202,6 +206,43 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
     ]);
     api.get(&format!("/token?{query}")).await;
 
+    // The same over gRPC: Basic metadata, a login, a refresh, userinfo with a bearer token.
+    let mut grpc = api.grpc().await;
+    let basic = format!("{}:{}", client.id, client.secret);
+    secrets.add(&base64::engine::general_purpose::STANDARD.encode(basic));
+    let login = LoginRequest {
+        email: "reg@example.com".into(),
+        password: REGISTERED_PASSWORD.into(),
+        ..LoginRequest::default()
+    };
+    let tokens = grpc
+        .login(with_basic(login, &client.id, &client.secret))
+        .await
+        .unwrap()
+        .into_inner();
+    secrets.add(&tokens.access_token);
+    secrets.add(&tokens.refresh_token);
+    let refresh = RefreshRequest {
+        refresh_token: tokens.refresh_token.clone(),
+        client_id: client.id.clone(),
+        client_secret: client.secret.clone(),
+        ..RefreshRequest::default()
+    };
+    let refreshed = grpc.refresh(refresh).await.unwrap().into_inner();
+    secrets.add(&refreshed.access_token);
+    secrets.add(&refreshed.refresh_token);
+    grpc.user_info(with_bearer(UserInfoRequest {}, &refreshed.access_token))
+        .await
+        .unwrap();
+    let wrong = LoginRequest {
+        email: "reg@example.com".into(),
+        password: WRONG_PASSWORD.into(),
+        ..LoginRequest::default()
+    };
+    grpc.login(with_basic(wrong, &client.id, &client.secret))
+        .await
+        .unwrap_err();
+
     let material = private_key_material(&database).await;
     let (status, logs) = process.terminate().await;
 
@@ -213,6 +254,7 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         "user created",
         "refresh token reused",
         "user updated",
+        "rpc finished",
     ] {
         assert!(
             log.contains(expected),
