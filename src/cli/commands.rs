@@ -55,6 +55,7 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
         email: args.username,
         password: password.into(),
         is_admin: args.admin,
+        email_verified: args.email_verified,
     };
     let user = accounts
         .create(&Admin::command_line(), account, Utc::now())
@@ -69,7 +70,8 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "user_id": user.id, "username": user.email, "admin": user.is_admin })
+            serde_json::json!({ "user_id": user.id, "username": user.email,
+                "admin": user.is_admin, "email_verified": user.email_verified })
         );
     } else {
         println!("user_id: {}", user.id);

@@ -128,6 +128,9 @@ pub struct UserCreateArgs {
     /// May be granted scope `admin`.
     #[arg(long)]
     pub admin: bool,
+    /// The address is known to be the user's: created verified.
+    #[arg(long)]
+    pub email_verified: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -54,6 +54,7 @@ impl Sigil {
                 email: username.clone(),
                 password: password.expose_secret().into(),
                 is_admin: true,
+                email_verified: false,
             };
             match self.accounts.create_first_admin(account, now).await {
                 Ok(user) => done.admin_user = Some(user.id),

@@ -50,4 +50,10 @@ pub struct IdTokenClaims<'a> {
     pub auth_time: i64,
     /// The session.
     pub sid: &'a str,
+    /// The user's email address, with scope `email` (OIDC Core §5.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    /// Whether that address was verified, with scope `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }

@@ -10,7 +10,8 @@ use serde_json::json;
 use crate::domain::GrantType;
 use crate::store::{Client, NewEvent, User};
 
-/// `user.<verb>`: `created`, `updated` (with the names of the `changed` fields) or `deleted`.
+/// `user.<verb>`: `created`, `updated` (with the names of the `changed` fields), `deleted`,
+/// or `email_verified` (the address became verified).
 pub(super) fn user(
     verb: &'static str,
     user: &User,
@@ -20,7 +21,7 @@ pub(super) fn user(
     let mut data = json!({
         "user_id": user.id,
         "email": user.email,
-        "email_verified": false,
+        "email_verified": user.email_verified,
         "admin": user.is_admin,
         "disabled": user.disabled,
     });

@@ -396,6 +396,8 @@ impl TokenIssuer {
             (Some(session.family_id), jti),
             now,
         )?;
+        // OIDC Core §5.4: scope `email` asks for `email` and `email_verified`.
+        let with_email = scope.contains("email");
         let id_token = match scope.contains("openid") {
             true => Some(self.sign(
                 ID_TOKEN_TYP,
@@ -407,6 +409,8 @@ impl TokenIssuer {
                     exp: now.timestamp().saturating_add_unsigned(expires_in),
                     auth_time: session.auth_time.timestamp(),
                     sid: session.family_id,
+                    email: with_email.then_some(session.user.email.as_str()),
+                    email_verified: with_email.then_some(session.user.email_verified),
                 },
             )?),
             false => None,

@@ -261,7 +261,7 @@ impl TokenIssuer {
         Ok(user.map(|user| UserInfo {
             sub: user.id,
             email: user.email,
-            email_verified: false,
+            email_verified: user.email_verified,
         }))
     }
 

@@ -74,6 +74,8 @@ pub struct NewAccount {
     pub password: SecretString,
     /// May be granted scope `admin`.
     pub is_admin: bool,
+    /// Created with a verified address (an admin or an import vouches for it).
+    pub email_verified: bool,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -85,6 +87,8 @@ pub struct UserChanges {
     pub admin: Option<bool>,
     /// A new password (reset). Ends every session.
     pub password: Option<SecretString>,
+    /// Mark the address verified (or not).
+    pub email_verified: Option<bool>,
 }
 
 /// One page of the user list.
@@ -167,6 +171,7 @@ impl Accounts {
             email: email.to_owned(),
             password,
             is_admin: false,
+            email_verified: false,
         };
         let entry = AuditEntry::new(&Actor::anonymous(ip), "user.register", now);
         self.insert(entry, account, now).await
@@ -180,8 +185,9 @@ impl Accounts {
         account: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let entry = AuditEntry::new(admin.actor(), "user.create", now)
-            .details(serde_json::json!({ "admin": account.is_admin }));
+        let entry = AuditEntry::new(admin.actor(), "user.create", now).details(
+            serde_json::json!({ "admin": account.is_admin, "email_verified": account.email_verified }),
+        );
         let created = self.insert(entry.clone(), account, now).await;
         audited(&self.store, entry, created).await
     }
@@ -219,12 +225,13 @@ impl Accounts {
             email,
             password_hash,
             is_admin: account.is_admin,
+            email_verified: account.email_verified,
         };
         let mut tx = self.store.begin().await?;
         let user = tx.insert_user(&new, now).await?;
-        let entry = entry
-            .target("user", user.id.as_str())
-            .details(serde_json::json!({ "admin": user.is_admin }));
+        let entry = entry.target("user", user.id.as_str()).details(
+            serde_json::json!({ "admin": user.is_admin, "email_verified": user.email_verified }),
+        );
         tx.record(&entry).await?;
         tx.emit(&events::user("created", &user, &[], now)).await?;
         tx.commit().await?;
@@ -316,6 +323,7 @@ impl Accounts {
         let current = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
         let disabled = changes.disabled.unwrap_or(current.disabled);
         let is_admin = changes.admin.unwrap_or(current.is_admin);
+        let email_verified = changes.email_verified.unwrap_or(current.email_verified);
         let end_sessions = password_hash.is_some()
             || (disabled && !current.disabled)
             || (current.is_admin && !is_admin);
@@ -323,6 +331,7 @@ impl Accounts {
             password_hash: password_hash.as_deref(),
             disabled,
             is_admin,
+            email_verified,
             end_sessions,
         };
         let user = tx
@@ -343,15 +352,23 @@ impl Accounts {
         if is_admin != current.is_admin {
             changed.push("admin");
         }
+        if email_verified != current.email_verified {
+            changed.push("email_verified");
+        }
         let entry = entry.clone().details(serde_json::json!({
             "changed": changed,
             "disabled": disabled,
             "admin": is_admin,
+            "email_verified": email_verified,
             "sessions_ended": sessions_ended.len(),
         }));
         tx.record(&entry).await?;
         tx.emit(&events::user("updated", &user, &changed, now))
             .await?;
+        if email_verified && !current.email_verified {
+            tx.emit(&events::user("email_verified", &user, &[], now))
+                .await?;
+        }
         // Why the sessions ended: the strongest of the changes.
         let reason = if password_hash.is_some() {
             SessionEnd::PasswordChanged

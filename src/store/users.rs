@@ -19,6 +19,8 @@ pub struct User {
     pub is_admin: bool,
     /// A disabled user cannot log in or refresh.
     pub disabled: bool,
+    /// Whether the email address was verified.
+    pub email_verified: bool,
     /// When the user registered.
     pub created_at: DateTime<Utc>,
     /// Goes up with every change that ends all sessions (password, disabling, demotion).
@@ -34,6 +36,8 @@ pub struct UserUpdate<'a> {
     pub disabled: bool,
     /// The `is_admin` flag.
     pub is_admin: bool,
+    /// The `email_verified` flag.
+    pub email_verified: bool,
     /// Raise the credentials version: a login verified before this change cannot start a
     /// session after it (the caller revokes the live sessions in the same transaction).
     pub end_sessions: bool,
@@ -48,6 +52,8 @@ pub struct NewUser {
     pub password_hash: String,
     /// May be granted scope `admin`.
     pub is_admin: bool,
+    /// Whether the address is known to be the user's (admin-created or imported users).
+    pub email_verified: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,6 +63,7 @@ struct UserRow {
     password_hash: String,
     is_admin: bool,
     disabled: bool,
+    email_verified: bool,
     created_at: DateTime<Utc>,
     credentials_version: i64,
 }
@@ -69,14 +76,15 @@ impl From<UserRow> for User {
             password_hash: row.password_hash,
             is_admin: row.is_admin,
             disabled: row.disabled,
+            email_verified: row.email_verified,
             created_at: row.created_at,
             credentials_version: row.credentials_version,
         }
     }
 }
 
-const USER_COLUMNS: &str =
-    "user_id, email, password_hash, is_admin, disabled, created_at, credentials_version";
+const USER_COLUMNS: &str = "user_id, email, password_hash, is_admin, disabled, email_verified, \
+     created_at, credentials_version";
 
 impl Tx {
     /// Registers a user with a fresh id; `Error::Conflict` when the email is taken (compared
@@ -87,13 +95,14 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                 email_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
             )
             .bind(&id)
             .bind(user.email.as_str())
             .bind(user.email.normalized())
             .bind(&user.password_hash)
             .bind(user.is_admin)
+            .bind(user.email_verified)
             .bind(now)
             .execute(&mut *conn)
             .await
@@ -105,6 +114,7 @@ impl Tx {
             password_hash: user.password_hash.clone(),
             is_admin: user.is_admin,
             disabled: false,
+            email_verified: user.email_verified,
             created_at: now,
             credentials_version: 0,
         })
@@ -140,8 +150,8 @@ impl Tx {
     ) -> Result<Option<User>, Error> {
         let sql = format!(
             "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
-             is_admin = $4, credentials_version = credentials_version + $5, updated_at = $6 \
-             WHERE user_id = $1 RETURNING {USER_COLUMNS}"
+             is_admin = $4, email_verified = $5, credentials_version = credentials_version + $6, \
+             updated_at = $7 WHERE user_id = $1 RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
@@ -149,6 +159,7 @@ impl Tx {
                 .bind(update.password_hash)
                 .bind(update.disabled)
                 .bind(update.is_admin)
+                .bind(update.email_verified)
                 .bind(i64::from(update.end_sessions))
                 .bind(now)
                 .fetch_optional(&mut *conn)

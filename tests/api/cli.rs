@@ -273,6 +273,15 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
         &["--username", "root@example.com", "--admin", "--json"],
         "correct horse battery\n",
     );
+    let verified = create(
+        &[
+            "--username",
+            "vera@example.com",
+            "--email-verified",
+            "--json",
+        ],
+        "correct horse battery\n",
+    );
     let duplicate = create(
         &["--username", "ROOT@example.com"],
         "correct horse battery\n",
@@ -289,6 +298,9 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
         (user["username"].as_str(), user["admin"].as_bool()),
         (Some("root@example.com"), Some(true))
     );
+    assert_eq!(user["email_verified"], false);
+    let vera: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(vera["email_verified"], true, "created verified");
     assert!(
         !duplicate.status.success()
             && String::from_utf8_lossy(&duplicate.stderr).contains("already exists")

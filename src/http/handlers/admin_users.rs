@@ -26,6 +26,8 @@ pub(crate) struct UserResponse {
     admin: bool,
     /// A disabled user can neither log in nor refresh.
     disabled: bool,
+    /// Whether the email address was verified.
+    email_verified: bool,
     /// When the user was created.
     created_at: DateTime<Utc>,
 }
@@ -37,6 +39,7 @@ impl From<User> for UserResponse {
             username: user.email,
             admin: user.is_admin,
             disabled: user.disabled,
+            email_verified: user.email_verified,
             created_at: user.created_at,
         }
     }
@@ -78,6 +81,9 @@ pub(crate) struct CreateUserRequest {
     /// Whether the user may be granted scope `admin` (default false).
     #[serde(default)]
     admin: bool,
+    /// Whether the address is known to be the user's (default false).
+    #[serde(default)]
+    email_verified: bool,
 }
 
 /// Changes to a user; absent fields stay as they are.
@@ -88,6 +94,8 @@ pub(crate) struct UpdateUserRequest {
     disabled: Option<bool>,
     /// Grant or withdraw scope `admin`.
     admin: Option<bool>,
+    /// Mark the email address verified (`auth.user.email_verified` is published) or not.
+    email_verified: Option<bool>,
     /// A new password; revokes all the user's sessions.
     #[schema(value_type = Option<crate::http::schema::NewPassword>)]
     password: Option<String>,
@@ -136,6 +144,7 @@ pub(crate) async fn post_admin_users(
         email: request.username,
         password: request.password.into(),
         is_admin: request.admin,
+        email_verified: request.email_verified,
     };
     let now = state.clock.now();
     let user = state.sigil.accounts.create(&admin, account, now).await?;
@@ -161,7 +170,8 @@ pub(crate) async fn get_admin_user(
     Ok(Json(user.into()))
 }
 
-/// Disables or enables a user, grants or withdraws `admin`, or resets the password.
+/// Disables or enables a user, grants or withdraws `admin`, marks the address verified or
+/// not, or resets the password.
 /// Disabling and a password reset revoke every session of the user at once.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUserRequest,
     params(("id" = String, Path, description = "user id")), security(("bearer" = ["admin"])),
@@ -179,6 +189,7 @@ pub(crate) async fn patch_admin_user(
         disabled: request.disabled,
         admin: request.admin,
         password: request.password.map(Into::into),
+        email_verified: request.email_verified,
     };
     let now = state.clock.now();
     let user = state

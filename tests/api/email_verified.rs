@@ -1,0 +1,226 @@
+//! `email_verified` is the truth wherever it appears: the admin API sets it (on creation or
+//! later), userinfo over HTTP and gRPC, ID tokens with scope `email`, audit rows and events
+//! report it. (Verification by mailed link comes with the mail delivery.)
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sigil::grpc::proto::UserInfoRequest;
+
+use crate::helpers::{
+    NatsServer, PASSWORD, TestApp, TestClient, spawn_app, spawn_app_with, with_bearer,
+};
+
+/// A user token's `email_verified`, from `/userinfo` and from the gRPC `UserInfo`.
+async fn userinfo_verified(app: &TestApp, access_token: &str) -> (Value, bool) {
+    let http: Value = app
+        .get_with_token("/userinfo", access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let grpc = app
+        .grpc()
+        .await
+        .user_info(with_bearer(UserInfoRequest {}, access_token))
+        .await
+        .unwrap()
+        .into_inner();
+    (http["email_verified"].clone(), grpc.email_verified)
+}
+
+/// The claims of an ID token, read without verification (the signature is checked elsewhere).
+fn id_claims(token: &Value) -> Value {
+    let id_token = token["id_token"].as_str().expect("an ID token");
+    let payload = id_token.split('.').nth(1).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn dashboard(app: &TestApp) -> TestClient {
+    app.public_client(&["password", "refresh_token"], "openid email")
+        .await
+}
+
+#[tokio::test]
+async fn a_registered_user_is_unverified_until_an_admin_marks_the_address_verified() {
+    let app = spawn_app().await;
+    let client = dashboard(&app).await;
+    let user = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{user}");
+
+    let before = app.logged_in(&client, "ann@example.com").await;
+    let listed = app.admin_ok(Method::GET, &path, None, 200).await;
+    let patched = app
+        .admin_ok(
+            Method::PATCH,
+            &path,
+            Some(json!({ "email_verified": true })),
+            200,
+        )
+        .await;
+    let after = app.logged_in(&client, "ann@example.com").await;
+
+    assert_eq!(listed["email_verified"], false);
+    assert_eq!(patched["email_verified"], true);
+    let before = userinfo_verified(&app, before["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        before,
+        (json!(true), true),
+        "userinfo reads the user as it is now"
+    );
+    let after = userinfo_verified(&app, after["access_token"].as_str().unwrap()).await;
+    assert_eq!(after, (json!(true), true));
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            &format!("/admin/audit?action=user.update&target={user}"),
+            None,
+            200,
+        )
+        .await;
+    let details = &audit["events"][0]["details"];
+    assert_eq!(details["changed"], json!(["email_verified"]), "{audit}");
+    assert_eq!(details["email_verified"], true);
+}
+
+#[tokio::test]
+async fn a_fresh_registration_reads_unverified_everywhere() {
+    let app = spawn_app().await;
+    let client = dashboard(&app).await;
+    app.create_user("ann@example.com").await;
+
+    let token = app.logged_in(&client, "ann@example.com").await;
+    let with_email = app
+        .login(&client, "ann@example.com", PASSWORD, Some("openid email"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+
+    let seen = userinfo_verified(&app, token["access_token"].as_str().unwrap()).await;
+    assert_eq!(seen, (json!(false), false));
+    let claims = id_claims(&with_email);
+    assert_eq!(claims["email_verified"], false);
+    assert_eq!(claims["email"], "ann@example.com");
+}
+
+#[tokio::test]
+async fn id_tokens_carry_email_verified_with_scope_email_only_and_follow_changes_on_refresh() {
+    let app = spawn_app().await;
+    let client = dashboard(&app).await;
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/users",
+            Some(json!({ "username": "bob@example.com", "password": PASSWORD,
+                         "email_verified": true })),
+            201,
+        )
+        .await;
+    let path = format!("/admin/users/{}", created["id"].as_str().unwrap());
+
+    let openid = app
+        .login(&client, "bob@example.com", PASSWORD, Some("openid"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let with_email = app
+        .login(&client, "bob@example.com", PASSWORD, Some("openid email"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    app.admin_ok(
+        Method::PATCH,
+        &path,
+        Some(json!({ "email_verified": false })),
+        200,
+    )
+    .await;
+    let refreshed = app
+        .refresh(&client, with_email["refresh_token"].as_str().unwrap(), None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+
+    assert_eq!(created["email_verified"], true);
+    let plain = id_claims(&openid);
+    assert!(
+        plain.get("email").is_none() && plain.get("email_verified").is_none(),
+        "{plain}"
+    );
+    let claims = id_claims(&with_email);
+    assert_eq!(
+        (claims["email"].clone(), claims["email_verified"].clone()),
+        (json!("bob@example.com"), json!(true))
+    );
+    assert_eq!(claims["aud"], client.id.as_str());
+    assert_eq!(
+        id_claims(&refreshed)["email_verified"],
+        false,
+        "the refreshed ID token is current"
+    );
+}
+
+#[tokio::test]
+async fn marking_an_address_verified_publishes_user_email_verified_once() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let events = nats.event_config();
+    let app = spawn_app_with(move |config| config.events = Some(events)).await;
+    let user = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{user}");
+
+    app.admin_ok(
+        Method::PATCH,
+        &path,
+        Some(json!({ "email_verified": true })),
+        200,
+    )
+    .await;
+    app.admin_ok(
+        Method::PATCH,
+        &path,
+        Some(json!({ "email_verified": true })),
+        200,
+    )
+    .await;
+    app.admin_ok(Method::PATCH, &path, Some(json!({ "disabled": true })), 200)
+        .await;
+
+    // The bootstrap client's, the registration's, then the three updates and one verification.
+    let events = nats.events(6, std::time::Duration::from_secs(20)).await;
+    let kinds: Vec<&str> = events[1..].iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "auth.user.created",
+            "auth.user.updated",
+            "auth.user.email_verified",
+            "auth.user.updated",
+            "auth.user.updated",
+        ]
+    );
+    assert_eq!(
+        events[3].subject,
+        format!("auth.user.{user}.email_verified")
+    );
+    assert_eq!(events[3].envelope["data"]["email_verified"], true);
+    assert_eq!(
+        events[2].envelope["data"]["changed"],
+        json!(["email_verified"])
+    );
+    assert_eq!(
+        events[4].envelope["data"]["changed"],
+        json!([]),
+        "no change, no verification"
+    );
+    assert_eq!(
+        events[5].envelope["data"]["email_verified"], true,
+        "kept by later changes"
+    );
+}
