@@ -60,6 +60,7 @@ impl Application {
             refresh_grace: config.refresh_grace,
             password_min_length: config.passwords.min_length,
             registration: config.registration,
+            require_verified_email: config.require_verified_email,
             audit_retention: config.audit_retention,
             limits: config.limits,
             hooks: config.hooks.clone(),

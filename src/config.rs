@@ -45,6 +45,8 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// Whether `POST /register` is open. Default true.
     pub registration: bool,
+    /// Whether the password grant refuses users with an unverified email. Default false.
+    pub require_verified_email: bool,
     /// How long audit rows are kept. Default 365 days.
     pub audit_retention: Duration,
     /// How often the maintenance task prunes what expired. Default 1 minute.
@@ -174,6 +176,7 @@ impl Config {
                 )
             })?,
             registration: args.registration,
+            require_verified_email: args.require_verified_email,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
             maintenance_interval: Duration::from_secs(60),
             events: EventConfig::from_args(&args.events, args.keys.database.nats_url.as_deref())?,

@@ -240,6 +240,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub registration: bool,
 
+    /// Refuse the password grant to users whose email address is not verified (checked after
+    /// the password).
+    #[arg(long, env = "SIGIL_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_verified_email: bool,
+
     /// How long audit rows are kept before the maintenance task deletes them.
     #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "365d")]
     pub audit_retention: String,

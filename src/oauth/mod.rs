@@ -82,6 +82,8 @@ pub struct IssuerSettings {
     pub password_min_length: usize,
     /// Whether self-registration (`POST /register`) is open.
     pub registration: bool,
+    /// Whether the password grant refuses users whose email address is not verified.
+    pub require_verified_email: bool,
     /// How long audit rows are kept.
     pub audit_retention: Duration,
     /// Brute-force and rate limits.

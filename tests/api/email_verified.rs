@@ -1,6 +1,7 @@
 //! `email_verified` is the truth wherever it appears: the admin API sets it (on creation or
 //! later), userinfo over HTTP and gRPC, ID tokens with scope `email`, audit rows and events
-//! report it. (Verification by mailed link comes with the mail delivery.)
+//! report it, and `--require-verified-email` holds the password grant to it. (Verification by
+//! mailed link comes with the mail delivery.)
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -222,5 +223,65 @@ async fn marking_an_address_verified_publishes_user_email_verified_once() {
     assert_eq!(
         events[5].envelope["data"]["email_verified"], true,
         "kept by later changes"
+    );
+}
+
+#[tokio::test]
+async fn require_verified_email_refuses_the_right_password_until_the_address_is_verified() {
+    let app = spawn_app_with(|config| config.require_verified_email = true).await;
+    let client = dashboard(&app).await;
+    let user = app.create_user("ann@example.com").await;
+    let login = sigil::grpc::proto::LoginRequest {
+        email: "ann@example.com".into(),
+        password: PASSWORD.into(),
+        client_id: client.id.clone(),
+        ..Default::default()
+    };
+
+    let wrong = app
+        .login(&client, "ann@example.com", "not the password at all", None)
+        .await;
+    let refused = app.login(&client, "ann@example.com", PASSWORD, None).await;
+    let over_grpc = app.grpc().await.login(login.clone()).await.unwrap_err();
+    app.admin_ok(
+        Method::PATCH,
+        &format!("/admin/users/{user}"),
+        Some(json!({ "email_verified": true })),
+        200,
+    )
+    .await;
+    let allowed = app.login(&client, "ann@example.com", PASSWORD, None).await;
+    let allowed_grpc = app.grpc().await.login(login).await;
+
+    assert_eq!(wrong.status(), 400);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(
+        wrong["error_description"], "invalid username or password",
+        "no hint without the password"
+    );
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_grant");
+    assert_eq!(
+        refused["error_description"],
+        "the email address is not verified yet"
+    );
+    assert_eq!(over_grpc.code(), tonic::Code::Unauthenticated);
+    assert_eq!(over_grpc.message(), "the email address is not verified yet");
+    assert_eq!(allowed.status(), 200, "verified: logs in");
+    assert!(allowed_grpc.is_ok());
+    let audit = app
+        .admin_ok(Method::GET, "/admin/audit?action=login.failure", None, 200)
+        .await;
+    let reasons: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["details"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["email_unverified", "email_unverified", "wrong_password"],
+        "newest first"
     );
 }

@@ -14,6 +14,9 @@ use crate::store::{AuditEntry, Client, User};
 
 /// The one answer to every failed login: unknown user, wrong password, disabled account.
 const BAD_CREDENTIALS: &str = "invalid username or password";
+/// The answer to the right password of a user whose address is unverified, when verification
+/// is required (`--require-verified-email`).
+const UNVERIFIED: &str = "the email address is not verified yet";
 
 /// The credentials of one login attempt.
 pub(in crate::oauth) struct Login {
@@ -67,6 +70,17 @@ pub(in crate::oauth) async fn grant(
             return Err(other);
         }
     };
+    // Only after the password check: the answer tells nothing to someone without it.
+    if issuer.settings.require_verified_email && !user.email_verified {
+        let failure = Failure {
+            client,
+            login: &login,
+            user_id: Some(user.id.clone()),
+            now,
+        };
+        record_failure(issuer, &failure, "email_unverified", &[]).await;
+        return Err(Error::InvalidGrant(UNVERIFIED));
+    }
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
     issuer
         .start_session(client, &user, scope, login.ip, now)

@@ -51,6 +51,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         refresh_token_ttl: Duration::from_secs(7 * 86_400),
         refresh_grace: Duration::ZERO,
         registration: true,
+        require_verified_email: false,
         audit_retention: Duration::from_secs(365 * 86_400),
         maintenance_interval: Duration::from_secs(60),
         events: None,
