@@ -1,6 +1,8 @@
 //! The `sigil.v1.Auth` service: each rpc reads its message and metadata into a domain request,
 //! makes one call into the application layer (the HTTP twin's call) and renders the answer.
 
+use std::net::IpAddr;
+
 use tonic::{Request, Response, Status};
 
 use super::call::{self, required};
@@ -12,7 +14,9 @@ use super::proto::{
 };
 use super::{GrpcState, status};
 use crate::domain::RefreshToken;
-use crate::oauth::{Grant, Introspection, IssuedTokens, TokenRequest, UserInfo};
+use crate::oauth::{
+    ClientAuthentication, Grant, Introspection, IssuedTokens, TokenRequest, UserInfo,
+};
 
 /// The Auth service over the shared state.
 #[derive(Clone)]
@@ -59,6 +63,29 @@ impl From<UserInfo> for UserInfoResponse {
             email_verified: info.email_verified,
             name: String::new(),
         }
+    }
+}
+
+/// What a client-authenticated call about one token carries besides its own fields.
+struct ClientCall {
+    client: ClientAuthentication,
+    /// The token of the message; `None` when empty.
+    token: Option<String>,
+    ip: Option<IpAddr>,
+}
+
+impl ClientCall {
+    fn read<T>(
+        state: &GrpcState,
+        request: &Request<T>,
+        (client_id, client_secret): (&str, &str),
+        token: &str,
+    ) -> Result<Self, Status> {
+        Ok(Self {
+            client: call::client(request, client_id, client_secret).map_err(status::oauth)?,
+            token: call::present(token),
+            ip: call::client_ip(state, request),
+        })
     }
 }
 
@@ -166,14 +193,12 @@ impl Auth for AuthService {
         state
             .observe("Logout", async {
                 let message = request.get_ref();
-                let client = call::client(&request, &message.client_id, &message.client_secret)
-                    .map_err(status::oauth)?;
-                let token = call::present(&message.refresh_token);
-                let ip = call::client_ip(state, &request);
+                let client = (message.client_id.as_str(), message.client_secret.as_str());
+                let call = ClientCall::read(state, &request, client, &message.refresh_token)?;
+                let (token, all) = (call.token.as_deref(), message.all);
                 let tokens = &state.sigil.tokens;
-                let now = state.clock.now();
                 tokens
-                    .logout(&client, token.as_deref(), message.all, ip, now)
+                    .logout(&call.client, token, all, call.ip, state.clock.now())
                     .await
                     .map_err(status::oauth)?;
                 Ok(LogoutResponse {})
@@ -189,15 +214,16 @@ impl Auth for AuthService {
         state
             .observe("Revoke", async {
                 let message = request.get_ref();
-                let client = call::client(&request, &message.client_id, &message.client_secret)
-                    .map_err(status::oauth)?;
-                let token = call::present(&message.token);
-                let ip = call::client_ip(state, &request);
-                let now = state.clock.now();
-                state
-                    .sigil
-                    .tokens
-                    .revoke(&client, token.as_deref(), ip, now)
+                let client = (message.client_id.as_str(), message.client_secret.as_str());
+                let call = ClientCall::read(state, &request, client, &message.token)?;
+                let tokens = &state.sigil.tokens;
+                tokens
+                    .revoke(
+                        &call.client,
+                        call.token.as_deref(),
+                        call.ip,
+                        state.clock.now(),
+                    )
                     .await
                     .map_err(status::oauth)?;
                 Ok(RevokeResponse {})
@@ -213,14 +239,11 @@ impl Auth for AuthService {
         state
             .observe("Introspect", async {
                 let message = request.get_ref();
-                let client = call::client(&request, &message.client_id, &message.client_secret)
-                    .map_err(status::oauth)?;
-                let token = call::present(&message.token);
-                let now = state.clock.now();
-                let answer = state
-                    .sigil
-                    .tokens
-                    .introspect(&client, token.as_deref(), now)
+                let client = (message.client_id.as_str(), message.client_secret.as_str());
+                let call = ClientCall::read(state, &request, client, &message.token)?;
+                let tokens = &state.sigil.tokens;
+                let answer = tokens
+                    .introspect(&call.client, call.token.as_deref(), state.clock.now())
                     .await
                     .map_err(status::oauth)?;
                 Ok(IntrospectResponse::from(answer))

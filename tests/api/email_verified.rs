@@ -38,6 +38,19 @@ fn id_claims(token: &Value) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// A successful password login's body, with `scope`.
+async fn login_with(app: &TestApp, client: &TestClient, username: &str, scope: &str) -> Value {
+    let response = app.login(client, username, PASSWORD, Some(scope)).await;
+    assert_eq!(response.status(), 200, "login of {username} with {scope}");
+    response.json().await.unwrap()
+}
+
+/// `PATCH` of the user at `path`: `email_verified` set to `verified`.
+async fn set_verified(app: &TestApp, path: &str, verified: bool) -> Value {
+    let body = json!({ "email_verified": verified });
+    app.admin_ok(Method::PATCH, path, Some(body), 200).await
+}
+
 async fn dashboard(app: &TestApp) -> TestClient {
     app.public_client(&["password", "refresh_token"], "openid email")
         .await
@@ -52,14 +65,7 @@ async fn a_registered_user_is_unverified_until_an_admin_marks_the_address_verifi
 
     let before = app.logged_in(&client, "ann@example.com").await;
     let listed = app.admin_ok(Method::GET, &path, None, 200).await;
-    let patched = app
-        .admin_ok(
-            Method::PATCH,
-            &path,
-            Some(json!({ "email_verified": true })),
-            200,
-        )
-        .await;
+    let patched = set_verified(&app, &path, true).await;
     let after = app.logged_in(&client, "ann@example.com").await;
 
     assert_eq!(listed["email_verified"], false);
@@ -92,12 +98,7 @@ async fn a_fresh_registration_reads_unverified_everywhere() {
     app.create_user("ann@example.com").await;
 
     let token = app.logged_in(&client, "ann@example.com").await;
-    let with_email = app
-        .login(&client, "ann@example.com", PASSWORD, Some("openid email"))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let with_email = login_with(&app, &client, "ann@example.com", "openid email").await;
 
     let seen = userinfo_verified(&app, token["access_token"].as_str().unwrap()).await;
     assert_eq!(seen, (json!(false), false));
@@ -121,25 +122,9 @@ async fn id_tokens_carry_email_verified_with_scope_email_only_and_follow_changes
         .await;
     let path = format!("/admin/users/{}", created["id"].as_str().unwrap());
 
-    let openid = app
-        .login(&client, "bob@example.com", PASSWORD, Some("openid"))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
-    let with_email = app
-        .login(&client, "bob@example.com", PASSWORD, Some("openid email"))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
-    app.admin_ok(
-        Method::PATCH,
-        &path,
-        Some(json!({ "email_verified": false })),
-        200,
-    )
-    .await;
+    let openid = login_with(&app, &client, "bob@example.com", "openid").await;
+    let with_email = login_with(&app, &client, "bob@example.com", "openid email").await;
+    set_verified(&app, &path, false).await;
     let refreshed = app
         .refresh(&client, with_email["refresh_token"].as_str().unwrap(), None)
         .await
@@ -176,20 +161,8 @@ async fn marking_an_address_verified_publishes_user_email_verified_once() {
     let user = app.create_user("ann@example.com").await;
     let path = format!("/admin/users/{user}");
 
-    app.admin_ok(
-        Method::PATCH,
-        &path,
-        Some(json!({ "email_verified": true })),
-        200,
-    )
-    .await;
-    app.admin_ok(
-        Method::PATCH,
-        &path,
-        Some(json!({ "email_verified": true })),
-        200,
-    )
-    .await;
+    set_verified(&app, &path, true).await;
+    set_verified(&app, &path, true).await;
     app.admin_ok(Method::PATCH, &path, Some(json!({ "disabled": true })), 200)
         .await;
 
@@ -243,13 +216,7 @@ async fn require_verified_email_refuses_the_right_password_until_the_address_is_
         .await;
     let refused = app.login(&client, "ann@example.com", PASSWORD, None).await;
     let over_grpc = app.grpc().await.login(login.clone()).await.unwrap_err();
-    app.admin_ok(
-        Method::PATCH,
-        &format!("/admin/users/{user}"),
-        Some(json!({ "email_verified": true })),
-        200,
-    )
-    .await;
+    set_verified(&app, &format!("/admin/users/{user}"), true).await;
     let allowed = app.login(&client, "ann@example.com", PASSWORD, None).await;
     let allowed_grpc = app.grpc().await.login(login).await;
 
