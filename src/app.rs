@@ -115,7 +115,8 @@ impl Application {
                     &config.trusted_proxies,
                     metrics.clone(),
                 );
-                Some(GrpcServer::bind(address, state, config.request_timeout).await?)
+                let limits = (config.request_timeout, config.connections.max_connections);
+                Some(GrpcServer::bind(address, state, limits).await?)
             }
             None => None,
         };

@@ -10,6 +10,7 @@
 mod auth;
 mod call;
 pub mod codec;
+mod incoming;
 mod status;
 
 use std::future::Future;
@@ -22,7 +23,6 @@ use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -127,15 +127,16 @@ pub struct GrpcServer {
     listener: TcpListener,
     state: GrpcState,
     request_timeout: Duration,
+    max_connections: usize,
 }
 
 impl GrpcServer {
     /// Binds `address`; every call is bounded by `request_timeout` (or the caller's shorter
-    /// `grpc-timeout`).
+    /// `grpc-timeout`), and at most `max_connections` connections are open at once.
     pub async fn bind(
         address: SocketAddr,
         state: GrpcState,
-        request_timeout: Duration,
+        (request_timeout, max_connections): (Duration, usize),
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(address)
             .await
@@ -144,6 +145,7 @@ impl GrpcServer {
             listener,
             state,
             request_timeout,
+            max_connections,
         })
     }
 
@@ -199,9 +201,8 @@ impl GrpcServer {
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
             .add_service(auth)
-            // No Nagle: a small response must not wait for the peer's delayed ACK (40 ms).
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                incoming::admitted(self.listener, self.max_connections),
                 stopping,
             )
             .await

@@ -798,3 +798,35 @@ async fn reflection_services(channel: tonic::transport::Channel) -> Vec<String> 
 fn tokio_stream_iter<T: Send + 'static>(items: Vec<T>) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::iter(items)
 }
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_until_one_closes() {
+    let app = spawn_app_with(|config| config.connections.max_connections = 1).await;
+    let machine = app.create_client("client_credentials", "").await;
+    let mut first = app.grpc().await;
+    first.get_token(get_token(&machine)).await.unwrap();
+    let endpoint = tonic::transport::Endpoint::from_shared(app.grpc.clone().unwrap()).unwrap();
+    let mut second = sigil::grpc::proto::auth_client::AuthClient::new(endpoint.connect_lazy());
+    let mut waiting = tonic::Request::new(get_token(&machine));
+    waiting.set_timeout(Duration::from_millis(500));
+
+    let kept_out = second.get_token(waiting).await.unwrap_err();
+    drop(first);
+    let admitted = tokio::time::timeout(
+        Duration::from_secs(10),
+        second.get_token(get_token(&machine)),
+    )
+    .await;
+
+    assert!(
+        matches!(
+            kept_out.code(),
+            Code::DeadlineExceeded | Code::Cancelled | Code::Unavailable
+        ),
+        "the second connection waits while the first holds the only slot: {kept_out:?}"
+    );
+    assert!(
+        matches!(admitted, Ok(Ok(_))),
+        "admitted once the first closed: {admitted:?}"
+    );
+}
