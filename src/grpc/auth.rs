@@ -15,7 +15,7 @@ use super::proto::{
 use super::{GrpcState, status};
 use crate::domain::RefreshToken;
 use crate::oauth::{
-    ClientAuthentication, Grant, Introspection, IssuedTokens, TokenRequest, UserInfo,
+    self, ClientAuthentication, Grant, Introspection, IssuedTokens, TokenRequest, UserInfo,
 };
 
 /// The Auth service over the shared state.
@@ -143,7 +143,7 @@ impl Auth for AuthService {
                     password: required(message.password.clone(), "password is required")
                         .map_err(status::oauth)?
                         .into(),
-                    scope: call::scope(&message.scope).map_err(status::oauth)?,
+                    scope: oauth::requested_scope(Some(&message.scope)).map_err(status::oauth)?,
                 };
                 let client = (message.client_id.as_str(), message.client_secret.as_str());
                 self.issue(&request, client, grant).await
@@ -158,7 +158,7 @@ impl Auth for AuthService {
         self.0
             .observe("GetToken", async {
                 let message = request.get_ref();
-                let scope = call::scope(&message.scope).map_err(status::oauth)?;
+                let scope = oauth::requested_scope(Some(&message.scope)).map_err(status::oauth)?;
                 let client = (message.client_id.as_str(), message.client_secret.as_str());
                 self.issue(&request, client, Grant::ClientCredentials { scope })
                     .await
@@ -177,7 +177,7 @@ impl Auth for AuthService {
                     .map_err(status::oauth)?;
                 let grant = Grant::RefreshToken {
                     refresh_token: RefreshToken::presented(token),
-                    scope: call::scope(&message.scope).map_err(status::oauth)?,
+                    scope: oauth::requested_scope(Some(&message.scope)).map_err(status::oauth)?,
                 };
                 let client = (message.client_id.as_str(), message.client_secret.as_str());
                 self.issue(&request, client, grant).await

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use tonic::Request;
 
 use super::GrpcState;
-use crate::domain::Scope;
 use crate::oauth::{self, BasicCredentials, ClientAuthentication};
 
 /// The caller's IP address: the TCP peer, or for a trusted proxy the hop it forwarded.
@@ -41,8 +40,7 @@ pub(super) fn client<T>(
 /// The token of `authorization: Bearer` metadata.
 pub(super) fn bearer<T>(request: &Request<T>) -> Option<&str> {
     let value = request.metadata().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    oauth::bearer_token(value)
 }
 
 /// A proto3 string field: empty is absent.
@@ -55,15 +53,5 @@ pub(super) fn required(field: String, missing: &'static str) -> Result<String, o
     match field.is_empty() {
         true => Err(oauth::Error::InvalidRequest(missing)),
         false => Ok(field),
-    }
-}
-
-/// A requested scope; empty means none requested.
-pub(super) fn scope(field: &str) -> Result<Option<Scope>, oauth::Error> {
-    match field.is_empty() {
-        true => Ok(None),
-        false => Scope::parse(field)
-            .map(Some)
-            .map_err(|_| oauth::Error::InvalidScope),
     }
 }

@@ -97,7 +97,7 @@ impl GrpcState {
             Ok(result) => result,
             Err(_) => {
                 tracing::error!(method, "rpc panicked");
-                Err(Status::internal("internal server error"))
+                Err(status::server_error())
             }
         };
         record.code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);

@@ -28,6 +28,11 @@ fn status(code: Code, error: &'static str, message: &str, retry: Option<Duration
 
 fn internal(error: &anyhow::Error) -> Status {
     tracing::error!(error = format!("{error:#}"), "internal error");
+    server_error()
+}
+
+/// `INTERNAL` with a fixed message: a bug, whose cause the caller logged.
+pub(super) fn server_error() -> Status {
     status(
         Code::Internal,
         "server_error",

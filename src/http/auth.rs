@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::oauth::{AccessToken, Admin, AdminDenied};
+use crate::oauth::{self, AccessToken, Admin, AdminDenied};
 
 /// A caller allowed the admin API today: a valid token with scope `admin` whose principal
 /// still has that right (see `TokenIssuer::authorize_admin`), carrying the `Admin` capability the admin use cases take. Rejections follow RFC 6750 §3:
@@ -65,8 +65,7 @@ impl FromRequestParts<AppState> for BearerCaller {
 
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    oauth::bearer_token(value)
 }
 
 /// RFC 6750 §3.1: `401` with `WWW-Authenticate: Bearer error="invalid_token"`.

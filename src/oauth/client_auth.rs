@@ -1,6 +1,7 @@
-//! How a client's credentials are read, the same for every transport: an `Authorization:
+//! How credentials are read from a request, the same for every transport: an `Authorization:
 //! Basic` value (an HTTP header or gRPC metadata) and the id and secret a request body or
-//! message may carry, at most one method per request (RFC 6749 §2.3).
+//! message may carry, at most one method per request (RFC 6749 §2.3); and the token of an
+//! `Authorization: Bearer` value (RFC 6750 §2.1).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -36,6 +37,12 @@ impl BasicCredentials {
             client_secret: form_decode(secret)?,
         }))
     }
+}
+
+/// The token of an `Authorization: Bearer` value; `None` for another scheme.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn form_decode(part: &str) -> Result<String, Error> {

@@ -35,7 +35,7 @@ pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
-pub use client_auth::BasicCredentials;
+pub use client_auth::{BasicCredentials, bearer_token};
 pub use client_ip::client_ip;
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use error::Error;
@@ -116,6 +116,17 @@ pub struct ClientAuthentication {
     pub secret: Option<ClientSecret>,
     /// Where the credentials came from.
     pub method: AuthMethod,
+}
+
+/// The `scope` parameter of a request (RFC 6749 §3.3): `None` when absent or empty, and
+/// `invalid_scope` when malformed.
+pub fn requested_scope(text: Option<&str>) -> Result<Option<Scope>, Error> {
+    match text.filter(|text| !text.is_empty()) {
+        Some(text) => Scope::parse(text)
+            .map(Some)
+            .map_err(|_| Error::InvalidScope),
+        None => Ok(None),
+    }
 }
 
 /// The grant-specific part of a token request.
@@ -339,10 +350,13 @@ impl TokenIssuer {
         uuid::Uuid::new_v4().to_string()
     }
 
-    /// When an access token issued at `now` expires.
+    /// When an access token issued at `now` expires (the `exp` claim; the end of time for an
+    /// absurdly long lifetime, never an overflow).
     fn access_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let ttl = self.settings.access_token_ttl.as_secs();
-        now + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 1000))
+        chrono::Duration::from_std(self.settings.access_token_ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Signs an RFC 9068 access token `jti` for `subject` with the current key.
@@ -363,7 +377,7 @@ impl TokenIssuer {
                 .as_deref()
                 .unwrap_or(&self.settings.default_audience),
             iat: now.timestamp(),
-            exp: now.timestamp().saturating_add_unsigned(ttl),
+            exp: self.access_expiry(now).timestamp(),
             jti: jti.to_owned(),
             client_id: client.id.as_str(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),

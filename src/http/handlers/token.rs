@@ -7,12 +7,12 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{GrantType, RefreshToken, Scope};
+use crate::domain::{GrantType, RefreshToken};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::{ClientForm, OAuthForm};
 use crate::http::state::AppState;
-use crate::oauth::{ClientAuthentication, Error, Grant, IssuedTokens, TokenRequest};
+use crate::oauth::{self, ClientAuthentication, Error, Grant, IssuedTokens, TokenRequest};
 
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,10 +106,7 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
     let grant_type: GrantType = grant_type
         .parse()
         .map_err(|_| Error::UnsupportedGrantType)?;
-    let scope = match form.take("scope") {
-        Some(scope) => Some(Scope::parse(&scope).map_err(|_| Error::InvalidScope)?),
-        None => None,
-    };
+    let scope = oauth::requested_scope(form.take("scope").as_deref())?;
     let grant = match grant_type {
         GrantType::ClientCredentials => Grant::ClientCredentials { scope },
         GrantType::Password => Grant::Password {
