@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sigil::grpc::proto::UserInfoRequest;
 
 use crate::helpers::{
-    NatsServer, PASSWORD, TestApp, TestClient, spawn_app, spawn_app_with, with_bearer,
+    NatsServer, PASSWORD, TestApp, TestClient, parallel, spawn_app, spawn_app_with, with_bearer,
 };
 
 /// A user token's `email_verified`, from `/userinfo` and from the gRPC `UserInfo`.
@@ -251,4 +251,45 @@ async fn require_verified_email_refuses_the_right_password_until_the_address_is_
         ["email_unverified", "email_unverified", "wrong_password"],
         "newest first"
     );
+}
+
+#[tokio::test]
+async fn parallel_verifications_of_one_address_publish_one_email_verified() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let events = nats.event_config();
+    let app = spawn_app_with(move |config| config.events = Some(events)).await;
+    let user = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{user}");
+    let token = app.admin_token().await;
+    let api = app.api.clone();
+
+    let statuses = parallel(4, |_| {
+        let (api, path, token) = (api.clone(), path.clone(), token.clone());
+        async move {
+            let body = json!({ "email_verified": true });
+            let response = api
+                .admin_json(Method::PATCH, &path, Some(&token), Some(body))
+                .await;
+            response.status().as_u16()
+        }
+    })
+    .await;
+    // Committed after the four: once its event is relayed, theirs are too (commit order).
+    app.admin_ok(Method::PATCH, &path, Some(json!({ "disabled": true })), 200)
+        .await;
+
+    assert_eq!(statuses, [200; 4]);
+    let events = nats.events(8, std::time::Duration::from_secs(20)).await;
+    let verified = events
+        .iter()
+        .filter(|event| event.kind() == "auth.user.email_verified")
+        .count();
+    assert_eq!(
+        verified, 1,
+        "one verification, however many raced to make it"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last.envelope["data"]["changed"], json!(["disabled"]));
 }
