@@ -249,11 +249,7 @@ impl Tx {
     /// transaction ends on PostgreSQL.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
     pub async fn lock_client(&mut self, id: &ClientId) -> Result<Option<Client>, Error> {
-        let lock = if self.is_postgres() {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
+        let lock = self.row_lock();
         let sql = format!("{SELECT_CLIENT} WHERE client_id = $1{lock}");
         let row: Option<ClientRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)

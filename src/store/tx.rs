@@ -124,6 +124,16 @@ impl Tx {
         self.store.db.health.observe(outcome);
     }
 
+    /// The clause that locks selected rows until the transaction ends: `FOR UPDATE` on
+    /// PostgreSQL; nothing on SQLite, whose transaction already holds the only writer.
+    pub(super) fn row_lock(&self) -> &'static str {
+        if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
+
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self.conn, TxConn::Postgres(_))
     }

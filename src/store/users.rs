@@ -124,11 +124,7 @@ impl Tx {
     /// transaction already holds the only writer).
     #[tracing::instrument(skip_all)]
     pub async fn lock_user(&mut self, id: &str) -> Result<Option<User>, Error> {
-        let lock = if self.is_postgres() {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
+        let lock = self.row_lock();
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1{lock}");
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
