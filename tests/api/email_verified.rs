@@ -51,6 +51,16 @@ async fn set_verified(app: &TestApp, path: &str, verified: bool) -> Value {
     app.admin_ok(Method::PATCH, path, Some(body), 200).await
 }
 
+/// A broker, an app publishing to it and a registered user's id; `None` (skipped) without
+/// nats-server.
+async fn publishing_app_with_user() -> Option<(NatsServer, TestApp, String)> {
+    let nats = NatsServer::start()?;
+    let events = nats.event_config();
+    let app = spawn_app_with(move |config| config.events = Some(events)).await;
+    let user = app.create_user("ann@example.com").await;
+    Some((nats, app, user))
+}
+
 async fn dashboard(app: &TestApp) -> TestClient {
     app.public_client(&["password", "refresh_token"], "openid email")
         .await
@@ -153,12 +163,9 @@ async fn id_tokens_carry_email_verified_with_scope_email_only_and_follow_changes
 
 #[tokio::test]
 async fn marking_an_address_verified_publishes_user_email_verified_once() {
-    let Some(nats) = NatsServer::start() else {
+    let Some((nats, app, user)) = publishing_app_with_user().await else {
         return;
     };
-    let events = nats.event_config();
-    let app = spawn_app_with(move |config| config.events = Some(events)).await;
-    let user = app.create_user("ann@example.com").await;
     let path = format!("/admin/users/{user}");
 
     set_verified(&app, &path, true).await;
@@ -255,12 +262,9 @@ async fn require_verified_email_refuses_the_right_password_until_the_address_is_
 
 #[tokio::test]
 async fn parallel_verifications_of_one_address_publish_one_email_verified() {
-    let Some(nats) = NatsServer::start() else {
+    let Some((nats, app, user)) = publishing_app_with_user().await else {
         return;
     };
-    let events = nats.event_config();
-    let app = spawn_app_with(move |config| config.events = Some(events)).await;
-    let user = app.create_user("ann@example.com").await;
     let path = format!("/admin/users/{user}");
     let token = app.admin_token().await;
     let api = app.api.clone();
