@@ -13,19 +13,22 @@ use tokio::net::TcpListener;
 
 use crate::cli::DatabaseArgs;
 use crate::config::{Config, KeyConfig};
-use crate::events::{NatsSink, Relay, RelaySettings, Sink, spawn_relay};
+use crate::events::{Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_relay};
 use crate::grpc::{GrpcServer, GrpcState};
 use crate::http::{AppState, ConnectionLimits, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{
-    Bootstrapped, IssuerSettings, Keys, Maintenance, Operator, Sigil, spawn_maintenance,
+    Bootstrapped, IssuerSettings, Keys, Maintenance, Operator, Postman, PostmanSettings, Sigil,
+    spawn_maintenance, spawn_postman,
 };
 use crate::store::{ClientWatcher, Store, StoreOptions};
 
 /// The longest the relay waits between passes when no commit of this instance woke it (rows
 /// written by other instances).
 const RELAY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest time one SMTP exchange (connect, greeting, each command) may take.
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A built, bound server.
 pub struct Application {
@@ -39,6 +42,7 @@ pub struct Application {
     client_watcher: Option<ClientWatcher>,
     maintenance: Maintenance,
     relay: Option<Relay>,
+    postman: Option<Postman>,
 }
 
 impl Application {
@@ -60,6 +64,7 @@ impl Application {
             refresh_grace: config.refresh_grace,
             password_min_length: config.passwords.min_length,
             registration: config.registration,
+            mail: config.mail.is_some(),
             require_verified_email: config.require_verified_email,
             audit_retention: config.audit_retention,
             limits: config.limits,
@@ -102,6 +107,22 @@ impl Application {
             .bootstrap(&config.bootstrap, config.clock.now())
             .await?;
         announce(&bootstrapped);
+        let postman = match &config.mail {
+            Some(mail) => {
+                let mailer = Mailer::new(&mail.smtp_url, &mail.from, &config.issuer, SMTP_TIMEOUT)?;
+                let settings = PostmanSettings {
+                    mailer,
+                    max_attempts: mail.max_attempts,
+                };
+                Some(spawn_postman(
+                    &sigil,
+                    settings,
+                    config.clock.clone(),
+                    metrics.clone(),
+                ))
+            }
+            None => None,
+        };
         let maintenance = spawn_maintenance(
             sigil.clone(),
             config.clock.clone(),
@@ -145,6 +166,7 @@ impl Application {
             client_watcher,
             maintenance,
             relay,
+            postman,
         })
     }
 
@@ -211,6 +233,9 @@ impl Application {
         self.key_scheduler.stop().await;
         if let Some(relay) = self.relay {
             relay.stop().await;
+        }
+        if let Some(postman) = self.postman {
+            postman.stop().await;
         }
         drop(self.client_watcher);
         drop(self.maintenance);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, PasswordArgs, ServeArgs};
+use crate::cli::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, MailArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::hooks::Hooks;
@@ -53,6 +53,8 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// Where events go; `None` (no `--nats-url`) writes no events.
     pub events: Option<EventConfig>,
+    /// How mail is sent; `None` (no `--smtp-url`) sends none.
+    pub mail: Option<MailConfig>,
     /// Password policy and hashing cost.
     pub passwords: PasswordConfig,
     /// Database, key encryption and key lifecycle.
@@ -153,6 +155,7 @@ impl Config {
             // A request waiting for its answer moves no byte: it must time out (408) first.
             anyhow::bail!("--idle-timeout: must be longer than --request-timeout");
         }
+        let mail = MailConfig::from_args(&args.mail, &issuer)?;
         Ok(Self {
             listen: args.listen,
             grpc_listen: grpc_listen(&args.grpc_listen)?,
@@ -180,6 +183,7 @@ impl Config {
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
             maintenance_interval: Duration::from_secs(60),
             events: EventConfig::from_args(&args.events, args.keys.database.nats_url.as_deref())?,
+            mail,
             passwords: PasswordConfig::from_args(&args.passwords)?,
             keys: KeyConfig::from_args(args.keys)?,
             limits: limit_settings(&args.limits)?,
@@ -272,6 +276,9 @@ fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
         registrations_per_ip: args.registrations_per_ip,
         registrations_total: args.registrations_total,
         registration_window: duration("--registration-window", &args.registration_window)?,
+        mail_per_email: args.mail_requests_per_email,
+        mail_per_ip: args.mail_requests_per_ip,
+        mail_window: duration("--mail-window", &args.mail_window)?,
         client_rate: NonZeroU32::new(args.client_rate_limit),
     })
 }
@@ -433,6 +440,52 @@ impl EventConfig {
             subject_prefix: prefix.clone(),
             retention: duration("--outbox-retention", &args.outbox_retention)?,
             client_credentials: args.events_client_credentials,
+        }))
+    }
+}
+
+/// Mail: the SMTP server and the sender.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://` or `smtps://` URL, possibly with credentials (hence secret).
+    pub smtp_url: SecretString,
+    /// The `From` of every mail.
+    pub from: String,
+    /// Delivery attempts before a mail is given up. Default 15.
+    pub max_attempts: u32,
+}
+
+impl MailConfig {
+    /// `None` without `--smtp-url`; the sender defaults to `noreply@<issuer host>`. The URL
+    /// and sender are checked when the mailer is built, at start.
+    pub fn from_args(args: &MailArgs, issuer: &str) -> anyhow::Result<Option<Self>> {
+        let Some(url) = args
+            .smtp_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let from = match &args.mail_from {
+            Some(from) => from.clone(),
+            None => {
+                let host = url::Url::parse(issuer)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+                    .context("--mail-from is needed when the issuer URL has no host")?;
+                format!(
+                    "noreply@{}",
+                    host.trim_start_matches('[').trim_end_matches(']')
+                )
+            }
+        };
+        if args.mail_max_attempts == 0 {
+            anyhow::bail!("--mail-max-attempts: must be at least 1");
+        }
+        Ok(Some(Self {
+            smtp_url: SecretString::from(url.trim().to_owned()),
+            from,
+            max_attempts: args.mail_max_attempts,
         }))
     }
 }

@@ -54,6 +54,11 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MailLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabels {
     kid: String,
     state: &'static str,
@@ -72,6 +77,10 @@ pub enum Limit {
     RegistrationIp,
     /// Too many registrations in total.
     RegistrationTotal,
+    /// Too many mails asked for one email address.
+    MailEmail,
+    /// Too many mail requests (resend, forgot, reset) from one client IP.
+    MailIp,
 }
 
 impl Limit {
@@ -82,6 +91,8 @@ impl Limit {
             Self::ClientRate => "client_rate",
             Self::RegistrationIp => "registration_ip",
             Self::RegistrationTotal => "registration_total",
+            Self::MailEmail => "mail_email",
+            Self::MailIp => "mail_ip",
         }
     }
 }
@@ -117,6 +128,11 @@ struct Inner {
     event_publish_failures: Counter,
     outbox_pending: Gauge,
     outbox_oldest_seconds: Gauge,
+    mail_sent: Family<MailLabels, Counter>,
+    mail_failures: Counter,
+    mail_dead_letters: Family<MailLabels, Counter>,
+    mail_pending: Gauge,
+    mail_dead: Gauge,
     /// Serialises renders, which bring the state-derived values up to date.
     rendering: Mutex<()>,
 }
@@ -142,6 +158,11 @@ impl Metrics {
             event_publish_failures: Counter::default(),
             outbox_pending: Gauge::default(),
             outbox_oldest_seconds: Gauge::default(),
+            mail_sent: Family::default(),
+            mail_failures: Counter::default(),
+            mail_dead_letters: Family::default(),
+            mail_pending: Gauge::default(),
+            mail_dead: Gauge::default(),
             rendering: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -215,7 +236,56 @@ impl Metrics {
             "Age of the oldest pending event (0 when none waits)",
             inner.outbox_oldest_seconds.clone(),
         );
+        registry.register(
+            "mail_sent",
+            "Mails accepted by the SMTP server, by kind",
+            inner.mail_sent.clone(),
+        );
+        registry.register(
+            "mail_send_failures",
+            "Mail delivery attempts that failed (retried, or given up)",
+            inner.mail_failures.clone(),
+        );
+        registry.register(
+            "mail_dead_letters",
+            "Mails given up after the last attempt or a permanent refusal, by kind",
+            inner.mail_dead_letters.clone(),
+        );
+        registry.register(
+            "mail_pending",
+            "Mails queued and not yet sent",
+            inner.mail_pending.clone(),
+        );
+        registry.register(
+            "mail_dead",
+            "Given-up mails kept in the queue table (until pruned)",
+            inner.mail_dead.clone(),
+        );
         Self(Arc::new(Inner { registry, ..inner }))
+    }
+
+    /// Counts one mail of `kind` accepted by the SMTP server.
+    pub fn mail_sent(&self, kind: &'static str) {
+        self.0.mail_sent.get_or_create(&MailLabels { kind }).inc();
+    }
+
+    /// Counts one failed delivery attempt.
+    pub fn mail_send_failed(&self) {
+        self.0.mail_failures.inc();
+    }
+
+    /// Counts one mail of `kind` given up.
+    pub fn mail_dead_letter(&self, kind: &'static str) {
+        self.0
+            .mail_dead_letters
+            .get_or_create(&MailLabels { kind })
+            .inc();
+    }
+
+    /// Sets the mail queue: mails pending, and given-up mails still in the table.
+    pub fn mail_backlog(&self, pending: i64, dead: i64) {
+        self.0.mail_pending.set(pending);
+        self.0.mail_dead.set(dead);
     }
 
     /// Counts one event acknowledged by the broker.

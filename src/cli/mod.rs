@@ -256,6 +256,9 @@ pub struct ServeArgs {
     pub events: EventArgs,
 
     #[command(flatten)]
+    pub mail: MailArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
@@ -295,6 +298,20 @@ pub struct LimitArgs {
     /// Length of the registration window, counted from its first registration (e.g. 1h).
     #[arg(long, env = "SIGIL_REGISTRATION_WINDOW", default_value = "1h")]
     pub registration_window: String,
+
+    /// Verification and password-reset mails asked for per email address within
+    /// --mail-window (resend, forgot) before 429 (0 = no limit).
+    #[arg(long, env = "SIGIL_MAIL_REQUESTS_PER_EMAIL", default_value_t = 3)]
+    pub mail_requests_per_email: u32,
+
+    /// Requests to /verify-email/resend, /password/forgot and /password/reset per client IP
+    /// within --mail-window before 429 (0 = no limit).
+    #[arg(long, env = "SIGIL_MAIL_REQUESTS_PER_IP", default_value_t = 30)]
+    pub mail_requests_per_ip: u32,
+
+    /// Length of the mail-request window, counted from its first request (e.g. 1h).
+    #[arg(long, env = "SIGIL_MAIL_WINDOW", default_value = "1h")]
+    pub mail_window: String,
 
     /// /token requests per second per client, also the burst (0 = no limit). A public
     /// client is counted per client and IP.
@@ -461,6 +478,25 @@ mod tests {
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// Mail: verification and password-reset links, sent over SMTP by the mail relay.
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// SMTP server to send mail through: `smtp://host:port` (plain), `smtp://host?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host` (TLS). Unset: no mail, and the endpoints that
+    /// would send one answer 503.
+    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of sigil's mail, `address` or `Name <address>` [default: noreply@<issuer host>].
+    #[arg(long, env = "SIGIL_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Delivery attempts per mail before it is given up as a dead letter (retries wait 10 s,
+    /// doubling up to 1 h: 15 attempts span about 6 hours).
+    #[arg(long, env = "SIGIL_MAIL_MAX_ATTEMPTS", default_value_t = 15)]
+    pub mail_max_attempts: u32,
 }
 
 /// Events: a transactional outbox relayed to NATS JetStream (the URL is with the database

@@ -1,5 +1,5 @@
-//! Opaque secrets sigil generates (`ClientSecret`, `RefreshToken`) and their stored form
-//! `SecretHash`.
+//! Opaque secrets sigil generates (`ClientSecret`, `RefreshToken`, `LinkToken`) and their
+//! stored form `SecretHash`.
 //!
 //! They are generated with 256 bits of randomness and encoded as base64url without padding,
 //! so they survive every client library's encoding. Only their SHA-256 is stored: a
@@ -66,6 +66,12 @@ opaque_secret!(
 opaque_secret!(
     /// A refresh token (≥ 256 bits): handed to the client, stored only as its hash.
     RefreshToken
+);
+
+opaque_secret!(
+    /// The one-time token of an emailed link (verify an address, reset a password): mailed
+    /// once, stored only as its hash, deleted when used.
+    LinkToken
 );
 
 /// The stored SHA-256 of an opaque secret.

@@ -1,12 +1,15 @@
 //! Events: the relay that publishes the transactional outbox (`store::outbox`), the CloudEvents
 //! envelope, and the sink seam the relay writes to (`Sink`; NATS JetStream today, in `nats.rs`,
-//! the only user of `async-nats`). The application layer writes events with its changes
-//! (`Tx::emit`); nothing here decides what happened.
+//! the only user of `async-nats`); and mail delivery over SMTP (`mail.rs`, the only user of
+//! `lettre`). The application layer writes events with its changes (`Tx::emit`) and queues
+//! mail (`Tx::queue_mail`); nothing here decides what happened or what to send.
 
 mod envelope;
+mod mail;
 mod nats;
 mod relay;
 
+pub use mail::{Letter, Mailer, SendError, escape_html};
 pub use nats::NatsSink;
 pub use relay::{Relay, RelaySettings, spawn_relay};
 

@@ -71,7 +71,10 @@ pub(super) fn user(error: UserError) -> Status {
         UserError::TooManyRequests(wait) => {
             (Code::ResourceExhausted, "too_many_requests", Some(*wait))
         }
-        UserError::Unavailable => (Code::Unavailable, "temporarily_unavailable", None),
+        UserError::Unavailable | UserError::MailNotConfigured => {
+            (Code::Unavailable, "temporarily_unavailable", None)
+        }
+        UserError::InvalidLink => (Code::InvalidArgument, "invalid_token", None),
         UserError::Internal(source) => return internal(source),
         UserError::InvalidEmail(_)
         | UserError::InvalidPassword(_)

@@ -79,7 +79,8 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
+/// Whether the body is `application/x-www-form-urlencoded` (any parameters).
+pub(super) fn is_form(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

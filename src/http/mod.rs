@@ -11,6 +11,7 @@ mod extract;
 mod handlers;
 mod middleware;
 mod openapi;
+mod page;
 mod router;
 mod schema;
 mod serve;

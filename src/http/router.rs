@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::error::{log_internal_errors, method_not_allowed, not_found, panic_response};
 use super::handlers::{
     admin_audit, admin_clients, admin_keys, admin_users, discovery, health, introspect, jwks,
-    logout, metrics, register, revoke, token, userinfo,
+    logout, metrics, password_reset, register, revoke, token, userinfo, verify_email,
 };
 use super::middleware::count_and_harden;
 use super::openapi::openapi;
@@ -89,6 +89,16 @@ fn endpoint_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(introspect::post_introspect))
         .routes(routes!(logout::post_logout))
         .routes(routes!(register::post_register))
+        .routes(routes!(
+            verify_email::get_verify_email,
+            verify_email::post_verify_email
+        ))
+        .routes(routes!(verify_email::post_verify_email_resend))
+        .routes(routes!(password_reset::post_password_forgot))
+        .routes(routes!(
+            password_reset::get_password_reset,
+            password_reset::post_password_reset
+        ))
         .routes(routes!(userinfo::get_userinfo))
         .routes(routes!(userinfo::get_me))
         .routes(routes!(health::get_readyz))

@@ -71,3 +71,13 @@ pub(crate) struct NewPassword(String);
     reason = "describes the wire form for the OpenAPI document only"
 )]
 pub(crate) struct Email(String);
+
+/// The one-time token of an emailed link (`token=` in the link): 1 to 512 characters. sigil's
+/// own are 43 base64url characters; anything else is simply unknown.
+#[derive(ToSchema)]
+#[schema(min_length = 1, max_length = 512)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct LinkToken(String);

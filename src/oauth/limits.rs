@@ -1,5 +1,6 @@
 //! Brute-force protection for the password grant (RFC 6749 §4.3.2 makes it a MUST), the
-//! registration throttle, and a per-client request rate on `/token`.
+//! registration throttle, the mail-request throttle (per email address and per IP: nobody
+//! floods a mailbox or sprays reset tokens), and a per-client request rate on `/token`.
 //!
 //! Failed logins are counted per username and per client IP, registrations per IP and in
 //! total, each in a fixed window that starts with its first attempt. An attempt *claims* a
@@ -59,8 +60,23 @@ pub struct LimitSettings {
     pub registrations_total: u32,
     /// Length of a registration window.
     pub registration_window: Duration,
+    /// Mails asked for (resend, forgot) per email address within `mail_window`. 0: off.
+    pub mail_per_email: u32,
+    /// Mail requests (resend, forgot, reset) per client IP within `mail_window`. 0: off.
+    pub mail_per_ip: u32,
+    /// Length of a mail-request window.
+    pub mail_window: Duration,
     /// `/token` requests per second per client (also the burst); `None` for no limit.
     pub client_rate: Option<NonZeroU32>,
+}
+
+impl LimitSettings {
+    /// The longest window of any counter: how long a count must be remembered.
+    fn longest_window(&self) -> Duration {
+        self.login_window
+            .max(self.registration_window)
+            .max(self.mail_window)
+    }
 }
 
 /// A counter's key: SHA-256 of what it counts.
@@ -176,11 +192,10 @@ impl Limits {
         let counters = if settings.shared && store.is_shared() {
             Counters::Shared(store.clone())
         } else {
-            let longest = settings.login_window.max(settings.registration_window);
             Counters::Memory(
                 Cache::builder()
                     .max_capacity(TRACKED_KEYS)
-                    .time_to_live(longest)
+                    .time_to_live(settings.longest_window())
                     .build(),
             )
         };
@@ -300,6 +315,37 @@ impl Limits {
         Ok(())
     }
 
+    /// Claims a mail-request slot for the email address (when one is asked for) and the IP;
+    /// `429` when either has none. Every request counts, whatever the address, so the
+    /// answer is the same for addresses nobody has.
+    pub(super) async fn claim_mail_request(
+        &self,
+        email: Option<&str>,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let per_email = email.map(|email| Claim {
+            limit: Limit::MailEmail,
+            key: counter_key(
+                "mail-email",
+                normalized_key_text(email).to_lowercase().as_bytes(),
+            ),
+            max: self.settings.mail_per_email,
+        });
+        let per_ip = ip.map(|ip| Claim {
+            limit: Limit::MailIp,
+            key: ip_key("mail", ip),
+            max: self.settings.mail_per_ip,
+        });
+        let claims: Vec<Claim> = [per_email, per_ip]
+            .into_iter()
+            .flatten()
+            .filter(|claim| claim.max > 0)
+            .collect();
+        self.claim(&claims, self.settings.mail_window, now).await?;
+        Ok(())
+    }
+
     /// Refuses a client's `/token` request beyond its rate.
     pub(super) fn check_client(&self, key: &RateKey) -> Result<(), Error> {
         let Some(limiter) = &self.clients else {
@@ -319,11 +365,7 @@ impl Limits {
         match &self.counters {
             Counters::Memory(cache) => cache.run_pending_tasks(),
             Counters::Shared(store) => {
-                let longest = self
-                    .settings
-                    .login_window
-                    .max(self.settings.registration_window);
-                let before = now - to_chrono(longest);
+                let before = now - to_chrono(self.settings.longest_window());
                 drain(|| store.prune_counters(before, BATCH)).await?;
             }
         }
@@ -465,8 +507,15 @@ fn counter_key(kind: &str, value: &[u8]) -> Key {
 
 /// Usernames are counted case-insensitively, as logins match them.
 fn username_key(username: &str) -> Key {
-    let normalized: String = username.trim().chars().take(MAX_KEY_CHARS).collect();
-    counter_key("login-username", normalized.to_lowercase().as_bytes())
+    counter_key(
+        "login-username",
+        normalized_key_text(username).to_lowercase().as_bytes(),
+    )
+}
+
+/// What a counter keyed by typed text counts: the text trimmed, at most `MAX_KEY_CHARS`.
+fn normalized_key_text(text: &str) -> String {
+    text.trim().chars().take(MAX_KEY_CHARS).collect()
 }
 
 fn ip_key(kind: &str, ip: IpAddr) -> Key {

@@ -1,11 +1,11 @@
 //! The maintenance task: removes what no rule needs any more, so the database follows live
 //! state, not history: sessions (refresh families and their tokens) a day after they ended,
 //! audit rows past `--audit-retention`, revocations of expired access tokens, expired shared
-//! limit counters, idle rate-limit buckets. Every instance may run it. Deletes go in small
-//! batches and the task rests after each batch three times as long as the batch took: a
-//! backlog (a million expired rows after an upgrade) drains within minutes while requests
-//! wait for the writer at most one short batch, and the pruner never holds more than a
-//! quarter of its time (SQLite has one writer).
+//! limit counters, idle rate-limit buckets, expired link tokens, mail that left the queue a
+//! week ago. Every instance may run it. Deletes go in small batches and the task rests after
+//! each batch three times as long as the batch took: a backlog (a million expired rows after
+//! an upgrade) drains within minutes while requests wait for the writer at most one short
+//! batch, and the pruner never holds more than a quarter of its time (SQLite has one writer).
 
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ const REST: u32 = 3;
 /// within that day still finds it (a reuse is told apart from an unknown token in the log).
 const ENDED_SESSION_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
+/// How long mail that left the queue (sent, skipped, dead) is kept: a dead letter stays a
+/// week for an operator to look at.
+const MAIL_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
 impl Sigil {
     /// One maintenance pass at `now`.
     #[tracing::instrument(skip_all)]
@@ -36,6 +40,9 @@ impl Sigil {
         let ended = now - ENDED_SESSION_MARGIN;
         drain(|| store.prune_ended_refresh_tokens(ended, BATCH)).await?;
         drain(|| store.prune_ended_refresh_families(ended, BATCH)).await?;
+        drain(|| store.prune_link_tokens(now, BATCH)).await?;
+        let mail_done = now - MAIL_RETENTION;
+        drain(|| store.prune_mail(mail_done, BATCH)).await?;
         let retention = chrono::Duration::from_std(self.tokens.settings.audit_retention)
             .unwrap_or(chrono::Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {

@@ -19,9 +19,11 @@ mod grants;
 mod keys;
 mod limits;
 mod maintenance;
+mod postman;
 mod sessions;
 mod sigil;
 mod users;
+mod verification;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +44,7 @@ pub use error::Error;
 pub use keys::{KeyError, Keys, Revoked};
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
+pub use postman::{Postman, PostmanSettings, spawn_postman};
 pub use sessions::{AdminDenied, Introspection, UserInfo};
 pub use sigil::{Operator, Sigil};
 pub use users::{AccountSettings, Accounts, NewAccount, UserChanges, UserError, UserPage};
@@ -82,6 +85,8 @@ pub struct IssuerSettings {
     pub password_min_length: usize,
     /// Whether self-registration (`POST /register`) is open.
     pub registration: bool,
+    /// Whether mail can be sent (`--smtp-url`).
+    pub mail: bool,
     /// Whether the password grant refuses users whose email address is not verified.
     pub require_verified_email: bool,
     /// How long audit rows are kept.

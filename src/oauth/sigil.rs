@@ -40,6 +40,7 @@ impl Sigil {
         let accounts = AccountSettings {
             password_min_length: settings.password_min_length,
             registration: settings.registration,
+            mail: settings.mail,
         };
         let tokens = TokenIssuer::new(
             store.clone(),

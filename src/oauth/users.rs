@@ -11,9 +11,9 @@ use super::Error;
 use super::admin::{Admin, audited, read_audited};
 use super::events::{self, SessionEnd};
 use super::limits::Limits;
-use crate::domain::{Actor, Email, EmailError, Password, PasswordError};
+use crate::domain::{Actor, Email, EmailError, LinkKind, Password, PasswordError};
 use crate::password::PasswordHasher;
-use crate::store::{self, AuditEntry, NewUser, Store, User, UserUpdate};
+use crate::store::{self, AuditEntry, NewUser, Store, Tx, User, UserUpdate};
 
 /// Page size when the caller gives none.
 const DEFAULT_PAGE: u32 = 50;
@@ -44,15 +44,32 @@ pub enum UserError {
     /// Self-registration is switched off.
     #[error("self-registration is switched off")]
     RegistrationClosed,
-    /// Too many registrations; retry after the given time.
-    #[error("too many registrations, retry later")]
+    /// Too many requests (registrations, mail); retry after the given time.
+    #[error("too many requests, retry later")]
     TooManyRequests(std::time::Duration),
+    /// The request would send mail, and no SMTP server is configured.
+    #[error("mail is not configured")]
+    MailNotConfigured,
+    /// An emailed link's token is unknown, used, expired or outdated.
+    #[error("the link is invalid, expired or already used")]
+    InvalidLink,
     /// The database is unreachable.
     #[error("the service is temporarily unavailable")]
     Unavailable,
     /// Anything else.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl UserError {
+    /// A throttle's refusal (or failure) as the user operation's error.
+    pub(super) fn from_limit(error: Error) -> Self {
+        match error {
+            Error::TooManyRequests(wait) => Self::TooManyRequests(wait),
+            Error::Unavailable => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
 }
 
 impl From<store::Error> for UserError {
@@ -107,16 +124,19 @@ pub struct AccountSettings {
     pub password_min_length: usize,
     /// Whether `POST /register` is open.
     pub registration: bool,
+    /// Whether mail can be sent (`--smtp-url`): registration then queues a verification mail.
+    pub mail: bool,
 }
 
 /// Accounts: cheap to clone.
 #[derive(Clone)]
 pub struct Accounts {
-    store: Store,
+    pub(super) store: Store,
     hasher: PasswordHasher,
-    settings: AccountSettings,
-    /// The registration throttle (the server's); `None` at the command line.
-    limits: Option<Limits>,
+    pub(super) settings: AccountSettings,
+    /// The registration and mail-request throttles (the server's); `None` at the command
+    /// line.
+    pub(super) limits: Option<Limits>,
 }
 
 impl Accounts {
@@ -125,6 +145,7 @@ impl Accounts {
         let settings = AccountSettings {
             password_min_length,
             registration: false,
+            mail: false,
         };
         Self::with_limits(store, hasher, settings, None)
     }
@@ -161,11 +182,7 @@ impl Accounts {
             limits
                 .claim_registration(ip, now)
                 .await
-                .map_err(|error| match error {
-                    Error::TooManyRequests(wait) => UserError::TooManyRequests(wait),
-                    Error::Unavailable => UserError::Unavailable,
-                    other => UserError::Internal(other.into()),
-                })?;
+                .map_err(UserError::from_limit)?;
         }
         let account = NewAccount {
             email: email.to_owned(),
@@ -174,7 +191,7 @@ impl Accounts {
             email_verified: false,
         };
         let entry = AuditEntry::new(&Actor::anonymous(ip), "user.register", now);
-        self.insert(entry, account, now).await
+        self.insert(entry, account, self.settings.mail, now).await
     }
 
     /// Creates a user, admin or not.
@@ -188,7 +205,7 @@ impl Accounts {
         let entry = AuditEntry::new(admin.actor(), "user.create", now).details(
             serde_json::json!({ "admin": account.is_admin, "email_verified": account.email_verified }),
         );
-        let created = self.insert(entry.clone(), account, now).await;
+        let created = self.insert(entry.clone(), account, false, now).await;
         audited(&self.store, entry, created).await
     }
 
@@ -199,15 +216,17 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let entry = AuditEntry::new(&Actor::system("bootstrap"), "user.create", now);
-        self.insert(entry, account, now).await
+        self.insert(entry, account, false, now).await
     }
 
     /// Hashes the password (before the transaction: the writer is never held for a hash),
-    /// then inserts the user and `entry`, completed with its target, in one transaction.
+    /// then inserts the user and `entry`, completed with its target, in one transaction; with
+    /// `verify`, an unverified address is sent a verification link.
     async fn insert(
         &self,
         entry: AuditEntry,
         account: NewAccount,
+        verify: bool,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let email = Email::parse(&account.email)?;
@@ -234,6 +253,15 @@ impl Accounts {
         );
         tx.record(&entry).await?;
         tx.emit(&events::user("created", &user, &[], now)).await?;
+        if verify && !user.email_verified {
+            tx.queue_mail(
+                LinkKind::VerifyEmail,
+                &user.id,
+                user.credentials_version,
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         tracing::info!(user_id = %user.id, admin = user.is_admin, "user created");
         Ok(user)
@@ -308,83 +336,32 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let password_hash = match &changes.password {
-            Some(password) => {
-                let password = self.new_password(password)?;
-                Some(
-                    self.hasher
-                        .hash(&password)
-                        .await
-                        .map_err(UserError::Internal)?,
-                )
-            }
+            Some(password) => Some(self.hash_new_password(password).await?),
             None => None,
         };
-        let mut tx = self.store.begin().await?;
-        let current = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
-        let disabled = changes.disabled.unwrap_or(current.disabled);
-        let is_admin = changes.admin.unwrap_or(current.is_admin);
-        let email_verified = changes.email_verified.unwrap_or(current.email_verified);
-        let end_sessions = password_hash.is_some()
-            || (disabled && !current.disabled)
-            || (current.is_admin && !is_admin);
-        let update = UserUpdate {
+        let change = Change {
+            disabled: changes.disabled,
+            admin: changes.admin,
             password_hash: password_hash.as_deref(),
-            disabled,
-            is_admin,
-            email_verified,
-            end_sessions,
+            email_verified: changes.email_verified,
         };
-        let user = tx
-            .update_user(id, &update, now)
-            .await?
-            .ok_or(UserError::NotFound)?;
-        let sessions_ended = match end_sessions {
-            true => tx.revoke_user_sessions(id, now).await?,
-            false => Vec::new(),
-        };
-        let mut changed = Vec::new();
-        if password_hash.is_some() {
-            changed.push("password");
-        }
-        if disabled != current.disabled {
-            changed.push("disabled");
-        }
-        if is_admin != current.is_admin {
-            changed.push("admin");
-        }
-        if email_verified != current.email_verified {
-            changed.push("email_verified");
-        }
-        let entry = entry.clone().details(serde_json::json!({
-            "changed": changed,
-            "disabled": disabled,
-            "admin": is_admin,
-            "email_verified": email_verified,
-            "sessions_ended": sessions_ended.len(),
-        }));
-        tx.record(&entry).await?;
-        tx.emit(&events::user("updated", &user, &changed, now))
-            .await?;
-        if email_verified && !current.email_verified {
-            tx.emit(&events::user("email_verified", &user, &[], now))
-                .await?;
-        }
-        // Why the sessions ended: the strongest of the changes.
-        let reason = if password_hash.is_some() {
-            SessionEnd::PasswordChanged
-        } else if disabled && !current.disabled {
-            SessionEnd::UserDisabled
-        } else {
-            SessionEnd::AdminWithdrawn
-        };
-        for session in &sessions_ended {
-            tx.emit(&events::session_invalidated(session, id, reason, now))
-                .await?;
-        }
+        let mut tx = self.store.begin().await?;
+        let user = change_user(&mut tx, entry, id, &change, now).await?;
         tx.commit().await?;
-        let sessions_ended = sessions_ended.len();
-        tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
         Ok(user)
+    }
+
+    /// Checks `password` against the policy and hashes it (before any transaction: the
+    /// writer is never held for a hash).
+    pub(super) async fn hash_new_password(
+        &self,
+        password: &SecretString,
+    ) -> Result<String, UserError> {
+        let password = self.new_password(password)?;
+        self.hasher
+            .hash(&password)
+            .await
+            .map_err(UserError::Internal)
     }
 
     /// Deletes user `id`; the user's sessions go with the row.
@@ -432,4 +409,95 @@ impl Accounts {
     pub(super) async fn any(&self) -> Result<bool, UserError> {
         Ok(self.store.has_users().await?)
     }
+}
+
+/// A change to one user, its password already hashed; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub(super) struct Change<'a> {
+    pub(super) disabled: Option<bool>,
+    pub(super) admin: Option<bool>,
+    pub(super) password_hash: Option<&'a str>,
+    pub(super) email_verified: Option<bool>,
+}
+
+/// Applies `change` to user `id` inside `tx`, with its audit row (`entry`, completed with the
+/// details) and events. A new password, disabling or withdrawing `admin` raises the
+/// credentials version (a login verified before the change cannot start a session after it)
+/// and ends every session of the user, in the same transaction as the change.
+pub(super) async fn change_user(
+    tx: &mut Tx,
+    entry: &AuditEntry,
+    id: &str,
+    change: &Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<User, UserError> {
+    let password_hash = change.password_hash;
+    let current = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
+    let disabled = change.disabled.unwrap_or(current.disabled);
+    let is_admin = change.admin.unwrap_or(current.is_admin);
+    let email_verified = change.email_verified.unwrap_or(current.email_verified);
+    let end_sessions = password_hash.is_some()
+        || (disabled && !current.disabled)
+        || (current.is_admin && !is_admin);
+    let update = UserUpdate {
+        password_hash,
+        disabled,
+        is_admin,
+        email_verified,
+        end_sessions,
+    };
+    let user = tx
+        .update_user(id, &update, now)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    let sessions_ended = match end_sessions {
+        true => tx.revoke_user_sessions(id, now).await?,
+        false => Vec::new(),
+    };
+    let mut changed = Vec::new();
+    if password_hash.is_some() {
+        changed.push("password");
+    }
+    if disabled != current.disabled {
+        changed.push("disabled");
+    }
+    if is_admin != current.is_admin {
+        changed.push("admin");
+    }
+    if email_verified != current.email_verified {
+        changed.push("email_verified");
+    }
+    let entry = entry.clone().details(serde_json::json!({
+        "changed": changed,
+        "disabled": disabled,
+        "admin": is_admin,
+        "email_verified": email_verified,
+        "sessions_ended": sessions_ended.len(),
+    }));
+    tx.record(&entry).await?;
+    tx.emit(&events::user("updated", &user, &changed, now))
+        .await?;
+    if email_verified && !current.email_verified {
+        tx.emit(&events::user("email_verified", &user, &[], now))
+            .await?;
+    }
+    // Why the sessions ended: the strongest of the changes.
+    let reason = if password_hash.is_some() {
+        SessionEnd::PasswordChanged
+    } else if disabled && !current.disabled {
+        SessionEnd::UserDisabled
+    } else {
+        SessionEnd::AdminWithdrawn
+    };
+    for session in &sessions_ended {
+        tx.emit(&events::session_invalidated(session, id, reason, now))
+            .await?;
+    }
+    if password_hash.is_some() {
+        // Dead already (the credentials version moved); removed so nothing lingers.
+        tx.delete_link_tokens(id, LinkKind::ResetPassword).await?;
+    }
+    let sessions_ended = sessions_ended.len();
+    tracing::info!(user_id = %id, disabled, admin = is_admin, sessions_ended, "user updated");
+    Ok(user)
 }

@@ -11,6 +11,7 @@ mod clients;
 mod health;
 mod keys;
 mod limit_counters;
+mod mail;
 mod outbox;
 mod refresh_tokens;
 mod revoked_tokens;
@@ -33,6 +34,7 @@ pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
+pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};
 pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
 pub use tx::Tx;
@@ -219,6 +221,8 @@ pub struct Store {
 struct OutboxState {
     enabled: bool,
     written: tokio::sync::Notify,
+    /// Wakes the mail relay: a transaction that queued mail has committed.
+    mailed: tokio::sync::Notify,
 }
 
 impl OutboxState {
@@ -292,6 +296,7 @@ impl Store {
         let outbox = Arc::new(OutboxState {
             enabled: options.events,
             written: tokio::sync::Notify::new(),
+            mailed: tokio::sync::Notify::new(),
         });
         Ok(Self {
             rotations: rotations::Rotations::spawn(db.clone(), outbox.clone()),

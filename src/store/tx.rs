@@ -19,6 +19,8 @@ pub struct Tx {
     pub(super) changed_clients: Vec<ClientId>,
     /// Whether it wrote outbox events: the relay is woken after the commit.
     pub(super) emitted: bool,
+    /// Whether it queued mail: the mail relay is woken after the commit.
+    pub(super) mailed: bool,
 }
 
 pub(super) enum TxConn {
@@ -74,6 +76,7 @@ impl Store {
             store: self.clone(),
             changed_clients: Vec::new(),
             emitted: false,
+            mailed: false,
         })
     }
 }
@@ -94,6 +97,7 @@ impl Tx {
             store,
             changed_clients,
             emitted,
+            mailed,
         } = self;
         let committed = match conn {
             TxConn::Sqlite(tx) => tx.commit().await,
@@ -103,6 +107,9 @@ impl Tx {
         committed?;
         if emitted {
             store.outbox.written();
+        }
+        if mailed {
+            store.outbox.mailed.notify_one();
         }
         for id in &changed_clients {
             store.announce_client_change(id).await;

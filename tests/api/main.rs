@@ -13,6 +13,7 @@ mod admin_users;
 mod audit;
 mod cli;
 mod discovery;
+mod email;
 mod email_verified;
 mod events;
 mod grpc;

@@ -55,6 +55,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         audit_retention: Duration::from_secs(365 * 86_400),
         maintenance_interval: Duration::from_secs(60),
         events: None,
+        mail: None,
         passwords: PasswordConfig {
             min_length: 8,
             hash_params: CHEAP_HASH,
@@ -82,6 +83,9 @@ pub fn test_config(database: &TestDatabase) -> Config {
             registrations_per_ip: 0,
             registrations_total: 0,
             registration_window: Duration::from_secs(3600),
+            mail_per_email: 0,
+            mail_per_ip: 0,
+            mail_window: Duration::from_secs(3600),
             client_rate: None,
         },
         trusted_proxies: Vec::new(),

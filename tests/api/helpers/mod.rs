@@ -9,6 +9,7 @@ mod grpc;
 mod keys;
 mod nats;
 mod process;
+mod smtp;
 mod tokens;
 
 pub use api::*;
@@ -19,6 +20,7 @@ pub use grpc::*;
 pub use keys::*;
 pub use nats::*;
 pub use process::*;
+pub use smtp::*;
 pub use tokens::*;
 
 use sigil::password::HashParams;

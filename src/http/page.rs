@@ -1,0 +1,99 @@
+//! The few HTML pages sigil serves itself (the answer to an emailed link): self-contained (no
+//! script, no external asset), under a strict Content-Security-Policy that allows only the
+//! page's own stylesheet (by hash) and forms posting back to sigil. Everything interpolated is
+//! escaped.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
+
+use super::error::ApiError;
+pub(super) use crate::events::escape_html as escape;
+
+/// The only style of every page, allowed by its hash.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;\
+padding:0 1rem;line-height:1.5}label,input,button{display:block;font-size:1rem}\
+input{width:100%;box-sizing:border-box;margin:.25rem 0 1rem;padding:.4rem}\
+button{padding:.5rem 1rem}";
+
+/// `default-src 'none'`, the style above by hash, forms to this origin only, no framing.
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    // OK because the policy is ASCII built from base64.
+    HeaderValue::from_str(&policy).expect("a valid header value")
+});
+
+/// A page: a status, a title and a body of already-escaped HTML.
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) title: &'static str,
+    pub(super) body: String,
+}
+
+impl Page {
+    /// A page with one paragraph of plain text.
+    pub(super) fn message(status: StatusCode, title: &'static str, text: &str) -> Self {
+        Self {
+            status,
+            title,
+            body: format!("<p>{}</p>", escape(text)),
+        }
+    }
+
+    /// The page for `error`: its status, description and headers (`Retry-After`), and the
+    /// cause of a 500 for the log; the JSON body becomes a page.
+    pub(super) fn error(error: ApiError, title: &'static str) -> Response {
+        let (parts, _) = error.into_response().into_parts();
+        let text = match parts.status {
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                "Something went wrong on our side. Try again later."
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "The service is unavailable right now. Try again in a minute."
+            }
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts. Wait a while and try again.",
+            _ => "This link is invalid, has expired or was already used. Ask for a new one.",
+        };
+        let mut page = Self::message(parts.status, title, text).into_response();
+        if let Some(retry) = parts.headers.get(header::RETRY_AFTER) {
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, retry.clone());
+        }
+        *page.extensions_mut() = parts.extensions;
+        page
+    }
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title><style>{STYLE}</style></head>\
+             <body><h1>{title}</h1>{body}</body></html>\n",
+            title = escape(self.title),
+            body = self.body,
+        );
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CONTENT_SECURITY_POLICY, CSP.clone()),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ];
+        (self.status, headers, html).into_response()
+    }
+}

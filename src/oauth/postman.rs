@@ -1,0 +1,248 @@
+//! The mail relay: delivers queued mail (`mail_outbox`) through the SMTP mailer, outside any
+//! request, so an SMTP outage fails no request and loses no mail.
+//!
+//! Each mail is claimed with a lease (a relay that dies mid-send leaves it to be tried again;
+//! on PostgreSQL each mail goes to one instance). Its one-time token is made just before it
+//! is sent, so no usable link ever waits in the database, and a link's lifetime counts from
+//! the moment it is mailed. A mail nobody needs any more (user gone, disabled or already
+//! verified, password changed since a reset was asked for) is skipped. A failed attempt
+//! deletes its token and is retried with a doubling backoff; after the last attempt, or a
+//! permanent refusal (5xx), the mail is a dead letter (`sigil_mail_dead_letters_total`).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Sigil;
+use super::verification::wants_link;
+use crate::clock::Clock;
+use crate::domain::{LinkKind, LinkToken};
+use crate::events::{Letter, Mailer, SendError};
+use crate::metrics::Metrics;
+use crate::store::{MailEnd, MailJob, NewLinkToken, Store};
+
+/// Mails claimed per pass.
+const BATCH: i64 = 20;
+/// How long a claimed mail is left to its relay before another may try it.
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// The longest wait between passes when no commit wakes the relay (mail queued by another
+/// instance, a retry falling due).
+const POLL: Duration = Duration::from_secs(1);
+/// Backoff after a failed attempt: 10 s doubling up to 1 h.
+const BACKOFF: (i64, i64) = (10, 3600);
+
+/// How long a verification link works.
+pub(super) const VERIFY_TTL: chrono::Duration = chrono::Duration::hours(24);
+/// How long a password-reset link works.
+pub(super) const RESET_TTL: chrono::Duration = chrono::Duration::hours(1);
+
+/// What the mail relay needs besides the store.
+#[derive(Clone)]
+pub struct PostmanSettings {
+    /// The SMTP mailer.
+    pub mailer: Mailer,
+    /// Attempts before a mail is given up.
+    pub max_attempts: u32,
+}
+
+/// The running mail relay; `stop` ends it after the pass in flight.
+pub struct Postman {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Postman {
+    /// Stops after the pass in flight and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts delivering `sigil`'s queued mail.
+pub fn spawn_postman(
+    sigil: &Sigil,
+    settings: PostmanSettings,
+    clock: Clock,
+    metrics: Metrics,
+) -> Postman {
+    let worker = Worker {
+        store: sigil.store.clone(),
+        issuer: sigil
+            .tokens
+            .settings
+            .issuer
+            .trim_end_matches('/')
+            .to_owned(),
+        settings,
+        clock,
+        metrics,
+    };
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        while !*stopped.borrow() {
+            let full = match worker.pass().await {
+                Ok(claimed) => claimed == BATCH as usize,
+                Err(error) => {
+                    let error = format!("{:#}", anyhow::Error::from(error));
+                    tracing::warn!(error, "mail relay pass failed; mail waits in the queue");
+                    false
+                }
+            };
+            worker.report_backlog().await;
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = worker.store.mail_queued() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    });
+    Postman { stop, task }
+}
+
+struct Worker {
+    store: Store,
+    issuer: String,
+    settings: PostmanSettings,
+    clock: Clock,
+    metrics: Metrics,
+}
+
+/// A mail ready to go: its address, link and the token to delete if it does not.
+struct Prepared {
+    to: String,
+    link: LinkToken,
+    hours: i64,
+}
+
+impl Worker {
+    /// Delivers the mails due now; returns how many were claimed.
+    async fn pass(&self) -> Result<usize, crate::store::Error> {
+        let now = self.clock.now();
+        let jobs = self.store.claim_mail(now, now + LEASE, BATCH).await?;
+        for job in &jobs {
+            self.deliver(job).await?;
+        }
+        Ok(jobs.len())
+    }
+
+    async fn deliver(&self, job: &MailJob) -> Result<(), crate::store::Error> {
+        let Some(prepared) = self.prepare(job).await? else {
+            return self
+                .store
+                .finish_mail(job.seq, MailEnd::Skipped, self.clock.now(), None)
+                .await;
+        };
+        let path = match job.kind {
+            LinkKind::VerifyEmail => "verify-email",
+            LinkKind::ResetPassword => "password/reset",
+        };
+        let link = format!("{}/{path}?token={}", self.issuer, prepared.link.expose());
+        let letter = Letter {
+            to: &prepared.to,
+            kind: job.kind,
+            link: &link,
+            hours: prepared.hours,
+        };
+        let sent = self.settings.mailer.send(&letter).await;
+        let now = self.clock.now();
+        let kind = job.kind.as_str();
+        let error = match sent {
+            Ok(()) => {
+                self.metrics.mail_sent(kind);
+                tracing::info!(seq = job.seq, kind, user_id = %job.user_id, "mail sent");
+                return self
+                    .store
+                    .finish_mail(job.seq, MailEnd::Sent, now, None)
+                    .await;
+            }
+            Err(error) => error,
+        };
+        // Never delivered, so never usable: the link goes.
+        self.store.delete_link_token(&prepared.link.hash()).await?;
+        self.metrics.mail_send_failed();
+        let last = job.attempts >= i64::from(self.settings.max_attempts);
+        let reason = error.to_string();
+        match error {
+            SendError::Transient(_) if !last => {
+                let retry = now + backoff(job.attempts);
+                tracing::warn!(seq = job.seq, kind, attempts = job.attempts, error = %reason, %retry, "mail not sent; will retry");
+                self.store.retry_mail(job.seq, retry, &reason).await
+            }
+            _ => {
+                self.metrics.mail_dead_letter(kind);
+                tracing::error!(seq = job.seq, kind, attempts = job.attempts, error = %reason, "mail given up (dead letter)");
+                self.store
+                    .finish_mail(job.seq, MailEnd::Dead, now, Some(&reason))
+                    .await
+            }
+        }
+    }
+
+    /// Makes the mail's token in its own transaction, unless the mail is no longer wanted.
+    async fn prepare(&self, job: &MailJob) -> Result<Option<Prepared>, crate::store::Error> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(user) = tx.lock_user(&job.user_id).await? else {
+            return Ok(None);
+        };
+        let outdated = job.kind == LinkKind::ResetPassword
+            && user.credentials_version != job.credentials_version;
+        if outdated || !wants_link(&user, job.kind) {
+            return Ok(None);
+        }
+        let ttl = match job.kind {
+            LinkKind::VerifyEmail => VERIFY_TTL,
+            LinkKind::ResetPassword => RESET_TTL,
+        };
+        let link = LinkToken::generate();
+        tx.insert_link_token(&NewLinkToken {
+            hash: &link.hash(),
+            kind: job.kind,
+            user_id: &user.id,
+            credentials_version: user.credentials_version,
+            created_at: now,
+            expires_at: now + ttl,
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Prepared {
+            to: user.email,
+            link,
+            hours: ttl.num_hours(),
+        }))
+    }
+
+    async fn report_backlog(&self) {
+        if let Ok((pending, dead)) = self.store.mail_backlog().await {
+            self.metrics.mail_backlog(pending, dead);
+        }
+    }
+}
+
+/// The wait after failed attempt number `attempts`: 10 s doubling up to 1 h.
+fn backoff(attempts: i64) -> chrono::Duration {
+    let (first, cap) = BACKOFF;
+    let doublings = (attempts - 1).clamp(0, 20) as u32;
+    chrono::Duration::seconds(first.saturating_mul(1 << doublings).min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_ten_seconds_up_to_an_hour() {
+        let waits: Vec<i64> = (1..=12).map(|n| backoff(n).num_seconds()).collect();
+
+        assert_eq!(
+            waits,
+            [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600, 3600]
+        );
+        assert_eq!(backoff(i64::MAX).num_seconds(), 3600);
+    }
+}
