@@ -11,7 +11,7 @@ use sigil::config::Config;
 use sigil::oauth::LimitSettings;
 
 use crate::helpers::{
-    Mail, PASSWORD, SmtpSink, TestApp, TestClient, count_status, parallel, spawn_app,
+    Mail, NatsServer, PASSWORD, SmtpSink, TestApp, TestClient, count_status, parallel, spawn_app,
     spawn_app_with,
 };
 
@@ -647,4 +647,88 @@ async fn one_ip_gets_its_allowance_of_mail_requests_across_addresses_and_resets(
         .parse()
         .unwrap();
     assert!(retry > 3000 && retry <= 3600, "{retry}");
+}
+
+#[tokio::test]
+async fn verification_and_reset_publish_their_events_and_no_token_appears_in_events_or_audit() {
+    let (Some(nats), Some(sink)) = (NatsServer::start(), SmtpSink::start()) else {
+        return;
+    };
+    let (events, mail_config) = (nats.event_config(), sink.mail_config());
+    let app = spawn_app_with(move |config| {
+        config.events = Some(events);
+        config.mail = Some(mail_config);
+    })
+    .await;
+    let client = dashboard(&app).await;
+    let user = app.create_user("max@example.com").await;
+
+    let verify = mail(&sink, 1, 0).await.token(VERIFY_LINK);
+    post(&app, "/verify-email", json!({ "token": verify })).await;
+    app.logged_in(&client, "max@example.com").await;
+    post(
+        &app,
+        "/password/forgot",
+        json!({ "email": "max@example.com" }),
+    )
+    .await;
+    let reset = mail(&sink, 2, 1).await.token(RESET_LINK);
+    let body = json!({ "token": reset, "password": NEW_PASSWORD });
+    assert_eq!(post(&app, "/password/reset", body).await.status(), 204);
+    // Besides the bootstrap admin client's and the dashboard's `client.created`.
+    let received: Vec<_> = nats
+        .events(9, WAIT)
+        .await
+        .into_iter()
+        .filter(|event| !event.kind().starts_with("auth.client."))
+        .collect();
+    let audit = app
+        .admin_ok(Method::GET, "/admin/audit?limit=200", None, 200)
+        .await;
+
+    let kinds: Vec<&str> = received.iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "auth.user.created",
+            "auth.user.updated",
+            "auth.user.email_verified",
+            "auth.session.created",
+            "auth.token.issued",
+            "auth.user.updated",
+            "auth.session.invalidated",
+        ]
+    );
+    assert_eq!(
+        received[1].envelope["data"]["changed"],
+        json!(["email_verified"])
+    );
+    assert_eq!(received[5].envelope["data"]["changed"], json!(["password"]));
+    assert_eq!(received[6].envelope["data"]["reason"], "password_changed");
+    assert!(
+        received
+            .iter()
+            .all(|event| event.envelope["subject"] == user
+                || event.kind().starts_with("auth.session")
+                || event.kind().starts_with("auth.token"))
+    );
+    let audit_text = audit.to_string();
+    for action in ["email.verify", "password.reset_request", "password.reset"] {
+        assert!(
+            audit_text.contains(&format!("\"{action}\"")),
+            "{action} audited"
+        );
+    }
+    for token in [&verify, &reset] {
+        assert!(
+            !audit_text.contains(&token[..12]),
+            "a token in the audit log"
+        );
+        assert!(
+            received
+                .iter()
+                .all(|event| !event.raw.contains(&token[..12])),
+            "a token in an event"
+        );
+    }
 }

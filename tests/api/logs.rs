@@ -1,5 +1,7 @@
-//! The log of a full flow (HTTP and gRPC), captured from the real binary at debug level, holds
-//! no password, client secret, token or private-key material.
+//! The log of a full flow (HTTP, gRPC, mailed links), captured from the real binary at debug
+//! level, holds no password, client secret, token, link or private-key material.
+
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -8,7 +10,7 @@ use base64::Engine as _;
 use sigil::grpc::proto::{LoginRequest, RefreshRequest, UserInfoRequest};
 
 use crate::helpers::{
-    Api, SigilProcess, TestClient, TestDatabase, private_key_material, serde_urlencoded,
+    Api, SigilProcess, SmtpSink, TestClient, TestDatabase, private_key_material, serde_urlencoded,
     with_basic, with_bearer,
 };
 
@@ -17,6 +19,7 @@ const REGISTERED_PASSWORD: &str = "registered user passphrase 2";
 const CREATED_PASSWORD: &str = "admin-created passphrase 3";
 const RESET_PASSWORD: &str = "reset passphrase number 4";
 const WRONG_PASSWORD: &str = "almost the right passphrase 5";
+const MAILED_PASSWORD: &str = "chosen through a mailed link 6";
 
 /// Every secret the flow handled, to search the log for.
 #[derive(Default)]
@@ -67,11 +70,17 @@ async fn token(api: &Api, client: &TestClient, form: &[(&str, &str)]) -> Value {
 #[tokio::test]
 async fn a_full_flow_at_debug_level_logs_no_secret() {
     let database = TestDatabase::create().await;
+    let sink = SmtpSink::start();
+    let smtp_url = sink
+        .as_ref()
+        .map(|sink| format!("smtp://127.0.0.1:{}", sink.port))
+        .unwrap_or_default();
     let flags = ["--argon2-memory-kib", "256", "--argon2-iterations", "1"];
     let env = [
         ("RUST_LOG", "debug"),
         ("SIGIL_ADMIN_USERNAME", "root@example.com"),
         ("SIGIL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("SIGIL_SMTP_URL", smtp_url.as_str()),
     ];
     let process = SigilProcess::serve_with_env(&database, &flags, &env);
     let api = process.api();
@@ -84,6 +93,7 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         CREATED_PASSWORD,
         RESET_PASSWORD,
         WRONG_PASSWORD,
+        MAILED_PASSWORD,
     ] {
         secrets.add(password);
     }
@@ -243,6 +253,11 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         .await
         .unwrap_err();
 
+    // Mailed links: the verification link of the registration, then a password reset.
+    if let Some(sink) = &sink {
+        mailed_links(&api, sink, &mut secrets).await;
+    }
+
     let material = private_key_material(&database).await;
     let (status, logs) = process.terminate().await;
 
@@ -262,6 +277,10 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         );
     }
     assert!(log.contains("\"level\":\"DEBUG\""), "debug lines captured");
+    assert!(
+        sink.is_none() || log.contains("mail sent"),
+        "the mail flow ran:\n{log}"
+    );
     let encoded = |s: &str| serde_urlencoded(&[("x", s)])[2..].to_owned();
     for secret in &secrets.0 {
         for form in [secret.clone(), encoded(secret), secret[..12].to_owned()] {
@@ -274,4 +293,45 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
             "private key material in the log"
         );
     }
+}
+
+/// Follows the registration's verification link, asks for a reset link and sets a password
+/// through it; the tokens and links join the secrets.
+async fn mailed_links(api: &Api, sink: &SmtpSink, secrets: &mut Secrets) {
+    let verify = sink.messages(1, Duration::from_secs(15)).await;
+    let verify_link = verify[0].link("http").expect("a verification link");
+    secrets.add(&verify_link);
+    let token = secrets.add(&verify[0].token("http"));
+    assert_eq!(
+        api.get(&format!("/verify-email?token={token}"))
+            .await
+            .status(),
+        200
+    );
+    let forgot = api
+        .http
+        .post(api.url("/password/forgot"))
+        .json(&json!({ "email": "made@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    let reset = sink.messages(2, Duration::from_secs(15)).await;
+    secrets.add(&reset[1].link("http").expect("a reset link"));
+    let token = secrets.add(&reset[1].token("http"));
+    assert_eq!(
+        api.get(&format!("/password/reset?token={token}"))
+            .await
+            .status(),
+        200
+    );
+    let form = [("token", token.as_str()), ("password", MAILED_PASSWORD)];
+    let done = api
+        .http
+        .post(api.url("/password/reset"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
 }

@@ -7,16 +7,22 @@ credentials it runs on:
 - `/userinfo` and `/me` get a user's password-grant token;
 - `/token`, `/introspect`, `/revoke` and `/logout` get the credentials of a confidential client
   allowed every grant, in the form or in HTTP Basic;
+- `/verify-email` and `/password/reset` get, every other time, the token of a link really
+  mailed (to a fresh stand-in user, read from the SMTP sink's Maildir), so verification and
+  reset are reached, not only refused;
 - path parameters that name the run's own clients or user are swapped for a fresh stand-in
   (so the fuzzer cannot delete, disable or re-key them, and still acts on a real one), and a key id that names no key is, every
   other time, swapped for the published next key's id (so revocation is reached, not only 404).
 
-Environment: SIGIL_URL, SIGIL_ADMIN_CLIENT_ID, SIGIL_ADMIN_CLIENT_SECRET.
+Environment: SIGIL_URL, SIGIL_ADMIN_CLIENT_ID, SIGIL_ADMIN_CLIENT_SECRET, SMTP_MAILDIR.
 """
 
+import email
 import itertools
 import os
+import re
 import secrets
+import time
 import uuid
 
 import requests
@@ -140,6 +146,34 @@ def _stand_in(path):
     return _create("/admin/users", body)["id"]
 
 
+MAILDIR = os.environ["SMTP_MAILDIR"]
+LINKS = {"/verify-email": ("/verify-email/resend", "verify-email"), "/password/reset": ("/password/forgot", "password/reset")}
+
+
+def _mailed_token(path):
+    """The token of a link mailed for `path` to a fresh stand-in user (never the run's own:
+    the fuzzer may use it to change a password)."""
+    ask, link = LINKS[path]
+    address = f"link-{uuid.uuid4().hex[:12]}@example.com"
+    _create("/admin/users", {"username": address, "password": secrets.token_urlsafe(12)})
+    requests.post(f"{BASE}{ask}", json={"email": address}, timeout=TIMEOUT).raise_for_status()
+    pattern = re.compile(re.escape(link) + r"\?token=([A-Za-z0-9_-]+)")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for name in os.listdir(os.path.join(MAILDIR, "new")) if os.path.isdir(os.path.join(MAILDIR, "new")) else []:
+            with open(os.path.join(MAILDIR, "new", name), encoding="utf-8") as file:
+                message = email.message_from_file(file)
+            if message["To"] != address:
+                continue
+            for part in message.walk():
+                if part.get_content_type() == "text/plain":
+                    found = pattern.search(part.get_payload(decode=True).decode())
+                    if found:
+                        return found.group(1)
+        time.sleep(0.05)
+    raise RuntimeError(f"no mail for {address} within 15 s")
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     path = case.operation.path
@@ -147,6 +181,11 @@ def before_call(context, case, kwargs):
     if body is not None and path in ("/token", "/logout", "/revoke", "/introspect"):
         if _every_other_time():
             _live_values(path, body)
+    if path in LINKS and _every_other_time():
+        if body is not None and "token" in body:
+            body["token"] = _mailed_token(path)
+        elif case.query and "token" in case.query:
+            case.query["token"] = _mailed_token(path)
     parameters = case.path_parameters
     if not parameters:
         return

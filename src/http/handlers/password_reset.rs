@@ -41,6 +41,7 @@ pub(crate) struct ResetPasswordRequest {
 
 /// The emailed link's token.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResetLinkQuery {
     /// The `token` of the emailed link.
@@ -108,10 +109,13 @@ pub(crate) async fn get_password_reset(
     request_body(content((ResetPasswordRequest = "application/json"), (ResetPasswordRequest = "application/x-www-form-urlencoded"))),
     responses((status = 204, description = "the password is set; every session ended"),
         (status = 200, content_type = "text/html", body = String, description = "the form's answer: the password is set"),
-        (status = 400, body = ErrorResponse, description = "`invalid_token` or `invalid_request`"),
+        (status = 400, description = "`invalid_token` or `invalid_request` (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html"))),
         (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
-        (status = 429, body = ErrorResponse, description = "too many requests; see Retry-After"),
-        (status = 503, body = ErrorResponse)))]
+        (status = 429, description = "too many requests; see Retry-After (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html"))),
+        (status = 503, description = "the database is unreachable (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html")))))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_password_reset(
     State(state): State<AppState>,

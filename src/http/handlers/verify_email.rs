@@ -18,6 +18,7 @@ pub(super) const MAX_TOKEN_CHARS: usize = 512;
 
 /// The link's token.
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyEmailRequest {
     /// The `token` of the emailed link.
