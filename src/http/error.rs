@@ -111,6 +111,16 @@ impl ApiError {
         }
     }
 
+    /// The machine-readable code (`error`).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human sentence (`error_description`).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// A 429 whose `Retry-After` is `wait`, rounded up to whole seconds.
     pub fn too_many_requests(wait: std::time::Duration) -> Self {
         let mut api = Self::new(

@@ -51,18 +51,20 @@ impl Page {
     /// The page for `error`: its status, description and headers (`Retry-After`), and the
     /// cause of a 500 for the log; the JSON body becomes a page.
     pub(super) fn error(error: ApiError, title: &'static str) -> Response {
-        let (parts, _) = error.into_response().into_parts();
-        let text = match parts.status {
-            StatusCode::INTERNAL_SERVER_ERROR => {
-                "Something went wrong on our side. Try again later."
+        let text = match error.code() {
+            "invalid_token" => {
+                "This link is invalid, has expired or was already used. Ask for a new one."
+                    .to_owned()
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
-                "The service is unavailable right now. Try again in a minute."
+            "server_error" => "Something went wrong on our side. Try again later.".to_owned(),
+            "temporarily_unavailable" => {
+                "The service is unavailable right now. Try again in a minute.".to_owned()
             }
-            StatusCode::TOO_MANY_REQUESTS => "Too many attempts. Wait a while and try again.",
-            _ => "This link is invalid, has expired or was already used. Ask for a new one.",
+            "too_many_requests" => "Too many attempts. Wait a while and try again.".to_owned(),
+            _ => format!("The request was refused: {}.", error.description()),
         };
-        let mut page = Self::message(parts.status, title, text).into_response();
+        let (parts, _) = error.into_response().into_parts();
+        let mut page = Self::message(parts.status, title, &text).into_response();
         if let Some(retry) = parts.headers.get(header::RETRY_AFTER) {
             page.headers_mut()
                 .insert(header::RETRY_AFTER, retry.clone());

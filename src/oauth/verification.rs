@@ -79,7 +79,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Verifies the address the `token`'s link was sent to. Returns the user.
+    /// Verifies the address the `token`'s link was sent to. Returns the user. Counted by the
+    /// mail-request limit of `ip`.
     #[tracing::instrument(skip_all)]
     pub async fn verify_email(
         &self,
@@ -87,6 +88,7 @@ impl Accounts {
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
+        self.claim_mail_request(None, ip, now).await?;
         let entry = AuditEntry::new(&Actor::anonymous(ip), "email.verify", now);
         let verified = async {
             let hash = LinkToken::presented(token.to_owned()).hash();

@@ -282,15 +282,16 @@ async fn the_reset_form_posts_back_and_answers_with_a_page() {
     )
     .await;
     let token = mail(&sink, 1, 0).await.token(RESET_LINK);
-    let answer = app
-        .api
-        .http
-        .post(app.api.url("/password/reset"))
-        .form(&[("token", token.as_str()), ("password", NEW_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let weak = post_form(&app, &token, "short").await;
+    let (weak_status, weak_page) = (weak.status(), weak.text().await.unwrap());
+    let answer = post_form(&app, &token, NEW_PASSWORD).await;
 
+    assert_eq!(weak_status, 400);
+    assert!(
+        weak_page.contains("role=\"alert\"") && weak_page.contains("at least"),
+        "the form again, saying why: {weak_page}"
+    );
+    assert!(weak_page.contains(&token), "with the same link");
     assert_eq!(answer.status(), 200);
     assert!(
         answer.headers()["content-type"]
@@ -303,6 +304,13 @@ async fn the_reset_form_posts_back_and_answers_with_a_page() {
         .login(&client, "di@example.com", NEW_PASSWORD, None)
         .await;
     assert_eq!(new.status(), 200);
+}
+
+/// The reset form as a browser posts it.
+async fn post_form(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
+    let url = app.api.url("/password/reset");
+    let form = [("token", token), ("password", password)];
+    app.api.http.post(url).form(&form).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -731,4 +739,33 @@ async fn verification_and_reset_publish_their_events_and_no_token_appears_in_eve
             "a token in an event"
         );
     }
+}
+
+#[tokio::test]
+async fn a_reset_link_expires_after_an_hour() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let manual = clock.clone();
+    let Some((sink, app)) = mailing_app(move |config| config.clock = manual).await else {
+        return;
+    };
+    app.create_user("ned@example.com").await;
+    post(
+        &app,
+        "/password/forgot",
+        json!({ "email": "ned@example.com" }),
+    )
+    .await;
+    let token = mail(&sink, 2, 1).await.token(RESET_LINK);
+
+    clock.advance(Duration::from_secs(3601));
+    let late = post(
+        &app,
+        "/password/reset",
+        json!({ "token": token, "password": NEW_PASSWORD }),
+    )
+    .await;
+
+    assert_eq!(late.status(), 400);
+    let body: Value = late.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
 }

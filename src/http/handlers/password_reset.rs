@@ -84,21 +84,7 @@ pub(crate) async fn get_password_reset(
         Ok(token) => token,
         Err(error) => return Page::error(error, TITLE),
     };
-    let body = format!(
-        "<form method=\"post\" action=\"reset\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <label for=\"password\">New password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" \
-         autocomplete=\"new-password\" required>\
-         <button type=\"submit\">Set the new password</button></form>",
-        token = escape(&token),
-    );
-    Page {
-        status: StatusCode::OK,
-        title: TITLE,
-        body,
-    }
-    .into_response()
+    reset_form(StatusCode::OK, &token, None)
 }
 
 /// Sets a new password with a reset link's token and ends every session of the user (`204`;
@@ -133,27 +119,47 @@ pub(crate) async fn post_password_reset(
             Err(error) => error.into_response(),
         };
     }
-    let reset = async {
-        let Form(body) = Form::<ResetPasswordRequest>::from_request(request, &state)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "the form is incomplete",
-                )
-            })?;
-        reset(&state, client_ip, body).await
+    let Ok(Form(body)) = Form::<ResetPasswordRequest>::from_request(request, &state).await else {
+        let incomplete = "the form is incomplete";
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", incomplete);
+        return Page::error(error, TITLE);
     };
-    match reset.await {
+    let token = body.token.clone();
+    match reset(&state, client_ip, body).await {
         Ok(()) => Page::message(
             StatusCode::OK,
             TITLE,
             "Your password is changed, and every session signed in with the old one has ended.",
         )
         .into_response(),
+        // The link still works: the form again, saying what the policy wants.
+        Err(error) if error.code() == "invalid_request" => {
+            reset_form(StatusCode::BAD_REQUEST, &token, Some(error.description()))
+        }
         Err(error) => Page::error(error, TITLE),
     }
+}
+
+/// The new-password form for `token`, with a `notice` about the last attempt if any.
+fn reset_form(status: StatusCode, token: &str, notice: Option<&str>) -> Response {
+    let notice = notice
+        .map(|notice| format!("<p role=\"alert\">{}</p>", escape(notice)))
+        .unwrap_or_default();
+    let body = format!(
+        "{notice}<form method=\"post\" action=\"reset\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label for=\"password\">New password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" \
+         autocomplete=\"new-password\" required>\
+         <button type=\"submit\">Set the new password</button></form>",
+        token = escape(token),
+    );
+    Page {
+        status,
+        title: TITLE,
+        body,
+    }
+    .into_response()
 }
 
 async fn reset(
