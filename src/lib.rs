@@ -15,10 +15,11 @@
 //!   accounts, clients, keys, audit) for the server and `Operator` for the command line. Each
 //!   use case carries its `Actor`, runs its writes in one store transaction and records its
 //!   audit row in it. Grant logic (client authentication, scopes, token minting) lives here,
-//!   free of HTTP.
+//!   free of HTTP; so do the emailed links (`verification`) and the mail relay (`postman`).
 //! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
 //! - `events`: the relay of the transactional outbox to NATS JetStream, the CloudEvents
-//!   envelope and the sink seam; the only user of async-nats.
+//!   envelope and the sink seam; the only user of async-nats. Mail over SMTP (`mail.rs`,
+//!   templates in the binary); the only user of lettre.
 //! - `password`: argon2id hashing off the async runtime; the only user of argon2.
 //! - `metrics`: Prometheus counters and gauges; the only user of prometheus-client.
 //! - `store`: SQLite and PostgreSQL persistence and its unit of work (`Tx`); the only user of
