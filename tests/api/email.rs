@@ -769,3 +769,39 @@ async fn a_reset_link_expires_after_an_hour() {
     let body: Value = late.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
 }
+
+#[tokio::test]
+async fn maintenance_forgets_expired_links_and_mail_a_week_after_it_left_the_queue() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let manual = clock.clone();
+    let Some((sink, app)) = mailing_app(move |config| {
+        config.clock = manual;
+        config.maintenance_interval = Duration::from_millis(50);
+    })
+    .await
+    else {
+        return;
+    };
+    app.create_user("oz@example.com").await;
+    mail(&sink, 1, 0).await;
+    let count = |table: &'static str| {
+        let database = &app.database;
+        async move {
+            database
+                .count(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "")
+                .await
+        }
+    };
+    let before = (count("mail_outbox").await, count("link_tokens").await);
+
+    clock.advance(Duration::from_secs(8 * 86_400));
+    let deadline = Instant::now() + WAIT;
+    let mut after = before;
+    while Instant::now() < deadline && after != (0, 0) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = (count("mail_outbox").await, count("link_tokens").await);
+    }
+
+    assert_eq!(before, (1, 1), "the sent mail and its link");
+    assert_eq!(after, (0, 0), "both pruned");
+}
