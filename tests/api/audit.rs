@@ -586,14 +586,7 @@ async fn maintenance_prunes_ended_sessions_and_expired_audit_rows() {
     let old = app.logged_in(&live, "ann@example.com").await;
     app.refresh(&live, old["refresh_token"].as_str().unwrap(), None)
         .await;
-    let count = |table: &'static str| {
-        let database = &app.database;
-        async move {
-            database
-                .count(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "")
-                .await
-        }
-    };
+    let count = |table: &'static str| app.database.rows(table);
     assert_eq!(count("refresh_families").await, 1);
     assert_eq!(count("refresh_tokens").await, 2);
 

@@ -32,17 +32,6 @@ async fn mailing_app(customize: impl FnOnce(&mut Config)) -> Option<(SmtpSink, T
     Some((sink, app))
 }
 
-/// `POST path` with a JSON body.
-async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.api
-        .http
-        .post(app.api.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The only mail the sink must hold after `count` arrived, the `index`th.
 async fn mail(sink: &SmtpSink, count: usize, index: usize) -> Mail {
     let received = sink.messages(count, WAIT).await;
@@ -132,28 +121,29 @@ async fn the_api_form_refuses_forged_and_expired_links_and_a_new_link_works() {
     app.create_user("bob@example.com").await;
     let first = mail(&sink, 1, 0).await.token(VERIFY_LINK);
 
-    let forged = post(
-        &app,
-        "/verify-email",
-        json!({ "token": format!("{first}x") }),
-    )
-    .await;
+    let forged = app
+        .post_json("/verify-email", json!({ "token": format!("{first}x") }))
+        .await;
     clock.advance(Duration::from_secs(24 * 3600 + 1));
-    let expired = post(&app, "/verify-email", json!({ "token": first })).await;
-    let resent = post(
-        &app,
-        "/verify-email/resend",
-        json!({ "email": "bob@example.com" }),
-    )
-    .await;
+    let expired = app
+        .post_json("/verify-email", json!({ "token": first }))
+        .await;
+    let resent = app
+        .post_json(
+            "/verify-email/resend",
+            json!({ "email": "bob@example.com" }),
+        )
+        .await;
     let second = mail(&sink, 2, 1).await.token(VERIFY_LINK);
-    let verified = post(&app, "/verify-email", json!({ "token": second })).await;
-    let no_more = post(
-        &app,
-        "/verify-email/resend",
-        json!({ "email": "bob@example.com" }),
-    )
-    .await;
+    let verified = app
+        .post_json("/verify-email", json!({ "token": second }))
+        .await;
+    let no_more = app
+        .post_json(
+            "/verify-email/resend",
+            json!({ "email": "bob@example.com" }),
+        )
+        .await;
 
     assert_eq!(forged.status(), 400);
     let body: Value = forged.json().await.unwrap();
@@ -188,12 +178,9 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let user = app.create_user("cy@example.com").await;
     let session = app.logged_in(&client, "cy@example.com").await;
 
-    let asked = post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "CY@example.com" }),
-    )
-    .await;
+    let asked = app
+        .post_json("/password/forgot", json!({ "email": "CY@example.com" }))
+        .await;
     let mail = mail(&sink, 2, 1).await;
     let token = mail.token(RESET_LINK);
     let form = app
@@ -203,14 +190,14 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
         .await
         .unwrap();
     let reset = json!({ "token": token, "password": NEW_PASSWORD });
-    let weak = post(
-        &app,
-        "/password/reset",
-        json!({ "token": token, "password": "short" }),
-    )
-    .await;
-    let done = post(&app, "/password/reset", reset.clone()).await;
-    let again = post(&app, "/password/reset", reset).await;
+    let weak = app
+        .post_json(
+            "/password/reset",
+            json!({ "token": token, "password": "short" }),
+        )
+        .await;
+    let done = app.post_json("/password/reset", reset.clone()).await;
+    let again = app.post_json("/password/reset", reset).await;
     let refresh = session["refresh_token"].as_str().unwrap();
 
     assert_eq!(asked.status(), 202);
@@ -275,12 +262,8 @@ async fn the_reset_form_posts_back_and_answers_with_a_page() {
     )
     .await;
 
-    post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "di@example.com" }),
-    )
-    .await;
+    app.post_json("/password/forgot", json!({ "email": "di@example.com" }))
+        .await;
     let token = mail(&sink, 1, 0).await.token(RESET_LINK);
     let weak = post_form(&app, &token, "short").await;
     let (weak_status, weak_page) = (weak.status(), weak.text().await.unwrap());
@@ -319,12 +302,8 @@ async fn a_reset_link_dies_when_the_password_changes_another_way() {
         return;
     };
     let user = app.create_user("eve@example.com").await;
-    post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "eve@example.com" }),
-    )
-    .await;
+    app.post_json("/password/forgot", json!({ "email": "eve@example.com" }))
+        .await;
     let token = mail(&sink, 2, 1).await.token(RESET_LINK);
 
     let changed = json!({ "password": "changed by an admin meanwhile" });
@@ -335,12 +314,12 @@ async fn a_reset_link_dies_when_the_password_changes_another_way() {
         200,
     )
     .await;
-    let reset = post(
-        &app,
-        "/password/reset",
-        json!({ "token": token, "password": NEW_PASSWORD }),
-    )
-    .await;
+    let reset = app
+        .post_json(
+            "/password/reset",
+            json!({ "token": token, "password": NEW_PASSWORD }),
+        )
+        .await;
 
     assert_eq!(reset.status(), 400);
     let body: Value = reset.json().await.unwrap();
@@ -353,25 +332,16 @@ async fn parallel_uses_of_one_reset_link_set_the_password_exactly_once() {
         return;
     };
     app.create_user("fay@example.com").await;
-    post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "fay@example.com" }),
-    )
-    .await;
+    app.post_json("/password/forgot", json!({ "email": "fay@example.com" }))
+        .await;
     let token = mail(&sink, 2, 1).await.token(RESET_LINK);
 
     let statuses = parallel(8, |i| {
         let api = app.api.clone();
         let body = json!({ "token": token, "password": format!("{NEW_PASSWORD} {i}") });
         async move {
-            let url = api.url("/password/reset");
-            api.http
-                .post(url)
-                .json(&body)
-                .send()
+            api.post_json("/password/reset", body)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
@@ -411,15 +381,11 @@ async fn asking_for_an_unknown_address_answers_like_a_known_one_and_sends_nothin
     let mut answers = Vec::new();
     for path in ["/password/forgot", "/verify-email/resend"] {
         let (known, known_answers) = timed(15, |_| {
-            post(&app, path, json!({ "email": "gil@example.com" }))
+            app.post_json(path, json!({ "email": "gil@example.com" }))
         })
         .await;
         let (unknown, unknown_answers) = timed(15, |i| {
-            post(
-                &app,
-                path,
-                json!({ "email": format!("nobody{i}@example.com") }),
-            )
+            app.post_json(path, json!({ "email": format!("nobody{i}@example.com") }))
         })
         .await;
         answers.push((path, known, unknown, known_answers, unknown_answers));
@@ -482,7 +448,7 @@ async fn an_smtp_outage_during_registration_fails_nothing_and_the_mail_follows()
     assert!(failed, "the first attempt met a dead server");
     let token = delivered.token(VERIFY_LINK);
     assert_eq!(
-        post(&app, "/verify-email", json!({ "token": token }))
+        app.post_json("/verify-email", json!({ "token": token }))
             .await
             .status(),
         204
@@ -552,7 +518,8 @@ async fn required_verification_blocks_login_until_the_link_is_used() {
 
     let blocked = app.login(&client, "jo@example.com", PASSWORD, None).await;
     let token = mail(&sink, 1, 0).await.token(VERIFY_LINK);
-    post(&app, "/verify-email", json!({ "token": token })).await;
+    app.post_json("/verify-email", json!({ "token": token }))
+        .await;
     let allowed = app.login(&client, "jo@example.com", PASSWORD, None).await;
 
     assert_eq!(blocked.status(), 400);
@@ -569,7 +536,9 @@ async fn without_smtp_asking_for_mail_is_503_not_a_pretence() {
     let app = spawn_app().await;
 
     for path in ["/verify-email/resend", "/password/forgot"] {
-        let response = post(&app, path, json!({ "email": "kim@example.com" })).await;
+        let response = app
+            .post_json(path, json!({ "email": "kim@example.com" }))
+            .await;
 
         assert_eq!(response.status(), 503, "{path}");
         let body: Value = response.json().await.unwrap();
@@ -594,15 +563,10 @@ async fn parallel_requests_for_one_address_get_only_its_allowance() {
 
     let statuses = parallel(6, |_| {
         let api = app.api.clone();
+        let body = json!({ "email": "lee@example.com" });
         async move {
-            let body = json!({ "email": "lee@example.com" });
-            let url = api.url("/password/forgot");
-            api.http
-                .post(url)
-                .json(&body)
-                .send()
+            api.post_json("/password/forgot", body)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
@@ -623,24 +587,21 @@ async fn one_ip_gets_its_allowance_of_mail_requests_across_addresses_and_resets(
     for i in 0..5 {
         let body = json!({ "email": format!("m{i}@example.com") });
         statuses.push(
-            post(&app, "/verify-email/resend", body)
+            app.post_json("/verify-email/resend", body)
                 .await
                 .status()
                 .as_u16(),
         );
     }
-    let reset = post(
-        &app,
-        "/password/reset",
-        json!({ "token": "x", "password": NEW_PASSWORD }),
-    )
-    .await;
-    let refused = post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "n@example.com" }),
-    )
-    .await;
+    let reset = app
+        .post_json(
+            "/password/reset",
+            json!({ "token": "x", "password": NEW_PASSWORD }),
+        )
+        .await;
+    let refused = app
+        .post_json("/password/forgot", json!({ "email": "n@example.com" }))
+        .await;
 
     assert_eq!(statuses, [202; 5]);
     assert_eq!(
@@ -672,17 +633,14 @@ async fn verification_and_reset_publish_their_events_and_no_token_appears_in_eve
     let user = app.create_user("max@example.com").await;
 
     let verify = mail(&sink, 1, 0).await.token(VERIFY_LINK);
-    post(&app, "/verify-email", json!({ "token": verify })).await;
+    app.post_json("/verify-email", json!({ "token": verify }))
+        .await;
     app.logged_in(&client, "max@example.com").await;
-    post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "max@example.com" }),
-    )
-    .await;
+    app.post_json("/password/forgot", json!({ "email": "max@example.com" }))
+        .await;
     let reset = mail(&sink, 2, 1).await.token(RESET_LINK);
     let body = json!({ "token": reset, "password": NEW_PASSWORD });
-    assert_eq!(post(&app, "/password/reset", body).await.status(), 204);
+    assert_eq!(app.post_json("/password/reset", body).await.status(), 204);
     // Besides the bootstrap admin client's and the dashboard's `client.created`.
     let received: Vec<_> = nats
         .events(9, WAIT)
@@ -749,21 +707,17 @@ async fn a_reset_link_expires_after_an_hour() {
         return;
     };
     app.create_user("ned@example.com").await;
-    post(
-        &app,
-        "/password/forgot",
-        json!({ "email": "ned@example.com" }),
-    )
-    .await;
+    app.post_json("/password/forgot", json!({ "email": "ned@example.com" }))
+        .await;
     let token = mail(&sink, 2, 1).await.token(RESET_LINK);
 
     clock.advance(Duration::from_secs(3601));
-    let late = post(
-        &app,
-        "/password/reset",
-        json!({ "token": token, "password": NEW_PASSWORD }),
-    )
-    .await;
+    let late = app
+        .post_json(
+            "/password/reset",
+            json!({ "token": token, "password": NEW_PASSWORD }),
+        )
+        .await;
 
     assert_eq!(late.status(), 400);
     let body: Value = late.json().await.unwrap();
@@ -784,14 +738,7 @@ async fn maintenance_forgets_expired_links_and_mail_a_week_after_it_left_the_que
     };
     app.create_user("oz@example.com").await;
     mail(&sink, 1, 0).await;
-    let count = |table: &'static str| {
-        let database = &app.database;
-        async move {
-            database
-                .count(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "")
-                .await
-        }
-    };
+    let count = |table: &'static str| app.database.rows(table);
     let before = (count("mail_outbox").await, count("link_tokens").await);
 
     clock.advance(Duration::from_secs(8 * 86_400));

@@ -309,12 +309,8 @@ async fn mailed_links(api: &Api, sink: &SmtpSink, secrets: &mut Secrets) {
         200
     );
     let forgot = api
-        .http
-        .post(api.url("/password/forgot"))
-        .json(&json!({ "email": "made@example.com" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/password/forgot", json!({ "email": "made@example.com" }))
+        .await;
     assert_eq!(forgot.status(), 202);
     let reset = sink.messages(2, Duration::from_secs(15)).await;
     secrets.add(&reset[1].link("http").expect("a reset link"));

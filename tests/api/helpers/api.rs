@@ -61,6 +61,12 @@ impl Api {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        let request = self.http.post(self.url(path)).json(&body);
+        request.send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
     }

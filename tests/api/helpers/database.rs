@@ -78,6 +78,12 @@ impl TestDatabase {
     }
 
     /// Runs `SELECT COUNT(*) ...` with one text bind on whichever backend this is.
+    /// How many rows `table` holds.
+    pub async fn rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1");
+        self.count(&sql, "").await
+    }
+
     pub async fn count(&self, sql: &str, bind: &str) -> i64 {
         if self.is_postgres() {
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
