@@ -23,9 +23,11 @@ use crate::metrics::Metrics;
 use crate::store::{MailEnd, MailJob, NewLinkToken, Store};
 
 /// Mails claimed per pass.
-const BATCH: i64 = 20;
-/// How long a claimed mail is left to its relay before another may try it.
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+const BATCH: i64 = 5;
+/// How long a claimed mail is left to its relay before another may try it: well beyond a
+/// batch sent to a server that lets every SMTP command run into the 10 s timeout, so a slow
+/// server does not get the same mail from two instances.
+const LEASE: chrono::Duration = chrono::Duration::minutes(10);
 /// The longest wait between passes when no commit wakes the relay (mail queued by another
 /// instance, a retry falling due).
 const POLL: Duration = Duration::from_secs(1);
