@@ -185,6 +185,8 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         audience: args.audience,
         public: args.public,
         introspection: args.introspection,
+        redirect_uris: args.redirect_uris,
+        first_party: args.first_party,
     };
     let operator = operator(&args.database).await?;
     let RegisteredClient { client, secret } = operator
@@ -197,12 +199,19 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
             ClientError::InvalidScope(_) => anyhow::anyhow!("--scopes: {error}"),
             ClientError::InvalidAudience(_) => anyhow::anyhow!("--audience: {error}"),
             ClientError::PublicClientCredentials => anyhow::anyhow!("--public: {error}"),
+            ClientError::InvalidRedirectUri(_) => anyhow::anyhow!("--redirect-uri: {error}"),
             other => anyhow::Error::from(other),
         })?;
     let secret = secret.as_ref().map(ClientSecret::expose);
     if args.json {
+        let redirect_uris: Vec<&str> = client
+            .redirect_uris
+            .iter()
+            .map(|uri| uri.as_str())
+            .collect();
         let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,
-            "grant_types": client.grant_types.to_string(), "scope": client.scopes.to_string() });
+            "grant_types": client.grant_types.to_string(), "scope": client.scopes.to_string(),
+            "redirect_uris": redirect_uris, "first_party": client.first_party });
         println!("{out}");
     } else {
         println!("client_id:     {}", client.id);

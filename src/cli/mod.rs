@@ -447,7 +447,8 @@ pub struct ClientCreateArgs {
     /// Human-readable name.
     #[arg(long)]
     pub name: String,
-    /// Allowed grants, comma-separated: client_credentials, password, refresh_token.
+    /// Allowed grants, comma-separated: client_credentials, password, refresh_token,
+    /// authorization_code.
     #[arg(long, default_value = "client_credentials")]
     pub grant_types: String,
     /// Allowed scopes, space-separated (e.g. "read write").
@@ -463,6 +464,13 @@ pub struct ClientCreateArgs {
     /// confidential client may introspect its own.
     #[arg(long)]
     pub introspection: bool,
+    /// A redirect URI for the authorization code grant (repeatable): https, http on a
+    /// loopback address (any port matches), or a private-use scheme (com.example.app:/cb).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A first-party client: its users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

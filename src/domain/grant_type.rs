@@ -13,6 +13,8 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6: exchanging a refresh token.
     RefreshToken,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): a user's browser login.
+    AuthorizationCode,
 }
 
 /// Why a string is not a known grant type.
@@ -27,6 +29,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 }
@@ -39,6 +42,7 @@ impl FromStr for GrantType {
             "client_credentials" => Ok(Self::ClientCredentials),
             "password" => Ok(Self::Password),
             "refresh_token" => Ok(Self::RefreshToken),
+            "authorization_code" => Ok(Self::AuthorizationCode),
             _ => Err(GrantTypeError),
         }
     }

@@ -12,6 +12,7 @@ mod grant_type;
 mod link_kind;
 mod opaque_secret;
 mod password;
+mod redirect_uri;
 mod scope;
 
 pub use actor::{Actor, Principal};
@@ -23,4 +24,5 @@ pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
 pub use link_kind::{LinkKind, LinkKindError};
 pub use opaque_secret::{ClientSecret, LinkToken, RefreshToken, SecretHash};
 pub use password::{MAX_PASSWORD_CHARS, Password, PasswordError};
+pub use redirect_uri::{REDIRECT_URI_PATTERN, RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeError};

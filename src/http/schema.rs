@@ -17,6 +17,7 @@ pub(crate) enum GrantType {
     ClientCredentials,
     Password,
     RefreshToken,
+    AuthorizationCode,
 }
 
 /// Space-separated scope tokens (RFC 6749 §3.3: printable ASCII except `"` and `\`), at most
@@ -81,3 +82,18 @@ pub(crate) struct Email(String);
     reason = "describes the wire form for the OpenAPI document only"
 )]
 pub(crate) struct LinkToken(String);
+
+/// A redirect URI: absolute, no fragment, at most 2000 characters; `https`, `http` on a
+/// loopback address, or a private-use scheme with a dot (`com.example.app:/cb`). The pattern
+/// is `domain::REDIRECT_URI_PATTERN`.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^(https://([a-z0-9-]+\.)*[a-z][a-z0-9-]*(:[0-9]{1,4})?|http://(127\.0\.0\.1|\[::1\]|localhost)(:[0-9]{1,4})?|[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:)(/[A-Za-z0-9._~/?&=+-]*)?$",
+    min_length = 1,
+    max_length = 2000
+)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct RedirectUri(String);

@@ -83,8 +83,7 @@ impl Sigil {
             grant_types: ADMIN_CLIENT_GRANTS.into(),
             scopes: super::ADMIN_SCOPE.into(),
             audience: None,
-            public: false,
-            introspection: false,
+            ..ClientSpec::default()
         };
         let id = bootstrap
             .admin_client_id

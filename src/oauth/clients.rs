@@ -8,7 +8,7 @@ use super::admin::{Admin, audited, read_audited};
 use super::events;
 use crate::domain::{
     Actor, Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
-    GrantTypes, Scope, ScopeError, SecretHash,
+    GrantTypes, RedirectUri, RedirectUriError, Scope, ScopeError, SecretHash,
 };
 use crate::store::{self, AuditEntry, Client, NewClient, Store};
 
@@ -19,8 +19,13 @@ pub enum ClientError {
     #[error("name: {0}")]
     InvalidName(#[from] ClientNameError),
     /// A grant type is unknown, or none was given.
-    #[error("grant_types: expected one or more of client_credentials, password, refresh_token")]
+    #[error(
+        "grant_types: expected one or more of client_credentials, password, refresh_token, authorization_code"
+    )]
     InvalidGrantTypes,
+    /// A redirect URI is malformed or of a refused kind.
+    #[error("redirect_uris: {0}")]
+    InvalidRedirectUri(#[from] RedirectUriError),
     /// The scope list is malformed.
     #[error("scope: {0}")]
     InvalidScope(#[from] ScopeError),
@@ -76,6 +81,10 @@ pub struct ClientSpec {
     pub public: bool,
     /// May introspect tokens issued to other clients (a resource server).
     pub introspection: bool,
+    /// Where authorization responses may go (authorization code grant).
+    pub redirect_uris: Vec<String>,
+    /// A first-party client: its users are not asked for consent.
+    pub first_party: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -91,6 +100,10 @@ pub struct ClientChanges {
     pub audience: Option<Option<String>>,
     /// Grant or withdraw the right to introspect other clients' tokens.
     pub introspection: Option<bool>,
+    /// New redirect URIs (replacing the old ones).
+    pub redirect_uris: Option<Vec<String>>,
+    /// Make it a first-party client or not.
+    pub first_party: Option<bool>,
 }
 
 /// A registered client and, for a confidential one, its secret: shown this once.
@@ -310,6 +323,8 @@ fn describe(client: &Client) -> serde_json::Value {
         "scope": client.scopes.to_string(),
         "audience": client.audience,
         "introspection": client.may_introspect,
+        "redirect_uris": client.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "first_party": client.first_party,
     })
 }
 
@@ -341,6 +356,11 @@ impl ClientChanges {
                 None => current.audience.clone(),
             },
             may_introspect: self.introspection.unwrap_or(current.may_introspect),
+            redirect_uris: match self.redirect_uris {
+                Some(uris) => parse_redirect_uris(&uris)?,
+                None => current.redirect_uris.clone(),
+            },
+            first_party: self.first_party.unwrap_or(current.first_party),
             ..current.clone()
         })
     }
@@ -360,7 +380,21 @@ pub(super) fn new_client(
         scopes: Scope::parse(&spec.scopes)?,
         audience: parse_audience(spec.audience.as_deref())?,
         may_introspect: spec.introspection,
+        redirect_uris: parse_redirect_uris(&spec.redirect_uris)?,
+        first_party: spec.first_party,
     })
+}
+
+/// Each URI parsed, duplicates dropped, in the order given.
+fn parse_redirect_uris(uris: &[String]) -> Result<Vec<RedirectUri>, ClientError> {
+    let mut parsed: Vec<RedirectUri> = Vec::with_capacity(uris.len());
+    for uri in uris {
+        let uri = RedirectUri::parse(uri)?;
+        if !parsed.contains(&uri) {
+            parsed.push(uri);
+        }
+    }
+    Ok(parsed)
 }
 
 fn parse_grant_types(text: &str, public: bool) -> Result<GrantTypes, ClientError> {

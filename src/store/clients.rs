@@ -9,7 +9,7 @@ use moka::future::Cache;
 
 use super::tx::on_tx;
 use super::{Error, Pools, Store, Tx, on_pool};
-use crate::domain::{ClientId, GrantTypes, Scope, SecretHash};
+use crate::domain::{ClientId, GrantTypes, RedirectUri, Scope, SecretHash};
 
 /// Most clients kept in the lookup cache.
 const CACHE_CAPACITY: u64 = 10_000;
@@ -31,6 +31,10 @@ pub struct Client {
     pub audience: Option<String>,
     /// May introspect tokens issued to other clients (a resource server).
     pub may_introspect: bool,
+    /// Where authorization responses may go (authorization code grant).
+    pub redirect_uris: Vec<RedirectUri>,
+    /// A first-party client: its users are not asked for consent.
+    pub first_party: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }
@@ -52,6 +56,10 @@ pub struct NewClient {
     pub audience: Option<String>,
     /// May introspect tokens issued to other clients.
     pub may_introspect: bool,
+    /// Where authorization responses may go.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// A first-party client: no consent screen.
+    pub first_party: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -63,6 +71,8 @@ struct ClientRow {
     scopes: String,
     audience: Option<String>,
     may_introspect: bool,
+    redirect_uris: String,
+    first_party: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -86,6 +96,13 @@ impl TryFrom<ClientRow> for Client {
             scopes: Scope::parse(&row.scopes).map_err(|_| corrupt("scopes"))?,
             audience: row.audience,
             may_introspect: row.may_introspect,
+            redirect_uris: row
+                .redirect_uris
+                .lines()
+                .map(RedirectUri::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt("redirect URIs"))?,
+            first_party: row.first_party,
             created_at: row.created_at,
         })
     }
@@ -181,7 +198,15 @@ impl Drop for ClientWatcher {
 }
 
 const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
-                             may_introspect, created_at FROM clients";
+                             may_introspect, redirect_uris, first_party, created_at FROM clients";
+
+/// The stored form of redirect URIs: one per line (a URI has no line break).
+fn join_uris(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 impl Tx {
     /// Registers a client; `Error::Conflict` when the id is taken.
@@ -200,6 +225,8 @@ impl Tx {
             scopes: client.scopes.clone(),
             audience: client.audience.clone(),
             may_introspect: client.may_introspect,
+            redirect_uris: client.redirect_uris.clone(),
+            first_party: client.first_party,
             created_at: now,
         })
     }
@@ -225,7 +252,8 @@ impl Tx {
     ) -> Result<u64, Error> {
         let sql = format!(
             "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
-             created_at, may_introspect) SELECT $1, $2, $3, $4, $5, $6, $7, $8{condition}"
+             created_at, may_introspect, redirect_uris, first_party) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10{condition}"
         );
         let inserted = on_tx!(self, |conn| {
             sqlx::query(&sql)
@@ -237,6 +265,8 @@ impl Tx {
                 .bind(client.audience.as_deref())
                 .bind(created_at)
                 .bind(client.may_introspect)
+                .bind(join_uris(&client.redirect_uris))
+                .bind(client.first_party)
                 .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
@@ -269,7 +299,7 @@ impl Tx {
         let updated = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5, \
-                 may_introspect = $6 WHERE client_id = $1",
+                 may_introspect = $6, redirect_uris = $7, first_party = $8 WHERE client_id = $1",
             )
             .bind(client.id.as_str())
             .bind(&client.name)
@@ -277,6 +307,8 @@ impl Tx {
             .bind(client.scopes.to_string())
             .bind(client.audience.as_deref())
             .bind(client.may_introspect)
+            .bind(join_uris(&client.redirect_uris))
+            .bind(client.first_party)
             .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())

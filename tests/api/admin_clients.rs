@@ -403,3 +403,54 @@ async fn a_client_deleted_through_one_instance_is_refused_by_another_at_once() {
     );
     other.stop().await;
 }
+
+#[tokio::test]
+async fn redirect_uris_are_registered_replaced_and_refused_when_unsafe() {
+    let app = spawn_app().await;
+    let body = json!({
+        "name": "dashboard", "public": true, "first_party": true,
+        "grant_types": ["authorization_code", "refresh_token"], "scope": "openid",
+        "redirect_uris": ["https://dash.example.com/cb", "com.example.app:/cb"],
+    });
+
+    let (created, client) = create_client(&app, body).await;
+    let path = format!("/admin/clients/{}", client.id);
+    let replaced = json!({ "redirect_uris": ["http://127.0.0.1/cb"], "first_party": false });
+    let patched = app
+        .admin_ok(Method::PATCH, &path, Some(replaced), 200)
+        .await;
+    let refusals = [
+        "http://dash.example.com/cb",
+        "https://dash.example.com/cb#frag",
+        "javascript:alert(1)",
+        "/relative",
+    ];
+
+    assert_eq!(
+        created["redirect_uris"],
+        json!(["https://dash.example.com/cb", "com.example.app:/cb"])
+    );
+    assert_eq!(created["first_party"], true);
+    assert_eq!(
+        created["grant_types"],
+        json!(["refresh_token", "authorization_code"])
+    );
+    assert_eq!(patched["redirect_uris"], json!(["http://127.0.0.1/cb"]));
+    assert_eq!(patched["first_party"], false);
+    for uri in refusals {
+        let body = json!({ "redirect_uris": [uri] });
+        let token = app.admin_token().await;
+        let response = app
+            .admin_json(Method::PATCH, &path, Some(&token), Some(body))
+            .await;
+        assert_eq!(response.status(), 400, "{uri}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("redirect_uris"),
+            "{uri}: {error}"
+        );
+    }
+}

@@ -312,3 +312,47 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
     let body = app.logged_in(&client, "root@example.com").await;
     assert_eq!(body["scope"], "admin", "an admin user may hold scope admin");
 }
+
+#[tokio::test]
+async fn client_create_registers_redirect_uris_and_refuses_a_bad_one() {
+    let database = TestDatabase::create().await;
+
+    let created = sigil(
+        &database,
+        &[
+            "client",
+            "create",
+            "--name",
+            "dash",
+            "--public",
+            "--grant-types",
+            "authorization_code,refresh_token",
+            "--redirect-uri",
+            "https://dash.example.com/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--first-party",
+            "--json",
+        ],
+    );
+    let refused = sigil(
+        &database,
+        &[
+            "client",
+            "create",
+            "--name",
+            "bad",
+            "--redirect-uri",
+            "http://dash.example.com/cb",
+        ],
+    );
+
+    let body: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(
+        body["redirect_uris"],
+        serde_json::json!(["https://dash.example.com/cb", "http://127.0.0.1/cb"])
+    );
+    assert_eq!(body["first_party"], true);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--redirect-uri"));
+}

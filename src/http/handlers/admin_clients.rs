@@ -33,6 +33,10 @@ pub(crate) struct ClientResponse {
     audience: Option<String>,
     /// May introspect tokens issued to other clients (a resource server).
     introspection: bool,
+    /// Where authorization responses may go (authorization code grant).
+    redirect_uris: Vec<String>,
+    /// A first-party client: its users are not asked for consent.
+    first_party: bool,
     /// When it was registered.
     created_at: DateTime<Utc>,
 }
@@ -51,6 +55,12 @@ impl From<&Client> for ClientResponse {
             scope: client.scopes.to_string(),
             audience: client.audience.clone(),
             introspection: client.may_introspect,
+            redirect_uris: client
+                .redirect_uris
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
+                .collect(),
+            first_party: client.first_party,
             created_at: client.created_at,
         }
     }
@@ -73,7 +83,7 @@ pub(crate) struct CreateClientRequest {
     /// Display name, 1 to 200 characters.
     #[schema(value_type = crate::http::schema::ClientName)]
     name: String,
-    /// Grants: `client_credentials`, `password`, `refresh_token`.
+    /// Grants: `client_credentials`, `password`, `refresh_token`, `authorization_code`.
     #[schema(value_type = Vec<crate::http::schema::GrantType>, min_items = 1)]
     grant_types: Vec<String>,
     /// Scopes it may request, space-separated (default none).
@@ -90,6 +100,14 @@ pub(crate) struct CreateClientRequest {
     /// every confidential client may introspect its own).
     #[serde(default)]
     introspection: bool,
+    /// Redirect URIs for the authorization code grant, matched exactly (an `http` loopback
+    /// URI on any port, RFC 8252 §7.3).
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::http::schema::RedirectUri>, max_items = 20)]
+    redirect_uris: Vec<String>,
+    /// A first-party client: its users are not asked for consent (default false).
+    #[serde(default)]
+    first_party: bool,
 }
 
 /// Changes to a client; absent fields stay as they are, `"audience": null` restores the
@@ -112,6 +130,11 @@ pub(crate) struct UpdateClientRequest {
     audience: Option<Option<String>>,
     /// Grant or withdraw the right to introspect other clients' tokens.
     introspection: Option<bool>,
+    /// New redirect URIs, replacing the old ones.
+    #[schema(value_type = Option<Vec<crate::http::schema::RedirectUri>>, max_items = 20)]
+    redirect_uris: Option<Vec<String>>,
+    /// Make it a first-party client (no consent screen) or not.
+    first_party: Option<bool>,
 }
 
 /// Distinguishes `"audience": null` (`Some(None)`) from an absent field (`None`).
@@ -157,6 +180,8 @@ pub(crate) async fn post_admin_clients(
         audience: request.audience,
         public: request.public,
         introspection: request.introspection,
+        redirect_uris: request.redirect_uris,
+        first_party: request.first_party,
     };
     let RegisteredClient { client, secret } = state
         .sigil
@@ -210,6 +235,8 @@ pub(crate) async fn patch_admin_client(
         scopes: request.scope,
         audience: request.audience,
         introspection: request.introspection,
+        redirect_uris: request.redirect_uris,
+        first_party: request.first_party,
     };
     let client = state
         .sigil

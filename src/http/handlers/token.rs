@@ -126,6 +126,7 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
             ),
             scope,
         },
+        GrantType::AuthorizationCode => return Err(Error::UnsupportedGrantType),
     };
     Ok(TokenRequest {
         client,
