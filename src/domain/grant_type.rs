@@ -101,6 +101,7 @@ mod tests {
             GrantType::ClientCredentials,
             GrantType::Password,
             GrantType::RefreshToken,
+            GrantType::AuthorizationCode,
         ] {
             assert_eq!(grant.as_str().parse(), Ok(grant));
         }
@@ -108,7 +109,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_differently_cased_grants() {
-        for input in ["authorization_code", "CLIENT_CREDENTIALS", "", "implicit"] {
+        for input in ["authorization code", "CLIENT_CREDENTIALS", "", "implicit"] {
             assert_eq!(input.parse::<GrantType>(), Err(GrantTypeError), "{input:?}");
         }
     }

@@ -12,6 +12,7 @@ mod grant_type;
 mod link_kind;
 mod opaque_secret;
 mod password;
+mod pkce;
 mod redirect_uri;
 mod scope;
 
@@ -22,7 +23,10 @@ pub use client_name::{ClientName, ClientNameError};
 pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
 pub use link_kind::{LinkKind, LinkKindError};
-pub use opaque_secret::{ClientSecret, LinkToken, RefreshToken, SecretHash};
+pub use opaque_secret::{
+    AuthorizationCode, BrowserSessionToken, ClientSecret, LinkToken, RefreshToken, SecretHash,
+};
 pub use password::{MAX_PASSWORD_CHARS, Password, PasswordError};
+pub use pkce::{CodeChallenge, PkceError};
 pub use redirect_uri::{REDIRECT_URI_PATTERN, RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeError};

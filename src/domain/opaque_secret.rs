@@ -74,6 +74,17 @@ opaque_secret!(
     LinkToken
 );
 
+opaque_secret!(
+    /// An authorization code (RFC 6749 §4.1.2): handed to the client in the redirect, stored
+    /// only as its hash, usable once.
+    AuthorizationCode
+);
+
+opaque_secret!(
+    /// The value of the browser-session cookie: set once, stored only as its hash.
+    BrowserSessionToken
+);
+
 /// The stored SHA-256 of an opaque secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash([u8; 32]);

@@ -62,7 +62,12 @@ impl Scope {
         Self(self.0.intersection(&other.0).cloned().collect())
     }
 
-    /// Whether `token` is in the set.
+    /// The tokens, in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Whether `token` is one of the scopes.
     pub fn contains(&self, token: &str) -> bool {
         self.0.contains(token)
     }

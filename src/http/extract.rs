@@ -15,7 +15,7 @@ use crate::oauth::{BasicCredentials, ClientAuthentication, Error};
 /// Parameters of the OAuth endpoints that must not be repeated (RFC 6749 §3.2), each with
 /// the error naming it. Unknown parameters are ignored, as RFC 6749 §3.2 requires, and so may
 /// repeat.
-const KNOWN_PARAMETERS: [(&str, &str); 10] = [
+const KNOWN_PARAMETERS: [(&str, &str); 13] = [
     ("grant_type", "parameter grant_type is repeated"),
     ("scope", "parameter scope is repeated"),
     ("client_id", "parameter client_id is repeated"),
@@ -26,6 +26,9 @@ const KNOWN_PARAMETERS: [(&str, &str); 10] = [
     ("token", "parameter token is repeated"),
     ("token_type_hint", "parameter token_type_hint is repeated"),
     ("all", "parameter all is repeated"),
+    ("code", "parameter code is repeated"),
+    ("redirect_uri", "parameter redirect_uri is repeated"),
+    ("code_verifier", "parameter code_verifier is repeated"),
 ];
 
 /// An `application/x-www-form-urlencoded` body (RFC 6749 §3.2): known parameters at most

@@ -25,6 +25,8 @@ pub struct Shared {
     pub(super) clock: Clock,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) metrics: Metrics,
+    /// Whether cookies carry `Secure` (the issuer is `https`).
+    pub(super) secure_cookies: bool,
 }
 
 /// Responses computed once at start.
@@ -58,6 +60,7 @@ impl AppState {
             clock: config.clock.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
+            secure_cookies: config.issuer.starts_with("https://"),
         })))
     }
 }

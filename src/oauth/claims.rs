@@ -50,6 +50,11 @@ pub struct IdTokenClaims<'a> {
     pub auth_time: i64,
     /// The session.
     pub sid: &'a str,
+    /// The `nonce` of the authorization request (authorization code grant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    /// OIDC Core §3.1.3.6: the left half of the access token's SHA-256, base64url.
+    pub at_hash: String,
     /// The user's email address, with scope `email` (OIDC Core §5.4).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<&'a str>,

@@ -47,11 +47,12 @@ pub(super) fn client(verb: &'static str, client: &Client, at: DateTime<Utc>) -> 
     NewEvent::new("client", client.id.as_str(), verb, data, at)
 }
 
-/// `session.created`: a successful password login started session `session_id`.
+/// `session.created`: a successful login started session `session_id`; `method` is
+/// `password` (the password grant) or `browser` (the hosted login page).
 pub(super) fn session_created(
     session_id: &str,
     user_id: &str,
-    client_id: &str,
+    (client_id, method): (&str, &str),
     ip: Option<IpAddr>,
     at: DateTime<Utc>,
 ) -> NewEvent {
@@ -59,6 +60,7 @@ pub(super) fn session_created(
         "session_id": session_id,
         "user_id": user_id,
         "client_id": client_id,
+        "method": method,
         "ip": ip.map(|ip| ip.to_canonical().to_string()),
     });
     NewEvent::new("session", session_id, "created", data, at)

@@ -40,6 +40,7 @@ impl Sigil {
         let ended = now - ENDED_SESSION_MARGIN;
         drain(|| store.prune_ended_refresh_tokens(ended, BATCH)).await?;
         drain(|| store.prune_ended_refresh_families(ended, BATCH)).await?;
+        drain(|| store.prune_browser_state(ended, BATCH)).await?;
         drain(|| store.prune_link_tokens(now, BATCH)).await?;
         let mail_done = now - MAIL_RETENTION;
         drain(|| store.prune_mail(mail_done, BATCH)).await?;

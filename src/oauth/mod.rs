@@ -7,6 +7,7 @@
 
 mod admin;
 mod audit;
+mod authorize;
 mod bearer;
 mod bootstrap;
 pub mod claims;
@@ -35,6 +36,7 @@ use chrono::{DateTime, Utc};
 pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
 pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
+pub use authorize::{AuthorizeError, AuthorizeParams, Browser, NewSession, Step};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use client_auth::{BasicCredentials, bearer_token};
@@ -52,7 +54,9 @@ pub use users::{AccountSettings, Accounts, NewAccount, UserChanges, UserError, U
 use secrecy::SecretString;
 
 use crate::clock::Clock;
-use crate::domain::{Actor, ClientId, ClientSecret, GrantType, RefreshToken, Scope};
+use crate::domain::{
+    Actor, AuthorizationCode, ClientId, ClientSecret, GrantType, RefreshToken, Scope,
+};
 use crate::hooks::Hooks;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -158,6 +162,15 @@ pub enum Grant {
         /// Requested scope; `None` means the token's scope. Never wider.
         scope: Option<Scope>,
     },
+    /// RFC 6749 §4.1.3 with PKCE.
+    AuthorizationCode {
+        /// The code from the authorization response.
+        code: AuthorizationCode,
+        /// The `redirect_uri` parameter, when sent.
+        redirect_uri: Option<String>,
+        /// The PKCE verifier (RFC 7636 §4.5).
+        code_verifier: String,
+    },
 }
 
 impl Grant {
@@ -167,6 +180,7 @@ impl Grant {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::Password { .. } => GrantType::Password,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
         }
     }
 }
@@ -213,6 +227,8 @@ struct Session<'a> {
     user: &'a User,
     family_id: &'a str,
     auth_time: DateTime<Utc>,
+    /// The authorization request's `nonce`, for the ID token of a code exchange.
+    nonce: Option<&'a str>,
 }
 
 impl TokenIssuer {
@@ -293,6 +309,22 @@ impl TokenIssuer {
                 .await,
                 GrantType::RefreshToken,
             ),
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                let exchange = grants::authorization_code::Exchange {
+                    code,
+                    redirect_uri,
+                    code_verifier,
+                    ip: request.client_ip,
+                };
+                (
+                    grants::authorization_code::grant(self, &client, exchange, now).await,
+                    GrantType::AuthorizationCode,
+                )
+            }
         };
         if issued.is_ok() {
             self.metrics.token_issued(grant_type.as_str());
@@ -430,6 +462,8 @@ impl TokenIssuer {
                     exp: now.timestamp().saturating_add_unsigned(expires_in),
                     auth_time: session.auth_time.timestamp(),
                     sid: session.family_id,
+                    nonce: session.nonce,
+                    at_hash: at_hash(&access_token),
                     email: with_email.then_some(session.user.email.as_str()),
                     email_verified: with_email.then_some(session.user.email_verified),
                 },
@@ -475,6 +509,7 @@ impl TokenIssuer {
             token_hash: first_hash.as_bytes(),
             scope: &scope_text,
             credentials_version: user.credentials_version,
+            browser_sid: None,
         };
         let mut tx = self.store.begin().await?;
         // Created only while the checked credentials are still the user's: a password reset,
@@ -490,8 +525,9 @@ impl TokenIssuer {
             .details(serde_json::json!({ "scope": scope_text }));
         tx.record(&entry).await?;
         let client_id = client.id.as_str();
+        let created = (client_id, "password");
         tx.emit(&events::session_created(
-            &family_id, &user.id, client_id, ip, now,
+            &family_id, &user.id, created, ip, now,
         ))
         .await?;
         let jti = Self::new_jti();
@@ -509,7 +545,17 @@ impl TokenIssuer {
             user,
             family_id: &family_id,
             auth_time: now,
+            nonce: None,
         };
         self.user_tokens(client, &session, scope, (refresh, &jti), now)
     }
+}
+
+/// OIDC Core §3.1.3.6 `at_hash`: base64url of the left half of the access token's SHA-256
+/// (every ID token and access token sigil signs uses a SHA-256 algorithm).
+fn at_hash(access_token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{
-    AccountSettings, Accounts, AuditLog, Clients, Error, IssuerSettings, Keys, TokenIssuer,
+    AccountSettings, Accounts, AuditLog, Browser, Clients, Error, IssuerSettings, Keys, TokenIssuer,
 };
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -25,6 +25,8 @@ pub struct Sigil {
     pub keys: Keys,
     /// The audit log.
     pub audit: AuditLog,
+    /// Browser login: the authorization endpoint, the login and consent steps.
+    pub browser: Browser,
     pub(super) store: Store,
 }
 
@@ -59,6 +61,7 @@ impl Sigil {
             clients: Clients::new(store.clone()),
             keys: Keys::new(ring, store.clone()),
             audit: AuditLog::new(store.clone()),
+            browser: Browser::new(store.clone(), tokens.clone()),
             tokens,
             store,
         }

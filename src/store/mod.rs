@@ -7,6 +7,7 @@
 //! module that imports `sqlx`.
 
 mod audit;
+mod browser;
 mod clients;
 mod health;
 mod keys;
@@ -31,6 +32,9 @@ use sqlx::{PgPool, SqlitePool};
 use crate::hooks::Hooks;
 
 pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
+pub use browser::{
+    AuthorizationCodeRecord, BrowserSession, CodeIssued, NewAuthorizationCode, NewBrowserSession,
+};
 pub use clients::{Client, ClientWatcher, NewClient};
 pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};

@@ -56,6 +56,8 @@ pub struct NewRefreshFamily<'a> {
     pub scope: &'a str,
     /// The user's credentials version that the login checked.
     pub credentials_version: i64,
+    /// The browser session it was started from (authorization code grant).
+    pub browser_sid: Option<&'a str>,
 }
 
 /// What presenting a refresh token did.
@@ -99,8 +101,8 @@ impl Tx {
         let inserted = on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO refresh_families (family_id, user_id, client_id, auth_time, \
-                 created_at, expires_at, credentials_version) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM users \
+                 created_at, expires_at, credentials_version, browser_sid) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM users \
                  WHERE user_id = $2 AND credentials_version = $7 AND NOT disabled)",
             )
             .bind(family.family_id)
@@ -110,6 +112,7 @@ impl Tx {
             .bind(now)
             .bind(family.expires_at)
             .bind(family.credentials_version)
+            .bind(family.browser_sid)
             .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())
@@ -152,6 +155,26 @@ impl Tx {
             .map(|done| done.rows_affected())
         })?;
         Ok(revoked == 1)
+    }
+
+    /// Revokes one family; its user, or `None` if unknown or already revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_refresh_family_owner(
+        &mut self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, Error> {
+        let revoked: Option<(String,)> = on_tx!(self, |conn| {
+            sqlx::query_as(
+                "UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE family_id = $1 AND revoked_at IS NULL RETURNING user_id",
+            )
+            .bind(family_id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        Ok(revoked.map(|(user_id,)| user_id))
     }
 
     /// Revokes every live family of a user (log out everywhere, password reset, disabling,

@@ -29,7 +29,12 @@ async fn both_metadata_documents_name_the_issuer_exactly_and_list_what_is_suppor
             doc["jwks_uri"], "https://auth.example.test/sigil/.well-known/jwks.json",
             "{path}"
         );
-        let grants = serde_json::json!(["client_credentials", "password", "refresh_token"]);
+        let grants = serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token"
+        ]);
         assert_eq!(doc["grant_types_supported"], grants, "{path}");
         let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
         assert_eq!(

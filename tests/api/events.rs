@@ -503,7 +503,7 @@ async fn sessions_tokens_and_failed_logins_publish_their_events_without_a_secret
     let session = created.envelope["subject"].as_str().unwrap();
     assert_eq!(
         created.envelope["data"],
-        json!({ "session_id": session, "user_id": user, "client_id": client.id, "ip": "127.0.0.1" })
+        json!({ "session_id": session, "user_id": user, "client_id": client.id, "method": "password", "ip": "127.0.0.1" })
     );
     let issued = events
         .iter()

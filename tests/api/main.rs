@@ -11,6 +11,7 @@ mod admin_clients;
 mod admin_keys;
 mod admin_users;
 mod audit;
+mod authorize;
 mod cli;
 mod discovery;
 mod email;

@@ -38,8 +38,11 @@ async fn served_and_printed_documents_are_the_generated_one() {
     assert!(generated["openapi"].as_str().unwrap().starts_with("3.1"));
 }
 
-/// The operations a browser reaches from an emailed link: their errors are HTML pages.
-const PAGES: [(&str, &str); 3] = [
+/// The operations a browser reaches (the login flow, emailed links): their errors are pages.
+const PAGES: [(&str, &str); 6] = [
+    ("get", "/authorize"),
+    ("post", "/authorize"),
+    ("post", "/authorize/consent"),
     ("get", "/verify-email"),
     ("get", "/password/reset"),
     ("post", "/password/reset"),

@@ -206,7 +206,7 @@ async fn unknown_grant_type_is_unsupported_grant_type() {
     let client = app.create_client("client_credentials", "").await;
 
     for grant in [
-        "authorization_code",
+        "implicit",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "CLIENT_CREDENTIALS",
     ] {

@@ -14,6 +14,7 @@ use crate::http::state::AppState;
 #[derive(Debug, Serialize)]
 struct ServerMetadata<'a> {
     issuer: &'a str,
+    authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
     revocation_endpoint: String,
@@ -24,8 +25,11 @@ struct ServerMetadata<'a> {
     revocation_endpoint_auth_methods_supported: &'a [&'a str],
     introspection_endpoint_auth_methods_supported: &'a [&'a str],
     scopes_supported: &'a [&'a str],
-    /// sigil has no authorization endpoint, so no response type is supported.
     response_types_supported: &'a [&'a str],
+    response_modes_supported: &'a [&'a str],
+    code_challenge_methods_supported: &'a [&'a str],
+    /// RFC 9207: authorization responses carry `iss`.
+    authorization_response_iss_parameter_supported: bool,
     subject_types_supported: &'a [&'a str],
     id_token_signing_alg_values_supported: [&'a str; 1],
     claims_supported: &'a [&'a str],
@@ -40,19 +44,29 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
     let base = config.issuer.trim_end_matches('/');
     let metadata = ServerMetadata {
         issuer: &config.issuer,
+        authorization_endpoint: format!("{base}/authorize"),
         token_endpoint: format!("{base}/token"),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         revocation_endpoint: format!("{base}/revoke"),
         introspection_endpoint: format!("{base}/introspect"),
         userinfo_endpoint: format!("{base}/userinfo"),
-        grant_types_supported: &["client_credentials", "password", "refresh_token"],
+        grant_types_supported: &[
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token",
+        ],
         token_endpoint_auth_methods_supported: AUTH_METHODS,
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
         // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
         introspection_endpoint_auth_methods_supported: &AUTH_METHODS[..2],
         // `admin` is sigil's own and granted only to admins: not advertised.
-        scopes_supported: &["openid"],
-        response_types_supported: &[],
+        scopes_supported: &["openid", "email"],
+        response_types_supported: &["code"],
+        response_modes_supported: &["query"],
+        // PKCE is required for every client, and `plain` refused (RFC 9700 §2.1.1).
+        code_challenge_methods_supported: &["S256"],
+        authorization_response_iss_parameter_supported: true,
         subject_types_supported: &["public"],
         // ID tokens are always RS256 (OIDC Discovery §3 requires it); access tokens follow
         // --signing-alg, and their verifiers read the algorithm from each JWK.
@@ -68,7 +82,10 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
             "scope",
             "sid",
             "auth_time",
+            "nonce",
+            "at_hash",
             "email",
+            "email_verified",
         ],
     };
     Ok(Bytes::from(serde_json::to_vec(&metadata)?))

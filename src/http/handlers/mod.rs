@@ -4,6 +4,7 @@ pub(super) mod admin_audit;
 pub(super) mod admin_clients;
 pub(super) mod admin_keys;
 pub(super) mod admin_users;
+pub(super) mod authorize;
 pub(super) mod discovery;
 pub(super) mod health;
 pub(super) mod introspect;

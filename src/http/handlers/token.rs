@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{GrantType, RefreshToken};
+use crate::domain::{AuthorizationCode, GrantType, RefreshToken};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::TokenError;
 use crate::http::extract::{ClientForm, OAuthForm};
@@ -126,7 +126,16 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
             ),
             scope,
         },
-        GrantType::AuthorizationCode => return Err(Error::UnsupportedGrantType),
+        GrantType::AuthorizationCode => Grant::AuthorizationCode {
+            code: AuthorizationCode::presented(
+                form.take("code")
+                    .ok_or(Error::InvalidRequest("code is required"))?,
+            ),
+            redirect_uri: form.take("redirect_uri"),
+            code_verifier: form
+                .take("code_verifier")
+                .ok_or(Error::InvalidRequest("code_verifier is required (PKCE)"))?,
+        },
     };
     Ok(TokenRequest {
         client,

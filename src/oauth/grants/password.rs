@@ -28,10 +28,7 @@ pub(in crate::oauth) struct Login {
     pub(in crate::oauth) ip: Option<IpAddr>,
 }
 
-/// Claims a slot of the failure limits (before any hash work, so attempts in flight count),
-/// then checks the password (against a dummy hash when the user is unknown, so both take the
-/// same time), rehashes it when the parameters changed, and starts a session. A
-/// bad-credentials answer keeps its slots as failures of the username and the IP.
+/// Checks the login (`check_login`) and starts a session.
 pub(in crate::oauth) async fn grant(
     issuer: &TokenIssuer,
     client: &Client,
@@ -41,11 +38,29 @@ pub(in crate::oauth) async fn grant(
 ) -> Result<IssuedTokens, Error> {
     let explicit = requested.is_some();
     let scope = TokenIssuer::narrow_scope(requested, &client.scopes)?;
+    let user = check_login(issuer, client, &login, now).await?;
+    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
+    issuer
+        .start_session(client, &user, scope, login.ip, now)
+        .await
+}
+
+/// Claims a slot of the failure limits (before any hash work, so attempts in flight count),
+/// then checks the password (against a dummy hash when the user is unknown, so both take the
+/// same time) and rehashes it when the parameters changed; the user whose login this is. A
+/// bad-credentials answer keeps its slots as failures of the username and the IP, and is
+/// audited. Shared by the password grant and the hosted login page.
+pub(in crate::oauth) async fn check_login(
+    issuer: &TokenIssuer,
+    client: &Client,
+    login: &Login,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
     let claim = issuer
         .limits
         .claim_login(&login.username, login.ip, now)
         .await?;
-    let checked = authenticate(issuer, &login, now).await;
+    let checked = authenticate(issuer, login, now).await;
     if let Some(checkpoint) = &issuer.settings.hooks.login_checked {
         checkpoint.pass().await;
     }
@@ -58,7 +73,7 @@ pub(in crate::oauth) async fn grant(
             let locked = issuer.limits.login_failed(claim);
             let failure = Failure {
                 client,
-                login: &login,
+                login,
                 user_id,
                 now,
             };
@@ -74,17 +89,14 @@ pub(in crate::oauth) async fn grant(
     if issuer.settings.require_verified_email && !user.email_verified {
         let failure = Failure {
             client,
-            login: &login,
+            login,
             user_id: Some(user.id.clone()),
             now,
         };
         record_failure(issuer, &failure, "email_unverified", &[]).await;
         return Err(Error::InvalidGrant(UNVERIFIED));
     }
-    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
-    issuer
-        .start_session(client, &user, scope, login.ip, now)
-        .await
+    Ok(user)
 }
 
 /// What the password check found.

@@ -94,6 +94,7 @@ pub(in crate::oauth) async fn grant(
                 user: &user,
                 family_id: &record.family_id,
                 auth_time: record.auth_time,
+                nonce: None,
             };
             issuer.user_tokens(client, &session, scope, (Some(next), &jti), now)
         }

@@ -11,8 +11,17 @@ use super::*;
 /// Verifies `token` against `jwks` with the independent `jsonwebtoken` crate: signature,
 /// `typ`, `iss`, `aud`, `exp`; returns the claims.
 pub fn verify(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
+    verify_typed(token, "at+jwt", jwks, audience)
+}
+
+/// Verifies an ID token (`typ` `JWT`) for client `audience` as `verify` does.
+pub fn verify_id_token(token: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
+    verify_typed(token, "JWT", jwks, audience)
+}
+
+fn verify_typed(token: &str, typ: &str, jwks: &JwkSet, audience: &str) -> TokenData<Value> {
     let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
+    assert_eq!(header.typ.as_deref(), Some(typ), "typ");
     let kid = header.kid.as_deref().expect("token has a kid");
     let jwk = jwks
         .find(kid)

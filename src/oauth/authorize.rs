@@ -1,0 +1,539 @@
+//! Browser login (RFC 6749 §4.1, OIDC Core §3.1, PKCE required): validating an authorization
+//! request, the hosted login and consent steps, the browser session that gives single
+//! sign-on, and issuing the code. No HTTP here: the transport renders each `Step`.
+//!
+//! Until the client and its redirect URI are known to match, an error is only ever shown to
+//! the user (`AuthorizeError::Page`), never sent to a redirect URI (an open redirector).
+//! After, errors go back to the client as RFC 6749 §4.1.2.1 parameters with `state` and
+//! `iss` (RFC 9207).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::grants::password::{Login, check_login};
+use super::{Error, TokenIssuer, events};
+use crate::domain::{
+    Actor, AuthorizationCode, BrowserSessionToken, ClientId, CodeChallenge, GrantType, Scope,
+};
+use crate::store::{
+    AuditEntry, BrowserSession, Client, NewAuthorizationCode, NewBrowserSession, Store, User,
+};
+
+/// How long a code lives (RFC 6749 §4.1.2: short; ten minutes at most).
+const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+/// Longest `state` or `nonce` accepted.
+const MAX_OPAQUE_CHARS: usize = 1024;
+
+/// The parameters of an authorization request, as sent (query or the forms' hidden copy).
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeParams {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// `response_type` (only `code`).
+    pub response_type: Option<String>,
+    /// `response_mode` (only `query`).
+    pub response_mode: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `state`, echoed back.
+    pub state: Option<String>,
+    /// `nonce`, put into the ID token.
+    pub nonce: Option<String>,
+    /// `code_challenge` (PKCE).
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method` (only `S256`).
+    pub code_challenge_method: Option<String>,
+    /// `prompt`: `none`, `login`, `consent`.
+    pub prompt: Option<String>,
+    /// `max_age` in seconds.
+    pub max_age: Option<String>,
+}
+
+/// A request whose client and redirect URI match.
+struct Request {
+    client: Arc<Client>,
+    /// Where the browser goes back to.
+    redirect_to: String,
+    /// The `redirect_uri` parameter as sent ("" when absent): the token request must repeat it.
+    redirect_param: String,
+    state: Option<String>,
+    scope: Option<Scope>,
+    nonce: Option<String>,
+    challenge: CodeChallenge,
+    prompt_none: bool,
+    prompt_login: bool,
+    prompt_consent: bool,
+    max_age: Option<i64>,
+}
+
+/// What the browser sees next.
+#[derive(Debug)]
+pub enum Step {
+    /// Back to the client: a code, or an error, in the redirect URI's query.
+    Redirect(String),
+    /// The login form, for this client.
+    Login {
+        /// The client's display name.
+        client_name: String,
+    },
+    /// The consent page: this client asks for these scopes.
+    Consent {
+        /// The client's display name.
+        client_name: String,
+        /// The scopes asked for, each shown.
+        scopes: Vec<String>,
+        /// Who is signed in.
+        email: String,
+    },
+}
+
+/// Why the browser cannot be sent anywhere.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    /// Shown on a page, never redirected: the client or redirect URI is unknown or wrong.
+    #[error("{0}")]
+    Page(&'static str),
+    /// The login was refused; the form is shown again with this message.
+    #[error("{0}")]
+    Refused(&'static str),
+    /// Too many attempts; retry after this long.
+    #[error("too many attempts, retry later")]
+    TooManyRequests(std::time::Duration),
+    /// The database is unreachable.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// Anything else.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<crate::store::Error> for AuthorizeError {
+    fn from(error: crate::store::Error) -> Self {
+        match error {
+            crate::store::Error::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<Error> for AuthorizeError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Unavailable => Self::Unavailable,
+            Error::TooManyRequests(wait) => Self::TooManyRequests(wait),
+            Error::InvalidGrant(why) => Self::Refused(why),
+            Error::Internal(source) => Self::Internal(source),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+/// A browser session just started: the cookie to set.
+pub struct NewSession {
+    /// The cookie's value (shown this once).
+    pub cookie: BrowserSessionToken,
+    /// How long it lasts.
+    pub max_age: std::time::Duration,
+}
+
+/// The browser-login use cases; cheap to clone.
+#[derive(Clone)]
+pub struct Browser {
+    store: Store,
+    issuer: TokenIssuer,
+}
+
+impl Browser {
+    pub(super) fn new(store: Store, issuer: TokenIssuer) -> Self {
+        Self { store, issuer }
+    }
+
+    /// `GET /authorize`: validates the request, then continues with the browser session the
+    /// cookie names (single sign-on), or asks for a login.
+    #[tracing::instrument(skip_all)]
+    pub async fn authorize(
+        &self,
+        params: &AuthorizeParams,
+        cookie: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Step, AuthorizeError> {
+        let request = match self.validate(params).await? {
+            Ok(request) => request,
+            Err(redirect) => return Ok(Step::Redirect(redirect)),
+        };
+        let session = self.session(cookie, now).await?;
+        self.proceed(&request, session, false, now).await
+    }
+
+    /// The login form was sent: checks the credentials as the password grant does (same
+    /// limits, same answer for every bad login), starts a browser session, and continues.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        params: &AuthorizeParams,
+        (username, password): (String, SecretString),
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(Step, Option<NewSession>), AuthorizeError> {
+        let request = match self.validate(params).await? {
+            Ok(request) => request,
+            Err(redirect) => return Ok((Step::Redirect(redirect), None)),
+        };
+        let login = Login {
+            username,
+            password,
+            ip,
+        };
+        let user = check_login(&self.issuer, &request.client, &login, now).await?;
+        let (session, cookie) = self.start(&user, &request.client, ip, now).await?;
+        let step = self.proceed(&request, Some(session), true, now).await?;
+        Ok((step, Some(cookie)))
+    }
+
+    /// The consent form was sent: `approve` issues the code, anything else answers
+    /// `access_denied`. Needs the browser session.
+    #[tracing::instrument(skip_all)]
+    pub async fn consent(
+        &self,
+        params: &AuthorizeParams,
+        cookie: Option<&str>,
+        approve: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Step, AuthorizeError> {
+        let request = match self.validate(params).await? {
+            Ok(request) => request,
+            Err(redirect) => return Ok(Step::Redirect(redirect)),
+        };
+        let Some(session) = self.session(cookie, now).await? else {
+            return Ok(Step::Login {
+                client_name: request.client.name.clone(),
+            });
+        };
+        if !approve {
+            return Ok(Step::Redirect(self.error(
+                &request,
+                "access_denied",
+                "the user declined",
+            )));
+        }
+        self.issue_code(&request, &session, now).await
+    }
+
+    /// The live browser session the cookie names.
+    async fn session(
+        &self,
+        cookie: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<BrowserSession>, AuthorizeError> {
+        let Some(cookie) = cookie.filter(|cookie| !cookie.is_empty()) else {
+            return Ok(None);
+        };
+        let hash = BrowserSessionToken::presented(cookie.to_owned()).hash();
+        Ok(self.store.find_browser_session(&hash, now).await?)
+    }
+
+    /// Starts a browser session for `user`, who just signed in through `client`'s request.
+    async fn start(
+        &self,
+        user: &User,
+        client: &Client,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(BrowserSession, NewSession), AuthorizeError> {
+        let cookie = BrowserSessionToken::generate();
+        let sid = uuid::Uuid::new_v4().to_string();
+        let lifetime = self.issuer.settings.refresh_token_ttl;
+        let expires_at =
+            now + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX);
+        let mut tx = self.store.begin().await?;
+        tx.insert_browser_session(&NewBrowserSession {
+            hash: &cookie.hash(),
+            sid: &sid,
+            user_id: &user.id,
+            credentials_version: user.credentials_version,
+            auth_time: now,
+            expires_at,
+        })
+        .await?;
+        let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
+        let entry = AuditEntry::new(&actor, "login.success", now)
+            .target("browser_session", sid.as_str())
+            .details(serde_json::json!({ "method": "browser" }));
+        tx.record(&entry).await?;
+        let created = (client.id.as_str(), "browser");
+        tx.emit(&events::session_created(&sid, &user.id, created, ip, now))
+            .await?;
+        tx.commit().await?;
+        let session = BrowserSession {
+            sid,
+            user_id: user.id.clone(),
+            auth_time: now,
+        };
+        let new = NewSession {
+            cookie,
+            max_age: lifetime,
+        };
+        Ok((session, new))
+    }
+
+    /// The step after validation: login when there is no usable session, consent for a
+    /// third-party client, else the code.
+    async fn proceed(
+        &self,
+        request: &Request,
+        session: Option<BrowserSession>,
+        fresh: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Step, AuthorizeError> {
+        let too_old = |session: &BrowserSession| {
+            request
+                .max_age
+                .is_some_and(|max_age| (now - session.auth_time).num_seconds() > max_age)
+        };
+        let session =
+            session.filter(|session| fresh || !(request.prompt_login || too_old(session)));
+        let Some(session) = session else {
+            if request.prompt_none {
+                let why = "the user is not signed in";
+                return Ok(Step::Redirect(self.error(request, "login_required", why)));
+            }
+            return Ok(Step::Login {
+                client_name: request.client.name.clone(),
+            });
+        };
+        if !request.client.first_party || request.prompt_consent {
+            if request.prompt_none {
+                let why = "the user has not consented to this client";
+                return Ok(Step::Redirect(self.error(request, "consent_required", why)));
+            }
+            let user = self.store.find_user(&session.user_id).await?;
+            let email = user.map(|user| user.email).unwrap_or_default();
+            let scopes = self
+                .granted_scope(request)?
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            return Ok(Step::Consent {
+                client_name: request.client.name.clone(),
+                scopes,
+                email,
+            });
+        }
+        self.issue_code(request, &session, now).await
+    }
+
+    /// The scope the code will carry: what was asked, within what the client may have.
+    fn granted_scope(&self, request: &Request) -> Result<Scope, AuthorizeError> {
+        TokenIssuer::narrow_scope(request.scope.clone(), &request.client.scopes)
+            .map_err(|_| AuthorizeError::Page("the requested scope is not allowed for this client"))
+    }
+
+    /// Issues a code for `session`'s user and sends the browser back with it.
+    async fn issue_code(
+        &self,
+        request: &Request,
+        session: &BrowserSession,
+        now: DateTime<Utc>,
+    ) -> Result<Step, AuthorizeError> {
+        let Some(user) = self.store.find_user(&session.user_id).await? else {
+            return Ok(Step::Login {
+                client_name: request.client.name.clone(),
+            });
+        };
+        let explicit = request.scope.is_some();
+        let scope = self.granted_scope(request)?;
+        let Ok(scope) = TokenIssuer::limit_admin(scope, &user, explicit) else {
+            let why = "scope admin is only for administrators";
+            return Ok(Step::Redirect(self.error(request, "invalid_scope", why)));
+        };
+        let code = AuthorizationCode::generate();
+        let mut tx = self.store.begin().await?;
+        tx.insert_authorization_code(&NewAuthorizationCode {
+            hash: &code.hash(),
+            client_id: request.client.id.as_str(),
+            user_id: &user.id,
+            sid: &session.sid,
+            redirect_uri: &request.redirect_param,
+            code_challenge: request.challenge.as_str(),
+            nonce: request.nonce.as_deref(),
+            scope: &scope.to_string(),
+            auth_time: session.auth_time,
+            expires_at: now + CODE_TTL,
+        })
+        .await?;
+        tx.commit().await?;
+        let mut pairs = vec![("code", code.expose())];
+        pairs.extend(request.state.as_deref().map(|state| ("state", state)));
+        pairs.push(("iss", &self.issuer.settings.issuer));
+        Ok(Step::Redirect(with_query(&request.redirect_to, &pairs)))
+    }
+
+    /// Checks the request. `Err(Page)` while the redirect URI is not trusted; `Ok(Err(url))`
+    /// for an error the client is told about through its redirect URI.
+    async fn validate(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<Result<Request, String>, AuthorizeError> {
+        let client_id = params
+            .client_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+            .ok_or(AuthorizeError::Page(
+                "the request names no client (client_id)",
+            ))?;
+        let unknown = AuthorizeError::Page("the request names an unknown client");
+        let client_id = ClientId::parse(client_id).map_err(|_| unknown)?;
+        let client = self.store.find_client(&client_id).await?;
+        let client = client.ok_or(AuthorizeError::Page("the request names an unknown client"))?;
+        let redirect_param = params.redirect_uri.clone().unwrap_or_default();
+        let redirect_to = match params.redirect_uri.as_deref() {
+            Some(uri) => client
+                .redirect_uris
+                .iter()
+                .any(|registered| registered.matches(uri))
+                .then(|| uri.to_owned()),
+            None => match client.redirect_uris.as_slice() {
+                [only] => Some(only.as_str().to_owned()),
+                _ => None,
+            },
+        }
+        .ok_or(AuthorizeError::Page(
+            "the redirect URI is missing or not registered for this client",
+        ))?;
+        let state = params.state.clone().filter(|state| !state.is_empty());
+        if state
+            .as_ref()
+            .is_some_and(|state| state.chars().count() > MAX_OPAQUE_CHARS)
+        {
+            return Err(AuthorizeError::Page("the state parameter is too long"));
+        }
+        let refuse = |error: &str, why: &str| {
+            let mut pairs = vec![("error", error), ("error_description", why)];
+            pairs.extend(state.as_deref().map(|state| ("state", state)));
+            pairs.push(("iss", &self.issuer.settings.issuer));
+            Ok(Err(with_query(&redirect_to, &pairs)))
+        };
+        if !client.grant_types.contains(GrantType::AuthorizationCode) {
+            return refuse(
+                "unauthorized_client",
+                "this client may not use the authorization code grant",
+            );
+        }
+        match params.response_type.as_deref() {
+            Some("code") => {}
+            None | Some("") => return refuse("invalid_request", "response_type is required"),
+            Some(_) => {
+                return refuse(
+                    "unsupported_response_type",
+                    "only response_type=code is supported",
+                );
+            }
+        }
+        if params
+            .response_mode
+            .as_deref()
+            .is_some_and(|mode| mode != "query")
+        {
+            return refuse("invalid_request", "only response_mode=query is supported");
+        }
+        let challenge = match CodeChallenge::parse(
+            params.code_challenge.as_deref(),
+            params.code_challenge_method.as_deref(),
+        ) {
+            Ok(challenge) => challenge,
+            Err(error) => return refuse("invalid_request", &error.to_string()),
+        };
+        let Ok(scope) = super::requested_scope(params.scope.as_deref()) else {
+            return refuse("invalid_scope", "the scope is malformed");
+        };
+        if TokenIssuer::narrow_scope(scope.clone(), &client.scopes).is_err() {
+            return refuse(
+                "invalid_scope",
+                "the requested scope is not allowed for this client",
+            );
+        }
+        let nonce = params.nonce.clone().filter(|nonce| !nonce.is_empty());
+        if nonce
+            .as_ref()
+            .is_some_and(|nonce| nonce.chars().count() > MAX_OPAQUE_CHARS)
+        {
+            return refuse("invalid_request", "the nonce is too long");
+        }
+        let prompts: Vec<&str> = params
+            .prompt
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .collect();
+        if prompts
+            .iter()
+            .any(|p| !["none", "login", "consent", "select_account"].contains(p))
+            || (prompts.contains(&"none") && prompts.len() > 1)
+        {
+            return refuse(
+                "invalid_request",
+                "prompt must be none, or any of login and consent",
+            );
+        }
+        let max_age = match params.max_age.as_deref().filter(|age| !age.is_empty()) {
+            None => None,
+            Some(age) => match age.parse::<i64>() {
+                Ok(age) if age >= 0 => Some(age),
+                _ => return refuse("invalid_request", "max_age must be a number of seconds"),
+            },
+        };
+        Ok(Ok(Request {
+            client,
+            redirect_to,
+            redirect_param,
+            state,
+            scope,
+            nonce,
+            challenge,
+            prompt_none: prompts.contains(&"none"),
+            prompt_login: prompts.contains(&"login"),
+            prompt_consent: prompts.contains(&"consent"),
+            max_age,
+        }))
+    }
+
+    /// The redirect carrying `error` for a validated request.
+    fn error(&self, request: &Request, error: &str, why: &str) -> String {
+        let mut pairs = vec![("error", error), ("error_description", why)];
+        pairs.extend(request.state.as_deref().map(|state| ("state", state)));
+        pairs.push(("iss", &self.issuer.settings.issuer));
+        with_query(&request.redirect_to, &pairs)
+    }
+}
+
+/// `uri` with `pairs` added to its query (RFC 6749 §4.1.2: keeping the query it has).
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_join_the_query_the_redirect_uri_has() {
+        assert_eq!(
+            with_query("https://a.example/cb", &[("code", "x y"), ("state", "s&t")]),
+            "https://a.example/cb?code=x+y&state=s%26t"
+        );
+        assert_eq!(
+            with_query("https://a.example/cb?tenant=1", &[("code", "c")]),
+            "https://a.example/cb?tenant=1&code=c"
+        );
+    }
+}

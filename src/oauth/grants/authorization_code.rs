@@ -1,0 +1,150 @@
+//! RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): a code from `/authorize` for tokens and a new
+//! session. The code is used by one conditional update (one winner); a second use of it is
+//! `invalid_grant` and revokes what the first issued (RFC 6749 §4.1.2).
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Actor, AuthorizationCode, CodeChallenge, GrantType, RefreshToken, Scope};
+use crate::oauth::events::{self, Issued, SessionEnd};
+use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
+use crate::store::{AuditEntry, Client, NewRefreshFamily, Tx};
+
+/// The one answer to a code that cannot be exchanged, whatever the reason.
+const BAD_CODE: &str = "the authorization code is invalid, expired, already used or was issued for another client or redirect URI";
+
+/// What the client sends with the code.
+pub(in crate::oauth) struct Exchange {
+    pub(in crate::oauth) code: AuthorizationCode,
+    /// The `redirect_uri` of the token request (`None` when absent).
+    pub(in crate::oauth) redirect_uri: Option<String>,
+    pub(in crate::oauth) code_verifier: String,
+    pub(in crate::oauth) ip: Option<IpAddr>,
+}
+
+/// Exchanges the code for tokens: checks that it was issued to this client for this
+/// redirect URI, unexpired, and that the verifier matches its challenge; then starts a
+/// session (refresh family) tied to the browser session, all in one transaction.
+pub(in crate::oauth) async fn grant(
+    issuer: &TokenIssuer,
+    client: &Client,
+    exchange: Exchange,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, Error> {
+    let hash = exchange.code.hash();
+    let mut tx = issuer.store.begin().await?;
+    let Some(code) = tx.use_authorization_code(&hash, now).await? else {
+        drop(tx);
+        revoke_reused(issuer, client, &exchange, now).await?;
+        return Err(Error::InvalidGrant(BAD_CODE));
+    };
+    let challenge = CodeChallenge::stored(code.code_challenge.clone());
+    let bound = code.client_id == client.id.as_str()
+        && code.redirect_uri == exchange.redirect_uri.as_deref().unwrap_or_default()
+        && code.expires_at > now
+        && challenge.verifies(&exchange.code_verifier);
+    if !bound {
+        // Spent all the same: a code presented wrongly is never tried again.
+        tx.commit().await?;
+        return Err(Error::InvalidGrant(BAD_CODE));
+    }
+    let user = match tx.lock_user(&code.user_id).await? {
+        Some(user) if !user.disabled => user,
+        _ => return Err(Error::InvalidGrant(BAD_CODE)),
+    };
+    let scope = Scope::parse(&code.scope).map_err(|e| Error::Internal(e.into()))?;
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let refresh = client
+        .grant_types
+        .contains(GrantType::RefreshToken)
+        .then(RefreshToken::generate);
+    // A session exists even without a refresh token, so logout and introspection see it.
+    let first_hash = refresh
+        .clone()
+        .unwrap_or_else(RefreshToken::generate)
+        .hash();
+    let scope_text = scope.to_string();
+    let family = NewRefreshFamily {
+        family_id: &family_id,
+        user_id: &user.id,
+        client_id: client.id.as_str(),
+        auth_time: code.auth_time,
+        expires_at: now + issuer.settings.refresh_token_ttl,
+        token_hash: first_hash.as_bytes(),
+        scope: &scope_text,
+        credentials_version: user.credentials_version,
+        browser_sid: Some(&code.sid),
+    };
+    if !tx.insert_refresh_family(&family, now).await? {
+        return Err(Error::InvalidGrant(BAD_CODE));
+    }
+    let jti = TokenIssuer::new_jti();
+    let exp = issuer.access_expiry(now);
+    tx.record_code_issue(&hash, &family_id, (&jti, exp)).await?;
+    let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), exchange.ip);
+    let entry = AuditEntry::new(&actor, "code.exchange", now)
+        .target("session", family_id.as_str())
+        .details(serde_json::json!({ "scope": scope_text, "sid": code.sid }));
+    tx.record(&entry).await?;
+    let issued = Issued {
+        grant: GrantType::AuthorizationCode,
+        user_id: Some(&user.id),
+        client_id: client.id.as_str(),
+        session_id: Some(&family_id),
+        jti: &jti,
+        exp,
+    };
+    tx.emit(&events::token_issued(&issued, now)).await?;
+    tx.commit().await?;
+    let session = Session {
+        user: &user,
+        family_id: &family_id,
+        auth_time: code.auth_time,
+        nonce: code.nonce.as_deref(),
+    };
+    issuer.user_tokens(client, &session, scope, (refresh, &jti), now)
+}
+
+/// A used code came back: revokes the session and the access token its first exchange
+/// issued, and records it. Nothing happens for a code that never existed.
+async fn revoke_reused(
+    issuer: &TokenIssuer,
+    client: &Client,
+    exchange: &Exchange,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let Some(issued) = issuer.store.used_code(&exchange.code.hash()).await? else {
+        return Ok(());
+    };
+    let mut tx = issuer.store.begin().await?;
+    revoke_issued(&mut tx, &issued, now).await?;
+    let actor = Actor::anonymous(exchange.ip).via(client.id.as_str());
+    let mut entry = AuditEntry::new(&actor, "code.reuse_detected", now);
+    if let Some(family_id) = &issued.family_id {
+        entry = entry.target("session", family_id.as_str());
+    }
+    tx.record(&entry).await?;
+    tx.commit().await?;
+    tracing::warn!(client_id = %client.id, "authorization code reused; what it issued is revoked");
+    Ok(())
+}
+
+async fn revoke_issued(
+    tx: &mut Tx,
+    issued: &crate::store::CodeIssued,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if let (Some(jti), Some(expires_at)) = (&issued.jti, issued.jti_expires_at) {
+        tx.revoke_access_token(jti, expires_at).await?;
+    }
+    let Some(family_id) = &issued.family_id else {
+        return Ok(());
+    };
+    if let Some(user_id) = tx.revoke_refresh_family_owner(family_id, now).await? {
+        let ended =
+            events::session_invalidated(family_id, &user_id, SessionEnd::ReuseDetected, now);
+        tx.emit(&ended).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,577 @@
+//! The authorization code flow with PKCE over HTTP, as a browser drives it (cookies, forms,
+//! redirects not followed so each step is seen): the login page, the code, its exchange,
+//! single sign-on, `prompt=none`, consent, and every refusal.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sigil::clock::Clock;
+
+use crate::helpers::{
+    ISSUER, PASSWORD, TestApp, spawn_app, spawn_app_with, verify, verify_id_token,
+};
+
+const REDIRECT: &str = "https://dash.example.com/cb";
+
+/// A browser: its cookies, kept by hand (the issuer is https, the test server is not).
+struct Browser {
+    http: reqwest::Client,
+    address: String,
+    cookies: Vec<(String, String)>,
+}
+
+/// Where an authorize step ended.
+#[derive(Debug)]
+enum Seen {
+    /// A `303` to this location.
+    Redirect(String),
+    /// A page: status and HTML.
+    Page(u16, String),
+}
+
+impl Seen {
+    fn location(&self) -> &str {
+        match self {
+            Self::Redirect(location) => location,
+            Self::Page(status, html) => panic!("expected a redirect, got {status}: {html}"),
+        }
+    }
+
+    fn page(&self) -> (u16, &str) {
+        match self {
+            Self::Page(status, html) => (*status, html),
+            Self::Redirect(location) => panic!("expected a page, got a redirect to {location}"),
+        }
+    }
+
+    /// A query parameter of the redirect.
+    fn param(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(self.location()).unwrap();
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            address: app.api.address.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Seen {
+        let header: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let response = request
+            .header("cookie", header.join("; "))
+            .send()
+            .await
+            .unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+                "{set}"
+            );
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.retain(|(key, _)| key != name);
+            self.cookies.push((name.to_owned(), value.to_owned()));
+        }
+        let status = response.status().as_u16();
+        if status == 303 {
+            return Seen::Redirect(response.headers()["location"].to_str().unwrap().to_owned());
+        }
+        Seen::Page(status, response.text().await.unwrap())
+    }
+
+    async fn get(&mut self, path_and_query: &str) -> Seen {
+        let request = self.http.get(format!("{}{path_and_query}", self.address));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Seen {
+        let request = self.http.post(format!("{}{path}", self.address)).form(form);
+        self.send(request).await
+    }
+
+    /// Fills the login form of `page` and sends it.
+    async fn sign_in(&mut self, page: &Seen, username: &str, password: &str) -> Seen {
+        let (_, html) = page.page();
+        let request = hidden(html, "request");
+        let csrf = hidden(html, "csrf");
+        let form = [
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+        ];
+        self.post("/authorize", &form).await
+    }
+}
+
+/// The value of hidden field `name` in `html` (HTML-unescaped).
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+/// A PKCE verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// An authorize URL for `client` with `challenge`, plus `extra` parameters.
+fn authorize_url(client: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid email"),
+        ("state", "af0ifjsldkj"),
+        ("nonce", "n-0S6_WzA2Mj"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (name, value) in extra {
+        pairs.retain(|(key, _)| key != name);
+        pairs.push((name, value));
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    format!("/authorize?{query}")
+}
+
+/// A registered dashboard: public, first-party unless told otherwise.
+async fn dashboard(app: &TestApp, first_party: bool) -> String {
+    let body = json!({
+        "name": "Billing dashboard", "public": true, "first_party": first_party,
+        "grant_types": ["authorization_code", "refresh_token"], "scope": "openid email",
+        "redirect_uris": [REDIRECT],
+    });
+    let created = app
+        .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
+        .await;
+    created["client_id"].as_str().unwrap().to_owned()
+}
+
+/// Exchanges `code` at `/token`.
+async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", client),
+    ];
+    app.post_token(&form, None).await
+}
+
+/// Signs `email` in through the login page of a fresh request; the redirect with the code.
+async fn signed_in(_app: &TestApp, browser: &mut Browser, client: &str, challenge: &str) -> Seen {
+    let page = browser.get(&authorize_url(client, challenge, &[])).await;
+    browser.sign_in(&page, "ann@example.com", PASSWORD).await
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_user_signs_in_on_the_login_page_and_the_code_buys_verified_tokens() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+
+    let page = browser.get(&authorize_url(&client, &challenge, &[])).await;
+    let back = browser.sign_in(&page, "ann@example.com", PASSWORD).await;
+    let code = back.param("code").unwrap();
+    let response = exchange(&app, &client, &code, &verifier).await;
+
+    let (status, html) = page.page();
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Billing dashboard") && html.contains("autocomplete=\"current-password\"")
+    );
+    assert!(html.contains("<label for=\"username\">"), "labelled fields");
+    assert!(back.location().starts_with(&format!("{REDIRECT}?code=")));
+    assert_eq!(back.param("state").as_deref(), Some("af0ifjsldkj"));
+    assert_eq!(back.param("iss").as_deref(), Some(ISSUER), "RFC 9207");
+    assert!(
+        browser.cookie("sigil_session").is_some(),
+        "a browser session started"
+    );
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let jwks = app.jwks().await;
+    let id = verify_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &client).claims;
+    assert_eq!(id["iss"], ISSUER);
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["email"], "ann@example.com");
+    let access = tokens["access_token"].as_str().unwrap();
+    let digest = Sha256::digest(access.as_bytes());
+    assert_eq!(id["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+    assert!(id["auth_time"].is_number() && id["sid"].is_string());
+    let access_claims = verify(access, &jwks, crate::helpers::AUDIENCE).claims;
+    assert_eq!(access_claims["client_id"], client.as_str());
+    assert_eq!(claims(access)["sub"], id["sub"]);
+    assert!(tokens["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn a_second_client_gets_a_code_without_the_form_and_prompt_none_needs_a_session() {
+    let app = spawn_app().await;
+    let first = dashboard(&app, true).await;
+    let second = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    signed_in(&app, &mut browser, &first, &challenge).await;
+
+    let sso = browser.get(&authorize_url(&second, &challenge, &[])).await;
+    let silent = browser
+        .get(&authorize_url(&second, &challenge, &[("prompt", "none")]))
+        .await;
+    let forced = browser
+        .get(&authorize_url(&second, &challenge, &[("prompt", "login")]))
+        .await;
+    let mut stranger = Browser::new(&app);
+    let none = stranger
+        .get(&authorize_url(&second, &challenge, &[("prompt", "none")]))
+        .await;
+
+    let code = sso.param("code").expect("single sign-on: a code at once");
+    assert_eq!(
+        exchange(&app, &second, &code, &verifier).await.status(),
+        200
+    );
+    assert!(silent.param("code").is_some());
+    assert_eq!(forced.page().0, 200, "prompt=login shows the form");
+    assert_eq!(none.param("error").as_deref(), Some("login_required"));
+    assert_eq!(none.param("state").as_deref(), Some("af0ifjsldkj"));
+    assert_eq!(none.param("iss").as_deref(), Some(ISSUER));
+}
+
+#[tokio::test]
+async fn unknown_clients_and_unregistered_redirect_uris_get_a_page_never_a_redirect() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+
+    let cases = [
+        authorize_url("no-such-client", &challenge, &[]),
+        authorize_url(
+            &client,
+            &challenge,
+            &[("redirect_uri", "https://evil.example/cb")],
+        ),
+        authorize_url(
+            &client,
+            &challenge,
+            &[("redirect_uri", "https://dash.example.com/cb/")],
+        ),
+        authorize_url(
+            &client,
+            &challenge,
+            &[("redirect_uri", "https://dash.example.com/cb?x=1")],
+        ),
+        authorize_url(&client, &challenge, &[("client_id", "")]),
+    ];
+    for url in cases {
+        let seen = browser.get(&url).await;
+        let (status, html) = seen.page();
+        assert_eq!(status, 400, "{url}");
+        assert!(!html.contains("evil.example"), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_after_the_redirect_uri_is_trusted_go_back_as_errors() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+
+    let cases = [
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge", "tooshort")], "invalid_request"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "openid admin")], "invalid_scope"),
+        (vec![("prompt", "none login")], "invalid_request"),
+        (vec![("max_age", "-1")], "invalid_request"),
+    ];
+    for (extra, error) in cases {
+        let seen = browser
+            .get(&authorize_url(&client, &challenge, &extra))
+            .await;
+        assert_eq!(seen.param("error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(
+            seen.param("state").as_deref(),
+            Some("af0ifjsldkj"),
+            "{extra:?}"
+        );
+        assert_eq!(seen.param("iss").as_deref(), Some(ISSUER), "{extra:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_exchange_refuses_a_wrong_verifier_another_client_and_another_redirect_uri() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    let other = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let page = browser
+            .get(&authorize_url(&client, &challenge, &[("prompt", "login")]))
+            .await;
+        let back = browser.sign_in(&page, "ann@example.com", PASSWORD).await;
+        codes.push(back.param("code").unwrap());
+    }
+    let (wrong, _) = pkce();
+    let no_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", codes[3].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+    ];
+    let other_uri = [
+        ("grant_type", "authorization_code"),
+        ("code", codes[2].as_str()),
+        ("redirect_uri", "https://dash.example.com/other"),
+        ("code_verifier", verifier.as_str()),
+        ("client_id", client.as_str()),
+    ];
+
+    let statuses = [
+        exchange(&app, &client, &codes[0], &wrong).await,
+        exchange(&app, &other, &codes[1], &verifier).await,
+        app.post_token(&other_uri, None).await,
+        app.post_token(&no_verifier, None).await,
+    ];
+
+    for (i, response) in statuses.into_iter().enumerate() {
+        assert_eq!(response.status(), 400, "case {i}");
+        let body: Value = response.json().await.unwrap();
+        let expected = if i == 3 {
+            "invalid_request"
+        } else {
+            "invalid_grant"
+        };
+        assert_eq!(body["error"], expected, "case {i}");
+    }
+    let spent = exchange(&app, &client, &codes[0], &verifier).await;
+    assert_eq!(spent.status(), 400, "a code presented wrongly is spent");
+}
+
+#[tokio::test]
+async fn a_reused_code_fails_and_revokes_the_tokens_its_first_use_issued() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let code = signed_in(&app, &mut browser, &client, &challenge)
+        .await
+        .param("code")
+        .unwrap();
+    let first: Value = exchange(&app, &client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let second = exchange(&app, &client, &code, &verifier).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ("client_id", client.as_str()),
+    ];
+    let refresh = app.post_token(&form, None).await;
+    let userinfo = app
+        .get_with_token("/userinfo", first["access_token"].as_str().unwrap())
+        .await;
+
+    assert_eq!(second.status(), 400);
+    assert_eq!(
+        refresh.status(),
+        400,
+        "the session the code started is revoked"
+    );
+    assert_eq!(userinfo.status(), 401, "and its access token");
+}
+
+#[tokio::test]
+async fn a_code_expires_after_a_minute() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let manual = clock.clone();
+    let app = spawn_app_with(move |config| config.clock = manual).await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let code = signed_in(&app, &mut browser, &client, &challenge)
+        .await
+        .param("code")
+        .unwrap();
+
+    clock.advance(Duration::from_secs(61));
+    let late = exchange(&app, &client, &code, &verifier).await;
+
+    assert_eq!(late.status(), 400);
+}
+
+#[tokio::test]
+async fn the_login_form_needs_its_csrf_token_and_answers_every_bad_login_alike() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let page = browser.get(&authorize_url(&client, &challenge, &[])).await;
+    let (_, html) = page.page();
+    let request = hidden(html, "request");
+
+    let forged = [
+        ("request", request.as_str()),
+        ("csrf", "not-the-cookie"),
+        ("username", "ann@example.com"),
+        ("password", PASSWORD),
+    ];
+    let no_token = browser.post("/authorize", &forged).await;
+    let mut cookieless = Browser::new(&app);
+    let csrf = hidden(html, "csrf");
+    let without_cookie = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("username", "ann@example.com"),
+        ("password", PASSWORD),
+    ];
+    let stolen = cookieless.post("/authorize", &without_cookie).await;
+    let wrong = browser
+        .sign_in(&page, "ann@example.com", "wrong password!")
+        .await;
+    let unknown = browser.sign_in(&page, "nobody@example.com", PASSWORD).await;
+
+    assert_eq!(no_token.page().0, 403);
+    assert_eq!(
+        stolen.page().0,
+        403,
+        "the token without its cookie is refused"
+    );
+    let (wrong_status, wrong_html) = wrong.page();
+    let (unknown_status, unknown_html) = unknown.page();
+    assert_eq!((wrong_status, unknown_status), (400, 400));
+    assert!(wrong_html.contains("invalid username or password"));
+    assert_eq!(wrong_html, unknown_html, "no enumeration");
+    assert!(browser.cookie("sigil_session").is_none());
+}
+
+#[tokio::test]
+async fn a_third_party_client_asks_for_consent_and_a_denial_goes_back_as_access_denied() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, false).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+
+    let consent = signed_in(&app, &mut browser, &client, &challenge).await;
+    let (status, html) = consent.page();
+    let (request, csrf) = (hidden(html, "request"), hidden(html, "csrf"));
+    let approve = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("decision", "approve"),
+    ];
+    let approved = browser.post("/authorize/consent", &approve).await;
+    let deny = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("decision", "deny"),
+    ];
+    let denied = browser.post("/authorize/consent", &deny).await;
+    let silent = browser
+        .get(&authorize_url(&client, &challenge, &[("prompt", "none")]))
+        .await;
+
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Billing dashboard") && html.contains("<code>email</code>"),
+        "{html}"
+    );
+    let code = approved.param("code").unwrap();
+    assert_eq!(
+        exchange(&app, &client, &code, &verifier).await.status(),
+        200
+    );
+    assert_eq!(denied.param("error").as_deref(), Some("access_denied"));
+    assert_eq!(silent.param("error").as_deref(), Some("consent_required"));
+}
+
+#[tokio::test]
+async fn discovery_advertises_the_authorization_endpoint_and_pkce() {
+    let app = spawn_app().await;
+
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/authorize"));
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert!(
+        doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("authorization_code"))
+    );
+}
