@@ -7,6 +7,8 @@ credentials it runs on:
 - `/userinfo` and `/me` get a user's password-grant token;
 - `/token`, `/introspect`, `/revoke` and `/logout` get the credentials of a confidential client
   allowed every grant, in the form or in HTTP Basic;
+- the login and consent forms of `/authorize` get the CSRF cookie and its copy, and every other
+  time a real authorization request and the run's user;
 - `/verify-email` and `/password/reset` get, every other time, the token of a link really
   mailed (to a fresh stand-in user, read from the SMTP sink's Maildir), so verification and
   reset are reached, not only refused;
@@ -174,6 +176,35 @@ def _mailed_token(path):
     raise RuntimeError(f"no mail for {address} within 15 s")
 
 
+CSRF = secrets.token_urlsafe(32)
+_flow_client = _create(
+    "/admin/clients",
+    {
+        "name": "conformance browser login",
+        "public": True,
+        "first_party": True,
+        "grant_types": ["authorization_code"],
+        "scope": "openid",
+        "redirect_uris": ["https://app.example.com/cb"],
+    },
+)
+FLOW_REQUEST = (
+    f"response_type=code&client_id={_flow_client['client_id']}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"
+    "&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+)
+
+
+def _browser_form(case, body):
+    """The login and consent forms: the CSRF cookie and its copy, always (else every post is
+    a 403); every other time a real authorization request and the run's user."""
+    case.headers = {**(case.headers or {}), "Cookie": f"sigil_csrf={CSRF}"}
+    body["csrf"] = CSRF
+    if _every_other_time():
+        body["request"] = FLOW_REQUEST
+        if "username" in body:
+            body["username"], body["password"] = USERNAME, PASSWORD
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     path = case.operation.path
@@ -181,6 +212,12 @@ def before_call(context, case, kwargs):
     if body is not None and path in ("/token", "/logout", "/revoke", "/introspect"):
         if _every_other_time():
             _live_values(path, body)
+    if body is not None and path in ("/authorize", "/authorize/consent") and case.method == "POST":
+        _browser_form(case, body)
+    if path == "/authorize" and case.method == "GET" and _every_other_time():
+        # A registered client and redirect URI, so the request gets past the page of refusals.
+        case.query = {**(case.query or {}), "client_id": _flow_client["client_id"],
+                      "redirect_uri": "https://app.example.com/cb"}
     if path in LINKS and _every_other_time():
         if body is not None and "token" in body:
             body["token"] = _mailed_token(path)

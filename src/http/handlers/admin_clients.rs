@@ -165,7 +165,7 @@ pub(crate) async fn get_admin_clients(
             ("UpdateClient" = (operation_id = "patch_admin_client", parameters(("id" = "$response.body#/client_id")))),
             ("RotateSecret" = (operation_id = "post_admin_client_secret", parameters(("id" = "$response.body#/client_id")))),
             ("DeleteClient" = (operation_id = "delete_admin_client", parameters(("id" = "$response.body#/client_id")))))),
-        (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
+        (status = 400, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_admin_clients(
@@ -218,7 +218,7 @@ pub(crate) async fn get_admin_client(
 #[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin",
     request_body = UpdateClientRequest, params(("id" = String, Path, description = "client id")),
     security(("bearer" = ["admin"])),
-    responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse), (status = 415, body = ErrorResponse),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse, description = "a public client cannot be given client_credentials")))]
