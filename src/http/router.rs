@@ -87,6 +87,7 @@ fn endpoint_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(token::post_token))
         .routes(routes!(authorize::get_authorize, authorize::post_authorize))
         .routes(routes!(authorize::post_authorize_consent))
+        .routes(routes!(authorize::get_end_session))
         .routes(routes!(revoke::post_revoke))
         .routes(routes!(introspect::post_introspect))
         .routes(routes!(logout::post_logout))

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
 pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
-pub use authorize::{AuthorizeError, AuthorizeParams, Browser, NewSession, Step};
+pub use authorize::{AuthorizeError, AuthorizeParams, Browser, EndSession, NewSession, Step};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use client_auth::{BasicCredentials, bearer_token};
@@ -380,6 +380,19 @@ impl TokenIssuer {
             (true, true) => Err(Error::InvalidScope),
             (true, false) => Ok(scope.without(ADMIN_SCOPE)),
         }
+    }
+
+    /// The client an ID token sigil signed was issued to (its `aud`), expired or not; `None`
+    /// for anything else.
+    fn id_token_audience(&self, token: &str) -> Option<String> {
+        let jws = self.keys.verify(token).ok()?;
+        if jws.typ.as_deref() != Some(ID_TOKEN_TYP) {
+            return None;
+        }
+        let claims: serde_json::Value = serde_json::from_slice(&jws.payload).ok()?;
+        (claims["iss"] == self.settings.issuer.as_str())
+            .then(|| claims["aud"].as_str().map(str::to_owned))
+            .flatten()
     }
 
     /// A fresh `jti` for an access token.

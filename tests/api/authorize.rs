@@ -568,10 +568,74 @@ async fn discovery_advertises_the_authorization_endpoint_and_pkce() {
     assert_eq!(doc["response_types_supported"], json!(["code"]));
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["end_session_endpoint"], format!("{ISSUER}/end-session"));
     assert!(
         doc["grant_types_supported"]
             .as_array()
             .unwrap()
             .contains(&json!("authorization_code"))
     );
+}
+
+#[tokio::test]
+async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_registered_uri() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let code = signed_in(&app, &mut browser, &client, &challenge)
+        .await
+        .param("code")
+        .unwrap();
+    let tokens: Value = exchange(&app, &client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", REDIRECT),
+            ("state", "bye"),
+        ])
+        .finish();
+    let out = browser.get(&format!("/end-session?{query}")).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", client.as_str()),
+    ];
+    let refresh = app.post_token(&form, None).await;
+    let silent = browser
+        .get(&authorize_url(&client, &challenge, &[("prompt", "none")]))
+        .await;
+    let elsewhere = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", client.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
+        .finish();
+    let refused = browser.get(&format!("/end-session?{elsewhere}")).await;
+
+    assert_eq!(out.location(), format!("{REDIRECT}?state=bye"));
+    assert_eq!(
+        browser.cookie("sigil_session"),
+        Some(""),
+        "the cookie is cleared"
+    );
+    assert_eq!(
+        refresh.status(),
+        400,
+        "the session the browser gave the client ended"
+    );
+    assert_eq!(silent.param("error").as_deref(), Some("login_required"));
+    let (status, html) = refused.page();
+    assert_eq!(
+        status, 200,
+        "an unregistered URI gets the signed-out page, no redirect"
+    );
+    assert!(html.contains("signed out"));
 }

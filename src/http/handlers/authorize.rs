@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{Page, escape};
 use crate::http::state::AppState;
-use crate::oauth::{AuthorizeError, AuthorizeParams, NewSession, Step};
+use crate::oauth::{AuthorizeError, AuthorizeParams, EndSession, NewSession, Step};
 
 /// The browser-session cookie.
 const SESSION_COOKIE: &str = "sigil_session";
@@ -160,6 +160,51 @@ pub(crate) async fn post_authorize_consent(
         )
         .await;
     render(step, &form.request, &form.csrf, Some("../"))
+}
+
+/// RP-initiated logout (`end_session_endpoint`): ends the browser session and every session
+/// it gave clients, clears the cookie, and sends the browser to `post_logout_redirect_uri`
+/// (with `state`) when the client named by `id_token_hint` or `client_id` registered it;
+/// otherwise shows that the user is signed out.
+#[utoipa::path(get, path = "/end-session", tag = "oauth",
+    params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query),
+        ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)),
+    responses((status = 303, description = "back to the client's registered URI"),
+        (status = 200, content_type = "text/html", body = String, description = "signed out")))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_end_session(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut request = EndSession::default();
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = Some(value.into_owned());
+        match name.as_ref() {
+            "id_token_hint" => request.id_token_hint = value,
+            "post_logout_redirect_uri" => request.post_logout_redirect_uri = value,
+            "state" => request.state = value,
+            "client_id" => request.client_id = value,
+            _ => {}
+        }
+    }
+    let cookie = cookie(&headers, SESSION_COOKIE);
+    let ended = state
+        .sigil
+        .browser
+        .end_session(&request, cookie.as_deref(), client_ip, state.clock.now())
+        .await;
+    let mut response = match ended {
+        Ok(Some(location)) => redirect(&location),
+        Ok(None) => {
+            Page::message(StatusCode::OK, "Signed out", "You are signed out.").into_response()
+        }
+        Err(error) => render(Err(error), "", "", None),
+    };
+    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0");
+    add_cookie(&mut response, &clear, state.secure_cookies);
+    response
 }
 
 /// The page or redirect for a step. `base` leads from the current path to `/authorize`'s

@@ -20,6 +20,7 @@ struct ServerMetadata<'a> {
     revocation_endpoint: String,
     introspection_endpoint: String,
     userinfo_endpoint: String,
+    end_session_endpoint: String,
     grant_types_supported: &'a [&'a str],
     token_endpoint_auth_methods_supported: &'a [&'a str],
     revocation_endpoint_auth_methods_supported: &'a [&'a str],
@@ -50,6 +51,7 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
         revocation_endpoint: format!("{base}/revoke"),
         introspection_endpoint: format!("{base}/introspect"),
         userinfo_endpoint: format!("{base}/userinfo"),
+        end_session_endpoint: format!("{base}/end-session"),
         grant_types_supported: &[
             "authorization_code",
             "client_credentials",
