@@ -22,14 +22,33 @@ button{padding:.5rem 1rem}";
 
 /// `default-src 'none'`, the style above by hash, forms to this origin only, no framing.
 static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
-    let policy = format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
-    );
     // OK because the policy is ASCII built from base64.
-    HeaderValue::from_str(&policy).expect("a valid header value")
+    HeaderValue::from_str(&policy("")).expect("a valid header value")
 });
+
+/// The policy, its forms also allowed to lead to `form_target` (a CSP source, or nothing).
+fn policy(form_target: &str) -> String {
+    let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'{form_target}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// The CSP source of `uri`'s origin (`https://host:port`, or `scheme:` for a private-use
+/// scheme), for a form whose answer redirects there: `form-action` also governs redirects.
+pub(super) fn form_target(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.origin() {
+        url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    // A source is a single token: nothing that could end it or start another directive.
+    source
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":/.-+[]".contains(&b))
+        .then_some(source)
+}
 
 /// A page: a status, a title and a body of already-escaped HTML.
 pub(super) struct Page {
@@ -71,6 +90,21 @@ impl Page {
         }
         *page.extensions_mut() = parts.extensions;
         page
+    }
+}
+
+impl Page {
+    /// The page, its forms also allowed to lead to `target` (see `form_target`).
+    pub(super) fn with_form_target(self, target: Option<String>) -> Response {
+        let mut response = self.into_response();
+        if let Some(value) =
+            target.and_then(|target| HeaderValue::from_str(&policy(&format!(" {target}"))).ok())
+        {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        response
     }
 }
 

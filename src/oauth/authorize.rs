@@ -80,11 +80,15 @@ pub enum Step {
     Login {
         /// The client's display name.
         client_name: String,
+        /// Where the browser goes back to once done (the form's answer redirects there).
+        return_to: String,
     },
     /// The consent page: this client asks for these scopes.
     Consent {
         /// The client's display name.
         client_name: String,
+        /// Where the browser goes back to once done.
+        return_to: String,
         /// The scopes asked for, each shown.
         scopes: Vec<String>,
         /// Who is signed in.
@@ -99,8 +103,13 @@ pub enum AuthorizeError {
     #[error("{0}")]
     Page(&'static str),
     /// The login was refused; the form is shown again with this message.
-    #[error("{0}")]
-    Refused(&'static str),
+    #[error("{why}")]
+    Refused {
+        /// The one answer to every bad login.
+        why: &'static str,
+        /// Where the browser goes back to once signed in.
+        return_to: String,
+    },
     /// Too many attempts; retry after this long.
     #[error("too many attempts, retry later")]
     TooManyRequests(std::time::Duration),
@@ -126,7 +135,7 @@ impl From<Error> for AuthorizeError {
         match error {
             Error::Unavailable => Self::Unavailable,
             Error::TooManyRequests(wait) => Self::TooManyRequests(wait),
-            Error::InvalidGrant(why) => Self::Refused(why),
+            Error::InvalidGrant(why) => Self::Page(why),
             Error::Internal(source) => Self::Internal(source),
             other => Self::Internal(anyhow::anyhow!("{other}")),
         }
@@ -202,7 +211,14 @@ impl Browser {
             password,
             ip,
         };
-        let user = check_login(&self.issuer, &request.client, &login, now).await?;
+        let user = match check_login(&self.issuer, &request.client, &login, now).await {
+            Ok(user) => user,
+            Err(Error::InvalidGrant(why)) => {
+                let return_to = request.redirect_to.clone();
+                return Err(AuthorizeError::Refused { why, return_to });
+            }
+            Err(other) => return Err(other.into()),
+        };
         let (session, cookie) = self.start(&user, &request.client, ip, now).await?;
         let step = self.proceed(&request, Some(session), true, now).await?;
         Ok((step, Some(cookie)))
@@ -225,6 +241,7 @@ impl Browser {
         let Some(session) = self.session(cookie, now).await? else {
             return Ok(Step::Login {
                 client_name: request.client.name.clone(),
+                return_to: request.redirect_to.clone(),
             });
         };
         if !approve {
@@ -380,6 +397,7 @@ impl Browser {
             }
             return Ok(Step::Login {
                 client_name: request.client.name.clone(),
+                return_to: request.redirect_to.clone(),
             });
         };
         if !request.client.first_party || request.prompt_consent {
@@ -396,6 +414,7 @@ impl Browser {
                 .collect();
             return Ok(Step::Consent {
                 client_name: request.client.name.clone(),
+                return_to: request.redirect_to.clone(),
                 scopes,
                 email,
             });
@@ -419,6 +438,7 @@ impl Browser {
         let Some(user) = self.store.find_user(&session.user_id).await? else {
             return Ok(Step::Login {
                 client_name: request.client.name.clone(),
+                return_to: request.redirect_to.clone(),
             });
         };
         let explicit = request.scope.is_some();

@@ -12,6 +12,7 @@ mod admin_keys;
 mod admin_users;
 mod audit;
 mod authorize;
+mod browser;
 mod cli;
 mod discovery;
 mod email;

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{Page, escape};
+use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
 use crate::oauth::{AuthorizeError, AuthorizeParams, EndSession, NewSession, Step};
 
@@ -224,11 +224,14 @@ fn render(
     );
     match step {
         Ok(Step::Redirect(location)) => redirect(&location),
-        Ok(Step::Login { client_name }) => {
-            login_page(StatusCode::OK, &client_name, None, &hidden, base)
-        }
+        Ok(Step::Login {
+            client_name,
+            return_to,
+        }) => login_page(StatusCode::OK, &client_name, None, &hidden, base)
+            .with_form_target(form_target(&return_to)),
         Ok(Step::Consent {
             client_name,
+            return_to,
             scopes,
             email,
         }) => {
@@ -250,10 +253,11 @@ fn render(
                 title: "Allow access",
                 body,
             }
-            .into_response()
+            .with_form_target(form_target(&return_to))
         }
-        Err(AuthorizeError::Refused(why)) => {
+        Err(AuthorizeError::Refused { why, return_to }) => {
             login_page(StatusCode::BAD_REQUEST, "", Some(why), &hidden, base)
+                .with_form_target(form_target(&return_to))
         }
         Err(AuthorizeError::Page(why)) => {
             Page::message(StatusCode::BAD_REQUEST, "Sign-in request refused", why).into_response()
@@ -277,7 +281,7 @@ fn login_page(
     notice: Option<&str>,
     hidden: &str,
     base: &str,
-) -> Response {
+) -> Page {
     let intro = match client_name {
         "" => String::new(),
         name => format!(
@@ -303,7 +307,6 @@ fn login_page(
         title: "Sign in",
         body,
     }
-    .into_response()
 }
 
 /// `303 See Other` to `location` (the browser follows with a `GET`).

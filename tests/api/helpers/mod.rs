@@ -11,6 +11,7 @@ mod nats;
 mod process;
 mod smtp;
 mod tokens;
+mod webdriver;
 
 pub use api::*;
 pub use app::*;
@@ -22,6 +23,7 @@ pub use nats::*;
 pub use process::*;
 pub use smtp::*;
 pub use tokens::*;
+pub use webdriver::*;
 
 use sigil::password::HashParams;
 
