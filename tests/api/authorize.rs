@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use sigil::clock::Clock;
 
 use crate::helpers::{
-    ISSUER, PASSWORD, TestApp, spawn_app, spawn_app_with, verify, verify_id_token,
+    ISSUER, PASSWORD, TestApp, pkce, spawn_app, spawn_app_with, verify, verify_id_token,
 };
 
 const REDIRECT: &str = "https://dash.example.com/cb";
@@ -145,15 +145,6 @@ fn hidden(html: &str, name: &str) -> String {
         .replace("&gt;", ">")
 }
 
-/// A PKCE verifier and its S256 challenge.
-fn pkce() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
 /// An authorize URL for `client` with `challenge`, plus `extra` parameters.
 fn authorize_url(client: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
@@ -205,6 +196,16 @@ async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -> re
 async fn signed_in(_app: &TestApp, browser: &mut Browser, client: &str, challenge: &str) -> Seen {
     let page = browser.get(&authorize_url(client, challenge, &[])).await;
     browser.sign_in(&page, "ann@example.com", PASSWORD).await
+}
+
+/// Signs `ann@example.com` in for `client` and exchanges the code: the token response.
+async fn session(app: &TestApp, browser: &mut Browser, client: &str) -> Value {
+    let (verifier, challenge) = pkce();
+    let back = signed_in(app, browser, client, &challenge).await;
+    let code = back.param("code").unwrap();
+    let response = exchange(app, client, &code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
 fn claims(token: &str) -> Value {
@@ -416,10 +417,8 @@ async fn a_reused_code_fails_and_revokes_the_tokens_its_first_use_issued() {
     app.create_user("ann@example.com").await;
     let (verifier, challenge) = pkce();
     let mut browser = Browser::new(&app);
-    let code = signed_in(&app, &mut browser, &client, &challenge)
-        .await
-        .param("code")
-        .unwrap();
+    let back = signed_in(&app, &mut browser, &client, &challenge).await;
+    let code = back.param("code").unwrap();
     let first: Value = exchange(&app, &client, &code, &verifier)
         .await
         .json()
@@ -582,17 +581,8 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
     let app = spawn_app().await;
     let client = dashboard(&app, true).await;
     app.create_user("ann@example.com").await;
-    let (verifier, challenge) = pkce();
     let mut browser = Browser::new(&app);
-    let code = signed_in(&app, &mut browser, &client, &challenge)
-        .await
-        .param("code")
-        .unwrap();
-    let tokens: Value = exchange(&app, &client, &code, &verifier)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = session(&app, &mut browser, &client).await;
     let hint = tokens["id_token"].as_str().unwrap();
 
     let query = url::form_urlencoded::Serializer::new(String::new())
@@ -610,7 +600,7 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
     ];
     let refresh = app.post_token(&form, None).await;
     let silent = browser
-        .get(&authorize_url(&client, &challenge, &[("prompt", "none")]))
+        .get(&authorize_url(&client, &pkce().1, &[("prompt", "none")]))
         .await;
     let elsewhere = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([

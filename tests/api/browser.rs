@@ -6,15 +6,12 @@
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{
-    AUDIENCE, Chrome, ISSUER, PASSWORD, TestApp, spawn_app, verify, verify_id_token,
+    AUDIENCE, Chrome, ISSUER, PASSWORD, TestApp, pkce, spawn_app, verify, verify_id_token,
 };
 
 /// A stand-in for the application's callback: answers every request with a small page.
@@ -51,16 +48,6 @@ async fn client(app: &TestApp, first_party: bool) -> String {
         .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
         .await;
     created["client_id"].as_str().unwrap().to_owned()
-}
-
-fn pkce() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    (
-        verifier.clone(),
-        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
-    )
 }
 
 fn authorize(

@@ -93,3 +93,13 @@ pub async fn forgeries(app: &Api, genuine: &str) -> Vec<(String, &'static str)> 
 pub fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
+
+/// A fresh PKCE verifier and its S256 challenge (RFC 7636).
+pub fn pkce() -> (String, String) {
+    use sha2::Digest as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
