@@ -4,7 +4,7 @@
 //! keys, events} → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
-//!   a named point.
+//!   a named point; `html`, the escaping of text for pages and mails.
 //! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
 //!   besides `app`. Handlers parse, make one call into `oauth`, render; they never touch
 //!   `store` or `keys`.
@@ -34,6 +34,7 @@ pub mod domain;
 pub mod events;
 pub mod grpc;
 pub mod hooks;
+pub mod html;
 pub mod http;
 pub mod keys;
 pub mod metrics;

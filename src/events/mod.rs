@@ -9,7 +9,7 @@ mod mail;
 mod nats;
 mod relay;
 
-pub use mail::{Letter, Mailer, SendError, escape_html};
+pub use mail::{Letter, Mailer, SendError};
 pub use nats::NatsSink;
 pub use relay::{Relay, RelaySettings, spawn_relay};
 

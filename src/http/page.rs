@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
-pub(super) use crate::events::escape_html as escape;
+pub(super) use crate::html::escape;
 
 /// The only style of every page, allowed by its hash.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;\

@@ -509,10 +509,12 @@ impl Browser {
             return Err(AuthorizeError::Page("the state parameter is too long"));
         }
         let refuse = |error: &str, why: &str| {
-            let mut pairs = vec![("error", error), ("error_description", why)];
-            pairs.extend(state.as_deref().map(|state| ("state", state)));
-            pairs.push(("iss", &self.issuer.settings.issuer));
-            Ok(Err(with_query(&redirect_to, &pairs)))
+            Ok(Err(self.error_to(
+                &redirect_to,
+                state.as_deref(),
+                error,
+                why,
+            )))
         };
         if !client.grant_types.contains(GrantType::AuthorizationCode) {
             return refuse(
@@ -601,10 +603,15 @@ impl Browser {
 
     /// The redirect carrying `error` for a validated request.
     fn error(&self, request: &Request, error: &str, why: &str) -> String {
+        self.error_to(&request.redirect_to, request.state.as_deref(), error, why)
+    }
+
+    /// RFC 6749 §4.1.2.1: `redirect_to` carrying `error`, its description, `state` and `iss`.
+    fn error_to(&self, redirect_to: &str, state: Option<&str>, error: &str, why: &str) -> String {
         let mut pairs = vec![("error", error), ("error_description", why)];
-        pairs.extend(request.state.as_deref().map(|state| ("state", state)));
+        pairs.extend(state.map(|state| ("state", state)));
         pairs.push(("iss", &self.issuer.settings.issuer));
-        with_query(&request.redirect_to, &pairs)
+        with_query(redirect_to, &pairs)
     }
 }
 

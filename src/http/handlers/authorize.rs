@@ -4,6 +4,7 @@
 //! `sigil_csrf` cookie (double submit; the cookies are also `SameSite=Lax`).
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -96,14 +97,11 @@ pub(crate) async fn post_authorize(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
+    let Some(form) = verified(&headers, form, |form| &form.csrf) else {
         return expired();
     };
-    if !csrf_matches(&headers, &form.csrf) {
-        return expired();
-    }
     let params = parse_params(&form.request);
     let login = state
         .sigil
@@ -139,14 +137,11 @@ pub(crate) async fn post_authorize(
 pub(crate) async fn post_authorize_consent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
+    let Some(form) = verified(&headers, form, |form| &form.csrf) else {
         return expired();
     };
-    if !csrf_matches(&headers, &form.csrf) {
-        return expired();
-    }
     let params = parse_params(&form.request);
     let cookie = cookie(&headers, SESSION_COOKIE);
     let step = state
@@ -381,6 +376,18 @@ fn cookie_or_new(headers: &HeaderMap) -> (String, bool) {
     // OK because a machine without a working OS random source cannot run sigil.
     getrandom::fill(&mut bytes).expect("the OS random number generator failed");
     (URL_SAFE_NO_PAD.encode(bytes), true)
+}
+
+/// The posted form when it parsed and carries the CSRF cookie's token (else the caller shows
+/// that the form expired).
+fn verified<T>(
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+    csrf: fn(&T) -> &str,
+) -> Option<T> {
+    form.ok()
+        .map(|Form(form)| form)
+        .filter(|form| csrf_matches(headers, csrf(form)))
 }
 
 fn csrf_matches(headers: &HeaderMap, sent: &str) -> bool {
