@@ -629,3 +629,45 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
     );
     assert!(html.contains("signed out"));
 }
+
+#[tokio::test]
+async fn parallel_exchanges_of_one_code_issue_tokens_exactly_once() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let back = signed_in(&app, &mut browser, &client, &challenge).await;
+    let code = back.param("code").unwrap();
+
+    let statuses = crate::helpers::parallel(8, |_| {
+        let (api, client, code, verifier) = (
+            app.api.clone(),
+            client.clone(),
+            code.clone(),
+            verifier.clone(),
+        );
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", client.as_str()),
+            ];
+            api.post_token(&form, None).await.status().as_u16()
+        }
+    })
+    .await;
+
+    assert_eq!(
+        crate::helpers::count_status(&statuses, 200),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        crate::helpers::count_status(&statuses, 400),
+        7,
+        "{statuses:?}"
+    );
+}
