@@ -8,33 +8,11 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{
-    AUDIENCE, Chrome, ISSUER, PASSWORD, TestApp, pkce, spawn_app, verify, verify_id_token,
+    AUDIENCE, Chrome, ISSUER, PASSWORD, TestApp, application, at_localhost, pkce, spawn_app,
+    verify, verify_id_token,
 };
-
-/// A stand-in for the application's callback: answers every request with a small page.
-async fn application() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 8192];
-                let _ = socket.read(&mut buffer).await;
-                let body = "<!DOCTYPE html><title>app</title><p>back at the application</p>";
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    port
-}
 
 /// A browser-login client registered for loopback callbacks on any port.
 async fn client(app: &TestApp, first_party: bool) -> String {
@@ -72,12 +50,6 @@ fn authorize(
         .extend_pairs(pairs)
         .finish();
     at_localhost(app, &format!("/authorize?{query}"))
-}
-
-/// `path` on the app as the browser reaches it: by the name `localhost`, where Chromium keeps
-/// the `Secure` cookies of an https issuer served over plain http on loopback.
-fn at_localhost(app: &TestApp, path: &str) -> String {
-    app.api.url(path).replacen("127.0.0.1", "localhost", 1)
 }
 
 fn param(url: &str, name: &str) -> Option<String> {

@@ -28,6 +28,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod openapi;
+mod openid_client;
 mod outage;
 mod password_grant;
 mod refresh;

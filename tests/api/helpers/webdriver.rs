@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::TestApp;
 
 /// A ChromeDriver child process and one browser session in it.
 pub struct Chrome {
@@ -198,4 +201,32 @@ fn binary(variable: &str, name: &str) -> Option<String> {
         .iter()
         .map(|dir| format!("{dir}/{name}"))
         .find(|path| std::path::Path::new(path).exists())
+}
+
+/// A stand-in for the application's callback: answers every request with a small page.
+pub async fn application() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                let body = "<!DOCTYPE html><title>app</title><p>back at the application</p>";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// `path` on the app as the browser reaches it: by the name `localhost`, where Chromium keeps
+/// the `Secure` cookies of an https issuer served over plain http on loopback.
+pub fn at_localhost(app: &TestApp, path: &str) -> String {
+    app.api.url(path).replacen("127.0.0.1", "localhost", 1)
 }
