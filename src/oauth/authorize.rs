@@ -383,10 +383,11 @@ impl Browser {
         fresh: bool,
         now: DateTime<Utc>,
     ) -> Result<Step, AuthorizeError> {
+        // OIDC Core §3.1.2.1 (errata 2): `max_age=0` always asks for the password again.
         let too_old = |session: &BrowserSession| {
             request
                 .max_age
-                .is_some_and(|max_age| (now - session.auth_time).num_seconds() > max_age)
+                .is_some_and(|max_age| (now - session.auth_time).num_seconds() >= max_age)
         };
         let session =
             session.filter(|session| fresh || !(request.prompt_login || too_old(session)));

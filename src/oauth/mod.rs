@@ -226,6 +226,10 @@ pub struct TokenIssuer {
 struct Session<'a> {
     user: &'a User,
     family_id: &'a str,
+    /// The browser session a code-flow login came from: the ID token's `sid` (OIDC
+    /// Front-Channel Logout §3: one value per OP session, shared by every client signed in
+    /// through it). `None` for a password login, whose family is its own session.
+    browser_sid: Option<&'a str>,
     auth_time: DateTime<Utc>,
     /// The authorization request's `nonce`, for the ID token of a code exchange.
     nonce: Option<&'a str>,
@@ -474,7 +478,7 @@ impl TokenIssuer {
                     iat: now.timestamp(),
                     exp: now.timestamp().saturating_add_unsigned(expires_in),
                     auth_time: session.auth_time.timestamp(),
-                    sid: session.family_id,
+                    sid: session.browser_sid.unwrap_or(session.family_id),
                     nonce: session.nonce,
                     at_hash: at_hash(&access_token),
                     email: with_email.then_some(session.user.email.as_str()),
@@ -557,6 +561,7 @@ impl TokenIssuer {
         let session = Session {
             user,
             family_id: &family_id,
+            browser_sid: None,
             auth_time: now,
             nonce: None,
         };

@@ -35,6 +35,8 @@ pub struct RefreshTokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The user's credentials version when the session started.
     pub credentials_version: i64,
+    /// The browser session it was started from (authorization code flow), if any.
+    pub browser_sid: Option<String>,
 }
 
 /// A new login session and its first refresh token.
@@ -83,6 +85,7 @@ struct RecordRow {
     used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     credentials_version: i64,
+    browser_sid: Option<String>,
 }
 
 /// A family is usable at `$now` (the enclosing query binds `$3` to now).
@@ -210,7 +213,7 @@ impl Store {
         let row: Option<RecordRow> = on_pool!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT f.family_id, f.user_id, f.client_id, t.scope, f.auth_time, f.expires_at, \
-                 t.used_at, f.revoked_at, f.credentials_version FROM refresh_tokens t \
+                 t.used_at, f.revoked_at, f.credentials_version, f.browser_sid FROM refresh_tokens t \
                  JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
             )
             .bind(token_hash)
@@ -227,6 +230,7 @@ impl Store {
             used_at: row.used_at,
             revoked_at: row.revoked_at,
             credentials_version: row.credentials_version,
+            browser_sid: row.browser_sid,
         }))
     }
 

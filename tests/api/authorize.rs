@@ -291,6 +291,75 @@ async fn a_second_client_gets_a_code_without_the_form_and_prompt_none_needs_a_se
 }
 
 #[tokio::test]
+async fn id_tokens_name_the_browser_session_as_sid_across_clients_and_refreshes() {
+    let app = spawn_app().await;
+    let (first, second) = (dashboard(&app, true).await, dashboard(&app, true).await);
+    app.create_user("ann@example.com").await;
+    let (mut browser, mut other) = (Browser::new(&app), Browser::new(&app));
+
+    let one = session(&app, &mut browser, &first).await;
+    let (verifier, challenge) = pkce();
+    let sso = browser.get(&authorize_url(&second, &challenge, &[])).await;
+    let code = sso.param("code").unwrap();
+    let two: Value = exchange(&app, &second, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let elsewhere = session(&app, &mut other, &first).await;
+    let refresh = one["refresh_token"].as_str().unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", first.as_str()),
+    ];
+    let refreshed: Value = app.post_token(&form, None).await.json().await.unwrap();
+
+    let sid = |tokens: &Value| claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+    assert!(sid(&one).is_string());
+    assert_eq!(sid(&one), sid(&two), "one browser session, one sid");
+    assert_eq!(sid(&refreshed), sid(&one), "a refresh keeps the sid");
+    assert_ne!(sid(&elsewhere), sid(&one), "another browser, another sid");
+}
+
+#[tokio::test]
+async fn max_age_asks_for_the_password_again_once_the_sign_in_is_older() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    signed_in(&app, &mut browser, &client, &challenge).await;
+
+    let recent = browser
+        .get(&authorize_url(&client, &challenge, &[("max_age", "3600")]))
+        .await;
+    let stale = browser
+        .get(&authorize_url(&client, &challenge, &[("max_age", "0")]))
+        .await;
+    let silent = browser
+        .get(&authorize_url(
+            &client,
+            &challenge,
+            &[("max_age", "0"), ("prompt", "none")],
+        ))
+        .await;
+    let again = browser.sign_in(&stale, "ann@example.com", PASSWORD).await;
+
+    let code = recent.param("code").expect("a sign-in within max_age");
+    assert_eq!(
+        exchange(&app, &client, &code, &verifier).await.status(),
+        200
+    );
+    assert_eq!(stale.page().0, 200, "max_age=0 shows the form");
+    assert_eq!(silent.param("error").as_deref(), Some("login_required"));
+    assert!(
+        again.param("code").is_some(),
+        "signing in again gives a code"
+    );
+}
+
+#[tokio::test]
 async fn unknown_clients_and_unregistered_redirect_uris_get_a_page_never_a_redirect() {
     let app = spawn_app().await;
     let client = dashboard(&app, true).await;

@@ -100,6 +100,7 @@ pub(in crate::oauth) async fn grant(
     let session = Session {
         user: &user,
         family_id: &family_id,
+        browser_sid: Some(&code.sid),
         auth_time: code.auth_time,
         nonce: code.nonce.as_deref(),
     };

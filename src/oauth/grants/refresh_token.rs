@@ -93,6 +93,7 @@ pub(in crate::oauth) async fn grant(
             let session = Session {
                 user: &user,
                 family_id: &record.family_id,
+                browser_sid: record.browser_sid.as_deref(),
                 auth_time: record.auth_time,
                 nonce: None,
             };
