@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{AuditCommand, ClientCommand, ClientCreateArgs, KeyArgs, KeysCommand, UserCommand};
 use crate::app::{operator, operator_keys};
 use crate::config::{KeyConfig, PasswordConfig};
-use crate::domain::ClientSecret;
+use crate::domain::{ClientSecret, RedirectUri};
 use crate::oauth::{
     Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, KeyError, NewAccount,
     RegisteredClient, StoredKey, UserError,
@@ -186,6 +186,7 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         public: args.public,
         introspection: args.introspection,
         redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
         first_party: args.first_party,
     };
     let operator = operator(&args.database).await?;
@@ -200,18 +201,21 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
             ClientError::InvalidAudience(_) => anyhow::anyhow!("--audience: {error}"),
             ClientError::PublicClientCredentials => anyhow::anyhow!("--public: {error}"),
             ClientError::InvalidRedirectUri(_) => anyhow::anyhow!("--redirect-uri: {error}"),
+            ClientError::InvalidPostLogoutRedirectUri(_) => {
+                anyhow::anyhow!("--post-logout-redirect-uri: {error}")
+            }
             other => anyhow::Error::from(other),
         })?;
     let secret = secret.as_ref().map(ClientSecret::expose);
     if args.json {
-        let redirect_uris: Vec<&str> = client
-            .redirect_uris
-            .iter()
-            .map(|uri| uri.as_str())
-            .collect();
+        fn uris(uris: &[RedirectUri]) -> Vec<&str> {
+            uris.iter().map(RedirectUri::as_str).collect()
+        }
         let out = serde_json::json!({ "client_id": client.id, "client_secret": secret, "name": client.name,
             "grant_types": client.grant_types.to_string(), "scope": client.scopes.to_string(),
-            "redirect_uris": redirect_uris, "first_party": client.first_party });
+            "redirect_uris": uris(&client.redirect_uris),
+            "post_logout_redirect_uris": uris(&client.post_logout_redirect_uris),
+            "first_party": client.first_party });
         println!("{out}");
     } else {
         println!("client_id:     {}", client.id);

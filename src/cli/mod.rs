@@ -468,6 +468,10 @@ pub struct ClientCreateArgs {
     /// loopback address (any port matches), or a private-use scheme (com.example.app:/cb).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (repeatable); same rules as
+    /// --redirect-uri.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// A first-party client: its users are not asked for consent.
     #[arg(long)]
     pub first_party: bool,

@@ -303,7 +303,7 @@ impl Browser {
             return Ok(None);
         };
         if !client
-            .redirect_uris
+            .post_logout_redirect_uris
             .iter()
             .any(|registered| registered.matches(uri))
         {

@@ -25,7 +25,10 @@ pub enum ClientError {
     InvalidGrantTypes,
     /// A redirect URI is malformed or of a refused kind.
     #[error("redirect_uris: {0}")]
-    InvalidRedirectUri(#[from] RedirectUriError),
+    InvalidRedirectUri(RedirectUriError),
+    /// A post-logout redirect URI is malformed or of a refused kind.
+    #[error("post_logout_redirect_uris: {0}")]
+    InvalidPostLogoutRedirectUri(RedirectUriError),
     /// The scope list is malformed.
     #[error("scope: {0}")]
     InvalidScope(#[from] ScopeError),
@@ -83,6 +86,8 @@ pub struct ClientSpec {
     pub introspection: bool,
     /// Where authorization responses may go (authorization code grant).
     pub redirect_uris: Vec<String>,
+    /// Where the browser may go after an RP-initiated logout.
+    pub post_logout_redirect_uris: Vec<String>,
     /// A first-party client: its users are not asked for consent.
     pub first_party: bool,
 }
@@ -102,6 +107,8 @@ pub struct ClientChanges {
     pub introspection: Option<bool>,
     /// New redirect URIs (replacing the old ones).
     pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs (replacing the old ones).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Make it a first-party client or not.
     pub first_party: Option<bool>,
 }
@@ -324,6 +331,7 @@ fn describe(client: &Client) -> serde_json::Value {
         "audience": client.audience,
         "introspection": client.may_introspect,
         "redirect_uris": client.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": client.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
         "first_party": client.first_party,
     })
 }
@@ -357,8 +365,14 @@ impl ClientChanges {
             },
             may_introspect: self.introspection.unwrap_or(current.may_introspect),
             redirect_uris: match self.redirect_uris {
-                Some(uris) => parse_redirect_uris(&uris)?,
+                Some(uris) => parse_redirect_uris(&uris, ClientError::InvalidRedirectUri)?,
                 None => current.redirect_uris.clone(),
+            },
+            post_logout_redirect_uris: match self.post_logout_redirect_uris {
+                Some(uris) => {
+                    parse_redirect_uris(&uris, ClientError::InvalidPostLogoutRedirectUri)?
+                }
+                None => current.post_logout_redirect_uris.clone(),
             },
             first_party: self.first_party.unwrap_or(current.first_party),
             ..current.clone()
@@ -380,16 +394,23 @@ pub(super) fn new_client(
         scopes: Scope::parse(&spec.scopes)?,
         audience: parse_audience(spec.audience.as_deref())?,
         may_introspect: spec.introspection,
-        redirect_uris: parse_redirect_uris(&spec.redirect_uris)?,
+        redirect_uris: parse_redirect_uris(&spec.redirect_uris, ClientError::InvalidRedirectUri)?,
+        post_logout_redirect_uris: parse_redirect_uris(
+            &spec.post_logout_redirect_uris,
+            ClientError::InvalidPostLogoutRedirectUri,
+        )?,
         first_party: spec.first_party,
     })
 }
 
-/// Each URI parsed, duplicates dropped, in the order given.
-fn parse_redirect_uris(uris: &[String]) -> Result<Vec<RedirectUri>, ClientError> {
+/// Each URI parsed, duplicates dropped, in the order given; `field` names a bad one.
+fn parse_redirect_uris(
+    uris: &[String],
+    field: fn(RedirectUriError) -> ClientError,
+) -> Result<Vec<RedirectUri>, ClientError> {
     let mut parsed: Vec<RedirectUri> = Vec::with_capacity(uris.len());
     for uri in uris {
-        let uri = RedirectUri::parse(uri)?;
+        let uri = RedirectUri::parse(uri).map_err(field)?;
         if !parsed.contains(&uri) {
             parsed.push(uri);
         }

@@ -33,6 +33,8 @@ pub struct Client {
     pub may_introspect: bool,
     /// Where authorization responses may go (authorization code grant).
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where the browser may be sent after an RP-initiated logout.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// A first-party client: its users are not asked for consent.
     pub first_party: bool,
     /// When it was registered.
@@ -58,6 +60,8 @@ pub struct NewClient {
     pub may_introspect: bool,
     /// Where authorization responses may go.
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where the browser may be sent after logout.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// A first-party client: no consent screen.
     pub first_party: bool,
 }
@@ -72,6 +76,7 @@ struct ClientRow {
     audience: Option<String>,
     may_introspect: bool,
     redirect_uris: String,
+    post_logout_redirect_uris: String,
     first_party: bool,
     created_at: DateTime<Utc>,
 }
@@ -96,12 +101,9 @@ impl TryFrom<ClientRow> for Client {
             scopes: Scope::parse(&row.scopes).map_err(|_| corrupt("scopes"))?,
             audience: row.audience,
             may_introspect: row.may_introspect,
-            redirect_uris: row
-                .redirect_uris
-                .lines()
-                .map(RedirectUri::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|_| corrupt("redirect URIs"))?,
+            redirect_uris: split_uris(&row.redirect_uris).map_err(|_| corrupt("redirect URIs"))?,
+            post_logout_redirect_uris: split_uris(&row.post_logout_redirect_uris)
+                .map_err(|_| corrupt("post-logout redirect URIs"))?,
             first_party: row.first_party,
             created_at: row.created_at,
         })
@@ -198,7 +200,8 @@ impl Drop for ClientWatcher {
 }
 
 const SELECT_CLIENT: &str = "SELECT client_id, name, secret_hash, grant_types, scopes, audience, \
-                             may_introspect, redirect_uris, first_party, created_at FROM clients";
+                             may_introspect, redirect_uris, post_logout_redirect_uris, first_party, \
+                             created_at FROM clients";
 
 /// The stored form of redirect URIs: one per line (a URI has no line break).
 fn join_uris(uris: &[RedirectUri]) -> String {
@@ -206,6 +209,10 @@ fn join_uris(uris: &[RedirectUri]) -> String {
         .map(RedirectUri::as_str)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn split_uris(stored: &str) -> Result<Vec<RedirectUri>, crate::domain::RedirectUriError> {
+    stored.lines().map(RedirectUri::parse).collect()
 }
 
 impl Tx {
@@ -226,6 +233,7 @@ impl Tx {
             audience: client.audience.clone(),
             may_introspect: client.may_introspect,
             redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             first_party: client.first_party,
             created_at: now,
         })
@@ -252,8 +260,8 @@ impl Tx {
     ) -> Result<u64, Error> {
         let sql = format!(
             "INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, audience, \
-             created_at, may_introspect, redirect_uris, first_party) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10{condition}"
+             created_at, may_introspect, redirect_uris, first_party, post_logout_redirect_uris) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11{condition}"
         );
         let inserted = on_tx!(self, |conn| {
             sqlx::query(&sql)
@@ -267,6 +275,7 @@ impl Tx {
                 .bind(client.may_introspect)
                 .bind(join_uris(&client.redirect_uris))
                 .bind(client.first_party)
+                .bind(join_uris(&client.post_logout_redirect_uris))
                 .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
@@ -299,7 +308,8 @@ impl Tx {
         let updated = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, audience = $5, \
-                 may_introspect = $6, redirect_uris = $7, first_party = $8 WHERE client_id = $1",
+                 may_introspect = $6, redirect_uris = $7, first_party = $8, \
+                 post_logout_redirect_uris = $9 WHERE client_id = $1",
             )
             .bind(client.id.as_str())
             .bind(&client.name)
@@ -309,6 +319,7 @@ impl Tx {
             .bind(client.may_introspect)
             .bind(join_uris(&client.redirect_uris))
             .bind(client.first_party)
+            .bind(join_uris(&client.post_logout_redirect_uris))
             .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected())

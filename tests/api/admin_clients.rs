@@ -411,11 +411,15 @@ async fn redirect_uris_are_registered_replaced_and_refused_when_unsafe() {
         "name": "dashboard", "public": true, "first_party": true,
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid",
         "redirect_uris": ["https://dash.example.com/cb", "com.example.app:/cb"],
+        "post_logout_redirect_uris": ["https://dash.example.com/bye"],
     });
 
     let (created, client) = create_client(&app, body).await;
     let path = format!("/admin/clients/{}", client.id);
-    let replaced = json!({ "redirect_uris": ["http://127.0.0.1/cb"], "first_party": false });
+    let replaced = json!({
+        "redirect_uris": ["http://127.0.0.1/cb"], "first_party": false,
+        "post_logout_redirect_uris": ["http://127.0.0.1/bye"],
+    });
     let patched = app
         .admin_ok(Method::PATCH, &path, Some(replaced), 200)
         .await;
@@ -435,22 +439,32 @@ async fn redirect_uris_are_registered_replaced_and_refused_when_unsafe() {
         created["grant_types"],
         json!(["refresh_token", "authorization_code"])
     );
+    assert_eq!(
+        created["post_logout_redirect_uris"],
+        json!(["https://dash.example.com/bye"])
+    );
     assert_eq!(patched["redirect_uris"], json!(["http://127.0.0.1/cb"]));
+    assert_eq!(
+        patched["post_logout_redirect_uris"],
+        json!(["http://127.0.0.1/bye"])
+    );
     assert_eq!(patched["first_party"], false);
-    for uri in refusals {
-        let body = json!({ "redirect_uris": [uri] });
-        let token = app.admin_token().await;
-        let response = app
-            .admin_json(Method::PATCH, &path, Some(&token), Some(body))
-            .await;
-        assert_eq!(response.status(), 400, "{uri}");
-        let error: Value = response.json().await.unwrap();
-        assert!(
-            error["error_description"]
-                .as_str()
-                .unwrap()
-                .starts_with("redirect_uris"),
-            "{uri}: {error}"
-        );
+    for field in ["redirect_uris", "post_logout_redirect_uris"] {
+        for uri in refusals {
+            let body = json!({ field: [uri] });
+            let token = app.admin_token().await;
+            let response = app
+                .admin_json(Method::PATCH, &path, Some(&token), Some(body))
+                .await;
+            assert_eq!(response.status(), 400, "{field}: {uri}");
+            let error: Value = response.json().await.unwrap();
+            assert!(
+                error["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{field}:")),
+                "{uri}: {error}"
+            );
+        }
     }
 }

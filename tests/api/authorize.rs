@@ -16,6 +16,7 @@ use crate::helpers::{
 };
 
 const REDIRECT: &str = "https://dash.example.com/cb";
+const SIGNED_OUT: &str = "https://dash.example.com/signed-out";
 
 /// A browser: its cookies, kept by hand (the issuer is https, the test server is not).
 struct Browser {
@@ -172,7 +173,7 @@ async fn dashboard(app: &TestApp, first_party: bool) -> String {
     let body = json!({
         "name": "Billing dashboard", "public": true, "first_party": first_party,
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid email",
-        "redirect_uris": [REDIRECT],
+        "redirect_uris": [REDIRECT], "post_logout_redirect_uris": [SIGNED_OUT],
     });
     let created = app
         .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
@@ -657,7 +658,7 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("id_token_hint", hint),
-            ("post_logout_redirect_uri", REDIRECT),
+            ("post_logout_redirect_uri", SIGNED_OUT),
             ("state", "bye"),
         ])
         .finish();
@@ -671,15 +672,20 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
     let silent = browser
         .get(&authorize_url(&client, &pkce().1, &[("prompt", "none")]))
         .await;
-    let elsewhere = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("client_id", client.as_str()),
-            ("post_logout_redirect_uri", "https://evil.example/"),
-        ])
-        .finish();
-    let refused = browser.get(&format!("/end-session?{elsewhere}")).await;
+    let mut refused = Vec::new();
+    // Neither a stranger's URI nor the client's code redirect URI, which is not registered
+    // for logout.
+    for uri in ["https://evil.example/", REDIRECT] {
+        let elsewhere = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", client.as_str()),
+                ("post_logout_redirect_uri", uri),
+            ])
+            .finish();
+        refused.push(browser.get(&format!("/end-session?{elsewhere}")).await);
+    }
 
-    assert_eq!(out.location(), format!("{REDIRECT}?state=bye"));
+    assert_eq!(out.location(), format!("{SIGNED_OUT}?state=bye"));
     assert_eq!(
         browser.cookie("sigil_session"),
         Some(""),
@@ -691,12 +697,14 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
         "the session the browser gave the client ended"
     );
     assert_eq!(silent.param("error").as_deref(), Some("login_required"));
-    let (status, html) = refused.page();
-    assert_eq!(
-        status, 200,
-        "an unregistered URI gets the signed-out page, no redirect"
-    );
-    assert!(html.contains("signed out"));
+    for page in &refused {
+        let (status, html) = page.page();
+        assert_eq!(
+            status, 200,
+            "an unregistered URI gets the signed-out page, no redirect"
+        );
+        assert!(html.contains("signed out"));
+    }
 }
 
 #[tokio::test]

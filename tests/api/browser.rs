@@ -21,6 +21,7 @@ async fn client(app: &TestApp, first_party: bool) -> String {
         "public": true, "first_party": first_party,
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid email",
         "redirect_uris": ["http://127.0.0.1/callback"],
+        "post_logout_redirect_uris": ["http://127.0.0.1/signed-out"],
     });
     let created = app
         .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
@@ -135,17 +136,18 @@ async fn a_browser_signs_in_gets_sso_for_a_second_client_consents_for_a_third_an
 
     // Logout, then prompt=none finds no session.
     let hint = tokens["id_token"].as_str().unwrap();
+    let signed_out = format!("http://127.0.0.1:{port}/signed-out");
     let logout = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("id_token_hint", hint),
-            ("post_logout_redirect_uri", callback.as_str()),
+            ("post_logout_redirect_uri", signed_out.as_str()),
             ("state", "bye"),
         ])
         .finish();
     chrome
         .open(&at_localhost(&app, &format!("/end-session?{logout}")))
         .await;
-    let after_logout = chrome.wait_for_url(&callback).await;
+    let after_logout = chrome.wait_for_url(&signed_out).await;
     chrome
         .open(&authorize(
             &app,

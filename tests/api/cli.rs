@@ -331,6 +331,8 @@ async fn client_create_registers_redirect_uris_and_refuses_a_bad_one() {
             "https://dash.example.com/cb",
             "--redirect-uri",
             "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri",
+            "https://dash.example.com/bye",
             "--first-party",
             "--json",
         ],
@@ -346,13 +348,30 @@ async fn client_create_registers_redirect_uris_and_refuses_a_bad_one() {
             "http://dash.example.com/cb",
         ],
     );
+    let refused_logout = sigil(
+        &database,
+        &[
+            "client",
+            "create",
+            "--name",
+            "bad",
+            "--post-logout-redirect-uri",
+            "javascript:alert(1)",
+        ],
+    );
 
     let body: Value = serde_json::from_slice(&created.stdout).unwrap();
     assert_eq!(
         body["redirect_uris"],
         serde_json::json!(["https://dash.example.com/cb", "http://127.0.0.1/cb"])
     );
+    assert_eq!(
+        body["post_logout_redirect_uris"],
+        serde_json::json!(["https://dash.example.com/bye"])
+    );
     assert_eq!(body["first_party"], true);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--redirect-uri"));
+    assert!(!refused_logout.status.success());
+    assert!(String::from_utf8_lossy(&refused_logout.stderr).contains("--post-logout-redirect-uri"));
 }

@@ -186,6 +186,7 @@ _flow_client = _create(
         "grant_types": ["authorization_code"],
         "scope": "openid",
         "redirect_uris": ["https://app.example.com/cb"],
+        "post_logout_redirect_uris": ["https://app.example.com/signed-out"],
     },
 )
 FLOW_REQUEST = (

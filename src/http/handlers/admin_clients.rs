@@ -35,6 +35,8 @@ pub(crate) struct ClientResponse {
     introspection: bool,
     /// Where authorization responses may go (authorization code grant).
     redirect_uris: Vec<String>,
+    /// Where the browser may go after logout (`/end-session`).
+    post_logout_redirect_uris: Vec<String>,
     /// A first-party client: its users are not asked for consent.
     first_party: bool,
     /// When it was registered.
@@ -55,15 +57,16 @@ impl From<&Client> for ClientResponse {
             scope: client.scopes.to_string(),
             audience: client.audience.clone(),
             introspection: client.may_introspect,
-            redirect_uris: client
-                .redirect_uris
-                .iter()
-                .map(|uri| uri.as_str().to_owned())
-                .collect(),
+            redirect_uris: uri_strings(&client.redirect_uris),
+            post_logout_redirect_uris: uri_strings(&client.post_logout_redirect_uris),
             first_party: client.first_party,
             created_at: client.created_at,
         }
     }
+}
+
+fn uri_strings(uris: &[crate::domain::RedirectUri]) -> Vec<String> {
+    uris.iter().map(|uri| uri.as_str().to_owned()).collect()
 }
 
 /// A client with its secret, answered once: on creation and on secret rotation.
@@ -105,6 +108,11 @@ pub(crate) struct CreateClientRequest {
     #[serde(default)]
     #[schema(value_type = Vec<crate::http::schema::RedirectUri>, max_items = 20)]
     redirect_uris: Vec<String>,
+    /// Where `/end-session` may send the browser afterwards (OIDC RP-Initiated Logout),
+    /// matched like redirect URIs.
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::http::schema::RedirectUri>, max_items = 20)]
+    post_logout_redirect_uris: Vec<String>,
     /// A first-party client: its users are not asked for consent (default false).
     #[serde(default)]
     first_party: bool,
@@ -133,6 +141,9 @@ pub(crate) struct UpdateClientRequest {
     /// New redirect URIs, replacing the old ones.
     #[schema(value_type = Option<Vec<crate::http::schema::RedirectUri>>, max_items = 20)]
     redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs, replacing the old ones.
+    #[schema(value_type = Option<Vec<crate::http::schema::RedirectUri>>, max_items = 20)]
+    post_logout_redirect_uris: Option<Vec<String>>,
     /// Make it a first-party client (no consent screen) or not.
     first_party: Option<bool>,
 }
@@ -181,6 +192,7 @@ pub(crate) async fn post_admin_clients(
         public: request.public,
         introspection: request.introspection,
         redirect_uris: request.redirect_uris,
+        post_logout_redirect_uris: request.post_logout_redirect_uris,
         first_party: request.first_party,
     };
     let RegisteredClient { client, secret } = state
@@ -236,6 +248,7 @@ pub(crate) async fn patch_admin_client(
         audience: request.audience,
         introspection: request.introspection,
         redirect_uris: request.redirect_uris,
+        post_logout_redirect_uris: request.post_logout_redirect_uris,
         first_party: request.first_party,
     };
     let client = state
