@@ -1,5 +1,10 @@
 //! Password hashing with argon2id: PHC strings, rehash detection, and a dummy hash so an
-//! unknown user costs the same time as a wrong password.
+//! unknown user costs the same time as a wrong password. Hashes imported from the services
+//! sigil replaces are verified too: argon2 PHC strings, and bcrypt (`$2a$`, `$2b$`, `$2y$`),
+//! which a successful login replaces with argon2id (`rehash`). The dummy hash is argon2id, so
+//! a wrong password for a user still on a bcrypt hash takes that hash's time (cost 12: about
+//! ten times an argon2id check), not an unknown user's: until their first login, imported
+//! bcrypt users can be told from unknown ones by timing.
 //!
 //! Hashing is CPU- and memory-heavy (about 20 ms and 19 MiB with the OWASP parameters), so it
 //! runs on a fixed set of long-lived threads, one per core by default, fed through a channel;
@@ -7,7 +12,7 @@
 //! starving JWKS or client_credentials requests on the async workers, and memory stays at one
 //! argon2 buffer per hashing thread (tokio's blocking pool would spread hashes over many
 //! short-lived threads, each keeping a freed buffer in its own malloc arena). The only module
-//! that imports `argon2`.
+//! that imports `argon2` and `bcrypt`.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -52,6 +57,91 @@ impl HashParams {
             self.params()?,
         ))
     }
+}
+
+/// Largest bcrypt cost accepted (2^14 rounds: about 1 s of one core here).
+pub const MAX_BCRYPT_COST: u32 = 14;
+/// Largest argon2 memory accepted in an imported hash, in KiB (256 MiB).
+const MAX_ARGON2_MEMORY_KIB: u32 = 262_144;
+/// Largest argon2 pass count accepted in an imported hash.
+const MAX_ARGON2_ITERATIONS: u32 = 16;
+/// Largest argon2 lane count accepted in an imported hash.
+const MAX_ARGON2_LANES: u32 = 16;
+
+/// The kind of a stored password hash sigil can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashFormat {
+    /// An argon2 PHC string (sigil's own: argon2id).
+    Argon2,
+    /// A bcrypt hash (`$2a$`, `$2b$` or `$2y$`), brought over from another service.
+    Bcrypt,
+}
+
+/// Why a password hash brought from elsewhere is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashFormatError {
+    /// Neither an argon2 PHC string nor a bcrypt hash.
+    #[error("password_hash is neither an argon2 PHC string nor a bcrypt hash ($2a$, $2b$, $2y$)")]
+    Unknown,
+    /// A bcrypt hash that does not parse.
+    #[error("password_hash is a malformed bcrypt hash")]
+    MalformedBcrypt,
+    /// A bcrypt cost outside 4..=14.
+    #[error("password_hash has bcrypt cost {0}; 4 to {MAX_BCRYPT_COST} are accepted")]
+    BcryptCost(u32),
+    /// An argon2 PHC string that does not parse, or lacks its salt or output.
+    #[error("password_hash is a malformed argon2 PHC string")]
+    MalformedArgon2,
+    /// argon2 parameters so costly that every login would be a denial of service.
+    #[error(
+        "password_hash has argon2 parameters above m={MAX_ARGON2_MEMORY_KIB}, t={MAX_ARGON2_ITERATIONS}, p={MAX_ARGON2_LANES}"
+    )]
+    Argon2Cost,
+}
+
+/// Checks a hash made by another service before it is stored: an argon2 PHC string
+/// (argon2id, argon2i or argon2d, version 0x13, bounded parameters) or a bcrypt hash with
+/// prefix `$2a$`, `$2b$` or `$2y$` and cost 4 to 14.
+pub fn check_imported_hash(hash: &str) -> Result<HashFormat, HashFormatError> {
+    if is_bcrypt(hash) {
+        let parts: bcrypt::HashParts =
+            hash.parse().map_err(|_| HashFormatError::MalformedBcrypt)?;
+        let cost = parts.get_cost();
+        if !(4..=MAX_BCRYPT_COST).contains(&cost) {
+            return Err(HashFormatError::BcryptCost(cost));
+        }
+        return Ok(HashFormat::Bcrypt);
+    }
+    if !hash.starts_with("$argon2") {
+        return Err(HashFormatError::Unknown);
+    }
+    let parsed = PasswordHash::new(hash).map_err(|_| HashFormatError::MalformedArgon2)?;
+    let (Some(_), Some(_)) = (parsed.salt, parsed.hash) else {
+        return Err(HashFormatError::MalformedArgon2);
+    };
+    Algorithm::try_from(parsed.algorithm).map_err(|_| HashFormatError::MalformedArgon2)?;
+    if parsed
+        .version
+        .is_some_and(|v| v != u32::from(Version::V0x13))
+    {
+        return Err(HashFormatError::MalformedArgon2);
+    }
+    let params = Params::try_from(&parsed).map_err(|_| HashFormatError::MalformedArgon2)?;
+    if params.m_cost() > MAX_ARGON2_MEMORY_KIB
+        || params.t_cost() > MAX_ARGON2_ITERATIONS
+        || params.p_cost() > MAX_ARGON2_LANES
+    {
+        return Err(HashFormatError::Argon2Cost);
+    }
+    Ok(HashFormat::Argon2)
+}
+
+/// Whether `hash` claims to be bcrypt (the `$2x$` variant of a buggy implementation is not
+/// accepted).
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
 }
 
 /// The outcome of checking a password.
@@ -130,6 +220,14 @@ impl PasswordHasher {
         let stored = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let (params, password) = (self.params, password.clone());
         self.run(move || {
+            if is_bcrypt(&stored) {
+                // Imported: checked as bcrypt once, then replaced with argon2id.
+                let matches = bcrypt_matches(&stored, password.expose());
+                return Ok(match matches && known {
+                    true => Verification::Valid { rehash: true },
+                    false => Verification::Invalid,
+                });
+            }
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Ok(Verification::Invalid);
             };
@@ -285,6 +383,16 @@ fn matches(stored: &PasswordHash<'_>, password: &str) -> anyhow::Result<bool> {
     Ok(compute(&argon2, password, salt, expected.len())? == expected)
 }
 
+/// Checks `password` against a bcrypt hash (the crate compares in constant time). Like the
+/// services the hash comes from (Go's x/crypto before 2022, Node's bcrypt, PHP), bcrypt reads
+/// at most 72 bytes of the password. A cost above the import limit is refused unchecked.
+fn bcrypt_matches(stored: &str, password: &str) -> bool {
+    let cost_ok = stored
+        .parse::<bcrypt::HashParts>()
+        .is_ok_and(|parts| parts.get_cost() <= MAX_BCRYPT_COST);
+    cost_ok && bcrypt::verify(password, stored).unwrap_or(false)
+}
+
 /// Whether a stored hash was made with argon2id and exactly `params`.
 fn uses(hash: &PasswordHash<'_>, params: HashParams) -> bool {
     let Ok(stored) = Params::try_from(hash) else {
@@ -371,6 +479,87 @@ mod tests {
                 .unwrap(),
             Verification::Invalid
         );
+    }
+
+    #[test]
+    fn imported_hashes_are_accepted_by_kind_and_refused_with_a_reason() {
+        let bcrypt = "$2b$04$xAH9v/YU1R6uL1L.h2rPAutf6rcgWaKwFevhiQXvZtCcYEr3WF8G6";
+        let argon = "$argon2id$v=19$m=65536,t=3,p=4$VnXJoaSL9oy4IAf8KjLBnQ$8lCRIF6wxp0RJ+rSLvEy+TB2euislFASVz1+CsN6ONw";
+
+        for (hash, expected) in [
+            (bcrypt.to_owned(), Ok(HashFormat::Bcrypt)),
+            (bcrypt.replace("$2b$", "$2a$"), Ok(HashFormat::Bcrypt)),
+            (bcrypt.replace("$2b$", "$2y$"), Ok(HashFormat::Bcrypt)),
+            (bcrypt.replace("$04$", "$14$"), Ok(HashFormat::Bcrypt)),
+            (argon.to_owned(), Ok(HashFormat::Argon2)),
+            (
+                bcrypt.replace("$2b$", "$2x$"),
+                Err(HashFormatError::Unknown),
+            ),
+            (
+                bcrypt.replace("$04$", "$15$"),
+                Err(HashFormatError::BcryptCost(15)),
+            ),
+            (
+                bcrypt.replace("$04$", "$03$"),
+                Err(HashFormatError::BcryptCost(3)),
+            ),
+            (
+                bcrypt[..40].to_owned(),
+                Err(HashFormatError::MalformedBcrypt),
+            ),
+            (
+                "5f4dcc3b5aa765d61d8327deb882cf99".to_owned(),
+                Err(HashFormatError::Unknown),
+            ),
+            ("".to_owned(), Err(HashFormatError::Unknown)),
+            (
+                argon.replace("m=65536", "m=1048576"),
+                Err(HashFormatError::Argon2Cost),
+            ),
+            (
+                argon.replace("t=3", "t=99"),
+                Err(HashFormatError::Argon2Cost),
+            ),
+            (
+                argon.replace("v=19", "v=16"),
+                Err(HashFormatError::MalformedArgon2),
+            ),
+            (
+                argon.replace("argon2id", "argon2x"),
+                Err(HashFormatError::MalformedArgon2),
+            ),
+            (
+                argon.rsplit_once('$').unwrap().0.to_owned(),
+                Err(HashFormatError::MalformedArgon2),
+            ),
+        ] {
+            assert_eq!(check_imported_hash(&hash), expected, "{hash}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bcrypt_hash_verifies_and_asks_to_become_argon2id() {
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let stored = bcrypt::hash("old service password", 4).unwrap();
+        let php = stored.replacen("$2b$", "$2y$", 1);
+
+        let right = hasher
+            .verify(&password("old service password"), Some(&stored))
+            .await
+            .unwrap();
+        let wrong = hasher
+            .verify(&password("old service passworD"), Some(&stored))
+            .await
+            .unwrap();
+        let prefixed = hasher
+            .verify(&password("old service password"), Some(&php))
+            .await
+            .unwrap();
+
+        assert_eq!(right, Verification::Valid { rehash: true });
+        assert_eq!(wrong, Verification::Invalid);
+        assert_eq!(prefixed, Verification::Valid { rehash: true });
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@ use crate::app::{operator, operator_keys};
 use crate::config::{KeyConfig, PasswordConfig};
 use crate::domain::{ClientSecret, RedirectUri};
 use crate::oauth::{
-    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, KeyError, NewAccount,
-    RegisteredClient, StoredKey, UserError,
+    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, Credential, KeyError,
+    NewAccount, RegisteredClient, StoredKey, UserError,
 };
 
 /// Runs a client subcommand.
@@ -42,7 +42,10 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
 
 /// Runs a user subcommand.
 pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create(args) = command;
+    let args = match command {
+        UserCommand::Create(args) => args,
+        UserCommand::Import(args) => return super::import::import_users(args).await,
+    };
     let mut password = String::new();
     std::io::stdin()
         .read_line(&mut password)
@@ -53,7 +56,8 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
     let accounts = operator.accounts(passwords.hasher()?, passwords.min_length);
     let account = NewAccount {
         email: args.username,
-        password: password.into(),
+        credential: Credential::Password(password.into()),
+        display_name: args.display_name,
         is_admin: args.admin,
         email_verified: args.email_verified,
     };
@@ -65,13 +69,15 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
                 anyhow::anyhow!("--username: {error}")
             }
             UserError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
+            UserError::InvalidDisplayName(inner) => anyhow::anyhow!("--display-name: {inner}"),
             other => anyhow::Error::from(other),
         })?;
     if args.json {
         println!(
             "{}",
             serde_json::json!({ "user_id": user.id, "username": user.email,
-                "admin": user.is_admin, "email_verified": user.email_verified })
+                "admin": user.is_admin, "email_verified": user.email_verified,
+                "display_name": user.display_name })
         );
     } else {
         println!("user_id: {}", user.id);

@@ -5,6 +5,7 @@
 //! `Config` by `config.rs`; the other subcommands work on the database directly.
 
 mod commands;
+mod import;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,6 +111,24 @@ pub struct AuditListArgs {
 pub enum UserCommand {
     /// Create a user; the password is read from standard input.
     Create(UserCreateArgs),
+    /// Bring users over from another service: a file of JSON lines with `email`,
+    /// `password_hash` (argon2 PHC or bcrypt $2a$/$2b$/$2y$) and optionally `display_name`,
+    /// `email_verified`, `admin`, `created_at`. Every line is checked first; with a bad one,
+    /// nothing is imported. Users whose email exists are skipped, so a re-run changes
+    /// nothing.
+    Import(UserImportArgs),
+}
+
+/// Flags of `sigil user import`.
+#[derive(Debug, Args)]
+pub struct UserImportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The JSON-lines file, or `-` for standard input.
+    pub file: std::path::PathBuf,
+    /// Print one JSON object (counts and bad lines) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `sigil user create`.
@@ -131,6 +150,9 @@ pub struct UserCreateArgs {
     /// The address is known to be the user's: created verified.
     #[arg(long)]
     pub email_verified: bool,
+    /// Display name (OIDC `name`), 1 to 200 characters.
+    #[arg(long)]
+    pub display_name: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -6,7 +6,7 @@
 mod actor;
 mod audience;
 mod client_id;
-mod client_name;
+mod display_name;
 mod email;
 mod grant_type;
 mod link_kind;
@@ -19,7 +19,7 @@ mod scope;
 pub use actor::{Actor, Principal};
 pub use audience::{Audience, AudienceError};
 pub use client_id::{ClientId, ClientIdError};
-pub use client_name::{ClientName, ClientNameError};
+pub use display_name::{DisplayName, DisplayNameError};
 pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
 pub use link_kind::{LinkKind, LinkKindError};

@@ -61,7 +61,7 @@ impl From<UserInfo> for UserInfoResponse {
             sub: info.sub,
             email: info.email,
             email_verified: info.email_verified,
-            name: String::new(),
+            name: info.name.unwrap_or_default(),
         }
     }
 }

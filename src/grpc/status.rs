@@ -78,6 +78,9 @@ pub(super) fn user(error: UserError) -> Status {
         UserError::Internal(source) => return internal(source),
         UserError::InvalidEmail(_)
         | UserError::InvalidPassword(_)
+        | UserError::InvalidPasswordHash(_)
+        | UserError::InvalidDisplayName(_)
+        | UserError::CredentialChoice
         | UserError::InvalidPage
         | UserError::InvalidOffset
         | UserError::NotFound => (Code::InvalidArgument, "invalid_request", None),

@@ -196,6 +196,9 @@ impl From<UserError> for ApiError {
             UserError::Internal(source) => return Self::internal(source),
             UserError::InvalidEmail(_)
             | UserError::InvalidPassword(_)
+            | UserError::InvalidPasswordHash(_)
+            | UserError::InvalidDisplayName(_)
+            | UserError::CredentialChoice
             | UserError::InvalidPage
             | UserError::InvalidOffset => (StatusCode::BAD_REQUEST, "invalid_request"),
             UserError::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_disabled"),

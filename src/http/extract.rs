@@ -202,6 +202,15 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
     ApiError::new(status, "invalid_request", why)
 }
 
+/// For an optional field that may also be `null`: `None` when absent, `Some(None)` for
+/// `null` (e.g. `"audience": null` restores the default), `Some(Some(_))` for a value. Use with
+/// `#[serde(default, deserialize_with = "present")]`.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;

@@ -39,7 +39,7 @@ pub(crate) struct Scope(String);
 )]
 pub(crate) struct Audience(String);
 
-/// A client's display name: at most 200 characters with at least one that is not a space,
+/// A display name (a client's, a user's): at most 200 characters with at least one that is not a space,
 /// none a control character; surrounding whitespace is trimmed.
 #[derive(ToSchema)]
 #[schema(
@@ -51,7 +51,21 @@ pub(crate) struct Audience(String);
     dead_code,
     reason = "describes the wire form for the OpenAPI document only"
 )]
-pub(crate) struct ClientName(String);
+pub(crate) struct DisplayName(String);
+
+/// A password hash from another service: an argon2 PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`)
+/// or a bcrypt hash (`$2a$`, `$2b$` or `$2y$`, a two-digit cost from 04 to 14, 53 characters of
+/// bcrypt's base64).
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^(\$argon2(id|i|d)\$v=19\$m=[0-9]{1,6},t=[0-9]{1,2},p=[0-9]{1,2}\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{16,86}|\$2[aby]\$(0[4-9]|1[0-4])\$[./A-Za-z0-9]{53})$",
+    max_length = 512
+)]
+#[expect(
+    dead_code,
+    reason = "describes the wire form for the OpenAPI document only"
+)]
+pub(crate) struct PasswordHash(String);
 
 /// A new password: at least the configured minimum length (8 by default), at most 1024
 /// characters.

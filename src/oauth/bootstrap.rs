@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::clients::new_client;
-use super::{ClientSpec, NewAccount, Sigil, UserError};
+use super::{ClientSpec, Credential, NewAccount, Sigil, UserError};
 use crate::domain::{ClientId, ClientSecret};
 
 /// What to create on an empty database.
@@ -52,7 +52,8 @@ impl Sigil {
         {
             let account = NewAccount {
                 email: username.clone(),
-                password: password.expose_secret().into(),
+                credential: Credential::Password(password.expose_secret().into()),
+                display_name: None,
                 is_admin: true,
                 email_verified: false,
             };

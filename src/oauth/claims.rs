@@ -61,4 +61,7 @@ pub struct IdTokenClaims<'a> {
     /// Whether that address was verified, with scope `email`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// The user's display name, with scope `profile` when one is set (OIDC Core §5.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
 }

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::admin::{Admin, audited, read_audited};
 use super::events;
 use crate::domain::{
-    Actor, Audience, AudienceError, ClientId, ClientName, ClientNameError, ClientSecret, GrantType,
-    GrantTypes, RedirectUri, RedirectUriError, Scope, ScopeError, SecretHash,
+    Actor, Audience, AudienceError, ClientId, ClientSecret, DisplayName, DisplayNameError,
+    GrantType, GrantTypes, RedirectUri, RedirectUriError, Scope, ScopeError, SecretHash,
 };
 use crate::store::{self, AuditEntry, Client, NewClient, Store};
 
@@ -17,7 +17,7 @@ use crate::store::{self, AuditEntry, Client, NewClient, Store};
 pub enum ClientError {
     /// The name is empty, too long or has control characters.
     #[error("name: {0}")]
-    InvalidName(#[from] ClientNameError),
+    InvalidName(#[from] DisplayNameError),
     /// A grant type is unknown, or none was given.
     #[error(
         "grant_types: expected one or more of client_credentials, password, refresh_token, authorization_code"
@@ -342,7 +342,7 @@ impl ClientChanges {
         let public = current.secret_hash.is_none();
         Ok(Client {
             name: match self.name {
-                Some(name) => ClientName::parse(&name)?.into(),
+                Some(name) => DisplayName::parse(&name)?.into(),
                 None => current.name.clone(),
             },
             grant_types: match self.grant_types {
@@ -388,7 +388,7 @@ pub(super) fn new_client(
 ) -> Result<NewClient, ClientError> {
     Ok(NewClient {
         id,
-        name: ClientName::parse(&spec.name)?.into(),
+        name: DisplayName::parse(&spec.name)?.into(),
         secret_hash,
         grant_types: parse_grant_types(&spec.grant_types, spec.public)?,
         scopes: Scope::parse(&spec.scopes)?,

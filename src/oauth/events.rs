@@ -24,6 +24,7 @@ pub(super) fn user(
         "email_verified": user.email_verified,
         "admin": user.is_admin,
         "disabled": user.disabled,
+        "display_name": user.display_name,
     });
     if verb == "updated" {
         data["changed"] = json!(changed);

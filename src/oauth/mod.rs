@@ -17,6 +17,7 @@ mod clients;
 mod error;
 mod events;
 mod grants;
+mod import;
 mod keys;
 mod limits;
 mod maintenance;
@@ -43,13 +44,16 @@ pub use client_auth::{BasicCredentials, bearer_token};
 pub use client_ip::client_ip;
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use error::Error;
+pub use import::{ImportProgress, ImportReport, MAX_LINE_BYTES, Rejection};
 pub use keys::{KeyError, Keys, Revoked};
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
 pub use postman::{Postman, PostmanSettings, spawn_postman};
 pub use sessions::{AdminDenied, Introspection, UserInfo};
 pub use sigil::{Operator, Sigil};
-pub use users::{AccountSettings, Accounts, NewAccount, UserChanges, UserError, UserPage};
+pub use users::{
+    AccountSettings, Accounts, Credential, NewAccount, UserChanges, UserError, UserPage,
+};
 
 use secrecy::SecretString;
 
@@ -466,25 +470,34 @@ impl TokenIssuer {
             (Some(session.family_id), jti),
             now,
         )?;
-        // OIDC Core §5.4: scope `email` asks for `email` and `email_verified`.
+        // OIDC Core §5.4: scope `email` asks for `email` and `email_verified`, `profile` for
+        // `name` (the only profile claim sigil keeps).
         let with_email = scope.contains("email");
+        let with_profile = scope.contains("profile");
         let id_token = match scope.contains("openid") {
-            true => Some(self.sign(
-                ID_TOKEN_TYP,
-                &IdTokenClaims {
-                    iss: &self.settings.issuer,
-                    sub: &session.user.id,
-                    aud: client.id.as_str(),
-                    iat: now.timestamp(),
-                    exp: now.timestamp().saturating_add_unsigned(expires_in),
-                    auth_time: session.auth_time.timestamp(),
-                    sid: session.browser_sid.unwrap_or(session.family_id),
-                    nonce: session.nonce,
-                    at_hash: at_hash(&access_token),
-                    email: with_email.then_some(session.user.email.as_str()),
-                    email_verified: with_email.then_some(session.user.email_verified),
-                },
-            )?),
+            true => Some(
+                self.sign(
+                    ID_TOKEN_TYP,
+                    &IdTokenClaims {
+                        iss: &self.settings.issuer,
+                        sub: &session.user.id,
+                        aud: client.id.as_str(),
+                        iat: now.timestamp(),
+                        exp: now.timestamp().saturating_add_unsigned(expires_in),
+                        auth_time: session.auth_time.timestamp(),
+                        sid: session.browser_sid.unwrap_or(session.family_id),
+                        nonce: session.nonce,
+                        at_hash: at_hash(&access_token),
+                        email: with_email.then_some(session.user.email.as_str()),
+                        email_verified: with_email.then_some(session.user.email_verified),
+                        name: session
+                            .user
+                            .display_name
+                            .as_deref()
+                            .filter(|_| with_profile),
+                    },
+                )?,
+            ),
             false => None,
         };
         Ok(IssuedTokens {

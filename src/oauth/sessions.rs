@@ -72,6 +72,8 @@ pub struct UserInfo {
     pub email: String,
     /// Whether it was verified.
     pub email_verified: bool,
+    /// The display name, if one is set.
+    pub name: Option<String>,
 }
 
 impl TokenIssuer {
@@ -262,6 +264,7 @@ impl TokenIssuer {
             sub: user.id,
             email: user.email,
             email_verified: user.email_verified,
+            name: user.display_name,
         }))
     }
 

@@ -100,6 +100,13 @@ impl Operator {
         Accounts::new(self.store.clone(), hasher, password_min_length)
     }
 
+    /// Accounts for `sigil user import`, which stores hashes and computes none: one hashing
+    /// thread with the default parameters, idle.
+    pub fn importer(&self) -> anyhow::Result<Accounts> {
+        let hasher = PasswordHasher::new(crate::password::HashParams::OWASP, 1)?;
+        Ok(self.accounts(hasher, 0))
+    }
+
     /// Key administration over a loaded ring.
     pub fn keys(&self, ring: Arc<KeyRing>) -> Keys {
         Keys::new(ring, self.store.clone())

@@ -11,8 +11,10 @@ use super::Error;
 use super::admin::{Admin, audited, read_audited};
 use super::events::{self, SessionEnd};
 use super::limits::Limits;
-use crate::domain::{Actor, Email, EmailError, LinkKind, Password, PasswordError};
-use crate::password::PasswordHasher;
+use crate::domain::{
+    Actor, DisplayName, DisplayNameError, Email, EmailError, LinkKind, Password, PasswordError,
+};
+use crate::password::{HashFormatError, PasswordHasher, check_imported_hash};
 use crate::store::{self, AuditEntry, NewUser, Store, Tx, User, UserUpdate};
 
 /// Page size when the caller gives none.
@@ -29,6 +31,15 @@ pub enum UserError {
     /// The password breaks the policy.
     #[error("{0}")]
     InvalidPassword(#[from] PasswordError),
+    /// A password hash brought from another service is of an unknown or refused kind.
+    #[error("{0}")]
+    InvalidPasswordHash(#[from] HashFormatError),
+    /// Neither or both of a password and a password hash were given.
+    #[error("give either password or password_hash")]
+    CredentialChoice,
+    /// The display name is empty, too long or has control characters.
+    #[error("display_name: {0}")]
+    InvalidDisplayName(#[from] DisplayNameError),
     /// A page size outside 1..=200.
     #[error("limit must be between 1 and {MAX_PAGE}")]
     InvalidPage,
@@ -87,12 +98,38 @@ impl From<store::Error> for UserError {
 pub struct NewAccount {
     /// Email address (login name).
     pub email: String,
-    /// The chosen password.
-    pub password: SecretString,
+    /// The chosen password, or a hash brought over from another service.
+    pub credential: Credential,
+    /// Display name (OIDC `name`), if any.
+    pub display_name: Option<String>,
     /// May be granted scope `admin`.
     pub is_admin: bool,
     /// Created with a verified address (an admin or an import vouches for it).
     pub email_verified: bool,
+}
+
+/// What a new user will log in with.
+#[derive(Debug)]
+pub enum Credential {
+    /// A password, checked against the policy and hashed with argon2id.
+    Password(SecretString),
+    /// A hash made by the service the user comes from: argon2 PHC or bcrypt (`$2a$`, `$2b$`,
+    /// `$2y$`, cost ≤ 14), stored as it is; the first login replaces bcrypt with argon2id.
+    Hash(String),
+}
+
+impl Credential {
+    /// The one of `password` and `password_hash` that was given.
+    pub fn either(
+        password: Option<String>,
+        password_hash: Option<String>,
+    ) -> Result<Self, UserError> {
+        match (password, password_hash) {
+            (Some(password), None) => Ok(Self::Password(password.into())),
+            (None, Some(hash)) => Ok(Self::Hash(hash)),
+            _ => Err(UserError::CredentialChoice),
+        }
+    }
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -106,6 +143,8 @@ pub struct UserChanges {
     pub password: Option<SecretString>,
     /// Mark the address verified (or not).
     pub email_verified: Option<bool>,
+    /// A new display name; `Some(None)` removes it.
+    pub display_name: Option<Option<String>>,
 }
 
 /// One page of the user list.
@@ -186,7 +225,8 @@ impl Accounts {
         }
         let account = NewAccount {
             email: email.to_owned(),
-            password,
+            credential: Credential::Password(password),
+            display_name: None,
             is_admin: false,
             email_verified: false,
         };
@@ -202,9 +242,11 @@ impl Accounts {
         account: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
-        let entry = AuditEntry::new(admin.actor(), "user.create", now).details(
-            serde_json::json!({ "admin": account.is_admin, "email_verified": account.email_verified }),
-        );
+        let entry = AuditEntry::new(admin.actor(), "user.create", now).details(serde_json::json!({
+            "admin": account.is_admin,
+            "email_verified": account.email_verified,
+            "imported_hash": matches!(account.credential, Credential::Hash(_)),
+        }));
         let created = self.insert(entry.clone(), account, false, now).await;
         audited(&self.store, entry, created).await
     }
@@ -230,27 +272,38 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
         let email = Email::parse(&account.email)?;
-        let password = self.new_password(&account.password)?;
+        let display_name = parse_display_name(account.display_name.as_deref())?;
+        let credential = match account.credential {
+            Credential::Password(password) => Checked::Password(self.new_password(&password)?),
+            Credential::Hash(hash) => {
+                check_imported_hash(&hash)?;
+                Checked::Hash(hash)
+            }
+        };
         // A taken email costs no hash (the insert still refuses one taken meanwhile).
         if self.store.find_user_by_email(&email).await?.is_some() {
             return Err(UserError::EmailTaken);
         }
-        let password_hash = self
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(UserError::Internal)?;
+        let password_hash = match credential {
+            Checked::Password(password) => self
+                .hasher
+                .hash(&password)
+                .await
+                .map_err(UserError::Internal)?,
+            Checked::Hash(hash) => hash,
+        };
         let new = NewUser {
             email,
             password_hash,
+            display_name,
             is_admin: account.is_admin,
             email_verified: account.email_verified,
         };
         let mut tx = self.store.begin().await?;
         let user = tx.insert_user(&new, now).await?;
-        let entry = entry.target("user", user.id.as_str()).details(
-            serde_json::json!({ "admin": user.is_admin, "email_verified": user.email_verified }),
-        );
+        let entry = entry
+            .target("user", user.id.as_str())
+            .details(user_details(&user));
         tx.record(&entry).await?;
         tx.emit(&events::user("created", &user, &[], now)).await?;
         if verify && !user.email_verified {
@@ -335,6 +388,10 @@ impl Accounts {
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
+        let display_name = match changes.display_name {
+            Some(name) => Some(parse_display_name(name.as_deref())?),
+            None => None,
+        };
         let password_hash = match &changes.password {
             Some(password) => Some(self.hash_new_password(password).await?),
             None => None,
@@ -344,6 +401,7 @@ impl Accounts {
             admin: changes.admin,
             password_hash: password_hash.as_deref(),
             email_verified: changes.email_verified,
+            display_name,
         };
         let mut tx = self.store.begin().await?;
         let user = change_user(&mut tx, entry, id, &change, now).await?;
@@ -411,6 +469,27 @@ impl Accounts {
     }
 }
 
+/// A new user's credential once checked: a password that meets the policy, or an accepted
+/// imported hash.
+enum Checked {
+    Password(Password),
+    Hash(String),
+}
+
+/// A display name as given (`None`: none), parsed.
+pub(super) fn parse_display_name(name: Option<&str>) -> Result<Option<String>, UserError> {
+    Ok(name.map(DisplayName::parse).transpose()?.map(String::from))
+}
+
+/// What the audit log keeps of a new user: never the password or its hash.
+pub(super) fn user_details(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "admin": user.is_admin,
+        "email_verified": user.email_verified,
+        "display_name": user.display_name,
+    })
+}
+
 /// A change to one user, its password already hashed; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub(super) struct Change<'a> {
@@ -418,6 +497,8 @@ pub(super) struct Change<'a> {
     pub(super) admin: Option<bool>,
     pub(super) password_hash: Option<&'a str>,
     pub(super) email_verified: Option<bool>,
+    /// A new display name, already parsed; `Some(None)` removes it.
+    pub(super) display_name: Option<Option<String>>,
 }
 
 /// Applies `change` to user `id` inside `tx`, with its audit row (`entry`, completed with the
@@ -436,6 +517,10 @@ pub(super) async fn change_user(
     let disabled = change.disabled.unwrap_or(current.disabled);
     let is_admin = change.admin.unwrap_or(current.is_admin);
     let email_verified = change.email_verified.unwrap_or(current.email_verified);
+    let display_name = match &change.display_name {
+        Some(name) => name.as_deref(),
+        None => current.display_name.as_deref(),
+    };
     let end_sessions = password_hash.is_some()
         || (disabled && !current.disabled)
         || (current.is_admin && !is_admin);
@@ -444,6 +529,7 @@ pub(super) async fn change_user(
         disabled,
         is_admin,
         email_verified,
+        display_name,
         end_sessions,
     };
     let user = tx
@@ -467,11 +553,15 @@ pub(super) async fn change_user(
     if email_verified != current.email_verified {
         changed.push("email_verified");
     }
+    if display_name != current.display_name.as_deref() {
+        changed.push("display_name");
+    }
     let entry = entry.clone().details(serde_json::json!({
         "changed": changed,
         "disabled": disabled,
         "admin": is_admin,
         "email_verified": email_verified,
+        "display_name": display_name,
         "sessions_ended": sessions_ended.len(),
     }));
     tx.record(&entry).await?;

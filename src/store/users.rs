@@ -13,8 +13,11 @@ pub struct User {
     pub id: String,
     /// Login name, as registered.
     pub email: String,
-    /// argon2id PHC string.
+    /// argon2id PHC string (or a bcrypt hash brought over by an import, until the first
+    /// login replaces it).
     pub password_hash: String,
+    /// Display name (OIDC `name`), if any.
+    pub display_name: Option<String>,
     /// May be granted scope `admin`.
     pub is_admin: bool,
     /// A disabled user cannot log in or refresh.
@@ -38,6 +41,8 @@ pub struct UserUpdate<'a> {
     pub is_admin: bool,
     /// The `email_verified` flag.
     pub email_verified: bool,
+    /// The display name (`None` clears it).
+    pub display_name: Option<&'a str>,
     /// Raise the credentials version: a login verified before this change cannot start a
     /// session after it (the caller revokes the live sessions in the same transaction).
     pub end_sessions: bool,
@@ -48,8 +53,10 @@ pub struct UserUpdate<'a> {
 pub struct NewUser {
     /// Login name.
     pub email: Email,
-    /// argon2id PHC string.
+    /// argon2id PHC string, or an imported hash `password::check_imported_hash` accepted.
     pub password_hash: String,
+    /// Display name, if any.
+    pub display_name: Option<String>,
     /// May be granted scope `admin`.
     pub is_admin: bool,
     /// Whether the address is known to be the user's (admin-created or imported users).
@@ -61,6 +68,7 @@ struct UserRow {
     user_id: String,
     email: String,
     password_hash: String,
+    display_name: Option<String>,
     is_admin: bool,
     disabled: bool,
     email_verified: bool,
@@ -74,6 +82,7 @@ impl From<UserRow> for User {
             id: row.user_id,
             email: row.email,
             password_hash: row.password_hash,
+            display_name: row.display_name,
             is_admin: row.is_admin,
             disabled: row.disabled,
             email_verified: row.email_verified,
@@ -83,41 +92,72 @@ impl From<UserRow> for User {
     }
 }
 
-const USER_COLUMNS: &str = "user_id, email, password_hash, is_admin, disabled, email_verified, \
-     created_at, credentials_version";
+const USER_COLUMNS: &str = "user_id, email, password_hash, display_name, is_admin, disabled, \
+     email_verified, created_at, credentials_version";
 
 impl Tx {
     /// Registers a user with a fresh id; `Error::Conflict` when the email is taken (compared
     /// case-insensitively).
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&mut self, user: &NewUser, now: DateTime<Utc>) -> Result<User, Error> {
-        let id = uuid::Uuid::new_v4().to_string();
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
-                 email_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .bind(&id)
-            .bind(user.email.as_str())
-            .bind(user.email.normalized())
-            .bind(&user.password_hash)
-            .bind(user.is_admin)
-            .bind(user.email_verified)
-            .bind(now)
-            .execute(&mut *conn)
+        self.insert_user_row(user, (now, now), "")
+            .await?
+            .ok_or(Error::Conflict)
+    }
+
+    /// Registers a user brought over from another service, created at `times.0` (from the
+    /// import file) and written at `times.1`; `None`, changing nothing, when the email is
+    /// taken (a re-run import skips the users it already brought over).
+    #[tracing::instrument(skip_all)]
+    pub async fn import_user(
+        &mut self,
+        user: &NewUser,
+        times: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Option<User>, Error> {
+        self.insert_user_row(user, times, " ON CONFLICT (email_normalized) DO NOTHING")
             .await
-            .map(|done| done.rows_affected())
+    }
+
+    /// Inserts `user` (created at `times.0`, updated at `times.1`) with `on_conflict`; `None`
+    /// when that clause skipped it.
+    async fn insert_user_row(
+        &mut self,
+        user: &NewUser,
+        (created_at, now): (DateTime<Utc>, DateTime<Utc>),
+        on_conflict: &str,
+    ) -> Result<Option<User>, Error> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let sql = format!(
+            "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
+             email_verified, created_at, updated_at, display_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9){on_conflict}"
+        );
+        let inserted = on_tx!(self, |conn| {
+            sqlx::query(&sql)
+                .bind(&id)
+                .bind(user.email.as_str())
+                .bind(user.email.normalized())
+                .bind(&user.password_hash)
+                .bind(user.is_admin)
+                .bind(user.email_verified)
+                .bind(created_at)
+                .bind(now)
+                .bind(user.display_name.as_deref())
+                .execute(&mut *conn)
+                .await
+                .map(|done| done.rows_affected())
         })?;
-        Ok(User {
+        Ok((inserted == 1).then(|| User {
             id,
             email: user.email.as_str().to_owned(),
             password_hash: user.password_hash.clone(),
+            display_name: user.display_name.clone(),
             is_admin: user.is_admin,
             disabled: false,
             email_verified: user.email_verified,
-            created_at: now,
+            created_at,
             credentials_version: 0,
-        })
+        }))
     }
 
     /// The user with this id, locked until the transaction ends (PostgreSQL; SQLite's
@@ -147,7 +187,7 @@ impl Tx {
         let sql = format!(
             "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
              is_admin = $4, email_verified = $5, credentials_version = credentials_version + $6, \
-             updated_at = $7 WHERE user_id = $1 RETURNING {USER_COLUMNS}"
+             updated_at = $7, display_name = $8 WHERE user_id = $1 RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
@@ -158,6 +198,7 @@ impl Tx {
                 .bind(update.email_verified)
                 .bind(i64::from(update.end_sessions))
                 .bind(now)
+                .bind(update.display_name)
                 .fetch_optional(&mut *conn)
                 .await
         })?;
@@ -230,23 +271,29 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Replaces a user's password hash (rehash after a parameter change, password reset).
+    /// Replaces the hash a login just verified (`old`) with `new` (a rehash with today's
+    /// parameters or from bcrypt to argon2id), only while `old` is still the stored hash: a
+    /// password changed meanwhile is never overwritten. Whether it was replaced.
     #[tracing::instrument(skip_all)]
-    pub async fn update_password_hash(
+    pub async fn rehash_password(
         &self,
         id: &str,
-        hash: &str,
+        (old, new): (&str, &str),
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        on_writer!(&self.db, |pool| {
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE user_id = $1")
-                .bind(id)
-                .bind(hash)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
+    ) -> Result<bool, Error> {
+        let replaced = on_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE users SET password_hash = $3, updated_at = $4 \
+                 WHERE user_id = $1 AND password_hash = $2",
+            )
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
         })?;
-        Ok(())
+        Ok(replaced == 1)
     }
 }

@@ -23,6 +23,7 @@ mod grpc_hardening;
 mod hardening;
 mod health;
 mod helpers;
+mod import;
 mod jwks;
 mod limits;
 mod logs;

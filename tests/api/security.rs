@@ -619,7 +619,10 @@ async fn discovery_does_not_advertise_the_admin_scope() {
         .await
         .unwrap();
 
-    assert_eq!(metadata["scopes_supported"], json!(["openid", "email"]));
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!(["openid", "email", "profile"])
+    );
 }
 
 /// Reads from `stream` until the server closes it; `true` if that happens within `limit`.

@@ -84,7 +84,7 @@ pub(crate) struct ClientWithSecret {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateClientRequest {
     /// Display name, 1 to 200 characters.
-    #[schema(value_type = crate::http::schema::ClientName)]
+    #[schema(value_type = crate::http::schema::DisplayName)]
     name: String,
     /// Grants: `client_credentials`, `password`, `refresh_token`, `authorization_code`.
     #[schema(value_type = Vec<crate::http::schema::GrantType>, min_items = 1)]
@@ -124,7 +124,7 @@ pub(crate) struct CreateClientRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateClientRequest {
     /// New display name.
-    #[schema(value_type = Option<crate::http::schema::ClientName>)]
+    #[schema(value_type = Option<crate::http::schema::DisplayName>)]
     name: Option<String>,
     /// New grant types.
     #[schema(value_type = Option<Vec<crate::http::schema::GrantType>>, min_items = 1)]
@@ -133,7 +133,7 @@ pub(crate) struct UpdateClientRequest {
     #[schema(value_type = Option<crate::http::schema::Scope>)]
     scope: Option<String>,
     /// New audience, or `null` for the default.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     #[schema(value_type = Option<crate::http::schema::Audience>)]
     audience: Option<Option<String>>,
     /// Grant or withdraw the right to introspect other clients' tokens.
@@ -146,13 +146,6 @@ pub(crate) struct UpdateClientRequest {
     post_logout_redirect_uris: Option<Vec<String>>,
     /// Make it a first-party client (no consent screen) or not.
     first_party: Option<bool>,
-}
-
-/// Distinguishes `"audience": null` (`Some(None)`) from an absent field (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// Every client, oldest first.

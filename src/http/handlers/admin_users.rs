@@ -12,7 +12,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::oauth::{NewAccount, User, UserChanges};
+use crate::oauth::{Credential, NewAccount, User, UserChanges};
 
 /// A user as operators see it; never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,6 +28,9 @@ pub(crate) struct UserResponse {
     disabled: bool,
     /// Whether the email address was verified.
     email_verified: bool,
+    /// Display name (OIDC `name`); absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<String>,
     /// When the user was created.
     created_at: DateTime<Utc>,
 }
@@ -40,6 +43,7 @@ impl From<User> for UserResponse {
             admin: user.is_admin,
             disabled: user.disabled,
             email_verified: user.email_verified,
+            display_name: user.display_name,
             created_at: user.created_at,
         }
     }
@@ -76,8 +80,17 @@ pub(crate) struct CreateUserRequest {
     #[schema(value_type = crate::http::schema::Email)]
     username: String,
     /// Password (policy: at least the configured minimum length, at most 1024 characters).
-    #[schema(value_type = crate::http::schema::NewPassword)]
-    password: String,
+    /// Give this or `password_hash`, not both.
+    #[schema(value_type = Option<crate::http::schema::NewPassword>)]
+    password: Option<String>,
+    /// Instead of a password, the user's hash from the service they come from: an argon2
+    /// PHC string, or bcrypt (`$2a$`, `$2b$`, `$2y$`, cost 4 to 14), replaced with argon2id
+    /// at the first login.
+    #[schema(value_type = Option<crate::http::schema::PasswordHash>)]
+    password_hash: Option<String>,
+    /// Display name (OIDC `name`).
+    #[schema(value_type = Option<crate::http::schema::DisplayName>)]
+    display_name: Option<String>,
     /// Whether the user may be granted scope `admin` (default false).
     #[serde(default)]
     admin: bool,
@@ -99,6 +112,10 @@ pub(crate) struct UpdateUserRequest {
     /// A new password; revokes all the user's sessions.
     #[schema(value_type = Option<crate::http::schema::NewPassword>)]
     password: Option<String>,
+    /// A new display name, or `null` to remove it.
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
+    #[schema(value_type = Option<crate::http::schema::DisplayName>)]
+    display_name: Option<Option<String>>,
 }
 
 /// Lists users, oldest first, a page at a time.
@@ -142,7 +159,8 @@ pub(crate) async fn post_admin_users(
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
     let account = NewAccount {
         email: request.username,
-        password: request.password.into(),
+        credential: Credential::either(request.password, request.password_hash)?,
+        display_name: request.display_name,
         is_admin: request.admin,
         email_verified: request.email_verified,
     };
@@ -190,6 +208,7 @@ pub(crate) async fn patch_admin_user(
         admin: request.admin,
         password: request.password.map(Into::into),
         email_verified: request.email_verified,
+        display_name: request.display_name,
     };
     let now = state.clock.now();
     let user = state

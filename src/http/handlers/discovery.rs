@@ -63,7 +63,7 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
         // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
         introspection_endpoint_auth_methods_supported: &AUTH_METHODS[..2],
         // `admin` is sigil's own and granted only to admins: not advertised.
-        scopes_supported: &["openid", "email"],
+        scopes_supported: &["openid", "email", "profile"],
         response_types_supported: &["code"],
         response_modes_supported: &["query"],
         // PKCE is required for every client, and `plain` refused (RFC 9700 §2.1.1).
@@ -88,6 +88,7 @@ pub(crate) fn document(config: &Config) -> anyhow::Result<Bytes> {
             "at_hash",
             "email",
             "email_verified",
+            "name",
         ],
     };
     Ok(Bytes::from(serde_json::to_vec(&metadata)?))

@@ -20,6 +20,9 @@ pub(crate) struct UserInfoResponse {
     email: String,
     /// Whether the address was verified.
     email_verified: bool,
+    /// The display name; absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 impl From<UserInfo> for UserInfoResponse {
@@ -28,11 +31,13 @@ impl From<UserInfo> for UserInfoResponse {
             sub: info.sub,
             email: info.email,
             email_verified: info.email_verified,
+            name: info.name,
         }
     }
 }
 
-/// The user behind a live user access token: `sub`, `email`. `401` with
+/// The user behind a live user access token: `sub`, `email`, `email_verified` and `name`
+/// (when a display name is set). `401` with
 /// `WWW-Authenticate: Bearer error="invalid_token"` for forged, expired or revoked tokens,
 /// client_credentials tokens and tokens of deleted or disabled users.
 #[utoipa::path(get, path = "/userinfo", tag = "oidc", security(("bearer" = [])),

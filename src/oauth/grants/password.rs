@@ -60,13 +60,16 @@ pub(in crate::oauth) async fn check_login(
         .limits
         .claim_login(&login.username, login.ip, now)
         .await?;
-    let checked = authenticate(issuer, login, now).await;
+    let checked = authenticate(issuer, login).await;
     if let Some(checkpoint) = &issuer.settings.hooks.login_checked {
         checkpoint.pass().await;
     }
     let user = match checked {
-        Ok(Checked::Valid(user)) => {
+        Ok(Checked::Valid { user, rehash }) => {
             issuer.limits.login_succeeded(claim).await;
+            if let Some(password) = rehash {
+                rehash_password(issuer, &user, &password, now).await;
+            }
             user
         }
         Ok(Checked::Refused { reason, user_id }) => {
@@ -101,8 +104,12 @@ pub(in crate::oauth) async fn check_login(
 
 /// What the password check found.
 enum Checked {
-    /// The enabled user whose password this is.
-    Valid(User),
+    /// The enabled user whose password this is, and the password when its stored hash is
+    /// to be replaced (old parameters, or bcrypt).
+    Valid {
+        user: User,
+        rehash: Option<Password>,
+    },
     /// Bad credentials; `reason` is for the audit log only (callers all get the same answer).
     Refused {
         reason: &'static str,
@@ -111,11 +118,7 @@ enum Checked {
 }
 
 /// Checks the credentials; an error only when the check itself failed.
-async fn authenticate(
-    issuer: &TokenIssuer,
-    login: &Login,
-    now: DateTime<Utc>,
-) -> Result<Checked, Error> {
+async fn authenticate(issuer: &TokenIssuer, login: &Login) -> Result<Checked, Error> {
     let user = match Email::parse(&login.username) {
         Ok(email) => issuer.store.find_user_by_email(&email).await?,
         Err(_) => None,
@@ -141,10 +144,10 @@ async fn authenticate(
     if user.disabled {
         return Ok(refused("disabled", Some(&user)));
     }
-    if rehash {
-        rehash_password(issuer, &user.id, &password, now).await;
-    }
-    Ok(Checked::Valid(user))
+    Ok(Checked::Valid {
+        user,
+        rehash: rehash.then_some(password),
+    })
 }
 
 /// A refused login, as the audit log records it.
@@ -199,25 +202,28 @@ async fn record_failure(
     }
 }
 
-/// Replaces a hash made with old parameters. A failure is logged, not fatal: the login
-/// already succeeded and the next one will try again.
+/// Replaces a hash made with old parameters, or an imported bcrypt hash, with argon2id of
+/// today's parameters, unless the password changed since it was read. A failure is logged,
+/// not fatal: the login already succeeded and the next one will try again.
 async fn rehash_password(
     issuer: &TokenIssuer,
-    user_id: &str,
+    user: &User,
     password: &Password,
     now: DateTime<Utc>,
 ) {
+    let user_id = user.id.as_str();
     let updated = match issuer.hasher.hash(password).await {
         Ok(hash) => issuer
             .store
-            .update_password_hash(user_id, &hash, now)
+            .rehash_password(user_id, (&user.password_hash, &hash), now)
             .await
             .map_err(anyhow::Error::from),
         Err(error) => Err(error),
     };
     match updated {
-        Ok(()) => tracing::info!(
+        Ok(replaced) => tracing::info!(
             user_id,
+            replaced,
             "password rehashed with the current argon2id parameters"
         ),
         Err(error) => tracing::warn!(

@@ -1,17 +1,17 @@
-//! `ClientName`: the human-readable label of an OAuth client.
+//! `DisplayName`: a human-readable label: a client's name, a user's display name.
 
 use std::fmt;
 
 /// Longest accepted name, in characters.
 const MAX_CHARS: usize = 200;
 
-/// A client's display name: 1 to 200 characters after trimming, no control characters.
+/// A display name (a client's, a user's): 1 to 200 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientName(String);
+pub struct DisplayName(String);
 
 /// Why a string is not a valid client name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientNameError {
+pub enum DisplayNameError {
     /// Nothing but whitespace.
     #[error("name is empty")]
     Empty,
@@ -23,19 +23,19 @@ pub enum ClientNameError {
     ControlCharacter,
 }
 
-impl ClientName {
+impl DisplayName {
     /// Parses a name, trimming surrounding whitespace; the length bound counts the name as
     /// sent, before trimming (as the OpenAPI `maxLength` does).
-    pub fn parse(value: &str) -> Result<Self, ClientNameError> {
+    pub fn parse(value: &str) -> Result<Self, DisplayNameError> {
         if value.chars().count() > MAX_CHARS {
-            return Err(ClientNameError::TooLong);
+            return Err(DisplayNameError::TooLong);
         }
         let value = value.trim();
         if value.is_empty() {
-            return Err(ClientNameError::Empty);
+            return Err(DisplayNameError::Empty);
         }
         if value.chars().any(char::is_control) {
-            return Err(ClientNameError::ControlCharacter);
+            return Err(DisplayNameError::ControlCharacter);
         }
         Ok(Self(value.to_owned()))
     }
@@ -46,13 +46,13 @@ impl ClientName {
     }
 }
 
-impl From<ClientName> for String {
-    fn from(name: ClientName) -> Self {
+impl From<DisplayName> for String {
+    fn from(name: DisplayName) -> Self {
         name.0
     }
 }
 
-impl fmt::Display for ClientName {
+impl fmt::Display for DisplayName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -70,13 +70,13 @@ mod tests {
             ("Zürich", "Zürich"),
         ] {
             assert_eq!(
-                ClientName::parse(input).unwrap().as_str(),
+                DisplayName::parse(input).unwrap().as_str(),
                 expected,
                 "{input:?}"
             );
         }
         assert!(
-            ClientName::parse(&"é".repeat(200)).is_ok(),
+            DisplayName::parse(&"é".repeat(200)).is_ok(),
             "200 characters, 400 bytes"
         );
     }
@@ -84,22 +84,22 @@ mod tests {
     #[test]
     fn rejects_each_invalid_form_with_its_reason() {
         let cases = [
-            ("", ClientNameError::Empty, "empty"),
-            ("   ", ClientNameError::Empty, "blank"),
-            (&*"x".repeat(201), ClientNameError::TooLong, "too long"),
+            ("", DisplayNameError::Empty, "empty"),
+            ("   ", DisplayNameError::Empty, "blank"),
+            (&*"x".repeat(201), DisplayNameError::TooLong, "too long"),
             (
                 "a\nb",
-                ClientNameError::ControlCharacter,
+                DisplayNameError::ControlCharacter,
                 "newline forges log lines",
             ),
             (
                 "a\u{1b}[31m",
-                ClientNameError::ControlCharacter,
+                DisplayNameError::ControlCharacter,
                 "terminal escape",
             ),
         ];
         for (input, expected, reason) in cases {
-            assert_eq!(ClientName::parse(input), Err(expected), "{reason}");
+            assert_eq!(DisplayName::parse(input), Err(expected), "{reason}");
         }
     }
 }
