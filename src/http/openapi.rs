@@ -54,30 +54,49 @@ pub fn openapi() -> Document {
     document
 }
 
-/// Rules between fields, which derive attributes cannot state: a public client (`"public":
-/// true`) may not list `client_credentials` (RFC 6749 §4.4). One JSON Schema keyword (`not`),
-/// added as an extension: the extensions are a hash map, so a second key would make the
-/// committed document's key order vary from build to build.
+/// Rules between fields, which derive attributes cannot state, one JSON Schema keyword per
+/// schema, added as an extension (the extensions are a hash map, so a second key would make
+/// the committed document's key order vary from build to build):
+/// - a public client (`"public": true`) may not list `client_credentials` (RFC 6749 §4.4);
+/// - a new user has a `password` or a `password_hash` (a string, not `null`), exactly one.
 fn cross_field_rules(document: &mut Document) {
-    let schema = document
-        .components
-        .as_mut()
-        .and_then(|components| components.schemas.get_mut("CreateClientRequest"));
-    // OK because the request type is registered by its route; a rename fails every test.
-    let Some(RefOr::T(Schema::Object(object))) = schema else {
-        panic!("CreateClientRequest is an object schema of the document");
-    };
-    let keywords = object.extensions.get_or_insert_with(Default::default);
-    keywords.insert(
-        "not".to_owned(),
-        json!({
-            "required": ["public", "grant_types"],
-            "properties": {
-                "public": { "const": true },
-                "grant_types": { "contains": { "const": "client_credentials" } }
-            }
-        }),
-    );
+    let rules = [
+        (
+            "CreateClientRequest",
+            "not",
+            json!({
+                "required": ["public", "grant_types"],
+                "properties": {
+                    "public": { "const": true },
+                    "grant_types": { "contains": { "const": "client_credentials" } }
+                }
+            }),
+        ),
+        (
+            "CreateUserRequest",
+            "oneOf",
+            json!([
+                { "required": ["password"], "properties": { "password": { "type": "string" } } },
+                {
+                    "required": ["password_hash"],
+                    "properties": { "password_hash": { "type": "string" } }
+                }
+            ]),
+        ),
+    ];
+    for (name, keyword, rule) in rules {
+        let schema = document
+            .components
+            .as_mut()
+            .and_then(|components| components.schemas.get_mut(name));
+        // OK because the request types are registered by their routes; a rename fails every
+        // test.
+        let Some(RefOr::T(Schema::Object(object))) = schema else {
+            panic!("{name} is an object schema of the document");
+        };
+        let keywords = object.extensions.get_or_insert_with(Default::default);
+        keywords.insert(keyword.to_owned(), rule);
+    }
 }
 
 /// The document as pretty-printed JSON with a trailing newline (the committed form).

@@ -12,6 +12,9 @@ credentials it runs on:
 - `/verify-email` and `/password/reset` get, every other time, the token of a link really
   mailed (to a fresh stand-in user, read from the SMTP sink's Maildir), so verification and
   reset are reached, not only refused;
+- a new user's `password_hash` that fits the schema's pattern is swapped for a real hash
+  (bcrypt made by Python's `bcrypt`, argon2id by `argon2-cffi`, from tests/fixtures/import):
+  a pattern cannot tell a hash from random characters of the same shape;
 - path parameters that name the run's own clients or user are swapped for a fresh stand-in
   (so the fuzzer cannot delete, disable or re-key them, and still acts on a real one), and a key id that names no key is, every
   other time, swapped for the published next key's id (so revocation is reached, not only 404).
@@ -21,7 +24,9 @@ Environment: SIGIL_URL, SIGIL_ADMIN_CLIENT_ID, SIGIL_ADMIN_CLIENT_SECRET, SMTP_M
 
 import email
 import itertools
+import json
 import os
+import pathlib
 import re
 import secrets
 import time
@@ -33,6 +38,14 @@ import schemathesis
 BASE = os.environ["SIGIL_URL"].rstrip("/")
 ADMIN = (os.environ["SIGIL_ADMIN_CLIENT_ID"], os.environ["SIGIL_ADMIN_CLIENT_SECRET"])
 TIMEOUT = 30
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+_DOCUMENT = json.loads((ROOT / "openapi/openapi.json").read_text())
+HASH_PATTERN = re.compile(_DOCUMENT["components"]["schemas"]["PasswordHash"]["pattern"])
+_IMPORTED = [json.loads(line) for line in (ROOT / "tests/fixtures/import/users.jsonl").read_text().splitlines()]
+REAL_HASHES = {
+    "bcrypt": next(u["password_hash"] for u in _IMPORTED if u["email"].startswith("python-bcrypt-2b@")),
+    "argon2": next(u["password_hash"] for u in _IMPORTED if u["email"].startswith("argon2-cffi@")),
+}
 
 
 def _token(form, auth):
@@ -224,6 +237,10 @@ def before_call(context, case, kwargs):
             body["token"] = _mailed_token(path)
         elif case.query and "token" in case.query:
             case.query["token"] = _mailed_token(path)
+    if path == "/admin/users" and case.method == "POST" and body is not None:
+        hash = body.get("password_hash")
+        if isinstance(hash, str) and HASH_PATTERN.search(hash):
+            body["password_hash"] = REAL_HASHES["bcrypt" if hash.startswith("$2") else "argon2"]
     parameters = case.path_parameters
     if not parameters:
         return
