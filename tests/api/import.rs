@@ -216,9 +216,11 @@ async fn standard_input_imports_too_and_keeps_flags_names_and_creation_times() {
     let client = login_client(&app).await;
     let file = std::fs::File::open(fixture()).unwrap();
 
+    // With an events URL the command writes the outbox rows a running server relays.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
         .args(["user", "import", "-"])
         .env("DATABASE_URL", &app.database.url)
+        .env("NATS_URL", "nats://127.0.0.1:1")
         .stdin(file)
         .output()
         .unwrap();
@@ -270,6 +272,23 @@ async fn standard_input_imports_too_and_keeps_flags_names_and_creation_times() {
         .await
         .unwrap();
     assert_eq!(info["name"], "Ärger Zweimal");
+    let events = app
+        .database
+        .strings("SELECT data FROM outbox_events WHERE entity = 'user' AND verb = 'created'")
+        .await;
+    assert_eq!(events.len(), 7, "one auth.user.created per imported user");
+    let named = events
+        .iter()
+        .map(|data| serde_json::from_str::<Value>(data).unwrap())
+        .find(|data| data["email"] == "go-x-crypto@example.com")
+        .unwrap();
+    assert_eq!(named["display_name"], "Go Gopher");
+    assert!(
+        events
+            .iter()
+            .all(|data| !data.contains("$2") && !data.contains("$argon2")),
+        "no hash in an event"
+    );
 }
 
 #[tokio::test]
