@@ -124,7 +124,7 @@ async fn user_and_client_changes_publish_one_cloudevent_each_in_commit_order() {
     assert_eq!(
         data(0),
         &json!({ "user_id": user, "email": "ann@example.com", "email_verified": false,
-                 "admin": false, "disabled": false })
+                 "admin": false, "disabled": false, "display_name": null })
     );
     assert_eq!(data(1)["changed"], json!(["disabled", "admin"]));
     assert_eq!(
