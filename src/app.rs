@@ -332,6 +332,12 @@ fn load_kek(config: &KeyConfig) -> anyhow::Result<KeyEncryptionKey> {
 }
 
 async fn shutdown_signal() {
+    stop_requested().await;
+    tracing::info!("shutdown signal received, draining requests");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn stop_requested() {
     let interrupt = async {
         // OK because failing to install a signal handler at start is unrecoverable.
         tokio::signal::ctrl_c()
@@ -350,5 +356,4 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received, draining requests");
 }

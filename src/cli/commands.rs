@@ -89,6 +89,7 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
 pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
     let (admin, now) = (Admin::command_line(), Utc::now());
     match command {
+        KeysCommand::Export(args) => super::export::export_keys(args).await,
         KeysCommand::List { database, json } => {
             let operator = operator(&database).await?;
             let keys = operator.list_keys(&admin, now).await?;

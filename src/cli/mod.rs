@@ -5,6 +5,7 @@
 //! `Config` by `config.rs`; the other subcommands work on the database directly.
 
 mod commands;
+mod export;
 mod import;
 
 use std::net::SocketAddr;
@@ -184,6 +185,35 @@ pub enum KeysCommand {
         /// The key id.
         kid: String,
     },
+    /// Write the published public keys for gateways that cannot fetch the JWKS (HAProxy,
+    /// Kong): `<kid>.pem` per key and `kids.json` (`--format pem`), or `jwks.json`; to
+    /// standard output without `--dir`. Needs no key-encryption key.
+    Export(KeyExportArgs),
+}
+
+/// Flags of `sigil keys export`.
+#[derive(Debug, Args)]
+pub struct KeyExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `pem` (a SubjectPublicKeyInfo PEM file per key, and kids.json) or `jwks`.
+    #[arg(long, value_parser = ["pem", "jwks"], default_value = "pem")]
+    pub format: String,
+    /// Write the files here (created if missing), each replaced atomically; PEM files of keys
+    /// that left the JWKS are removed.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Keep the directory in step with the ring: check every --interval, rewrite on a change,
+    /// print a line per change; runs until stopped.
+    #[arg(long, requires = "dir")]
+    pub watch: bool,
+    /// How often --watch checks the ring.
+    #[arg(long, default_value = "10s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|error| error.to_string())
 }
 
 /// Where the database is.

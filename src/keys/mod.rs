@@ -8,6 +8,7 @@
 //! never block or parse PEM. This is the only module that imports `josekit`.
 
 mod encryption;
+mod export;
 mod jwks;
 mod lifecycle;
 pub mod scheduler;
@@ -22,6 +23,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::{self, ES256, JwsHeader, JwsVerifier, RS256};
 
 pub use encryption::{KEK_FILE_NAME, KeyEncryptionKey, OpenError};
+pub use export::{ExportFormat, ExportedFile, JWKS_FILE, KID_MAP, export};
 pub use jwks::Jwks;
 pub use lifecycle::RotationPolicy;
 pub use signing_key::SigningAlgorithm;

@@ -112,6 +112,17 @@ impl Operator {
         Keys::new(ring, self.store.clone())
     }
 
+    /// The public keys of the ring as files for verifiers that cannot fetch the JWKS, read
+    /// without loading the ring (no key-encryption key needed). Not audited: it is the JWKS,
+    /// public, and `--watch` reads it every few seconds.
+    pub async fn export_keys(
+        &self,
+        format: crate::keys::ExportFormat,
+    ) -> Result<Vec<crate::keys::ExportedFile>, super::KeyError> {
+        let keys = self.store.list_signing_keys().await?;
+        crate::keys::export(&keys, format).map_err(super::KeyError::Internal)
+    }
+
     /// Every key ever in the ring, without loading it (no key-encryption key needed).
     pub async fn list_keys(
         &self,

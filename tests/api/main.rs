@@ -25,6 +25,7 @@ mod health;
 mod helpers;
 mod import;
 mod jwks;
+mod keys_export;
 mod limits;
 mod logs;
 mod metrics;
