@@ -182,7 +182,8 @@ pub enum KeysCommand {
     Revoke {
         #[command(flatten)]
         keys: KeyArgs,
-        /// The key id.
+        /// The key id (an RFC 7638 thumbprint: base64url, so it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Write the published public keys for gateways that cannot fetch the JWKS (HAProxy,
@@ -541,6 +542,23 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_kid_that_begins_with_a_hyphen_is_a_kid_not_a_flag() {
+        let parsed = Cli::try_parse_from(["sigil", "keys", "revoke", "-eXv3_kid"]);
+
+        let Ok(Cli {
+            command:
+                Command::Keys {
+                    command: KeysCommand::Revoke { kid, .. },
+                },
+            ..
+        }) = parsed
+        else {
+            panic!("parsed as a revocation: {parsed:?}");
+        };
+        assert_eq!(kid, "-eXv3_kid");
     }
 }
 
