@@ -18,6 +18,7 @@ mod discovery;
 mod email;
 mod email_verified;
 mod events;
+mod gateways;
 mod grpc;
 mod grpc_hardening;
 mod hardening;

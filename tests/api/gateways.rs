@@ -1,0 +1,122 @@
+//! Real gateways verify sigil's tokens: HAProxy 2.6 with `jwt_verify` and the keys
+//! `sigil keys export` writes (gateway/haproxy), in front of a dummy upstream. A fresh token
+//! passes; a forged, expired, wrong-audience, wrong-issuer or wrong-type one gets 401 with
+//! `WWW-Authenticate: Bearer error="invalid_token"`; and tokens keep passing across key
+//! rotations forced with the CLI: the next key was exported before it signed.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::helpers::{Haproxy, TestApp, application, sigil_command, spawn_app};
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Tokens a gateway must refuse, each with its reason: signed by sigil's current key with a
+/// bad claim or type, or forged with another key under the current kid.
+fn bad_tokens(app: &TestApp, good: &str) -> Vec<(&'static str, String)> {
+    let claims = claims_of(good);
+    let resigned = |typ: &str, change: &dyn Fn(&mut Value)| {
+        let mut claims = claims.clone();
+        change(&mut claims);
+        app.keys
+            .sign(typ, &serde_json::to_vec(&claims).unwrap())
+            .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let forger = openssl::rsa::Rsa::generate(2048).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid_of(good));
+    header.typ = Some("at+jwt".to_owned());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&forger.private_key_to_pem().unwrap()).unwrap(),
+    )
+    .unwrap();
+    vec![
+        ("forged", forged),
+        (
+            "expired",
+            resigned("at+jwt", &|c| c["exp"] = json!(now - 60)),
+        ),
+        (
+            "wrong audience",
+            resigned("at+jwt", &|c| c["aud"] = json!("https://other.test")),
+        ),
+        (
+            "wrong issuer",
+            resigned("at+jwt", &|c| c["iss"] = json!("https://evil.test")),
+        ),
+        ("an ID token's type", resigned("JWT", &|_| {})),
+        ("garbage", "not.a.token".to_owned()),
+    ]
+}
+
+/// Rotates with the CLI and reloads the app's ring (as its key check would, later).
+async fn rotate(app: &TestApp) {
+    let rotated = sigil_command(&app.database, &["keys", "rotate", "--force"], &[]);
+    assert!(rotated.status.success(), "{rotated:?}");
+    app.keys.refresh(chrono::Utc::now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn haproxy_accepts_sigil_tokens_refuses_bad_ones_and_keeps_accepting_across_rotations() {
+    let app = spawn_app().await;
+    let upstream = application().await;
+    let Some(mut haproxy) = Haproxy::start(&app, upstream).await else {
+        return;
+    };
+    let client = app.create_client("client_credentials", "read").await;
+
+    let first = app.client_credentials_token(&client).await;
+    let accepted = haproxy.get(&first).await;
+    let mut refused = Vec::new();
+    for (why, token) in bad_tokens(&app, &first) {
+        refused.push((why, haproxy.get(&token).await));
+    }
+    let no_token = reqwest::get(format!("http://127.0.0.1:{}/", haproxy.port))
+        .await
+        .unwrap()
+        .status();
+    // The next key was exported before it signs: no reload needed for the rotation.
+    rotate(&app).await;
+    let second = app.client_credentials_token(&client).await;
+    let after_rotation = (haproxy.get(&second).await, haproxy.get(&first).await);
+    // The operator's step when `--watch` reports a change: re-export, re-render, reload.
+    haproxy.reload(&app).await;
+    rotate(&app).await;
+    let third = app.client_credentials_token(&client).await;
+    let after_reload = haproxy.get(&third).await;
+
+    assert_eq!(accepted.0, 200, "{accepted:?}");
+    assert!(accepted.1.contains("back at the application"));
+    for (why, (status, body, challenge)) in refused {
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer error=\"invalid_token\""),
+            "{why}"
+        );
+    }
+    assert_eq!(no_token, 401);
+    assert_ne!(
+        kid_of(&second),
+        kid_of(&first),
+        "the rotation changed the signing key"
+    );
+    assert_eq!(
+        after_rotation.0.0, 200,
+        "the new key's token, without a reload"
+    );
+    assert_eq!(after_rotation.1.0, 200, "the retired key's token still");
+    assert_ne!(kid_of(&third), kid_of(&second));
+    assert_eq!(after_reload.0, 200, "the key published after the reload");
+}
