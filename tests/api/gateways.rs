@@ -4,64 +4,10 @@
 //! `WWW-Authenticate: Bearer error="invalid_token"`; and tokens keep passing across key
 //! rotations forced with the CLI: the next key was exported before it signed.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
-
-use crate::helpers::{Haproxy, TestApp, application, sigil_command, spawn_app};
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-/// Tokens a gateway must refuse, each with its reason: signed by sigil's current key with a
-/// bad claim or type, or forged with another key under the current kid.
-fn bad_tokens(app: &TestApp, good: &str) -> Vec<(&'static str, String)> {
-    let claims = claims_of(good);
-    let resigned = |typ: &str, change: &dyn Fn(&mut Value)| {
-        let mut claims = claims.clone();
-        change(&mut claims);
-        app.keys
-            .sign(typ, &serde_json::to_vec(&claims).unwrap())
-            .unwrap()
-    };
-    let now = chrono::Utc::now().timestamp();
-    let forger = openssl::rsa::Rsa::generate(2048).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(kid_of(good));
-    header.typ = Some("at+jwt".to_owned());
-    let forged = jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(&forger.private_key_to_pem().unwrap()).unwrap(),
-    )
-    .unwrap();
-    vec![
-        ("forged", forged),
-        (
-            "expired",
-            resigned("at+jwt", &|c| c["exp"] = json!(now - 60)),
-        ),
-        (
-            "wrong audience",
-            resigned("at+jwt", &|c| c["aud"] = json!("https://other.test")),
-        ),
-        (
-            "wrong issuer",
-            resigned("at+jwt", &|c| c["iss"] = json!("https://evil.test")),
-        ),
-        ("an ID token's type", resigned("JWT", &|_| {})),
-        ("garbage", "not.a.token".to_owned()),
-    ]
-}
+use crate::helpers::{Haproxy, TestApp, application, bad_tokens, kid_of, sigil_command, spawn_app};
 
 /// Rotates with the CLI and reloads the app's ring (as its key check would, later).
-async fn rotate(app: &TestApp) {
+pub(crate) async fn rotate(app: &TestApp) {
     let rotated = sigil_command(&app.database, &["keys", "rotate", "--force"], &[]);
     assert!(rotated.status.success(), "{rotated:?}");
     app.keys.refresh(chrono::Utc::now()).await.unwrap();

@@ -43,3 +43,4 @@ mod sessions;
 mod shared_limits;
 mod storage;
 mod token;
+mod verifier;

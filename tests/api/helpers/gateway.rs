@@ -1,12 +1,17 @@
 //! Real gateways in front of a dummy upstream: HAProxy (its `jwt_verify` fed by
 //! `sigil keys export`), started on a free loopback port from the configuration in
-//! `gateway/`, reloaded the way an operator does, and stopped when dropped.
+//! `gateway/`, reloaded the way an operator does, and stopped when dropped; and the tokens
+//! every verifier must refuse.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{AUDIENCE, ISSUER, TestApp, sigil_command};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::{AUDIENCE, ISSUER, TestApp, kid_of, sigil_command};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -104,7 +109,7 @@ impl Haproxy {
             .unwrap();
         assert!(check.status.success(), "haproxy -c: {check:?}");
         let mut command = Command::new(&self.binary);
-        command.arg("-db").arg("-f").arg(self.config());
+        command.arg("-db").arg("-q").arg("-f").arg(self.config());
         if let Some(pid) = replacing {
             command.args(["-sf", &pid.to_string()]);
         }
@@ -158,4 +163,51 @@ impl Drop for Haproxy {
             let _ = process.wait();
         }
     }
+}
+
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// Tokens a gateway must refuse, each with its reason: signed by sigil's current key with a
+/// bad claim or type (expired ten minutes ago: beyond any clock-skew leeway), or forged
+/// with another key under the current kid.
+pub fn bad_tokens(app: &TestApp, good: &str) -> Vec<(&'static str, String)> {
+    let claims = claims_of(good);
+    let resigned = |typ: &str, change: &dyn Fn(&mut Value)| {
+        let mut claims = claims.clone();
+        change(&mut claims);
+        app.keys
+            .sign(typ, &serde_json::to_vec(&claims).unwrap())
+            .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let forger = openssl::rsa::Rsa::generate(2048).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid_of(good));
+    header.typ = Some("at+jwt".to_owned());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&forger.private_key_to_pem().unwrap()).unwrap(),
+    )
+    .unwrap();
+    vec![
+        ("forged", forged),
+        (
+            "expired",
+            resigned("at+jwt", &|c| c["exp"] = json!(now - 600)),
+        ),
+        (
+            "wrong audience",
+            resigned("at+jwt", &|c| c["aud"] = json!("https://other.test")),
+        ),
+        (
+            "wrong issuer",
+            resigned("at+jwt", &|c| c["iss"] = json!("https://evil.test")),
+        ),
+        ("an ID token's type", resigned("JWT", &|_| {})),
+        ("garbage", "not.a.token".to_owned()),
+    ]
 }
