@@ -1,6 +1,6 @@
 //! Real gateways in front of a dummy upstream: HAProxy (its `jwt_verify` fed by
-//! `sigil keys export`), started on a free loopback port from the configuration in
-//! `gateway/`, reloaded the way an operator does, and stopped when dropped; and the tokens
+//! `sigil keys export`) and nginx with njs (fetching and caching the JWKS), started on a free
+//! loopback port from the configuration in `gateway/`, reloaded the way an operator does, and stopped when dropped; and the tokens
 //! every verifier must refuse.
 
 use std::path::{Path, PathBuf};
@@ -132,27 +132,119 @@ impl Haproxy {
     }
 
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "haproxy did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_listening(self.port, "haproxy").await;
     }
 
-    /// `GET /` through the gateway with `token`: status and body.
+    /// `GET /` through the gateway with `token`: status, body and `WWW-Authenticate`.
     pub async fn get(&self, token: &str) -> (u16, String, Option<String>) {
-        let response = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}/", self.port))
-            .bearer_auth(token)
-            .send()
-            .await
+        get_through(self.port, token).await
+    }
+}
+
+/// Waits up to 10 s until something listens on `port`.
+async fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET /` on the gateway at `port` with `token`: status, body and `WWW-Authenticate`.
+async fn get_through(port: u16, token: &str) -> (u16, String, Option<String>) {
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (status, response.text().await.unwrap(), challenge)
+}
+
+/// nginx with njs verifying sigil tokens against the JWKS it fetches and caches
+/// (gateway/nginx), as its configuration's @…@ fields are filled in for `app`.
+pub struct Nginx {
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    process: Child,
+}
+
+impl Nginx {
+    /// Starts nginx in front of `upstream`; `None` when it or its js module is not installed.
+    pub async fn start(app: &TestApp, upstream: u16) -> Option<Self> {
+        let binary = gateway_binary("nginx")?;
+        let module = Path::new("/usr/lib/nginx/modules/ngx_http_js_module.so");
+        assert!(
+            module.exists() || std::env::var_os("TEST_REQUIRE_GATEWAYS").is_none(),
+            "TEST_REQUIRE_GATEWAYS is set but libnginx-mod-http-js is missing"
+        );
+        if !module.exists() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("gateway/nginx");
+        let sigil = app.api.address.trim_start_matches("http://").to_owned();
+        let config = std::fs::read_to_string(source.join("nginx.conf"))
+            .unwrap()
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
+            .replace("@UPSTREAM@", &format!("127.0.0.1:{upstream}"))
+            .replace("@SIGIL@", &sigil)
+            .replace("@ISSUER@", ISSUER)
+            .replace("@AUDIENCE@", AUDIENCE)
+            .replace("@JS_DIR@", source.to_str().unwrap())
+            .replace("@CACHE_DIR@", dir.path().join("cache").to_str().unwrap());
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, config).unwrap();
+        let pid = dir.path().join("nginx.pid");
+        // The workers run as the test's own user (a root test would otherwise hand them to
+        // `nobody`, who cannot enter the temporary directory).
+        let globals = format!("daemon off; pid {}; user {};", pid.display(), whoami());
+        let check = Command::new(&binary)
+            .args(["-t", "-q", "-e", "stderr", "-g", &globals, "-c"])
+            .arg(&path)
+            .output()
             .unwrap();
-        let status = response.status().as_u16();
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|value| value.to_str().unwrap().to_owned());
-        (status, response.text().await.unwrap(), challenge)
+        assert!(check.status.success(), "nginx -t: {check:?}");
+        let process = Command::new(&binary)
+            .args(["-e", "stderr", "-g", &globals, "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_listening(port, "nginx").await;
+        Some(Self {
+            _dir: dir,
+            port,
+            process,
+        })
+    }
+
+    /// `GET /` through nginx with `token`: status, body and `WWW-Authenticate`.
+    pub async fn get(&self, token: &str) -> (u16, String, Option<String>) {
+        get_through(self.port, token).await
+    }
+}
+
+fn whoami() -> String {
+    let output = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT would wait for the workers; the test is over, so the master and its workers
+        // go at once: SIGTERM makes the master stop them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status();
+        let _ = self.process.wait();
     }
 }
 
