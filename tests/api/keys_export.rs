@@ -108,9 +108,22 @@ async fn exported_pem_files_verify_the_servers_tokens_for_rs256_and_es256() {
         assert_eq!(pem_files(pem_dir.path()), expected, "{alg}");
         let claims = verify_with_exported_key(pem_dir.path(), &token);
         assert_eq!(claims["client_id"], client.id.as_str());
+        // The key that signed the token is in the map as the current key of its algorithm
+        // (an ES256 ring also has an RS256 key, for ID tokens).
         let map = kid_map(pem_dir.path());
-        assert_eq!(map["keys"][0]["state"], "current", "{map}");
-        assert_eq!(map["keys"][0]["alg"], alg);
+        let signer = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        let entry = map["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["kid"] == signer.as_str())
+            .unwrap();
+        assert_eq!(
+            (entry["state"].as_str(), entry["alg"].as_str()),
+            (Some("current"), Some(alg)),
+            "{map}"
+        );
+        assert_eq!(entry["file"], format!("{signer}.pem"));
         let exported: Value =
             serde_json::from_slice(&std::fs::read(jwks_dir.path().join("jwks.json")).unwrap())
                 .unwrap();
