@@ -6,8 +6,45 @@
 //! rotations forced with the CLI: the next key was exported before it signed.
 
 use crate::helpers::{
-    Haproxy, Nginx, TestApp, application, bad_tokens, kid_of, sigil_command, spawn_app,
+    Answer, Haproxy, Nginx, TestApp, application, bad_tokens, get_through, kid_of, sigil_command,
+    spawn_app,
 };
+
+/// What the gateway at `port` answers to a fresh token, to each bad one, and to none.
+struct Verdicts {
+    accepted: Answer,
+    refused: Vec<(&'static str, Answer)>,
+    no_token: Answer,
+}
+
+impl Verdicts {
+    async fn of(app: &TestApp, port: u16, fresh: &str) -> Self {
+        let mut refused = Vec::new();
+        for (why, token) in bad_tokens(app, fresh) {
+            refused.push((why, get_through(port, Some(&token)).await));
+        }
+        Self {
+            accepted: get_through(port, Some(fresh)).await,
+            refused,
+            no_token: get_through(port, None).await,
+        }
+    }
+
+    /// The fresh token reached the upstream; every other request got 401 and the challenge.
+    fn check(self) {
+        assert_eq!(self.accepted.0, 200, "{:?}", self.accepted);
+        assert!(self.accepted.1.contains("back at the application"));
+        for (why, (status, body, challenge)) in self.refused {
+            assert_eq!(status, 401, "{why}: {body}");
+            assert_eq!(
+                challenge.as_deref(),
+                Some("Bearer error=\"invalid_token\""),
+                "{why}"
+            );
+        }
+        assert_eq!(self.no_token.0, 401);
+    }
+}
 
 /// Rotates with the CLI and reloads the app's ring (as its key check would, later).
 pub(crate) async fn rotate(app: &TestApp) {
@@ -26,36 +63,21 @@ async fn haproxy_accepts_sigil_tokens_refuses_bad_ones_and_keeps_accepting_acros
     let client = app.create_client("client_credentials", "read").await;
 
     let first = app.client_credentials_token(&client).await;
-    let accepted = haproxy.get(&first).await;
-    let mut refused = Vec::new();
-    for (why, token) in bad_tokens(&app, &first) {
-        refused.push((why, haproxy.get(&token).await));
-    }
-    let no_token = reqwest::get(format!("http://127.0.0.1:{}/", haproxy.port))
-        .await
-        .unwrap()
-        .status();
+    let verdicts = Verdicts::of(&app, haproxy.port, &first).await;
     // The next key was exported before it signs: no reload needed for the rotation.
     rotate(&app).await;
     let second = app.client_credentials_token(&client).await;
-    let after_rotation = (haproxy.get(&second).await, haproxy.get(&first).await);
+    let after_rotation = (
+        get_through(haproxy.port, Some(&second)).await,
+        get_through(haproxy.port, Some(&first)).await,
+    );
     // The operator's step when `--watch` reports a change: re-export, re-render, reload.
     haproxy.reload(&app).await;
     rotate(&app).await;
     let third = app.client_credentials_token(&client).await;
-    let after_reload = haproxy.get(&third).await;
+    let after_reload = get_through(haproxy.port, Some(&third)).await;
 
-    assert_eq!(accepted.0, 200, "{accepted:?}");
-    assert!(accepted.1.contains("back at the application"));
-    for (why, (status, body, challenge)) in refused {
-        assert_eq!(status, 401, "{why}: {body}");
-        assert_eq!(
-            challenge.as_deref(),
-            Some("Bearer error=\"invalid_token\""),
-            "{why}"
-        );
-    }
-    assert_eq!(no_token, 401);
+    verdicts.check();
     assert_ne!(
         kid_of(&second),
         kid_of(&first),
@@ -80,32 +102,22 @@ async fn nginx_accepts_sigil_tokens_refuses_bad_ones_and_keeps_accepting_across_
     let client = app.create_client("client_credentials", "read").await;
 
     let first = app.client_credentials_token(&client).await;
-    let accepted = nginx.get(&first).await;
-    let mut refused = Vec::new();
-    for (why, token) in bad_tokens(&app, &first) {
-        refused.push((why, nginx.get(&token).await));
-    }
-    // The JWKS nginx cached (max-age 10 min) already holds the next key.
+    let verdicts = Verdicts::of(&app, nginx.port, &first).await;
+    // The JWKS nginx cached (for its max-age) already holds the next key.
     rotate(&app).await;
     let second = app.client_credentials_token(&client).await;
-    let after_rotation = (nginx.get(&second).await, nginx.get(&first).await);
+    let after_rotation = (
+        get_through(nginx.port, Some(&second)).await,
+        get_through(nginx.port, Some(&first)).await,
+    );
     // Two more: the key signing now was published after nginx cached the JWKS, so the
     // unknown kid makes one uncached fetch.
     rotate(&app).await;
     rotate(&app).await;
     let third = app.client_credentials_token(&client).await;
-    let unknown_before = nginx.get(&third).await;
+    let unknown_before = get_through(nginx.port, Some(&third)).await;
 
-    assert_eq!(accepted.0, 200, "{accepted:?}");
-    assert!(accepted.1.contains("back at the application"));
-    for (why, (status, body, challenge)) in refused {
-        assert_eq!(status, 401, "{why}: {body}");
-        assert_eq!(
-            challenge.as_deref(),
-            Some("Bearer error=\"invalid_token\""),
-            "{why}"
-        );
-    }
+    verdicts.check();
     assert_ne!(kid_of(&second), kid_of(&first));
     assert_eq!(
         after_rotation.0.0, 200,

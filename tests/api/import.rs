@@ -64,6 +64,22 @@ fn sigils_argon2id() -> String {
     format!("$argon2id$v=19$m={m},t={t},p={p}$")
 }
 
+/// The Go x/crypto vector of the fixture, and its password.
+const GO_HASH: &str = "$2a$04$pZGwL6DlYtr/lrJHhz8HzO2BFNNsuFYqju7b6QtQgz2szp11O0.kO";
+const GO_PASSWORD: &str = "imported password for go-x-crypto";
+
+/// `gopher@example.com` made over the admin API from the Go hash; its admin path.
+async fn gopher(app: &TestApp, display_name: Option<&str>) -> String {
+    let body = json!({
+        "username": "gopher@example.com", "password_hash": GO_HASH, "display_name": display_name,
+    });
+    let created = app
+        .admin_ok(Method::POST, "/admin/users", Some(body), 201)
+        .await;
+    assert_eq!(created["display_name"].as_str(), display_name);
+    format!("/admin/users/{}", created["id"].as_str().unwrap())
+}
+
 async fn login_client(app: &TestApp) -> TestClient {
     app.create_client("password refresh_token", "openid email profile")
         .await
@@ -295,24 +311,13 @@ async fn standard_input_imports_too_and_keeps_flags_names_and_creation_times() {
 async fn the_admin_api_creates_a_user_from_a_password_hash_and_edits_the_display_name() {
     let app = spawn_app().await;
     let client = login_client(&app).await;
-    let hash = "$2a$04$pZGwL6DlYtr/lrJHhz8HzO2BFNNsuFYqju7b6QtQgz2szp11O0.kO";
-    let fixture_line = std::fs::read_to_string(fixture()).unwrap();
-    assert!(fixture_line.contains(hash), "the Go x/crypto vector");
-    let body = json!({
-        "username": "gopher@example.com", "password_hash": hash, "display_name": "Go Gopher",
-    });
+    let fixture_text = std::fs::read_to_string(fixture()).unwrap();
+    assert!(fixture_text.contains(GO_HASH), "the Go x/crypto vector");
+    let hash = GO_HASH;
 
-    let created = app
-        .admin_ok(Method::POST, "/admin/users", Some(body), 201)
-        .await;
-    let path = format!("/admin/users/{}", created["id"].as_str().unwrap());
+    let path = gopher(&app, Some("Go Gopher")).await;
     let login = app
-        .login(
-            &client,
-            "gopher@example.com",
-            "imported password for go-x-crypto",
-            None,
-        )
+        .login(&client, "gopher@example.com", GO_PASSWORD, None)
         .await;
     let renamed = app
         .admin_ok(
@@ -351,7 +356,6 @@ async fn the_admin_api_creates_a_user_from_a_password_hash_and_edits_the_display
         refusals.push((body, status, error));
     }
 
-    assert_eq!(created["display_name"], "Go Gopher");
     assert_eq!(login.status(), 200, "the Go hash logs in");
     assert!(
         stored_hash(&app, "gopher@example.com")
@@ -379,35 +383,23 @@ async fn a_password_reset_during_a_bcrypt_login_is_never_undone_by_its_rehash() 
     let held = Checkpoint::holding(1);
     let app = spawn_app_with(|config| config.hooks.login_checked = Some(held.clone())).await;
     let client = login_client(&app).await;
-    let hash = "$2a$04$pZGwL6DlYtr/lrJHhz8HzO2BFNNsuFYqju7b6QtQgz2szp11O0.kO";
-    let body = json!({ "username": "gopher@example.com", "password_hash": hash });
-    let created = app
-        .admin_ok(Method::POST, "/admin/users", Some(body), 201)
-        .await;
+    let path = gopher(&app, None).await;
     let login = {
         let (api, client) = (app.api.clone(), client.clone());
         tokio::spawn(async move {
-            let old = "imported password for go-x-crypto";
-            api.login(&client, "gopher@example.com", old, None)
-                .await
-                .status()
+            let old = api.login(&client, "gopher@example.com", GO_PASSWORD, None);
+            old.await.status()
         })
     };
     held.reached(1).await;
 
     // The old password was verified; the admin resets it before the login goes on.
-    let path = format!("/admin/users/{}", created["id"].as_str().unwrap());
     let reset = json!({ "password": PASSWORD });
     app.admin_ok(Method::PATCH, &path, Some(reset), 200).await;
     held.release(1);
     let old_login = login.await.unwrap();
     let old_again = app
-        .login(
-            &client,
-            "gopher@example.com",
-            "imported password for go-x-crypto",
-            None,
-        )
+        .login(&client, "gopher@example.com", GO_PASSWORD, None)
         .await;
     let new_login = app
         .login(&client, "gopher@example.com", PASSWORD, None)

@@ -134,11 +134,6 @@ impl Haproxy {
     async fn wait_ready(&self) {
         wait_listening(self.port, "haproxy").await;
     }
-
-    /// `GET /` through the gateway with `token`: status, body and `WWW-Authenticate`.
-    pub async fn get(&self, token: &str) -> (u16, String, Option<String>) {
-        get_through(self.port, token).await
-    }
 }
 
 /// Waits up to 10 s until something listens on `port`.
@@ -150,14 +145,16 @@ async fn wait_listening(port: u16, what: &str) {
     }
 }
 
-/// `GET /` on the gateway at `port` with `token`: status, body and `WWW-Authenticate`.
-async fn get_through(port: u16, token: &str) -> (u16, String, Option<String>) {
-    let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+/// A gateway's answer: status, body and `WWW-Authenticate`.
+pub type Answer = (u16, String, Option<String>);
+
+/// `GET /` on the gateway at `port`, with `token` as a bearer token when given.
+pub async fn get_through(port: u16, token: Option<&str>) -> Answer {
+    let mut request = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let challenge = response
         .headers()
@@ -224,11 +221,6 @@ impl Nginx {
             port,
             process,
         })
-    }
-
-    /// `GET /` through nginx with `token`: status, body and `WWW-Authenticate`.
-    pub async fn get(&self, token: &str) -> (u16, String, Option<String>) {
-        get_through(self.port, token).await
     }
 }
 
