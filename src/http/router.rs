@@ -16,8 +16,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::{log_internal_errors, method_not_allowed, not_found, panic_response};
 use super::handlers::{
-    admin_audit, admin_clients, admin_keys, admin_users, authorize, discovery, health, introspect,
-    jwks, logout, metrics, password_reset, register, revoke, token, userinfo, verify_email,
+    admin_audit, admin_clients, admin_keys, admin_users, authorize, discovery, end_session, health,
+    introspect, jwks, logout, metrics, password_reset, register, revoke, token, userinfo,
+    verify_email,
 };
 use super::middleware::count_and_harden;
 use super::openapi::openapi;
@@ -87,7 +88,10 @@ fn endpoint_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(token::post_token))
         .routes(routes!(authorize::get_authorize, authorize::post_authorize))
         .routes(routes!(authorize::post_authorize_consent))
-        .routes(routes!(authorize::get_end_session))
+        .routes(routes!(
+            end_session::get_end_session,
+            end_session::post_end_session
+        ))
         .routes(routes!(revoke::post_revoke))
         .routes(routes!(introspect::post_introspect))
         .routes(routes!(logout::post_logout))

@@ -142,19 +142,6 @@ impl From<Error> for AuthorizeError {
     }
 }
 
-/// An RP-initiated logout request.
-#[derive(Debug, Clone, Default)]
-pub struct EndSession {
-    /// An ID token sigil issued to the client (its `aud` names the client).
-    pub id_token_hint: Option<String>,
-    /// Where to send the browser afterwards; one of the client's registered URIs.
-    pub post_logout_redirect_uri: Option<String>,
-    /// Echoed to that URI.
-    pub state: Option<String>,
-    /// The client, when no hint names it.
-    pub client_id: Option<String>,
-}
-
 /// A browser session just started: the cookie to set.
 pub struct NewSession {
     /// The cookie's value (shown this once).
@@ -166,8 +153,8 @@ pub struct NewSession {
 /// The browser-login use cases; cheap to clone.
 #[derive(Clone)]
 pub struct Browser {
-    store: Store,
-    issuer: TokenIssuer,
+    pub(super) store: Store,
+    pub(super) issuer: TokenIssuer,
 }
 
 impl Browser {
@@ -254,71 +241,8 @@ impl Browser {
         self.issue_code(&request, &session, now).await
     }
 
-    /// RP-initiated logout (OIDC RP-Initiated Logout §2): ends the browser session the cookie
-    /// names and every session (refresh family) it gave clients. The browser goes back to
-    /// `post_logout_redirect_uri` (with `state`) only when that is registered for the client
-    /// the `id_token_hint` (signed by sigil, expired or not) or `client_id` names; otherwise
-    /// it is told it is signed out.
-    #[tracing::instrument(skip_all)]
-    pub async fn end_session(
-        &self,
-        request: &EndSession,
-        cookie: Option<&str>,
-        ip: Option<IpAddr>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, AuthorizeError> {
-        if let Some(session) = self.session(cookie, now).await? {
-            let mut tx = self.store.begin().await?;
-            let families = tx.end_browser_session(&session.sid, now).await?;
-            let actor = Actor::user(session.user_id.as_str(), None, ip);
-            let entry = AuditEntry::new(&actor, "session.logout", now)
-                .target("browser_session", session.sid.as_str())
-                .details(serde_json::json!({ "sessions_ended": families.len() }));
-            tx.record(&entry).await?;
-            for family in &families {
-                let ended = events::session_invalidated(
-                    family,
-                    &session.user_id,
-                    events::SessionEnd::Logout,
-                    now,
-                );
-                tx.emit(&ended).await?;
-            }
-            tx.commit().await?;
-        }
-        let Some(uri) = request.post_logout_redirect_uri.as_deref() else {
-            return Ok(None);
-        };
-        let hinted = request
-            .id_token_hint
-            .as_deref()
-            .and_then(|hint| self.issuer.id_token_audience(hint));
-        let Some(client_id) = hinted.or_else(|| request.client_id.clone()) else {
-            return Ok(None);
-        };
-        let Ok(client_id) = ClientId::parse(client_id) else {
-            return Ok(None);
-        };
-        let Some(client) = self.store.find_client(&client_id).await? else {
-            return Ok(None);
-        };
-        if !client
-            .post_logout_redirect_uris
-            .iter()
-            .any(|registered| registered.matches(uri))
-        {
-            return Ok(None);
-        }
-        let state = request.state.as_deref().filter(|state| !state.is_empty());
-        let pairs: Vec<(&str, &str)> = state.map(|state| ("state", state)).into_iter().collect();
-        Ok(Some(match pairs.is_empty() {
-            true => uri.to_owned(),
-            false => with_query(uri, &pairs),
-        }))
-    }
-
     /// The live browser session the cookie names.
-    async fn session(
+    pub(super) async fn session(
         &self,
         cookie: Option<&str>,
         now: DateTime<Utc>,
@@ -617,7 +541,7 @@ impl Browser {
 }
 
 /// `uri` with `pairs` added to its query (RFC 6749 §4.1.2: keeping the query it has).
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();

@@ -14,6 +14,7 @@ pub mod claims;
 mod client_auth;
 mod client_ip;
 mod clients;
+mod end_session;
 mod error;
 mod events;
 mod grants;
@@ -37,12 +38,13 @@ use chrono::{DateTime, Utc};
 pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
 pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
-pub use authorize::{AuthorizeError, AuthorizeParams, Browser, EndSession, NewSession, Step};
+pub use authorize::{AuthorizeError, AuthorizeParams, Browser, NewSession, Step};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use client_auth::{BasicCredentials, bearer_token};
 pub use client_ip::client_ip;
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
+pub use end_session::{EndSession, Logout};
 pub use error::Error;
 pub use import::{ImportProgress, ImportReport, MAX_LINE_BYTES, Rejection};
 pub use keys::{KeyError, Keys, Revoked};
@@ -390,17 +392,19 @@ impl TokenIssuer {
         }
     }
 
-    /// The client an ID token sigil signed was issued to (its `aud`), expired or not; `None`
-    /// for anything else.
-    fn id_token_audience(&self, token: &str) -> Option<String> {
+    /// The client an ID token sigil signed was issued to (`aud`) and its user (`sub`),
+    /// expired or not; `None` for anything else.
+    fn id_token_parties(&self, token: &str) -> Option<(String, String)> {
         let jws = self.keys.verify(token).ok()?;
         if jws.typ.as_deref() != Some(ID_TOKEN_TYP) {
             return None;
         }
         let claims: serde_json::Value = serde_json::from_slice(&jws.payload).ok()?;
-        (claims["iss"] == self.settings.issuer.as_str())
-            .then(|| claims["aud"].as_str().map(str::to_owned))
-            .flatten()
+        if claims["iss"] != self.settings.issuer.as_str() {
+            return None;
+        }
+        let party = |name: &str| claims[name].as_str().map(str::to_owned);
+        Some((party("aud")?, party("sub")?))
     }
 
     /// A fresh `jti` for an access token.

@@ -708,6 +708,81 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
 }
 
 #[tokio::test]
+async fn logout_without_an_id_token_of_the_user_asks_first_and_needs_the_forms_csrf_token() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    app.create_user("bob@example.com").await;
+    let mut browser = Browser::new(&app);
+    session(&app, &mut browser, &client).await;
+    let mut other = Browser::new(&app);
+    let bobs = {
+        let (verifier, challenge) = pkce();
+        let page = other.get(&authorize_url(&client, &challenge, &[])).await;
+        let back = other.sign_in(&page, "bob@example.com", PASSWORD).await;
+        let code = back.param("code").unwrap();
+        let tokens: Value = exchange(&app, &client, &code, &verifier)
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens["id_token"].as_str().unwrap().to_owned()
+    };
+    let logout = |hint: Option<&str>| {
+        let mut pairs = vec![
+            ("client_id", client.as_str()),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "bye"),
+        ];
+        pairs.extend(hint.map(|hint| ("id_token_hint", hint)));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("/end-session?{query}")
+    };
+    let signed_in = |seen: &Seen| seen.param("code").is_some();
+
+    // A link from elsewhere (no hint), and one with another user's ID token.
+    let asked = browser.get(&logout(None)).await;
+    let asked_again = browser.get(&logout(Some(&bobs))).await;
+    let still_in = browser
+        .get(&authorize_url(&client, &pkce().1, &[("prompt", "none")]))
+        .await;
+    let (_, html) = asked.page();
+    let (request, csrf) = (hidden(html, "request"), hidden(html, "csrf"));
+    let forged = browser
+        .post(
+            "/end-session",
+            &[("request", request.as_str()), ("csrf", "guess")],
+        )
+        .await;
+    let after_forgery = browser
+        .get(&authorize_url(&client, &pkce().1, &[("prompt", "none")]))
+        .await;
+    let confirmed = browser
+        .post(
+            "/end-session",
+            &[("request", request.as_str()), ("csrf", csrf.as_str())],
+        )
+        .await;
+    let after_logout = browser
+        .get(&authorize_url(&client, &pkce().1, &[("prompt", "none")]))
+        .await;
+
+    assert_eq!(asked.page().0, 200);
+    assert!(html.contains("Do you want to sign out?"), "{html}");
+    assert!(asked_again.page().1.contains("Do you want to sign out?"));
+    assert!(signed_in(&still_in), "asking ends nothing");
+    assert_eq!(forged.page().0, 403, "a post without the form's token");
+    assert!(signed_in(&after_forgery));
+    assert_eq!(confirmed.location(), format!("{SIGNED_OUT}?state=bye"));
+    assert_eq!(
+        after_logout.param("error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
 async fn parallel_exchanges_of_one_code_issue_tokens_exactly_once() {
     let app = spawn_app().await;
     let client = dashboard(&app, true).await;

@@ -39,10 +39,11 @@ async fn served_and_printed_documents_are_the_generated_one() {
 }
 
 /// The operations a browser reaches (the login flow, emailed links): their errors are pages.
-const PAGES: [(&str, &str); 6] = [
+const PAGES: [(&str, &str); 7] = [
     ("get", "/authorize"),
     ("post", "/authorize"),
     ("post", "/authorize/consent"),
+    ("post", "/end-session"),
     ("get", "/verify-email"),
     ("get", "/password/reset"),
     ("post", "/password/reset"),

@@ -7,8 +7,9 @@ credentials it runs on:
 - `/userinfo` and `/me` get a user's password-grant token;
 - `/token`, `/introspect`, `/revoke` and `/logout` get the credentials of a confidential client
   allowed every grant, in the form or in HTTP Basic;
-- the login and consent forms of `/authorize` get the CSRF cookie and its copy, and every other
-  time a real authorization request and the run's user;
+- the login and consent forms of `/authorize` and the logout confirmation form get the CSRF
+  cookie and its copy, and every other time a real authorization (or logout) request and the
+  run's user;
 - `/verify-email` and `/password/reset` get, every other time, the token of a link really
   mailed (to a fresh stand-in user, read from the SMTP sink's Maildir), so verification and
   reset are reached, not only refused;
@@ -202,6 +203,9 @@ _flow_client = _create(
         "post_logout_redirect_uris": ["https://app.example.com/signed-out"],
     },
 )
+LOGOUT_REQUEST = (
+    f"client_id={_flow_client['client_id']}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fsigned-out&state=s"
+)
 FLOW_REQUEST = (
     f"response_type=code&client_id={_flow_client['client_id']}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"
     "&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
@@ -209,12 +213,13 @@ FLOW_REQUEST = (
 
 
 def _browser_form(case, body):
-    """The login and consent forms: the CSRF cookie and its copy, always (else every post is
-    a 403); every other time a real authorization request and the run's user."""
+    """The login, consent and logout forms: the CSRF cookie and its copy, always (else every
+    post is a 403); every other time a real authorization (or logout) request and the run's
+    user."""
     case.headers = {**(case.headers or {}), "Cookie": f"sigil_csrf={CSRF}"}
     body["csrf"] = CSRF
     if _every_other_time():
-        body["request"] = FLOW_REQUEST
+        body["request"] = LOGOUT_REQUEST if case.operation.path == "/end-session" else FLOW_REQUEST
         if "username" in body:
             body["username"], body["password"] = USERNAME, PASSWORD
 
@@ -226,7 +231,7 @@ def before_call(context, case, kwargs):
     if body is not None and path in ("/token", "/logout", "/revoke", "/introspect"):
         if _every_other_time():
             _live_values(path, body)
-    if body is not None and path in ("/authorize", "/authorize/consent") and case.method == "POST":
+    if body is not None and path in ("/authorize", "/authorize/consent", "/end-session") and case.method == "POST":
         _browser_form(case, body)
     if path == "/authorize" and case.method == "GET" and _every_other_time():
         # A registered client and redirect URI, so the request gets past the page of refusals.

@@ -17,10 +17,10 @@ use utoipa::ToSchema;
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
-use crate::oauth::{AuthorizeError, AuthorizeParams, EndSession, NewSession, Step};
+use crate::oauth::{AuthorizeError, AuthorizeParams, NewSession, Step};
 
 /// The browser-session cookie.
-const SESSION_COOKIE: &str = "sigil_session";
+pub(super) const SESSION_COOKIE: &str = "sigil_session";
 /// The CSRF cookie of the forms.
 const CSRF_COOKIE: &str = "sigil_csrf";
 
@@ -157,54 +157,9 @@ pub(crate) async fn post_authorize_consent(
     render(step, &form.request, &form.csrf, Some("../"))
 }
 
-/// RP-initiated logout (`end_session_endpoint`): ends the browser session and every session
-/// it gave clients, clears the cookie, and sends the browser to `post_logout_redirect_uri`
-/// (with `state`) when the client named by `id_token_hint` or `client_id` registered it;
-/// otherwise shows that the user is signed out.
-#[utoipa::path(get, path = "/end-session", tag = "oauth",
-    params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query),
-        ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)),
-    responses((status = 303, description = "back to the client's registered URI"),
-        (status = 200, content_type = "text/html", body = String, description = "signed out")))]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn get_end_session(
-    State(state): State<AppState>,
-    ClientIp(client_ip): ClientIp,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let mut request = EndSession::default();
-    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let value = Some(value.into_owned());
-        match name.as_ref() {
-            "id_token_hint" => request.id_token_hint = value,
-            "post_logout_redirect_uri" => request.post_logout_redirect_uri = value,
-            "state" => request.state = value,
-            "client_id" => request.client_id = value,
-            _ => {}
-        }
-    }
-    let cookie = cookie(&headers, SESSION_COOKIE);
-    let ended = state
-        .sigil
-        .browser
-        .end_session(&request, cookie.as_deref(), client_ip, state.clock.now())
-        .await;
-    let mut response = match ended {
-        Ok(Some(location)) => redirect(&location),
-        Ok(None) => {
-            Page::message(StatusCode::OK, "Signed out", "You are signed out.").into_response()
-        }
-        Err(error) => render(Err(error), "", "", None),
-    };
-    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0");
-    add_cookie(&mut response, &clear, state.secure_cookies);
-    response
-}
-
 /// The page or redirect for a step. `base` leads from the current path to `/authorize`'s
 /// directory (the pages use relative form actions, so sigil may sit under a path prefix).
-fn render(
+pub(super) fn render(
     step: Result<Step, AuthorizeError>,
     request: &str,
     csrf: &str,
@@ -305,7 +260,7 @@ fn login_page(
 }
 
 /// `303 See Other` to `location` (the browser follows with a `GET`).
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
         Err(_) => Page::message(
@@ -318,7 +273,7 @@ fn redirect(location: &str) -> Response {
 }
 
 /// The answer to a form whose CSRF token does not match (or that is malformed).
-fn expired() -> Response {
+pub(super) fn expired() -> Response {
     Page::message(
         StatusCode::FORBIDDEN,
         "Sign in",
@@ -356,7 +311,7 @@ fn parse_params(query: &str) -> AuthorizeParams {
 }
 
 /// The value of cookie `name`.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -368,7 +323,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The CSRF token: the cookie's, or a fresh one (and whether it is new).
-fn cookie_or_new(headers: &HeaderMap) -> (String, bool) {
+pub(super) fn cookie_or_new(headers: &HeaderMap) -> (String, bool) {
     if let Some(token) = cookie(headers, CSRF_COOKIE).filter(|token| token.len() == 43) {
         return (token, false);
     }
@@ -380,7 +335,7 @@ fn cookie_or_new(headers: &HeaderMap) -> (String, bool) {
 
 /// The posted form when it parsed and carries the CSRF cookie's token (else the caller shows
 /// that the form expired).
-fn verified<T>(
+pub(super) fn verified<T>(
     headers: &HeaderMap,
     form: Result<Form<T>, FormRejection>,
     csrf: fn(&T) -> &str,
@@ -397,7 +352,7 @@ fn csrf_matches(headers: &HeaderMap, sent: &str) -> bool {
     !sent.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
-fn set_csrf(response: &mut Response, (token, new): &(String, bool), secure: bool) {
+pub(super) fn set_csrf(response: &mut Response, (token, new): &(String, bool), secure: bool) {
     if *new {
         add_cookie(response, &format!("{CSRF_COOKIE}={token}; Path=/"), secure);
     }
@@ -412,7 +367,7 @@ fn set_session(response: &mut Response, session: &NewSession, secure: bool) {
     add_cookie(response, &cookie, secure);
 }
 
-fn add_cookie(response: &mut Response, cookie: &str, secure: bool) {
+pub(super) fn add_cookie(response: &mut Response, cookie: &str, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
     let value = format!("{cookie}; HttpOnly; SameSite=Lax{secure}");
     if let Ok(value) = HeaderValue::from_str(&value) {

@@ -6,6 +6,7 @@ pub(super) mod admin_keys;
 pub(super) mod admin_users;
 pub(super) mod authorize;
 pub(super) mod discovery;
+pub(super) mod end_session;
 pub(super) mod health;
 pub(super) mod introspect;
 pub(super) mod jwks;

@@ -1,0 +1,148 @@
+//! `GET /end-session` (OIDC RP-Initiated Logout, the `end_session_endpoint`) and the
+//! confirmation form it shows when the request carries no ID token of the signed-in user
+//! (`POST /end-session`, with the same CSRF double submit as the login form).
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::authorize::{
+    SESSION_COOKIE, add_cookie, cookie, cookie_or_new, expired, redirect, set_csrf, verified,
+};
+use crate::http::client_ip::ClientIp;
+use crate::http::page::{Page, escape, form_target};
+use crate::http::state::AppState;
+use crate::oauth::{AuthorizeError, EndSession, Logout};
+
+/// The logout confirmation form.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LogoutForm {
+    /// The logout request's query string, as the page received it.
+    request: String,
+    /// The CSRF token: the `sigil_csrf` cookie's value.
+    csrf: String,
+}
+
+/// RP-initiated logout: with an `id_token_hint` of the signed-in user (or no session), ends
+/// the browser session and every session it gave clients, clears the cookie, and sends the
+/// browser to `post_logout_redirect_uri` (with `state`) when the client named by the hint or
+/// `client_id` registered it, else shows that the user is signed out. Without such a hint a
+/// signed-in user is asked to confirm first.
+#[utoipa::path(get, path = "/end-session", tag = "oauth",
+    params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query),
+        ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)),
+    responses((status = 303, description = "back to the client's registered URI"),
+        (status = 200, content_type = "text/html", body = String, description = "signed out, or asked to confirm")))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn get_end_session(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let request = parse_request(&query);
+    let logout = state
+        .sigil
+        .browser
+        .end_session(
+            &request,
+            cookie(&headers, SESSION_COOKIE).as_deref(),
+            (false, client_ip),
+            state.clock.now(),
+        )
+        .await;
+    let csrf = cookie_or_new(&headers);
+    let mut response = render(logout, &query, &csrf.0, &state);
+    set_csrf(&mut response, &csrf, state.secure_cookies);
+    response
+}
+
+/// The confirmed logout: the user pressed "Sign out" on the confirmation page.
+#[utoipa::path(post, path = "/end-session", tag = "oauth",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "signed out, back to the client's registered URI"),
+        (status = 200, content_type = "text/html", body = String, description = "signed out"),
+        (status = 403, content_type = "text/html", body = String, description = "the CSRF token is missing or wrong")))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn post_end_session(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
+    let Some(form) = verified(&headers, form, |form: &LogoutForm| &form.csrf) else {
+        return expired();
+    };
+    let request = parse_request(&form.request);
+    let logout = state
+        .sigil
+        .browser
+        .end_session(
+            &request,
+            cookie(&headers, SESSION_COOKIE).as_deref(),
+            (true, client_ip),
+            state.clock.now(),
+        )
+        .await;
+    render(logout, &form.request, &form.csrf, &state)
+}
+
+/// The page or redirect for a logout; the session cookie is cleared unless the user is
+/// still asked.
+fn render(
+    logout: Result<Logout, AuthorizeError>,
+    query: &str,
+    csrf: &str,
+    state: &AppState,
+) -> Response {
+    let mut response = match logout {
+        Ok(Logout::Redirect(location)) => redirect(&location),
+        Ok(Logout::SignedOut) => {
+            Page::message(StatusCode::OK, "Signed out", "You are signed out.").into_response()
+        }
+        Ok(Logout::Confirm { return_to }) => {
+            let body = format!(
+                "<p>Do you want to sign out? This ends your session in every application you \
+                 signed in to here.</p><form method=\"post\" action=\"end-session\">\
+                 <input type=\"hidden\" name=\"request\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                 <button type=\"submit\">Sign out</button></form>",
+                escape(query),
+                escape(csrf)
+            );
+            let page = Page {
+                status: StatusCode::OK,
+                title: "Sign out",
+                body,
+            };
+            // Chromium applies `form-action` to the redirect that follows the form.
+            let target = return_to.as_deref().and_then(form_target);
+            return page.with_form_target(target);
+        }
+        Err(error) => return super::authorize::render(Err(error), "", "", None),
+    };
+    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0");
+    add_cookie(&mut response, &clear, state.secure_cookies);
+    response
+}
+
+/// The logout request of a query string.
+fn parse_request(query: &str) -> EndSession {
+    let mut request = EndSession::default();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let value = Some(value.into_owned());
+        match name.as_ref() {
+            "id_token_hint" => request.id_token_hint = value,
+            "post_logout_redirect_uri" => request.post_logout_redirect_uri = value,
+            "state" => request.state = value,
+            "client_id" => request.client_id = value,
+            _ => {}
+        }
+    }
+    request
+}
