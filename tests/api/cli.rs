@@ -278,6 +278,8 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
             "--username",
             "vera@example.com",
             "--email-verified",
+            "--display-name",
+            "Vera Verified",
             "--json",
         ],
         "correct horse battery\n",
@@ -287,6 +289,10 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
         "correct horse battery\n",
     );
     let short = create(&["--username", "x@example.com"], "short\n");
+    let bad_name = create(
+        &["--username", "n@example.com", "--display-name", "tab\there"],
+        "correct horse battery\n",
+    );
 
     assert!(
         created.status.success(),
@@ -301,6 +307,11 @@ async fn user_create_reads_the_password_from_stdin_and_the_user_can_log_in() {
     assert_eq!(user["email_verified"], false);
     let vera: Value = serde_json::from_slice(&verified.stdout).unwrap();
     assert_eq!(vera["email_verified"], true, "created verified");
+    assert_eq!(vera["display_name"], "Vera Verified");
+    assert!(
+        !bad_name.status.success()
+            && String::from_utf8_lossy(&bad_name.stderr).contains("--display-name")
+    );
     assert!(
         !duplicate.status.success()
             && String::from_utf8_lossy(&duplicate.stderr).contains("already exists")

@@ -507,6 +507,11 @@ async fn userinfo_answers_for_a_live_user_token_only() {
     let (dashboard, tokens) = logged_in(&app, &mut grpc).await;
     let machine = app.create_client("client_credentials", "").await;
     let machine_token = app.client_credentials_token(&machine).await;
+    let user = verify(&tokens.access_token, &app.jwks().await, AUDIENCE).claims["sub"].clone();
+    let named = serde_json::json!({ "display_name": "Ann Example" });
+    let path = format!("/admin/users/{}", user.as_str().unwrap());
+    app.admin_ok(reqwest::Method::PATCH, &path, Some(named), 200)
+        .await;
 
     let info = grpc
         .user_info(with_bearer(UserInfoRequest {}, &tokens.access_token))
@@ -536,6 +541,10 @@ async fn userinfo_answers_for_a_live_user_token_only() {
     );
 
     assert_eq!(info.email, "ann@example.com");
+    assert_eq!(
+        info.name, "Ann Example",
+        "the display name, as userinfo's `name`"
+    );
     assert!(!info.email_verified);
     let claims = verify(&tokens.access_token, &app.jwks().await, AUDIENCE).claims;
     assert_eq!(claims["sub"], info.sub.as_str());
