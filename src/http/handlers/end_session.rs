@@ -20,7 +20,7 @@ use crate::oauth::{AuthorizeError, EndSession, Logout};
 
 /// The logout confirmation form.
 #[derive(Deserialize, ToSchema)]
-pub(crate) struct LogoutForm {
+pub(crate) struct EndSessionForm {
     /// The logout request's query string, as the page received it.
     request: String,
     /// The CSRF token: the `sigil_csrf` cookie's value.
@@ -64,7 +64,7 @@ pub(crate) async fn get_end_session(
 
 /// The confirmed logout: the user pressed "Sign out" on the confirmation page.
 #[utoipa::path(post, path = "/end-session", tag = "oauth",
-    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = EndSessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "signed out, back to the client's registered URI"),
         (status = 200, content_type = "text/html", body = String, description = "signed out"),
         (status = 403, content_type = "text/html", body = String, description = "the CSRF token is missing or wrong")))]
@@ -73,9 +73,9 @@ pub(crate) async fn post_end_session(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
-    form: Result<Form<LogoutForm>, FormRejection>,
+    form: Result<Form<EndSessionForm>, FormRejection>,
 ) -> Response {
-    let Some(form) = verified(&headers, form, |form: &LogoutForm| &form.csrf) else {
+    let Some(form) = verified(&headers, form, |form: &EndSessionForm| &form.csrf) else {
         return expired();
     };
     let request = parse_request(&form.request);
