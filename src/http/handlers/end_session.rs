@@ -45,17 +45,7 @@ pub(crate) async fn get_end_session(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let request = parse_request(&query);
-    let logout = state
-        .sigil
-        .browser
-        .end_session(
-            &request,
-            cookie(&headers, SESSION_COOKIE).as_deref(),
-            (false, client_ip),
-            state.clock.now(),
-        )
-        .await;
+    let logout = end_session(&state, &headers, &query, (false, client_ip)).await;
     let csrf = cookie_or_new(&headers);
     let mut response = render(logout, &query, &csrf.0, &state);
     set_csrf(&mut response, &csrf, state.secure_cookies);
@@ -78,18 +68,29 @@ pub(crate) async fn post_end_session(
     let Some(form) = verified(&headers, form, |form: &EndSessionForm| &form.csrf) else {
         return expired();
     };
-    let request = parse_request(&form.request);
-    let logout = state
+    let logout = end_session(&state, &headers, &form.request, (true, client_ip)).await;
+    render(logout, &form.request, &form.csrf, &state)
+}
+
+/// The one call into the application layer: the logout request of `query`, with the
+/// browser's session cookie, confirmed by the user or not.
+async fn end_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    (confirmed, client_ip): (bool, Option<std::net::IpAddr>),
+) -> Result<Logout, AuthorizeError> {
+    let session = cookie(headers, SESSION_COOKIE);
+    state
         .sigil
         .browser
         .end_session(
-            &request,
-            cookie(&headers, SESSION_COOKIE).as_deref(),
-            (true, client_ip),
+            &parse_request(query),
+            session.as_deref(),
+            (confirmed, client_ip),
             state.clock.now(),
         )
-        .await;
-    render(logout, &form.request, &form.csrf, &state)
+        .await
 }
 
 /// The page or redirect for a logout; the session cookie is cleared unless the user is
