@@ -129,3 +129,53 @@ async fn nginx_accepts_sigil_tokens_refuses_bad_ones_and_keeps_accepting_across_
         "a key newer than the cache: one refetch finds it"
     );
 }
+
+/// A kid is base64url: one in 64 begins with `-`, which HAProxy would read as a flag of the
+/// ACL that selects its key file.
+#[tokio::test]
+async fn the_haproxy_configuration_takes_a_kid_that_begins_with_a_hyphen() {
+    let Some(haproxy) = crate::helpers::gateway_binary("haproxy") else {
+        return;
+    };
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("keys");
+    let args = ["keys", "export", "--dir", export.to_str().unwrap()];
+    assert!(sigil_command(&app.database, &args, &[]).status.success());
+    let mut map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("kids.json")).unwrap()).unwrap();
+    let kid = map["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let hyphenated = format!("-{}", &kid[1..]);
+    std::fs::rename(
+        export.join(format!("{kid}.pem")),
+        export.join(format!("{hyphenated}.pem")),
+    )
+    .unwrap();
+    map["keys"][0]["kid"] = hyphenated.clone().into();
+    map["keys"][0]["file"] = format!("{hyphenated}.pem").into();
+    std::fs::write(export.join("kids.json"), map.to_string()).unwrap();
+
+    let render = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway/haproxy/render"),
+    )
+    .arg(&export)
+    .args(["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2"])
+    .args(["--issuer", "https://a.test", "--audience", "https://b.test"])
+    .output()
+    .unwrap();
+    let config = dir.path().join("haproxy.cfg");
+    std::fs::write(&config, &render.stdout).unwrap();
+    let check = std::process::Command::new(haproxy)
+        .arg("-c")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+
+    assert!(render.status.success(), "{render:?}");
+    assert!(
+        String::from_utf8_lossy(&render.stdout).contains(&hyphenated),
+        "the rule for the kid is there"
+    );
+    assert!(check.status.success(), "haproxy -c: {check:?}");
+}

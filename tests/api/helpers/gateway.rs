@@ -103,7 +103,7 @@ impl Haproxy {
 
     fn spawn(&self, replacing: Option<u32>) -> Child {
         let check = Command::new(&self.binary)
-            .args(["-c", "-q", "-f"])
+            .args(["-c", "-f"])
             .arg(self.config())
             .output()
             .unwrap();
