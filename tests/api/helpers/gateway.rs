@@ -11,16 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::{AUDIENCE, ISSUER, TestApp, kid_of, sigil_command};
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::{AUDIENCE, ISSUER, TestApp, free_port, kid_of, sigil_command};
 
 /// Whether a gateway binary is there; `TEST_REQUIRE_GATEWAYS=1` (set by scripts/test) turns
 /// its absence into a failure instead of a skipped test.

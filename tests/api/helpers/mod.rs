@@ -46,3 +46,12 @@ pub const ADMIN_CLIENT_SECRET: &str = "admin-secret-with-at-least-32-characters"
 
 /// Default audience of every test app.
 pub const AUDIENCE: &str = "https://api.test";
+
+/// A loopback port nothing listens on right now (for a server started by a test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -71,11 +71,7 @@ impl SmtpSink {
             eprintln!("skipped: aiosmtpd not found (scripts/test installs it)");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         Some(Self {
             child: None,
             dir: tempfile::tempdir().unwrap(),

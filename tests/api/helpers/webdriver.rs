@@ -35,11 +35,7 @@ impl Chrome {
             eprintln!("skipped: chromium or chromedriver not found (scripts/test installs them)");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
