@@ -193,8 +193,32 @@ impl Tx {
         })?)
     }
 
-    /// Ends browser session `sid` (logout) and revokes the refresh families started from it;
-    /// returns the user and the families revoked.
+    /// The credentials version of browser session `sid` if it is live at `now`: not ended,
+    /// not expired, its user enabled and with the credentials the login checked. An
+    /// authorization code is worth what the session that minted it is worth.
+    pub async fn live_browser_session(
+        &mut self,
+        sid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error> {
+        let version: Option<(i64,)> = on_tx!(self, |conn| {
+            sqlx::query_as(
+                "SELECT s.credentials_version FROM browser_sessions s \
+                 JOIN users u ON u.user_id = s.user_id WHERE s.sid = $1 \
+                 AND s.ended_at IS NULL AND s.expires_at > $2 AND NOT u.disabled \
+                 AND u.credentials_version = s.credentials_version",
+            )
+            .bind(sid)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
+        Ok(version.map(|(version,)| version))
+    }
+
+    /// Ends browser session `sid` (logout), deletes the codes it minted that are still
+    /// unused, and revokes the refresh families started from it; returns the families
+    /// revoked.
     pub async fn end_browser_session(
         &mut self,
         sid: &str,
@@ -209,6 +233,13 @@ impl Tx {
             .execute(&mut *conn)
             .await
             .map(drop)
+        })?;
+        on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM authorization_codes WHERE sid = $1 AND used_at IS NULL")
+                .bind(sid)
+                .execute(&mut *conn)
+                .await
+                .map(drop)
         })?;
         let families: Vec<(String,)> = on_tx!(self, |conn| {
             sqlx::query_as(

@@ -199,6 +199,14 @@ impl Tx {
             .fetch_all(&mut *conn)
             .await
         })?;
+        // A code minted before this moment must not start a session after it.
+        on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND used_at IS NULL")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+        })?;
         Ok(revoked.into_iter().map(|(id,)| id).collect())
     }
 }

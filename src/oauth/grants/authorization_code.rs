@@ -49,6 +49,12 @@ pub(in crate::oauth) async fn grant(
         tx.commit().await?;
         return Err(Error::InvalidGrant(BAD_CODE));
     }
+    // The code is worth what the browser session that minted it is worth now: a logout, a
+    // password change or disabling the user since then leaves it nothing to start.
+    let Some(credentials_version) = tx.live_browser_session(&code.sid, now).await? else {
+        tx.commit().await?;
+        return Err(Error::InvalidGrant(BAD_CODE));
+    };
     let user = match tx.lock_user(&code.user_id).await? {
         Some(user) if !user.disabled => user,
         _ => return Err(Error::InvalidGrant(BAD_CODE)),
@@ -73,7 +79,9 @@ pub(in crate::oauth) async fn grant(
         expires_at: now + issuer.settings.refresh_token_ttl,
         token_hash: first_hash.as_bytes(),
         scope: &scope_text,
-        credentials_version: user.credentials_version,
+        // The session's version, not the user's as read now: a change committed after the
+        // check above fails the conditional insert.
+        credentials_version,
         browser_sid: Some(&code.sid),
     };
     if !tx.insert_refresh_family(&family, now).await? {

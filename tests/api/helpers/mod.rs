@@ -8,6 +8,7 @@ mod database;
 mod gateway;
 mod grpc;
 mod keys;
+pub mod login;
 mod nats;
 mod process;
 mod smtp;
