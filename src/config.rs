@@ -277,9 +277,11 @@ fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
         registrations_total: args.registrations_total,
         registration_window: duration("--registration-window", &args.registration_window)?,
         mail_per_email: args.mail_requests_per_email,
+        mail_per_email_total: args.mail_requests_per_email_total,
         mail_per_ip: args.mail_requests_per_ip,
         mail_window: duration("--mail-window", &args.mail_window)?,
         client_rate: NonZeroU32::new(args.client_rate_limit),
+        ipv6_prefix: args.ipv6_limit_prefix,
     })
 }
 

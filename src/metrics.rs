@@ -77,8 +77,10 @@ pub enum Limit {
     RegistrationIp,
     /// Too many registrations in total.
     RegistrationTotal,
-    /// Too many mails asked for one email address.
+    /// Too many mails asked for one email address from one requester.
     MailEmail,
+    /// Too many mails asked for one email address from everyone (answered, not sent).
+    MailEmailTotal,
     /// Too many mail requests (resend, forgot, reset) from one client IP.
     MailIp,
 }
@@ -92,6 +94,7 @@ impl Limit {
             Self::RegistrationIp => "registration_ip",
             Self::RegistrationTotal => "registration_total",
             Self::MailEmail => "mail_email",
+            Self::MailEmailTotal => "mail_email_total",
             Self::MailIp => "mail_ip",
         }
     }
@@ -119,6 +122,7 @@ struct Inner {
     rpc_latency: Family<RpcMethodLabels, Histogram, fn() -> Histogram>,
     tokens: Family<GrantLabels, Counter>,
     failed_logins: Counter,
+    unparsable_hops: Counter,
     rejections: Family<LimitLabels, Counter>,
     keys: Family<KeyLabels, Gauge>,
     hashes_running: Gauge,
@@ -149,6 +153,7 @@ impl Metrics {
             }),
             tokens: Family::default(),
             failed_logins: Counter::default(),
+            unparsable_hops: Counter::default(),
             rejections: Family::default(),
             keys: Family::default(),
             hashes_running: Gauge::default(),
@@ -190,6 +195,12 @@ impl Metrics {
             "failed_logins",
             "Password logins refused for bad credentials",
             inner.failed_logins.clone(),
+        );
+        registry.register(
+            "forwarded_for_unparsable",
+            "Requests from a trusted proxy whose X-Forwarded-For chain held an entry that is no \
+             address (the proxy's own address was used for the limits)",
+            inner.unparsable_hops.clone(),
         );
         registry.register(
             "rate_limit_rejections",
@@ -338,6 +349,11 @@ impl Metrics {
     /// Counts one login refused for bad credentials.
     pub fn failed_login(&self) {
         self.0.failed_logins.inc();
+    }
+
+    /// Counts one request whose forwarded chain held an entry that is no address.
+    pub fn unparsable_forwarded_hop(&self) {
+        self.0.unparsable_hops.inc();
     }
 
     /// Counts one request turned away by `limit`.

@@ -352,10 +352,20 @@ pub struct LimitArgs {
     #[arg(long, env = "SIGIL_REGISTRATION_WINDOW", default_value = "1h")]
     pub registration_window: String,
 
-    /// Verification and password-reset mails asked for per email address within
-    /// --mail-window (resend, forgot) before 429 (0 = no limit).
+    /// Verification and password-reset mails asked for per email address from one client
+    /// network (an IPv4 address, an IPv6 /64) within --mail-window (resend, forgot) before
+    /// 429 (0 = no limit). Strangers cannot spend the owner's share.
     #[arg(long, env = "SIGIL_MAIL_REQUESTS_PER_EMAIL", default_value_t = 3)]
     pub mail_requests_per_email: u32,
+
+    /// Mails asked for per email address from everyone within --mail-window; beyond it the
+    /// request is still answered 202 but nothing is sent (0 = no limit).
+    #[arg(
+        long,
+        env = "SIGIL_MAIL_REQUESTS_PER_EMAIL_TOTAL",
+        default_value_t = 10
+    )]
+    pub mail_requests_per_email_total: u32,
 
     /// Requests to /verify-email/resend, /password/forgot and /password/reset per client IP
     /// within --mail-window before 429 (0 = no limit).
@@ -370,6 +380,12 @@ pub struct LimitArgs {
     /// client is counted per client and IP.
     #[arg(long, env = "SIGIL_CLIENT_RATE_LIMIT", default_value_t = 200)]
     pub client_rate_limit: u32,
+
+    /// Per-IP limits count an IPv6 client by its network of this many leading bits (one
+    /// host usually holds a whole /64; 128 counts each address). IPv4 counts each address.
+    #[arg(long, env = "SIGIL_IPV6_LIMIT_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(32..=128))]
+    pub ipv6_limit_prefix: u8,
 
     /// Proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs
     /// (e.g. 10.0.0.0/8,127.0.0.1). Empty: the peer address is the client IP.

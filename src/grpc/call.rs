@@ -18,7 +18,11 @@ pub(super) fn client_ip<T>(state: &GrpcState, request: &Request<T>) -> Option<Ip
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok());
-    Some(oauth::client_ip(peer, forwarded, &state.trusted_proxies))
+    let client = oauth::client_ip(peer, forwarded, &state.trusted_proxies);
+    if client.unparsable_hop {
+        state.metrics.unparsable_forwarded_hop();
+    }
+    Some(client.ip)
 }
 
 /// The client's credentials: `authorization: Basic` metadata or the message's `client_id` and

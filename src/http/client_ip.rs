@@ -30,7 +30,11 @@ impl FromRequestParts<AppState> for ClientIp {
             // canonical form matches IPv4 proxy ranges and counts one client once.
             .map(|ConnectInfo(address)| address.ip().to_canonical());
         Ok(Self(peer.map(|peer| {
-            oauth::client_ip(peer, forwarded(&parts.headers), &state.trusted_proxies)
+            let client = oauth::client_ip(peer, forwarded(&parts.headers), &state.trusted_proxies);
+            if client.unparsable_hop {
+                state.metrics.unparsable_forwarded_hop();
+            }
+            client.ip
         })))
     }
 }

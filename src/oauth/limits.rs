@@ -60,14 +60,22 @@ pub struct LimitSettings {
     pub registrations_total: u32,
     /// Length of a registration window.
     pub registration_window: Duration,
-    /// Mails asked for (resend, forgot) per email address within `mail_window`. 0: off.
+    /// Mails asked for (resend, forgot) per email address from one requester network
+    /// within `mail_window` (`429` beyond). 0: off.
     pub mail_per_email: u32,
+    /// Mails asked for per email address from everyone within `mail_window`; beyond it the
+    /// request is answered as usual but no mail is sent, so strangers cannot turn the
+    /// owner's own request into an error. 0: off.
+    pub mail_per_email_total: u32,
     /// Mail requests (resend, forgot, reset) per client IP within `mail_window`. 0: off.
     pub mail_per_ip: u32,
     /// Length of a mail-request window.
     pub mail_window: Duration,
     /// `/token` requests per second per client (also the burst); `None` for no limit.
     pub client_rate: Option<NonZeroU32>,
+    /// Per-IP counters count an IPv6 client by its network of this prefix length (one host
+    /// usually holds a whole /64); IPv4 clients by their address.
+    pub ipv6_prefix: u8,
 }
 
 impl LimitSettings {
@@ -229,7 +237,7 @@ impl Limits {
         };
         let ip_claim = ip.map(|ip| Claim {
             limit: Limit::LoginIp,
-            key: ip_key("login", ip),
+            key: self.ip_key("login", ip),
             max: self.settings.login_failures_per_ip,
         });
         let claims: Vec<Claim> = [Some(username_claim), ip_claim]
@@ -297,7 +305,7 @@ impl Limits {
     ) -> Result<(), Error> {
         let per_ip = ip.map(|ip| Claim {
             limit: Limit::RegistrationIp,
-            key: ip_key("register", ip),
+            key: self.ip_key("register", ip),
             max: self.settings.registrations_per_ip,
         });
         let total = Claim {
@@ -315,26 +323,29 @@ impl Limits {
         Ok(())
     }
 
-    /// Claims a mail-request slot for the email address (when one is asked for) and the IP;
-    /// `429` when either has none. Every request counts, whatever the address, so the
-    /// answer is the same for addresses nobody has.
+    /// Claims a mail-request slot for the IP and, when an address is named, for that
+    /// address from the requester's network; `429` when either has none. Every request
+    /// counts, whatever the address, so the answer is the same for addresses nobody has.
+    /// Then the address's share from everyone: `false` (send nothing, answer as usual) once
+    /// that is spent.
     pub(super) async fn claim_mail_request(
         &self,
         email: Option<&str>,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let per_email = email.map(|email| Claim {
+    ) -> Result<bool, Error> {
+        let address = email.map(|email| normalized_key_text(email).to_lowercase());
+        let requester = ip
+            .map(|ip| self.network(ip).to_string())
+            .unwrap_or_default();
+        let per_email = address.as_ref().map(|address| Claim {
             limit: Limit::MailEmail,
-            key: counter_key(
-                "mail-email",
-                normalized_key_text(email).to_lowercase().as_bytes(),
-            ),
+            key: counter_key("mail-email", format!("{address}\0{requester}").as_bytes()),
             max: self.settings.mail_per_email,
         });
         let per_ip = ip.map(|ip| Claim {
             limit: Limit::MailIp,
-            key: ip_key("mail", ip),
+            key: self.ip_key("mail", ip),
             max: self.settings.mail_per_ip,
         });
         let claims: Vec<Claim> = [per_email, per_ip]
@@ -342,8 +353,40 @@ impl Limits {
             .flatten()
             .filter(|claim| claim.max > 0)
             .collect();
-        self.claim(&claims, self.settings.mail_window, now).await?;
-        Ok(())
+        let window = self.settings.mail_window;
+        self.claim(&claims, window, now).await?;
+        let Some(address) = address.filter(|_| self.settings.mail_per_email_total > 0) else {
+            return Ok(true);
+        };
+        let total = Claim {
+            limit: Limit::MailEmailTotal,
+            key: counter_key("mail-email-total", address.as_bytes()),
+            max: self.settings.mail_per_email_total,
+        };
+        match self.claim(&[total], window, now).await {
+            Ok(_) => Ok(true),
+            Err(Error::TooManyRequests(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The counter key of `ip` for `kind`: IPv4 by address, IPv6 by its network.
+    fn ip_key(&self, kind: &str, ip: IpAddr) -> Key {
+        counter_key(kind, self.network(ip).to_string().as_bytes())
+    }
+
+    /// What one client is for the per-IP counters: an IPv4 address, or the IPv6 network of
+    /// `ipv6_prefix` bits around an IPv6 address.
+    fn network(&self, ip: IpAddr) -> ipnet::IpNet {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => ipnet::IpNet::from(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => {
+                let prefix = self.settings.ipv6_prefix.min(128);
+                ipnet::Ipv6Net::new(v6, prefix)
+                    .map(|net| ipnet::IpNet::V6(net.trunc()))
+                    .unwrap_or_else(|_| ipnet::IpNet::from(IpAddr::V6(v6)))
+            }
+        }
     }
 
     /// Refuses a client's `/token` request beyond its rate.
@@ -518,10 +561,6 @@ fn normalized_key_text(text: &str) -> String {
     text.trim().chars().take(MAX_KEY_CHARS).collect()
 }
 
-fn ip_key(kind: &str, ip: IpAddr) -> Key {
-    counter_key(kind, ip.to_canonical().to_string().as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,15 +593,70 @@ mod tests {
         assert!(claim_in_memory(&cache, &claim(3), window, later).granted);
     }
 
+    fn limits(ipv6_prefix: u8) -> Limits {
+        let settings = LimitSettings {
+            login_failures_per_user: 1,
+            login_failures_per_ip: 1,
+            login_window: Duration::from_secs(60),
+            shared: false,
+            registrations_per_ip: 1,
+            registrations_total: 1,
+            registration_window: Duration::from_secs(60),
+            mail_per_email: 1,
+            mail_per_email_total: 1,
+            mail_per_ip: 1,
+            mail_window: Duration::from_secs(60),
+            client_rate: None,
+            ipv6_prefix,
+        };
+        Limits {
+            settings,
+            counters: Counters::Memory(cache()),
+            clients: None,
+            metrics: Metrics::new(),
+        }
+    }
+
     #[test]
     fn usernames_are_counted_case_insensitively_and_ips_canonically() {
+        let limits = limits(64);
         assert_eq!(
             username_key("A@Example.com "),
             username_key("a@example.com")
         );
         let mapped: IpAddr = "::ffff:198.51.100.7".parse().unwrap();
         let plain: IpAddr = "198.51.100.7".parse().unwrap();
-        assert_eq!(ip_key("login", mapped), ip_key("login", plain));
-        assert_ne!(ip_key("login", plain), ip_key("register", plain));
+        let neighbour: IpAddr = "198.51.100.8".parse().unwrap();
+        assert_eq!(
+            limits.ip_key("login", mapped),
+            limits.ip_key("login", plain)
+        );
+        assert_ne!(
+            limits.ip_key("login", plain),
+            limits.ip_key("register", plain)
+        );
+        assert_ne!(
+            limits.ip_key("login", plain),
+            limits.ip_key("login", neighbour)
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_network() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let (by_64, by_128) = (limits(64), limits(128));
+
+        let same = [ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff:0:0:9")];
+        let next = ip("2001:db8:1:3::1");
+
+        assert_eq!(
+            by_64.ip_key("login", same[0]),
+            by_64.ip_key("login", same[1])
+        );
+        assert_ne!(by_64.ip_key("login", same[0]), by_64.ip_key("login", next));
+        assert_ne!(
+            by_128.ip_key("login", same[0]),
+            by_128.ip_key("login", same[1])
+        );
     }
 }

@@ -42,7 +42,7 @@ pub use authorize::{AuthorizeError, AuthorizeParams, Browser, NewSession, Step};
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use client_auth::{BasicCredentials, bearer_token};
-pub use client_ip::client_ip;
+pub use client_ip::{ClientAddress, client_ip};
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
 pub use end_session::{EndSession, Logout};
 pub use error::Error;

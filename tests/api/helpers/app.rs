@@ -84,9 +84,11 @@ pub fn test_config(database: &TestDatabase) -> Config {
             registrations_total: 0,
             registration_window: Duration::from_secs(3600),
             mail_per_email: 0,
+            mail_per_email_total: 0,
             mail_per_ip: 0,
             mail_window: Duration::from_secs(3600),
             client_rate: None,
+            ipv6_prefix: 64,
         },
         trusted_proxies: Vec::new(),
         bootstrap: Bootstrap {
