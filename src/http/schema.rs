@@ -99,10 +99,10 @@ pub(crate) struct LinkToken(String);
 
 /// A redirect URI: absolute, no fragment, at most 2000 characters; `https`, `http` on a
 /// loopback address, or a private-use scheme with a dot (`com.example.app:/cb`). The pattern
-/// is `domain::REDIRECT_URI_PATTERN`.
+/// is `domain::REDIRECT_URI_^(https://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?|http://(127\.0\.0\.1|\[::1\]|localhost)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?|[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:)(/([A-Za-z0-9._~/?&=+:@,;-]|%[0-9A-Fa-f]{2})*)?$` (a test keeps them equal).
 #[derive(ToSchema)]
 #[schema(
-    pattern = r"^(https://([a-z0-9-]+\.)*[a-z][a-z0-9-]*(:[0-9]{1,4})?|http://(127\.0\.0\.1|\[::1\]|localhost)(:[0-9]{1,4})?|[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:)(/[A-Za-z0-9._~/?&=+-]*)?$",
+    pattern = r"^(https://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?|http://(127\.0\.0\.1|\[::1\]|localhost)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?|[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:)(/([A-Za-z0-9._~/?&=+:@,;-]|%[0-9A-Fa-f]{2})*)?$",
     min_length = 1,
     max_length = 2000
 )]
@@ -111,3 +111,16 @@ pub(crate) struct LinkToken(String);
     reason = "describes the wire form for the OpenAPI document only"
 )]
 pub(crate) struct RedirectUri(String);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_redirect_uri_pattern_is_the_one_registration_applies() {
+        let document: serde_json::Value =
+            serde_json::from_str(&crate::http::openapi_json()).unwrap();
+
+        let schema = &document["components"]["schemas"]["RedirectUri"];
+
+        assert_eq!(schema["pattern"], crate::domain::REDIRECT_URI_PATTERN);
+    }
+}

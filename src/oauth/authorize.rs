@@ -416,8 +416,7 @@ impl Browser {
             Some(uri) => client
                 .redirect_uris
                 .iter()
-                .any(|registered| registered.matches(uri))
-                .then(|| uri.to_owned()),
+                .find_map(|registered| registered.redirect_for(uri)),
             None => match client.redirect_uris.as_slice() {
                 [only] => Some(only.as_str().to_owned()),
                 _ => None,

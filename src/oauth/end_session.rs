@@ -124,17 +124,17 @@ impl Browser {
         let Some(client) = self.store.find_client(&client_id).await? else {
             return Ok(None);
         };
-        if !client
+        let Some(uri) = client
             .post_logout_redirect_uris
             .iter()
-            .any(|registered| registered.matches(uri))
-        {
+            .find_map(|registered| registered.redirect_for(uri))
+        else {
             return Ok(None);
-        }
+        };
         let state = request.state.as_deref().filter(|state| !state.is_empty());
         Ok(Some(match state {
-            Some(state) => with_query(uri, &[("state", state)]),
-            None => uri.to_owned(),
+            Some(state) => with_query(&uri, &[("state", state)]),
+            None => uri,
         }))
     }
 }
