@@ -141,7 +141,8 @@ impl Application {
             }
             None => None,
         };
-        let state = AppState::new(&config, sigil, metrics)?;
+        let csrf_key = keys.derived_secret("csrf");
+        let state = AppState::new(&config, sigil, metrics, csrf_key)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;

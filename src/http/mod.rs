@@ -6,6 +6,7 @@
 
 mod auth;
 mod client_ip;
+mod cookies;
 mod error;
 mod extract;
 mod handlers;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
+use secrecy::SecretBox;
 
+use super::cookies::Cookies;
 use super::handlers::discovery;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -25,8 +27,9 @@ pub struct Shared {
     pub(super) clock: Clock,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) metrics: Metrics,
-    /// Whether cookies carry `Secure` (the issuer is `https`).
-    pub(super) secure_cookies: bool,
+    /// The hosted pages' cookies (`Secure` and `__Host-` names when the issuer is `https`)
+    /// and their CSRF key.
+    pub(super) cookies: Cookies,
 }
 
 /// Responses computed once at start.
@@ -46,8 +49,14 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state `serve` and the tests use.
-    pub fn new(config: &Config, sigil: Sigil, metrics: Metrics) -> anyhow::Result<Self> {
+    /// Builds the state `serve` and the tests use; `csrf_key` signs the forms' CSRF tokens
+    /// (the same on every instance: derived from the key-encryption key).
+    pub fn new(
+        config: &Config,
+        sigil: Sigil,
+        metrics: Metrics,
+        csrf_key: SecretBox<[u8; 32]>,
+    ) -> anyhow::Result<Self> {
         let max_age = config.keys.jwks_max_age.as_secs();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))?;
         let discovery = discovery::document(config)?;
@@ -60,7 +69,7 @@ impl AppState {
             clock: config.clock.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
-            secure_cookies: config.issuer.starts_with("https://"),
+            cookies: Cookies::new(csrf_key, config.issuer.starts_with("https://")),
         })))
     }
 }

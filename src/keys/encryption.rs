@@ -60,6 +60,19 @@ impl KeyEncryptionKey {
         Ok(Self(SecretBox::new(Box::new(bytes))))
     }
 
+    /// A 256-bit key for `purpose`, derived from the KEK (HMAC-SHA-256 of the purpose under
+    /// the KEK): every instance that shares the KEK derives the same key, and no derived key
+    /// reveals the KEK or another purpose's key.
+    pub fn derive(&self, purpose: &str) -> SecretBox<[u8; 32]> {
+        use hmac::Mac as _;
+        // OK because HMAC accepts a key of any length.
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(b"sigil derived key\0");
+        mac.update(purpose.as_bytes());
+        SecretBox::new(Box::new(mac.finalize().into_bytes().into()))
+    }
+
     /// Reads `<dir>/key-encryption-key`, creating the directory (0700) and the file (0600,
     /// 256 random bits) on first use.
     pub fn load_or_create_file(dir: &Path) -> anyhow::Result<Self> {

@@ -148,6 +148,12 @@ impl KeyRing {
         })
     }
 
+    /// A 256-bit secret for `purpose` derived from the key-encryption key, the same on
+    /// every instance that shares it (see `KeyEncryptionKey::derive`).
+    pub fn derived_secret(&self, purpose: &str) -> secrecy::SecretBox<[u8; 32]> {
+        self.manager.kek.derive(purpose)
+    }
+
     /// Performs due transitions, then re-reads the ring and swaps it in.
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(), KeyRingError> {
         self.manager.check(now).await?;

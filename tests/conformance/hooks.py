@@ -7,8 +7,8 @@ credentials it runs on:
 - `/userinfo` and `/me` get a user's password-grant token;
 - `/token`, `/introspect`, `/revoke` and `/logout` get the credentials of a confidential client
   allowed every grant, in the form or in HTTP Basic;
-- the login and consent forms of `/authorize` and the logout confirmation form get the CSRF
-  cookie and its copy, and every other time a real authorization (or logout) request and the
+- the login and consent forms of `/authorize` and the logout confirmation form get a real CSRF
+  cookie and the token signed for it (from the login page), and every other time a real authorization (or logout) request and the
   run's user;
 - `/verify-email` and `/password/reset` get, every other time, the token of a link really
   mailed (to a fresh stand-in user, read from the SMTP sink's Maildir), so verification and
@@ -190,7 +190,6 @@ def _mailed_token(path):
     raise RuntimeError(f"no mail for {address} within 15 s")
 
 
-CSRF = secrets.token_urlsafe(32)
 _flow_client = _create(
     "/admin/clients",
     {
@@ -212,11 +211,24 @@ FLOW_REQUEST = (
 )
 
 
+
+def _csrf_pair():
+    """A real pre-session cookie and the CSRF token signed for it, as a browser gets them from
+    the login page (the token is sigil's signature of the cookie: it cannot be made up)."""
+    page = requests.get(f"{BASE}/authorize?{FLOW_REQUEST}", timeout=TIMEOUT)
+    cookie = page.cookies["sigil_csrf"]
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return cookie, token
+
+
+CSRF_COOKIE, CSRF = _csrf_pair()
+
+
 def _browser_form(case, body):
     """The login, consent and logout forms: the CSRF cookie and its copy, always (else every
     post is a 403); every other time a real authorization (or logout) request and the run's
     user."""
-    case.headers = {**(case.headers or {}), "Cookie": f"sigil_csrf={CSRF}"}
+    case.headers = {**(case.headers or {}), "Cookie": f"sigil_csrf={CSRF_COOKIE}"}
     body["csrf"] = CSRF
     if _every_other_time():
         body["request"] = LOGOUT_REQUEST if case.operation.path == "/end-session" else FLOW_REQUEST

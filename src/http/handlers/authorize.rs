@@ -1,35 +1,28 @@
 //! `GET /authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2), the hosted login form it shows
 //! (`POST /authorize`) and the consent form (`POST /authorize/consent`). The forms carry the
-//! original request (re-validated on every post) and a CSRF token that must equal the
-//! `sigil_csrf` cookie (double submit; the cookies are also `SameSite=Lax`).
+//! original request (re-validated on every post) and a CSRF token signed for the browser's
+//! pre-session cookie (`http::cookies`).
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 
 use crate::http::client_ip::ClientIp;
+use crate::http::cookies::Cookies;
 use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
-use crate::oauth::{AuthorizeError, AuthorizeParams, NewSession, Step};
-
-/// The browser-session cookie.
-pub(super) const SESSION_COOKIE: &str = "sigil_session";
-/// The CSRF cookie of the forms.
-const CSRF_COOKIE: &str = "sigil_csrf";
+use crate::oauth::{AuthorizeError, AuthorizeParams, Step};
 
 /// The login form.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginForm {
     /// The authorization request's query string, as the page received it.
     request: String,
-    /// The CSRF token: the `sigil_csrf` cookie's value.
+    /// The CSRF token the page carried (signed for the pre-session cookie).
     csrf: String,
     /// The user's email address.
     username: String,
@@ -42,7 +35,7 @@ pub(crate) struct LoginForm {
 pub(crate) struct ConsentForm {
     /// The authorization request's query string.
     request: String,
-    /// The CSRF token: the `sigil_csrf` cookie's value.
+    /// The CSRF token the page carried (signed for the pre-session cookie).
     csrf: String,
     /// `approve` or `deny`.
     decision: String,
@@ -72,15 +65,16 @@ pub(crate) async fn get_authorize(
 ) -> Response {
     let query = query.unwrap_or_default();
     let params = parse_params(&query);
-    let cookie = cookie(&headers, SESSION_COOKIE);
+    let cookie = state.cookies.session(&headers);
     let step = state
         .sigil
         .browser
         .authorize(&params, cookie.as_deref(), state.clock.now())
         .await;
-    let csrf = cookie_or_new(&headers);
-    let mut response = render(step, &query, &csrf.0, None);
-    set_csrf(&mut response, &csrf, state.secure_cookies);
+    let pre_session = state.cookies.pre_session(&headers);
+    let csrf = state.cookies.csrf_token(&pre_session);
+    let mut response = render(step, &query, &csrf, None);
+    state.cookies.set_pre_session(&mut response, &pre_session);
     response
 }
 
@@ -99,7 +93,7 @@ pub(crate) async fn post_authorize(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let Some(form) = verified(&headers, form, |form| &form.csrf) else {
+    let Some(form) = verified(&state.cookies, &headers, form, |form| &form.csrf) else {
         return expired();
     };
     let params = parse_params(&form.request);
@@ -117,7 +111,8 @@ pub(crate) async fn post_authorize(
         Ok((step, session)) => {
             let mut response = render(Ok(step), &form.request, &form.csrf, None);
             if let Some(session) = session {
-                set_session(&mut response, &session, state.secure_cookies);
+                let max_age = session.max_age.as_secs();
+                (state.cookies).set_session(&mut response, session.cookie.expose(), max_age);
             }
             response
         }
@@ -139,11 +134,11 @@ pub(crate) async fn post_authorize_consent(
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
-    let Some(form) = verified(&headers, form, |form| &form.csrf) else {
+    let Some(form) = verified(&state.cookies, &headers, form, |form| &form.csrf) else {
         return expired();
     };
     let params = parse_params(&form.request);
-    let cookie = cookie(&headers, SESSION_COOKIE);
+    let cookie = state.cookies.session(&headers);
     let step = state
         .sigil
         .browser
@@ -310,67 +305,15 @@ fn parse_params(query: &str) -> AuthorizeParams {
     params
 }
 
-/// The value of cookie `name`.
-pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// The CSRF token: the cookie's, or a fresh one (and whether it is new).
-pub(super) fn cookie_or_new(headers: &HeaderMap) -> (String, bool) {
-    if let Some(token) = cookie(headers, CSRF_COOKIE).filter(|token| token.len() == 43) {
-        return (token, false);
-    }
-    let mut bytes = [0u8; 32];
-    // OK because a machine without a working OS random source cannot run sigil.
-    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-    (URL_SAFE_NO_PAD.encode(bytes), true)
-}
-
-/// The posted form when it parsed and carries the CSRF cookie's token (else the caller shows
-/// that the form expired).
+/// The posted form when it parsed and carries the CSRF token of the browser's pre-session
+/// (else the caller shows that the form expired).
 pub(super) fn verified<T>(
+    cookies: &Cookies,
     headers: &HeaderMap,
     form: Result<Form<T>, FormRejection>,
     csrf: fn(&T) -> &str,
 ) -> Option<T> {
     form.ok()
         .map(|Form(form)| form)
-        .filter(|form| csrf_matches(headers, csrf(form)))
-}
-
-fn csrf_matches(headers: &HeaderMap, sent: &str) -> bool {
-    let Some(expected) = cookie(headers, CSRF_COOKIE) else {
-        return false;
-    };
-    !sent.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
-}
-
-pub(super) fn set_csrf(response: &mut Response, (token, new): &(String, bool), secure: bool) {
-    if *new {
-        add_cookie(response, &format!("{CSRF_COOKIE}={token}; Path=/"), secure);
-    }
-}
-
-fn set_session(response: &mut Response, session: &NewSession, secure: bool) {
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Max-Age={}",
-        session.cookie.expose(),
-        session.max_age.as_secs()
-    );
-    add_cookie(response, &cookie, secure);
-}
-
-pub(super) fn add_cookie(response: &mut Response, cookie: &str, secure: bool) {
-    let secure = if secure { "; Secure" } else { "" };
-    let value = format!("{cookie}; HttpOnly; SameSite=Lax{secure}");
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+        .filter(|form| cookies.csrf_matches(headers, csrf(form)))
 }

@@ -10,9 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::authorize::{
-    SESSION_COOKIE, add_cookie, cookie, cookie_or_new, expired, redirect, set_csrf, verified,
-};
+use super::authorize::{expired, redirect, verified};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
@@ -23,7 +21,7 @@ use crate::oauth::{AuthorizeError, EndSession, Logout};
 pub(crate) struct EndSessionForm {
     /// The logout request's query string, as the page received it.
     request: String,
-    /// The CSRF token: the `sigil_csrf` cookie's value.
+    /// The CSRF token the page carried (signed for the pre-session cookie).
     csrf: String,
 }
 
@@ -46,9 +44,10 @@ pub(crate) async fn get_end_session(
 ) -> Response {
     let query = query.unwrap_or_default();
     let logout = end_session(&state, &headers, &query, (false, client_ip)).await;
-    let csrf = cookie_or_new(&headers);
-    let mut response = render(logout, &query, &csrf.0, &state);
-    set_csrf(&mut response, &csrf, state.secure_cookies);
+    let pre_session = state.cookies.pre_session(&headers);
+    let csrf = state.cookies.csrf_token(&pre_session);
+    let mut response = render(logout, &query, &csrf, &state);
+    state.cookies.set_pre_session(&mut response, &pre_session);
     response
 }
 
@@ -65,7 +64,9 @@ pub(crate) async fn post_end_session(
     headers: HeaderMap,
     form: Result<Form<EndSessionForm>, FormRejection>,
 ) -> Response {
-    let Some(form) = verified(&headers, form, |form: &EndSessionForm| &form.csrf) else {
+    let Some(form) = verified(&state.cookies, &headers, form, |form: &EndSessionForm| {
+        &form.csrf
+    }) else {
         return expired();
     };
     let logout = end_session(&state, &headers, &form.request, (true, client_ip)).await;
@@ -80,7 +81,7 @@ async fn end_session(
     query: &str,
     (confirmed, client_ip): (bool, Option<std::net::IpAddr>),
 ) -> Result<Logout, AuthorizeError> {
-    let session = cookie(headers, SESSION_COOKIE);
+    let session = state.cookies.session(headers);
     state
         .sigil
         .browser
@@ -127,8 +128,7 @@ fn render(
         }
         Err(error) => return super::authorize::render(Err(error), "", "", None),
     };
-    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0");
-    add_cookie(&mut response, &clear, state.secure_cookies);
+    state.cookies.clear_session(&mut response);
     response
 }
 
