@@ -71,9 +71,8 @@ pub(super) fn user(error: UserError) -> Status {
         UserError::TooManyRequests(wait) => {
             (Code::ResourceExhausted, "too_many_requests", Some(*wait))
         }
-        UserError::Unavailable | UserError::MailNotConfigured => {
-            (Code::Unavailable, "temporarily_unavailable", None)
-        }
+        UserError::Unavailable => (Code::Unavailable, "temporarily_unavailable", None),
+        UserError::MailNotConfigured => (Code::Unimplemented, "not_found", None),
         UserError::InvalidLink => (Code::InvalidArgument, "invalid_token", None),
         UserError::Internal(source) => return internal(source),
         UserError::InvalidEmail(_)

@@ -202,9 +202,7 @@ impl From<UserError> for ApiError {
             | UserError::InvalidPage
             | UserError::InvalidOffset => (StatusCode::BAD_REQUEST, "invalid_request"),
             UserError::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_disabled"),
-            UserError::MailNotConfigured => {
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
-            }
+            UserError::MailNotConfigured => (StatusCode::NOT_FOUND, "not_found"),
             UserError::InvalidLink => (StatusCode::BAD_REQUEST, "invalid_token"),
         };
         Self::new(status, code, error.to_string())

@@ -58,8 +58,9 @@ pub enum UserError {
     /// Too many requests (registrations, mail); retry after the given time.
     #[error("too many requests, retry later")]
     TooManyRequests(std::time::Duration),
-    /// The request would send mail, and no SMTP server is configured.
-    #[error("mail is not configured")]
+    /// The request would send mail, and no SMTP server is configured: a permanent state of
+    /// this server, not an outage.
+    #[error("email verification and password reset are not enabled on this server")]
     MailNotConfigured,
     /// An emailed link's token is unknown, used, expired or outdated.
     #[error("the link is invalid, expired or already used")]

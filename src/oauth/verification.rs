@@ -53,11 +53,14 @@ impl Accounts {
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<(), UserError> {
+        // Bad input is a 400 whatever the configuration; then a server without mail says
+        // so as a permanent state, never as an outage.
+        let email = Email::parse(email)?;
         if !self.settings.mail {
             return Err(UserError::MailNotConfigured);
         }
-        let email = Email::parse(email)?;
-        self.claim_mail_request(Some(email.as_str()), ip, now)
+        let send = self
+            .claim_mail_request(Some(email.as_str()), ip, now)
             .await?;
         let user = self.store.find_user_by_email(&email).await?;
         let user = user.filter(|user| wants_link(user, kind));
@@ -69,6 +72,14 @@ impl Accounts {
         if let Some(user) = &user {
             entry = entry.target("user", user.id.as_str());
         }
+        // The address's share from everyone is spent: answered alike, nothing is sent.
+        let user = match send {
+            true => user,
+            false => {
+                entry = entry.details(serde_json::json!({ "mail": "not sent: address limit" }));
+                None
+            }
+        };
         let mut tx = self.store.begin().await?;
         if let Some(user) = &user {
             tx.queue_mail(kind, &user.id, user.credentials_version, now)
@@ -173,9 +184,9 @@ impl Accounts {
         email: Option<&str>,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    ) -> Result<bool, UserError> {
         let Some(limits) = &self.limits else {
-            return Ok(());
+            return Ok(true);
         };
         limits
             .claim_mail_request(email, ip, now)

@@ -6,213 +6,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sigil::clock::Clock;
 
-use crate::helpers::{
-    ISSUER, PASSWORD, TestApp, pkce, spawn_app, spawn_app_with, verify, verify_id_token,
+use crate::helpers::login::{
+    Browser, REDIRECT, SIGNED_OUT, Seen, authorize_url, claims, dashboard, exchange, hidden,
+    session, signed_in,
 };
-
-const REDIRECT: &str = "https://dash.example.com/cb";
-const SIGNED_OUT: &str = "https://dash.example.com/signed-out";
-
-/// A browser: its cookies, kept by hand (the issuer is https, the test server is not).
-struct Browser {
-    http: reqwest::Client,
-    address: String,
-    cookies: Vec<(String, String)>,
-}
-
-/// Where an authorize step ended.
-#[derive(Debug)]
-enum Seen {
-    /// A `303` to this location.
-    Redirect(String),
-    /// A page: status and HTML.
-    Page(u16, String),
-}
-
-impl Seen {
-    fn location(&self) -> &str {
-        match self {
-            Self::Redirect(location) => location,
-            Self::Page(status, html) => panic!("expected a redirect, got {status}: {html}"),
-        }
-    }
-
-    fn page(&self) -> (u16, &str) {
-        match self {
-            Self::Page(status, html) => (*status, html),
-            Self::Redirect(location) => panic!("expected a page, got a redirect to {location}"),
-        }
-    }
-
-    /// A query parameter of the redirect.
-    fn param(&self, name: &str) -> Option<String> {
-        let url = url::Url::parse(self.location()).unwrap();
-        url.query_pairs()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.into_owned())
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            address: app.api.address.clone(),
-            cookies: Vec::new(),
-        }
-    }
-
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Seen {
-        let header: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let response = request
-            .header("cookie", header.join("; "))
-            .send()
-            .await
-            .unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            assert!(
-                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
-                "{set}"
-            );
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.retain(|(key, _)| key != name);
-            self.cookies.push((name.to_owned(), value.to_owned()));
-        }
-        let status = response.status().as_u16();
-        if status == 303 {
-            return Seen::Redirect(response.headers()["location"].to_str().unwrap().to_owned());
-        }
-        Seen::Page(status, response.text().await.unwrap())
-    }
-
-    async fn get(&mut self, path_and_query: &str) -> Seen {
-        let request = self.http.get(format!("{}{path_and_query}", self.address));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Seen {
-        let request = self.http.post(format!("{}{path}", self.address)).form(form);
-        self.send(request).await
-    }
-
-    /// Fills the login form of `page` and sends it.
-    async fn sign_in(&mut self, page: &Seen, username: &str, password: &str) -> Seen {
-        let (_, html) = page.page();
-        let request = hidden(html, "request");
-        let csrf = hidden(html, "csrf");
-        let form = [
-            ("request", request.as_str()),
-            ("csrf", csrf.as_str()),
-            ("username", username),
-            ("password", password),
-        ];
-        self.post("/authorize", &form).await
-    }
-}
-
-/// The value of hidden field `name` in `html` (HTML-unescaped).
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    let end = start + html[start..].find('"').unwrap();
-    html[start..end]
-        .replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-/// An authorize URL for `client` with `challenge`, plus `extra` parameters.
-fn authorize_url(client: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
-    let mut pairs = vec![
-        ("response_type", "code"),
-        ("client_id", client),
-        ("redirect_uri", REDIRECT),
-        ("scope", "openid email"),
-        ("state", "af0ifjsldkj"),
-        ("nonce", "n-0S6_WzA2Mj"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    for (name, value) in extra {
-        pairs.retain(|(key, _)| key != name);
-        pairs.push((name, value));
-    }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
-        .finish();
-    format!("/authorize?{query}")
-}
-
-/// A registered dashboard: public, first-party unless told otherwise.
-async fn dashboard(app: &TestApp, first_party: bool) -> String {
-    let body = json!({
-        "name": "Billing dashboard", "public": true, "first_party": first_party,
-        "grant_types": ["authorization_code", "refresh_token"], "scope": "openid email",
-        "redirect_uris": [REDIRECT], "post_logout_redirect_uris": [SIGNED_OUT],
-    });
-    let created = app
-        .admin_ok(Method::POST, "/admin/clients", Some(body), 201)
-        .await;
-    created["client_id"].as_str().unwrap().to_owned()
-}
-
-/// Exchanges `code` at `/token`.
-async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -> reqwest::Response {
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier),
-        ("client_id", client),
-    ];
-    app.post_token(&form, None).await
-}
-
-/// Signs `email` in through the login page of a fresh request; the redirect with the code.
-async fn signed_in(_app: &TestApp, browser: &mut Browser, client: &str, challenge: &str) -> Seen {
-    let page = browser.get(&authorize_url(client, challenge, &[])).await;
-    browser.sign_in(&page, "ann@example.com", PASSWORD).await
-}
-
-/// Signs `ann@example.com` in for `client` and exchanges the code: the token response.
-async fn session(app: &TestApp, browser: &mut Browser, client: &str) -> Value {
-    let (verifier, challenge) = pkce();
-    let back = signed_in(app, browser, client, &challenge).await;
-    let code = back.param("code").unwrap();
-    let response = exchange(app, client, &code, &verifier).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
+use crate::helpers::{ISSUER, PASSWORD, pkce, spawn_app, spawn_app_with, verify, verify_id_token};
 
 #[tokio::test]
 async fn a_user_signs_in_on_the_login_page_and_the_code_buys_verified_tokens() {
@@ -237,7 +39,7 @@ async fn a_user_signs_in_on_the_login_page_and_the_code_buys_verified_tokens() {
     assert_eq!(back.param("state").as_deref(), Some("af0ifjsldkj"));
     assert_eq!(back.param("iss").as_deref(), Some(ISSUER), "RFC 9207");
     assert!(
-        browser.cookie("sigil_session").is_some(),
+        browser.cookie("__Host-sigil_session").is_some(),
         "a browser session started"
     );
     assert_eq!(response.status(), 200);
@@ -578,7 +380,52 @@ async fn the_login_form_needs_its_csrf_token_and_answers_every_bad_login_alike()
     assert_eq!((wrong_status, unknown_status), (400, 400));
     assert!(wrong_html.contains("invalid username or password"));
     assert_eq!(wrong_html, unknown_html, "no enumeration");
-    assert!(browser.cookie("sigil_session").is_none());
+    assert!(browser.cookie("__Host-sigil_session").is_none());
+}
+
+#[tokio::test]
+async fn a_self_chosen_csrf_cookie_and_field_pair_is_refused() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let mut honest = Browser::new(&app);
+    let page = honest.get(&authorize_url(&client, &pkce().1, &[])).await;
+    let (_, html) = page.page();
+    let (request, token) = (hidden(html, "request"), hidden(html, "csrf"));
+    let chosen = "A".repeat(43);
+
+    let mut statuses = Vec::new();
+    for (cookie, field) in [
+        ("__Host-sigil_csrf", chosen.as_str()),
+        ("sigil_csrf", chosen.as_str()),
+        ("__Host-sigil_csrf", token.as_str()),
+    ] {
+        let mut forger = Browser::new(&app);
+        forger.plant(cookie, field);
+        let form = [
+            ("request", request.as_str()),
+            ("csrf", field),
+            ("username", "ann@example.com"),
+            ("password", PASSWORD),
+        ];
+        statuses.push(forger.post("/authorize", &form).await.page().0);
+    }
+    let genuine = honest.sign_in(&page, "ann@example.com", PASSWORD).await;
+
+    assert_eq!(
+        statuses,
+        [403, 403, 403],
+        "a planted cookie with its own value as the token, unprefixed, or the token as cookie"
+    );
+    assert!(
+        genuine.location().starts_with(REDIRECT),
+        "the real pair works"
+    );
+    assert!(
+        html.contains(&format!("value=\"{token}\""))
+            && token != honest.cookie("__Host-sigil_csrf").unwrap(),
+        "the form carries a signature, not the cookie's value"
+    );
 }
 
 #[tokio::test]
@@ -687,7 +534,7 @@ async fn logout_ends_the_browser_session_and_its_sessions_and_returns_to_a_regis
 
     assert_eq!(out.location(), format!("{SIGNED_OUT}?state=bye"));
     assert_eq!(
-        browser.cookie("sigil_session"),
+        browser.cookie("__Host-sigil_session"),
         Some(""),
         "the cookie is cleared"
     );

@@ -532,18 +532,29 @@ async fn required_verification_blocks_login_until_the_link_is_used() {
 }
 
 #[tokio::test]
-async fn without_smtp_asking_for_mail_is_503_not_a_pretence() {
+async fn without_smtp_asking_for_mail_is_a_documented_404_and_bad_input_still_a_400() {
     let app = spawn_app().await;
 
     for path in ["/verify-email/resend", "/password/forgot"] {
         let response = app
             .post_json(path, json!({ "email": "kim@example.com" }))
             .await;
+        let malformed = app
+            .post_json(path, json!({ "email": "not an address" }))
+            .await;
 
-        assert_eq!(response.status(), 503, "{path}");
+        assert_eq!(
+            response.status(),
+            404,
+            "{path}: a permanent state, not an outage"
+        );
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"], "temporarily_unavailable");
-        assert_eq!(body["error_description"], "mail is not configured");
+        assert_eq!(body["error"], "not_found");
+        assert_eq!(
+            body["error_description"],
+            "email verification and password reset are not enabled on this server"
+        );
+        assert_eq!(malformed.status(), 400, "{path}: input is checked first");
     }
 }
 
@@ -575,6 +586,79 @@ async fn parallel_requests_for_one_address_get_only_its_allowance() {
 
     assert_eq!(count_status(&statuses, 202), 2, "{statuses:?}");
     assert_eq!(count_status(&statuses, 429), 4, "{statuses:?}");
+}
+
+/// `POST /password/forgot` for `email`, said to come from `ip` (loopback is a trusted proxy).
+async fn forgot_from(app: &TestApp, ip: &str, email: &str) -> u16 {
+    app.http
+        .post(app.url("/password/forgot"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn strangers_asking_for_a_victims_reset_cannot_spend_the_victims_own_share() {
+    let Some((sink, app)) = mailing_app(|config| {
+        config.limits = LimitSettings {
+            mail_per_email: 3,
+            mail_per_email_total: 4,
+            mail_per_ip: 30,
+            ..config.limits
+        };
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    app.create_user("vic@example.com").await;
+
+    let mut stranger = Vec::new();
+    for _ in 0..4 {
+        stranger.push(forgot_from(&app, "203.0.113.7", "vic@example.com").await);
+    }
+    let own = forgot_from(&app, "198.51.100.9", "vic@example.com").await;
+    let mails = sink.messages(4, WAIT).await;
+    let beyond_total = forgot_from(&app, "192.0.2.44", "vic@example.com").await;
+
+    assert_eq!(stranger, [202, 202, 202, 429], "a stranger's own share");
+    assert_eq!(own, 202, "the owner's request is not refused");
+    assert_eq!(mails.len(), 4, "and the owner's mail is sent");
+    let token = mails[3].token(RESET_LINK);
+    let reset = app
+        .post_json(
+            "/password/reset",
+            json!({ "token": token, "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(reset.status(), 204, "the owner's link works");
+    assert_eq!(
+        beyond_total, 202,
+        "answered alike once the address's share is spent"
+    );
+    let rows = app
+        .admin_ok(
+            Method::GET,
+            "/admin/audit?action=password.reset_request&limit=100",
+            None,
+            200,
+        )
+        .await;
+    let unsent = rows["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["details"]["mail"] == "not sent: address limit")
+        .count();
+    assert_eq!(
+        unsent, 1,
+        "the request beyond the address's share sent nothing"
+    );
 }
 
 #[tokio::test]

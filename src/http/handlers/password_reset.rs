@@ -51,13 +51,16 @@ pub(crate) struct ResetLinkQuery {
 
 /// Asks for a password-reset link (`202`, whatever the address: the answer never tells
 /// whether an account exists). The link works once, for one hour, and dies if the password
-/// changes meanwhile. `429` (with `Retry-After`) beyond the requests allowed per address or
-/// per IP; `503` when no SMTP server is configured.
+/// changes meanwhile. `429` (with `Retry-After`) beyond the requests allowed for the address
+/// from the caller's network, or from the caller's IP; once an address's share from everyone
+/// is spent the answer stays `202` and no mail is sent. `404 not_found` on a server without
+/// SMTP (a well-formed request; a malformed one is `400` first).
 #[utoipa::path(post, path = "/password/forgot", tag = "users", request_body = ForgotPasswordRequest,
     responses((status = 202, description = "accepted; a mail follows if the address has an account"),
         (status = 400, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
+        (status = 404, body = ErrorResponse, description = "`not_found`: password reset is not enabled on this server (no SMTP server)"),
         (status = 429, body = ErrorResponse, description = "too many requests; see Retry-After"),
-        (status = 503, body = ErrorResponse, description = "mail is not configured, or the database is unreachable")))]
+        (status = 503, body = ErrorResponse, description = "the database is unreachable")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_password_forgot(
     State(state): State<AppState>,

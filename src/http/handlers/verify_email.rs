@@ -94,13 +94,14 @@ pub(crate) async fn get_verify_email(
 
 /// Asks for a new verification link (`202`, whatever the address: the answer never tells
 /// whether an account exists). Only an unverified account gets a mail. `429` (with
-/// `Retry-After`) beyond the requests allowed per address or per IP; `503` when no SMTP server
-/// is configured.
+/// `Retry-After`) beyond the requests allowed for the address from the caller's network, or
+/// from the caller's IP; `404 not_found` on a server without SMTP.
 #[utoipa::path(post, path = "/verify-email/resend", tag = "users", request_body = ResendVerificationRequest,
     responses((status = 202, description = "accepted; a mail follows if the address has an unverified account"),
         (status = 400, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
+        (status = 404, body = ErrorResponse, description = "`not_found`: email verification is not enabled on this server (no SMTP server)"),
         (status = 429, body = ErrorResponse, description = "too many requests; see Retry-After"),
-        (status = 503, body = ErrorResponse, description = "mail is not configured, or the database is unreachable")))]
+        (status = 503, body = ErrorResponse, description = "the database is unreachable")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_verify_email_resend(
     State(state): State<AppState>,
