@@ -36,6 +36,7 @@ pub struct Application {
     router: axum::Router,
     grpc: Option<GrpcServer>,
     connections: ConnectionLimits,
+    trusted_proxies: Vec<ipnet::IpNet>,
     store: Store,
     keys: Arc<KeyRing>,
     key_scheduler: scheduler::Scheduler,
@@ -161,6 +162,7 @@ impl Application {
             router,
             grpc,
             connections: config.connections,
+            trusted_proxies: config.trusted_proxies.clone(),
             store,
             keys,
             key_scheduler,
@@ -223,7 +225,13 @@ impl Application {
                 let _ = stopping.wait_for(|stop| *stop).await;
             }
         };
-        let http = serve(self.listener, self.router, self.connections, signal());
+        let http = serve(
+            self.listener,
+            self.router,
+            self.connections,
+            self.trusted_proxies,
+            signal(),
+        );
         let served = match self.grpc {
             Some(grpc) => tokio::join!(http, grpc.serve(signal())).1,
             None => {

@@ -166,10 +166,13 @@ impl Config {
             connections: ConnectionLimits {
                 header_read_timeout: duration("--header-read-timeout", &args.header_read_timeout)?,
                 idle_timeout,
+                max_age: duration("--max-connection-age", &args.max_connection_age)?,
                 max_connections: match args.max_connections {
                     0 => anyhow::bail!("--max-connections: must be at least 1"),
                     n => n,
                 },
+                max_per_ip: args.max_connections_per_ip,
+                ipv6_prefix: args.limits.ipv6_limit_prefix,
             },
             refresh_token_ttl: duration("--refresh-token-ttl", &args.refresh_token_ttl)?,
             refresh_grace: humantime::parse_duration(&args.refresh_grace).with_context(|| {

@@ -272,13 +272,25 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "10s")]
     pub header_read_timeout: String,
 
-    /// A connection that moves no byte for this long is closed (e.g. 60s).
+    /// A connection with no request in flight and none begun for this long is closed, also
+    /// when the client keeps it busy with HTTP/2 PINGs (e.g. 60s).
     #[arg(long, env = "SIGIL_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: String,
+
+    /// A connection open this long is closed gracefully (HTTP/2 GOAWAY; HTTP/1.1 after the
+    /// answer in flight), so no client holds one forever (e.g. 1h).
+    #[arg(long, env = "SIGIL_MAX_CONNECTION_AGE", default_value = "1h")]
+    pub max_connection_age: String,
 
     /// Connections open at once; more wait in the kernel's accept queue.
     #[arg(long, env = "SIGIL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Connections open at once from one client address (an IPv6 client by its
+    /// --ipv6-limit-prefix network; --trusted-proxies are exempt); more are closed at once
+    /// (0 = no cap).
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
 
     /// Absolute lifetime of a login session and its refresh tokens (e.g. 7d).
     #[arg(long, env = "SIGIL_REFRESH_TOKEN_TTL", default_value = "7d")]

@@ -1,19 +1,21 @@
 //! Serving the router over TCP with connection limits that a per-request timeout cannot give:
 //! a header-read timeout (a client that sends half a request is cut off), an idle timeout (a
-//! connection that moves no byte either way is closed, HTTP/1.1 and HTTP/2 alike, also one
-//! whose reader stalled mid-response) and a cap on open connections (beyond it, new ones wait
-//! in the kernel's accept queue instead of costing memory).
+//! connection with no request in flight and none begun for that long is closed, HTTP/1.1 and
+//! HTTP/2 alike: HTTP/2 PINGs and other frames that carry no request do not keep it open), a
+//! maximum connection age (then the connection is closed gracefully: HTTP/2 `GOAWAY`, HTTP/1.1
+//! after the answer in flight), a cap on open connections (beyond it, new ones wait in the
+//! kernel's accept queue instead of costing memory) and a cap per client address (beyond it,
+//! new ones are closed at once; trusted proxies are exempt, IPv6 counts by network).
 //!
 //! HTTP/1.1 and HTTP/2 (prior knowledge) are served by hyper-util's auto builder. Shutdown
-//! stops accepting, lets in-flight requests finish and gives up on connections still open
-//! after `SHUTDOWN_GRACE`.
+//! stops accepting, closes every connection gracefully (in-flight requests finish) and gives
+//! up on connections still open after `SHUTDOWN_GRACE`.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,14 +23,13 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-/// Longest wait for open connections at shutdown.
+/// Longest wait for open connections at shutdown (and for one closing at its maximum age).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -39,17 +40,26 @@ pub struct ConnectionLimits {
     /// Time for a request's headers to arrive once the connection waits for a request
     /// (HTTP/1.1; this also ends a keep-alive connection left idle that long).
     pub header_read_timeout: Duration,
-    /// A connection with no byte read or written for this long is closed.
+    /// A connection with no request in flight and none begun for this long is closed.
     pub idle_timeout: Duration,
+    /// A connection is closed gracefully once it has been open this long.
+    pub max_age: Duration,
     /// Connections open at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv4 address, an IPv6 network
+    /// of `ipv6_prefix` bits); further ones are closed at once. 0: no cap.
+    pub max_per_ip: usize,
+    /// Prefix length of the IPv6 network counted as one client.
+    pub ipv6_prefix: u8,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes. Connections from `exempt`
+/// peers (trusted proxies, which carry many clients) are not capped per address.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    exempt: Vec<IpNet>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -58,8 +68,10 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let max_connections = limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let per_ip = PerIp::new(limits, exempt);
+    let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -69,34 +81,54 @@ pub async fn serve(
         let Some((stream, peer, slot)) = accepted else {
             continue;
         };
+        let Some(counted) = per_ip.admit(peer.ip()) else {
+            tracing::debug!("connection refused: too many from one address");
+            continue;
+        };
         let activity = Activity::start();
-        let io = TokioIo::new(Tracked {
-            stream,
-            activity: activity.clone(),
-        });
+        let io = TokioIo::new(stream);
         let router = router.clone();
+        let requests = activity.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            let in_flight = requests.begin();
+            let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let answered = answer.await;
+                drop(in_flight);
+                answered
+            }
         });
-        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
-        let idle_timeout = limits.idle_timeout;
+        let connection = builder.serve_connection(io, service).into_owned();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _held = (slot, counted);
+            tokio::pin!(connection);
             tokio::select! {
-                served = connection => {
+                served = connection.as_mut() => {
                     if let Err(error) = served {
                         tracing::debug!(%error, "connection ended with an error");
                     }
+                    return;
                 }
-                () = activity.idle_for(idle_timeout) => {
+                () = activity.idle_for(limits.idle_timeout) => {
                     tracing::debug!("idle connection closed");
+                    return;
                 }
+                () = tokio::time::sleep(limits.max_age) => {
+                    tracing::debug!("connection reached its maximum age");
+                }
+                _ = stopping.wait_for(|stop| *stop) => {}
             }
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: all slots back means all connections done.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
         .await
         .is_err()
     {
@@ -124,18 +156,87 @@ async fn accept(
     }
 }
 
-/// When a connection last moved a byte, in milliseconds since it opened.
+/// Open connections per client address.
+#[derive(Clone)]
+struct PerIp {
+    open: Arc<Mutex<HashMap<IpNet, usize>>>,
+    max: usize,
+    ipv6_prefix: u8,
+    exempt: Arc<Vec<IpNet>>,
+}
+
+/// One counted connection; uncounted when dropped.
+struct Counted {
+    open: Arc<Mutex<HashMap<IpNet, usize>>>,
+    key: IpNet,
+}
+
+impl PerIp {
+    fn new(limits: ConnectionLimits, exempt: Vec<IpNet>) -> Self {
+        Self {
+            open: Arc::default(),
+            max: limits.max_per_ip,
+            ipv6_prefix: limits.ipv6_prefix,
+            exempt: Arc::new(exempt),
+        }
+    }
+
+    /// Counts a connection from `ip`: `None` when that address already has its cap.
+    fn admit(&self, ip: IpAddr) -> Option<Option<Counted>> {
+        let ip = ip.to_canonical();
+        if self.max == 0 || self.exempt.iter().any(|net| net.contains(&ip)) {
+            return Some(None);
+        }
+        let key = match ip {
+            IpAddr::V4(_) => IpNet::from(ip),
+            IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, self.ipv6_prefix.min(128))
+                .map_or(IpNet::from(ip), |net| IpNet::V6(net.trunc())),
+        };
+        // OK because no code panics while holding this lock.
+        let mut open = self.open.lock().expect("per-IP counts");
+        let count = open.entry(key).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Some(Counted {
+            open: self.open.clone(),
+            key,
+        }))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // OK because no code panics while holding this lock.
+        let mut open = self.open.lock().expect("per-IP counts");
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A connection's requests: how many are in flight, and when the last began or ended (in
+/// milliseconds since the connection opened). Only requests count as activity.
 #[derive(Clone)]
 struct Activity {
     opened: Instant,
     last: Arc<AtomicU64>,
+    in_flight: Arc<AtomicUsize>,
 }
+
+/// A request in flight; it ends when dropped (answered, or abandoned).
+struct InFlight(Activity);
 
 impl Activity {
     fn start() -> Self {
         Self {
             opened: Instant::now(),
             last: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -144,74 +245,32 @@ impl Activity {
         self.last.store(millis, Ordering::Relaxed);
     }
 
-    /// Completes once no byte has moved for `limit`.
+    fn begin(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    /// Completes once no request has been in flight, and none begun, for `limit`.
     async fn idle_for(&self, limit: Duration) {
         loop {
             let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
             let deadline = self.opened + last + limit;
-            if Instant::now() >= deadline {
+            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+            if !busy && Instant::now() >= deadline {
                 return;
             }
-            tokio::time::sleep_until(deadline).await;
+            match busy {
+                true => tokio::time::sleep(limit).await,
+                false => tokio::time::sleep_until(deadline).await,
+            }
         }
     }
 }
 
-/// A TCP stream that records its activity.
-struct Tracked {
-    stream: TcpStream,
-    activity: Activity,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -15,6 +15,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod code_survival;
+mod connections;
 mod discovery;
 mod email;
 mod email_verified;

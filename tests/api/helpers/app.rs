@@ -46,7 +46,10 @@ pub fn test_config(database: &TestDatabase) -> Config {
         connections: sigil::http::ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
             max_connections: 10_000,
+            max_per_ip: 0,
+            ipv6_prefix: 64,
         },
         refresh_token_ttl: Duration::from_secs(7 * 86_400),
         refresh_grace: Duration::ZERO,
