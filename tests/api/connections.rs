@@ -35,9 +35,9 @@ async fn closed_within(
         {
             return Some(started.elapsed());
         }
-        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer)).await {
-            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
-            Ok(Ok(_)) | Err(_) => {}
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer));
+        if let Ok(Ok(0) | Err(_)) = read.await {
+            return Some(started.elapsed());
         }
     }
     None
