@@ -15,7 +15,7 @@ use crate::cli::DatabaseArgs;
 use crate::config::{Config, KeyConfig};
 use crate::events::{Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_relay};
 use crate::grpc::{GrpcServer, GrpcState};
-use crate::http::{AppState, ConnectionLimits, router, serve};
+use crate::http::{AppState, ConnectionLimits, Operations, management_router, router, serve};
 use crate::keys::{KeyEncryptionKey, KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{
@@ -34,6 +34,8 @@ const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The management listener and its router, when one is configured.
+    management: Option<(TcpListener, axum::Router)>,
     grpc: Option<GrpcServer>,
     connections: ConnectionLimits,
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -147,7 +149,23 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
-        let router = router(state, config.request_timeout);
+        let management = match config.management_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("--management-listen {address}: cannot bind"))?;
+                Some((
+                    listener,
+                    management_router(state.clone(), config.request_timeout),
+                ))
+            }
+            None => None,
+        };
+        let operations = match management {
+            Some(_) => Operations::Separate,
+            None => Operations::Public,
+        };
+        let router = router(state, config.request_timeout, operations);
         let client_watcher = store
             .watch_client_changes()
             .await
@@ -160,6 +178,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            management,
             grpc,
             connections: config.connections,
             trusted_proxies: config.trusted_proxies.clone(),
@@ -179,6 +198,12 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The bound management address, when a management listener is configured.
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.management.as_ref()?;
+        listener.local_addr().ok()
     }
 
     /// The bound gRPC address, unless gRPC is off.
@@ -207,9 +232,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grpc_address = self.grpc_addr().map(|address| address.to_string());
+        let management_address = self.management_addr().map(|address| address.to_string());
         tracing::info!(
             address = %self.local_addr(),
             grpc_address = grpc_address.as_deref().unwrap_or("off"),
+            management_address = management_address.as_deref().unwrap_or("off"),
             backend = self.store.backend(),
             "listening"
         );
@@ -225,6 +252,15 @@ impl Application {
                 let _ = stopping.wait_for(|stop| *stop).await;
             }
         };
+        let management = self.management.map(|(listener, router)| {
+            tokio::spawn(serve(
+                listener,
+                router,
+                self.connections,
+                Vec::new(),
+                signal(),
+            ))
+        });
         let http = serve(
             self.listener,
             self.router,
@@ -239,6 +275,9 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(management) = management {
+            let _ = management.await;
+        }
         self.key_scheduler.stop().await;
         if let Some(relay) = self.relay {
             relay.stop().await;

@@ -28,6 +28,9 @@ pub struct Config {
     /// Socket address of the gRPC listener; `None` (`off`) serves no gRPC. Default
     /// `127.0.0.1:50051`.
     pub grpc_listen: Option<SocketAddr>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served instead of the public port;
+    /// `None` (the default) serves them on the public port.
+    pub management_listen: Option<SocketAddr>,
     /// Issuer URL, exactly as configured (the `iss` claim). Default `http://<listen>`.
     pub issuer: String,
     /// `aud` for clients without their own. Default: the issuer.
@@ -159,6 +162,7 @@ impl Config {
         Ok(Self {
             listen: args.listen,
             grpc_listen: grpc_listen(&args.grpc_listen)?,
+            management_listen: args.management_listen,
             issuer,
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,

@@ -251,6 +251,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
     pub grpc_listen: String,
 
+    /// Address of the management listener (`/healthz`, `/readyz`, `/metrics` on their own
+    /// port, and then off the public one), e.g. 127.0.0.1:9000. Unset: they are served on
+    /// the public port.
+    #[arg(long, env = "SIGIL_MANAGEMENT_LISTEN")]
+    pub management_listen: Option<SocketAddr>,
+
     /// Issuer URL, the `iss` of every token [default: http://<listen>].
     #[arg(long, env = "SIGIL_ISSUER")]
     pub issuer: Option<String>,

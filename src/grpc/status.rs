@@ -49,7 +49,7 @@ pub(super) fn oauth(error: oauth::Error) -> Status {
         E::InvalidRequest(_) | E::InvalidScope | E::UnsupportedGrantType => {
             (Code::InvalidArgument, None)
         }
-        E::UnauthorizedClient => (Code::PermissionDenied, None),
+        E::UnauthorizedClient(_) => (Code::PermissionDenied, None),
         E::TooManyRequests(wait) => (Code::ResourceExhausted, Some(*wait)),
         E::Unavailable => (Code::Unavailable, None),
         E::Internal(source) => return internal(source),
@@ -127,7 +127,7 @@ mod tests {
             ),
             (E::InvalidScope, Code::InvalidArgument, "invalid_scope"),
             (
-                E::UnauthorizedClient,
+                E::UnauthorizedClient("x"),
                 Code::PermissionDenied,
                 "unauthorized_client",
             ),

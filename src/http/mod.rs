@@ -20,6 +20,6 @@ mod state;
 
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
-pub use router::router;
+pub use router::{Operations, management_router, router};
 pub use serve::{ConnectionLimits, serve};
 pub use state::AppState;

@@ -75,11 +75,22 @@ fn cross_field_rules(document: &mut Document) {
         (
             "CreateUserRequest",
             "oneOf",
+            // Each branch also says the other field is absent or null, so the rule does not
+            // rest on a validator applying `oneOf`'s exclusivity to overlapping branches.
             json!([
-                { "required": ["password"], "properties": { "password": { "type": "string" } } },
+                {
+                    "required": ["password"],
+                    "properties": {
+                        "password": { "type": "string" },
+                        "password_hash": { "type": "null" }
+                    }
+                },
                 {
                     "required": ["password_hash"],
-                    "properties": { "password_hash": { "type": "string" } }
+                    "properties": {
+                        "password": { "type": "null" },
+                        "password_hash": { "type": "string" }
+                    }
                 }
             ]),
         ),

@@ -27,18 +27,35 @@ use super::state::AppState;
 /// Largest accepted request body; token requests are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Where the operations endpoints (`/healthz`, `/readyz`, `/metrics`) are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operations {
+    /// On the public port with everything else.
+    Public,
+    /// Only on the management listener (`management_router`): off the public port.
+    Separate,
+}
+
 /// Builds the application router.
 ///
 /// Two stacks: the precomputed documents (JWKS, discovery, health, the OpenAPI document and
 /// its UI) are answered from memory and can neither hang nor panic on input, so they skip
 /// the per-request timer, panic guard and tracing that the endpoints doing real work get.
 /// Gateways fetch the JWKS hardest.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let (documents, _) = document_routes().split_for_parts();
+pub fn router(state: AppState, request_timeout: Duration, operations: Operations) -> Router {
+    let document_routes = match operations {
+        Operations::Public => document_routes().routes(routes!(health::get_healthz)),
+        Operations::Separate => document_routes(),
+    };
+    let endpoint_routes = match operations {
+        Operations::Public => endpoint_routes().merge(operations_routes()),
+        Operations::Separate => endpoint_routes(),
+    };
+    let (documents, _) = document_routes.split_for_parts();
     let documents = documents
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .method_not_allowed_fallback(method_not_allowed);
-    let (endpoints, _) = endpoint_routes().split_for_parts();
+    let (endpoints, _) = endpoint_routes.split_for_parts();
     let endpoints = endpoints
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -65,6 +82,26 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state)
 }
 
+/// The management listener's router: liveness, readiness and metrics, nothing else (the
+/// Keycloak convention: a port that only the platform reaches).
+pub fn management_router(state: AppState, request_timeout: Duration) -> Router {
+    let (routes, _) = OpenApiRouter::new()
+        .routes(routes!(health::get_healthz))
+        .merge(operations_routes())
+        .split_for_parts();
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
 /// The span of one request: method and path, nothing the client wrote elsewhere.
 fn request_span(request: &axum::extract::Request) -> tracing::Span {
     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
@@ -72,7 +109,17 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
 
 /// Every documented route, for the OpenAPI document.
 pub(super) fn documented_routes() -> OpenApiRouter<AppState> {
-    document_routes().merge(endpoint_routes())
+    document_routes()
+        .routes(routes!(health::get_healthz))
+        .merge(endpoint_routes())
+        .merge(operations_routes())
+}
+
+/// Readiness and metrics (liveness is a document: answered from memory).
+fn operations_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::get_readyz))
+        .routes(routes!(metrics::get_metrics))
 }
 
 fn document_routes() -> OpenApiRouter<AppState> {
@@ -80,7 +127,6 @@ fn document_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks::get_jwks))
         .routes(routes!(discovery::get_openid_configuration))
         .routes(routes!(discovery::get_oauth_authorization_server))
-        .routes(routes!(health::get_healthz))
 }
 
 fn endpoint_routes() -> OpenApiRouter<AppState> {
@@ -108,8 +154,6 @@ fn endpoint_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(userinfo::get_userinfo))
         .routes(routes!(userinfo::get_me))
-        .routes(routes!(health::get_readyz))
-        .routes(routes!(metrics::get_metrics))
         .routes(routes!(
             admin_users::get_admin_users,
             admin_users::post_admin_users

@@ -17,9 +17,10 @@ pub enum Error {
     /// The grant (password, refresh token) is invalid, expired or revoked.
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
-    /// The authenticated client may not use this grant type.
-    #[error("unauthorized_client")]
-    UnauthorizedClient,
+    /// The authenticated client may not do this: use this grant type, or (a public client)
+    /// introspect.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
     /// The grant type is not supported by this server.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
@@ -44,7 +45,7 @@ impl Error {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::TooManyRequests(_) => "too_many_requests",
@@ -56,9 +57,10 @@ impl Error {
     /// The `error_description`: a fixed, client-safe sentence.
     pub fn description(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(why) | Self::InvalidGrant(why) => why,
+            Self::InvalidRequest(why) | Self::InvalidGrant(why) | Self::UnauthorizedClient(why) => {
+                why
+            }
             Self::InvalidClient => "client authentication failed",
-            Self::UnauthorizedClient => "the client is not allowed to use this grant type",
             Self::UnsupportedGrantType => "the grant type is not supported",
             Self::InvalidScope => "the requested scope is invalid or exceeds the client's scope",
             Self::TooManyRequests(_) => "too many attempts, retry later",
@@ -67,6 +69,9 @@ impl Error {
         }
     }
 }
+
+/// `unauthorized_client` for a grant type the client was not registered for.
+pub(super) const GRANT_NOT_ALLOWED: &str = "the client is not allowed to use this grant type";
 
 impl From<store::Error> for Error {
     fn from(error: store::Error) -> Self {

@@ -370,7 +370,7 @@ impl TokenIssuer {
         {
             Ok(())
         } else {
-            Err(Error::UnauthorizedClient)
+            Err(Error::UnauthorizedClient(error::GRANT_NOT_ALLOWED))
         }
     }
 

@@ -209,7 +209,10 @@ impl TokenIssuer {
     ) -> Result<Introspection, Error> {
         let client = self.authenticate_client(client).await?;
         if client.secret_hash.is_none() {
-            return Err(Error::UnauthorizedClient);
+            // RFC 7662 §2.1: introspection is for authenticated (confidential) clients.
+            return Err(Error::UnauthorizedClient(
+                "a public client cannot introspect tokens: introspection needs a confidential client",
+            ));
         }
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         let may_see = |owner: &str| owner == client.id.as_str() || client.may_introspect;

@@ -43,6 +43,7 @@ impl Sigil {
             password_min_length: settings.password_min_length,
             registration: settings.registration,
             mail: settings.mail,
+            require_verified_email: settings.require_verified_email,
         };
         let tokens = TokenIssuer::new(
             store.clone(),

@@ -166,6 +166,9 @@ pub struct AccountSettings {
     pub registration: bool,
     /// Whether mail can be sent (`--smtp-url`): registration then queues a verification mail.
     pub mail: bool,
+    /// Whether logins need a verified address (`--require-verified-email`): withdrawing
+    /// verification then ends the user's sessions.
+    pub require_verified_email: bool,
 }
 
 /// Accounts: cheap to clone.
@@ -186,6 +189,7 @@ impl Accounts {
             password_min_length,
             registration: false,
             mail: false,
+            require_verified_email: false,
         };
         Self::with_limits(store, hasher, settings, None)
     }
@@ -403,6 +407,7 @@ impl Accounts {
             password_hash: password_hash.as_deref(),
             email_verified: changes.email_verified,
             display_name,
+            verified_email_required: self.settings.require_verified_email,
         };
         let mut tx = self.store.begin().await?;
         let user = change_user(&mut tx, entry, id, &change, now).await?;
@@ -500,11 +505,14 @@ pub(super) struct Change<'a> {
     pub(super) email_verified: Option<bool>,
     /// A new display name, already parsed; `Some(None)` removes it.
     pub(super) display_name: Option<Option<String>>,
+    /// The server refuses unverified users (`--require-verified-email`): withdrawing
+    /// `email_verified` then ends the user's sessions, as a login would now be refused.
+    pub(super) verified_email_required: bool,
 }
 
 /// Applies `change` to user `id` inside `tx`, with its audit row (`entry`, completed with the
-/// details) and events. A new password, disabling or withdrawing `admin` raises the
-/// credentials version (a login verified before the change cannot start a session after it)
+/// details) and events. A new password, disabling, withdrawing `admin` (or `email_verified`
+/// where verification is required) raises the credentials version (a login verified before the change cannot start a session after it)
 /// and ends every session of the user, in the same transaction as the change.
 pub(super) async fn change_user(
     tx: &mut Tx,
@@ -524,7 +532,8 @@ pub(super) async fn change_user(
     };
     let end_sessions = password_hash.is_some()
         || (disabled && !current.disabled)
-        || (current.is_admin && !is_admin);
+        || (current.is_admin && !is_admin)
+        || (change.verified_email_required && current.email_verified && !email_verified);
     let update = UserUpdate {
         password_hash,
         disabled,

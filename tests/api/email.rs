@@ -83,14 +83,26 @@ async fn registration_mails_a_link_that_verifies_the_address_once() {
 
     let mail = mail(&sink, 1, 0).await;
     let token = mail.token(VERIFY_LINK);
+    // A mail scanner fetching the link verifies nothing: the page asks, its button posts.
     let page = app.get(&format!("/verify-email?token={token}")).await;
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .to_owned();
     let (status, html) = (page.status(), page.text().await.unwrap());
+    let fetched = verified_claims(&app, &client, "ann@example.com").await;
+    let confirm = |token: String| {
+        let app = &app;
+        async move {
+            let form = [("token", token.as_str())];
+            let response = app.http.post(app.url("/verify-email")).form(&form).send();
+            response.await.unwrap()
+        }
+    };
+    let confirmed = confirm(token.clone()).await;
+    let confirmed = (confirmed.status(), confirmed.text().await.unwrap());
     let after = verified_claims(&app, &client, "ann@example.com").await;
-    let again = app.get(&format!("/verify-email?token={token}")).await;
+    let again = confirm(token).await;
 
     assert_eq!(mail.header("To").as_deref(), Some("ann@example.com"));
     assert!(
@@ -101,11 +113,21 @@ async fn registration_mails_a_link_that_verifies_the_address_once() {
     assert!(mail.text.contains("text/html") && mail.text.contains("text/plain"));
     assert_eq!(before, (json!(false), json!(false)));
     assert_eq!(status, 200);
-    assert!(html.contains("verified"), "{html}");
+    assert!(
+        html.contains("<form method=\"post\" action=\"verify-email\">"),
+        "{html}"
+    );
     assert!(
         csp.starts_with("default-src 'none'") && !csp.contains("unsafe"),
         "{csp}"
     );
+    assert_eq!(
+        fetched,
+        (json!(false), json!(false)),
+        "opening the link changes nothing"
+    );
+    assert_eq!(confirmed.0, 200);
+    assert!(confirmed.1.contains("verified"), "{}", confirmed.1);
     assert_eq!(after, (json!(true), json!(true)));
     assert_eq!(again.status(), 400, "a link works once");
     assert!(again.text().await.unwrap().contains("invalid"));

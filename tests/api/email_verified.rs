@@ -297,3 +297,29 @@ async fn parallel_verifications_of_one_address_publish_one_email_verified() {
     let last = events.last().unwrap();
     assert_eq!(last.envelope["data"]["changed"], json!(["disabled"]));
 }
+
+#[tokio::test]
+async fn withdrawing_verification_where_it_is_required_ends_the_users_sessions() {
+    let app = spawn_app_with(|config| config.require_verified_email = true).await;
+    let client = dashboard(&app).await;
+    let user = app.create_user("ann@example.com").await;
+    let path = format!("/admin/users/{user}");
+    set_verified(&app, &path, true).await;
+    let session = app.logged_in(&client, "ann@example.com").await;
+
+    set_verified(&app, &path, false).await;
+    let refresh = app
+        .refresh(&client, session["refresh_token"].as_str().unwrap(), None)
+        .await;
+    let introspected = app
+        .admin_ok(Method::GET, "/admin/audit?action=user.update", None, 200)
+        .await;
+
+    assert_eq!(
+        refresh.status(),
+        400,
+        "the session ended with the verification"
+    );
+    let row = &introspected["events"][0];
+    assert_eq!(row["details"]["sessions_ended"], 1, "{row}");
+}

@@ -485,18 +485,24 @@ async fn introspect_needs_a_confidential_client() {
     let mut grpc = app.grpc().await;
     let public = app.public_client(&["password"], "").await;
 
-    let refused = failure(
-        grpc.introspect(IntrospectRequest {
+    let refused = grpc
+        .introspect(IntrospectRequest {
             token: "anything".into(),
             client_id: public.id.clone(),
             client_secret: String::new(),
         })
-        .await,
-    );
+        .await
+        .unwrap_err();
 
+    assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(
-        refused,
-        (Code::PermissionDenied, "unauthorized_client".into())
+        refused.metadata().get("x-oauth-error").unwrap(),
+        "unauthorized_client"
+    );
+    assert_eq!(
+        refused.message(),
+        "a public client cannot introspect tokens: introspection needs a confidential client",
+        "says why, not that a grant type is not allowed"
     );
 }
 

@@ -308,6 +308,13 @@ async fn mailed_links(api: &Api, sink: &SmtpSink, secrets: &mut Secrets) {
             .status(),
         200
     );
+    let confirm = [("token", token.as_str())];
+    let confirmed = api
+        .http
+        .post(api.url("/verify-email"))
+        .form(&confirm)
+        .send();
+    assert_eq!(confirmed.await.unwrap().status(), 200);
     let forgot = api
         .post_json("/password/forgot", json!({ "email": "made@example.com" }))
         .await;

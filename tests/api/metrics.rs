@@ -48,3 +48,40 @@ async fn metrics_count_requests_tokens_and_show_the_key_ring() {
     assert_eq!(text.matches("state=\"next\"").count(), 1, "{text}");
     assert!(text.ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn with_a_management_listener_metrics_and_health_leave_the_public_port() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.management_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let management = app.management_url();
+    let http = reqwest::Client::new();
+    let get = |base: String, path: &'static str| {
+        let http = http.clone();
+        async move { http.get(format!("{base}{path}")).send().await.unwrap() }
+    };
+
+    let mut public = Vec::new();
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        public.push(get(app.address.clone(), path).await.status().as_u16());
+    }
+    let metrics = get(management.clone(), "/metrics").await;
+    let healthz = get(management.clone(), "/healthz").await.status();
+    let readyz = get(management.clone(), "/readyz").await.status();
+    let token = get(management, "/.well-known/jwks.json").await.status();
+    let jwks = app.get("/.well-known/jwks.json").await.status();
+
+    assert_eq!(public, [404, 404, 404], "not on the public port");
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("sigil_http_requests_total")
+    );
+    assert_eq!((healthz.as_u16(), readyz.as_u16()), (200, 200));
+    assert_eq!(token, 404, "the management port serves operations only");
+    assert_eq!(jwks, 200);
+}

@@ -46,12 +46,13 @@ pub(crate) struct ConsentForm {
 /// user for consent, and sends the browser back to the client with a code (`303`). An
 /// unknown client or redirect URI is shown on a page, never redirected to.
 #[utoipa::path(get, path = "/authorize", tag = "oauth",
-    params(("client_id" = String, Query), ("redirect_uri" = Option<String>, Query),
-        ("response_type" = Option<String>, Query, description = "`code` (required; without it the client is sent `invalid_request`)"),
+    params(("client_id" = String, Query, min_length = 1),
+        ("redirect_uri" = Option<String>, Query, min_length = 1),
+        ("response_type" = Option<String>, Query, min_length = 1, description = "`code` (required; without it the client is sent `invalid_request`)"),
         ("scope" = Option<String>, Query), ("state" = Option<String>, Query),
         ("nonce" = Option<String>, Query),
-        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge (required, as above)"),
-        ("code_challenge_method" = Option<String>, Query, description = "`S256` (required, as above)"),
+        ("code_challenge" = Option<String>, Query, min_length = 1, description = "PKCE S256 challenge (required, as above)"),
+        ("code_challenge_method" = Option<String>, Query, min_length = 1, description = "`S256` (required, as above)"),
         ("prompt" = Option<String>, Query, description = "`none`, `login`, `consent`"),
         ("max_age" = Option<String>, Query)),
     responses((status = 303, description = "back to the client: `code` (or `error`), `state`, `iss`"),

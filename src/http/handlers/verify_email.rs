@@ -1,7 +1,9 @@
-//! `/verify-email`: the emailed verification link (`GET`, a page), its API form (`POST`), and
+//! `/verify-email`: the emailed verification link (`GET`, a page that asks to confirm), the
+//! verification itself (`POST`, JSON for apps or the page's form), and
 //! `POST /verify-email/resend` to ask for a new link.
 
-use axum::extract::State;
+use axum::Form;
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -9,9 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ErrorResponse};
-use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::page::Page;
+use crate::http::extract::{ApiJson, ApiQuery, is_form};
+use crate::http::page::{Page, escape};
 use crate::http::state::AppState;
+
+const TITLE: &str = "Email verification";
 
 /// Longest token accepted: sigil's are 43 characters, anything longer is not one.
 pub(super) const MAX_TOKEN_CHARS: usize = 512;
@@ -36,53 +40,50 @@ pub(crate) struct ResendVerificationRequest {
     email: String,
 }
 
-/// Verifies the email address a link was sent to (`204`). The token works once, for 24
-/// hours from the moment it was mailed; `400 invalid_token` otherwise.
-#[utoipa::path(post, path = "/verify-email", tag = "users", request_body = VerifyEmailRequest,
+/// Verifies the email address a link was sent to (`204`; from the confirmation page's form,
+/// a page). The token works once, for 24 hours from the moment it was mailed; `400
+/// invalid_token` otherwise.
+#[utoipa::path(post, path = "/verify-email", tag = "users",
+    request_body(content((VerifyEmailRequest = "application/json"), (VerifyEmailRequest = "application/x-www-form-urlencoded"))),
     responses((status = 204, description = "the address is verified"),
-        (status = 400, body = ErrorResponse, description = "`invalid_token`: unknown, used or expired link"),
+        (status = 200, content_type = "text/html", body = String, description = "the form's answer: the address is verified"),
+        (status = 400, description = "`invalid_token`: unknown, used or expired link (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html"))),
         (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
-        (status = 503, body = ErrorResponse)))]
+        (status = 429, description = "too many requests; see Retry-After (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html"))),
+        (status = 503, description = "the database is unreachable (from the form, a page)",
+            content((ErrorResponse = "application/json"), (String = "text/html")))))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_verify_email(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
-    ApiJson(request): ApiJson<VerifyEmailRequest>,
-) -> Result<StatusCode, ApiError> {
-    let token = checked_token(&request.token)?;
-    let accounts = &state.sigil.accounts;
-    accounts
-        .verify_email(token, client_ip, state.clock.now())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The link in the verification mail: verifies the address and shows a small page saying so
-/// (no script, no external asset). `400` with a page for an unknown, used or expired link.
-#[utoipa::path(get, path = "/verify-email", tag = "users", params(VerifyEmailRequest),
-    responses((status = 200, content_type = "text/html", body = String, description = "the address is verified"),
-        (status = 400, content_type = "text/html", body = String, description = "unknown, used or expired link"),
-        (status = 503, content_type = "text/html", body = String)))]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn get_verify_email(
-    State(state): State<AppState>,
-    ClientIp(client_ip): ClientIp,
-    query: Result<ApiQuery<VerifyEmailRequest>, ApiError>,
+    request: Request,
 ) -> Response {
-    const TITLE: &str = "Email verification";
-    let verified = async {
-        let ApiQuery(request) = query?;
-        let token = checked_token(&request.token)?;
-        let accounts = &state.sigil.accounts;
-        Ok::<_, ApiError>(
-            accounts
-                .verify_email(token, client_ip, state.clock.now())
-                .await?,
-        )
+    if !is_form(request.headers()) {
+        let verified = async {
+            let ApiJson(body) =
+                ApiJson::<VerifyEmailRequest>::from_request(request, &state).await?;
+            verify(&state, client_ip, &body.token).await
+        };
+        return match verified.await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(error) => error.into_response(),
+        };
     }
-    .await;
-    match verified {
-        Ok(_) => Page::message(
+    let verified = async {
+        let Ok(Form(body)) = Form::<VerifyEmailRequest>::from_request(request, &state).await else {
+            let incomplete = "the form is incomplete";
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                incomplete,
+            ));
+        };
+        verify(&state, client_ip, &body.token).await
+    };
+    match verified.await {
+        Ok(()) => Page::message(
             StatusCode::OK,
             TITLE,
             "Your email address is verified. You can close this page.",
@@ -90,6 +91,49 @@ pub(crate) async fn get_verify_email(
         .into_response(),
         Err(error) => Page::error(error, TITLE),
     }
+}
+
+/// The link in the verification mail: a page asking the reader to confirm (no script, no
+/// external asset), whose button posts to `POST /verify-email`. Opening the link changes
+/// nothing, so a mail scanner that fetches every link verifies no address. `400` with a page
+/// for a link without a usable token.
+#[utoipa::path(get, path = "/verify-email", tag = "users", params(VerifyEmailRequest),
+    responses((status = 200, content_type = "text/html", body = String, description = "the confirmation page"),
+        (status = 400, content_type = "text/html", body = String, description = "no usable token")))]
+pub(crate) async fn get_verify_email(
+    query: Result<ApiQuery<VerifyEmailRequest>, ApiError>,
+) -> Response {
+    let token = match query.and_then(|ApiQuery(query)| Ok(checked_token(&query.token)?.to_owned()))
+    {
+        Ok(token) => token,
+        Err(error) => return Page::error(error, TITLE),
+    };
+    let body = format!(
+        "<p>Confirm that this email address is yours.</p>\
+         <form method=\"post\" action=\"verify-email\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">Verify my email address</button></form>",
+        escape(&token)
+    );
+    Page {
+        status: StatusCode::OK,
+        title: TITLE,
+        body,
+    }
+    .into_response()
+}
+
+async fn verify(
+    state: &AppState,
+    client_ip: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<(), ApiError> {
+    let token = checked_token(token)?;
+    let accounts = &state.sigil.accounts;
+    accounts
+        .verify_email(token, client_ip, state.clock.now())
+        .await?;
+    Ok(())
 }
 
 /// Asks for a new verification link (`202`, whatever the address: the answer never tells

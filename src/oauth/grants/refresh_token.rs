@@ -36,6 +36,8 @@ pub(in crate::oauth) async fn grant(
         .find_user(&record.user_id)
         .await?
         .filter(|user| !user.disabled)
+        // Where verification is required, a session outlives it no more than a login would.
+        .filter(|user| user.email_verified || !issuer.settings.require_verified_email)
     else {
         return Err(Error::InvalidGrant(INVALID));
     };

@@ -39,6 +39,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
+        management_listen: None,
         issuer: ISSUER.to_owned(),
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),
@@ -136,6 +137,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 pub struct RunningServer {
     pub address: String,
     pub grpc: Option<String>,
+    /// The management listener (`http://host:port`), when one is configured.
+    pub management: Option<String>,
     pub keys: Arc<KeyRing>,
     /// The served router, for requests without a socket.
     pub router: axum::Router,
@@ -149,6 +152,7 @@ impl RunningServer {
         let application = Application::build(config).await.expect("app builds");
         let address = format!("http://{}", application.local_addr());
         let grpc = application.grpc_addr().map(|a| format!("http://{a}"));
+        let management = application.management_addr().map(|a| format!("http://{a}"));
         let keys = application.key_ring();
         let router = application.router();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -161,6 +165,7 @@ impl RunningServer {
         Self {
             address,
             grpc,
+            management,
             keys,
             router,
             stop,
@@ -185,6 +190,12 @@ impl RunningServer {
 }
 
 impl TestApp {
+    /// The management listener's base URL; panics unless one is configured.
+    pub fn management_url(&self) -> String {
+        let server = self.server.as_ref().expect("the app is running");
+        server.management.clone().expect("a management listener")
+    }
+
     /// The running server's router, for requests sent in-process (`oneshot`, no socket).
     pub fn router(&self) -> axum::Router {
         self.server
