@@ -124,6 +124,8 @@ async fn a_browser_signs_in_gets_sso_for_a_second_client_consents_for_a_third_an
         .open(&authorize(&app, &second, &callback, &challenge, &[]))
         .await;
     let sso = chrome.wait_for_url(&callback).await;
+    let sso_code = param(&sso, "code").expect("single sign-on: a code without the form");
+    exchange(&app, &second, &callback, &sso_code, &verifier).await;
 
     // A third-party client: the consent page.
     chrome
@@ -133,6 +135,9 @@ async fn a_browser_signs_in_gets_sso_for_a_second_client_consents_for_a_third_an
     chrome.screenshot(&screenshots().join("consent.png")).await;
     chrome.click("button[value=approve]").await;
     let approved = chrome.wait_for_url(&callback).await;
+    // Exchanged before the logout below: a code dies with the browser session that minted it.
+    let approved_code = param(&approved, "code").unwrap();
+    exchange(&app, &partner, &callback, &approved_code, &verifier).await;
 
     // Logout, then prompt=none finds no session.
     let hint = tokens["id_token"].as_str().unwrap();
@@ -172,20 +177,10 @@ async fn a_browser_signs_in_gets_sso_for_a_second_client_consents_for_a_third_an
         (Some(ISSUER), Some(first.as_str()), Some("nonce-123"))
     );
     verify(tokens["access_token"].as_str().unwrap(), &jwks, AUDIENCE);
-    let sso_code = param(&sso, "code").expect("single sign-on: a code without the form");
-    exchange(&app, &second, &callback, &sso_code, &verifier).await;
     assert!(
         consent.contains("Partner reports") && consent.contains("Allow"),
         "{consent}"
     );
-    exchange(
-        &app,
-        &partner,
-        &callback,
-        &param(&approved, "code").unwrap(),
-        &verifier,
-    )
-    .await;
     assert_eq!(param(&after_logout, "state").as_deref(), Some("bye"));
     assert_eq!(param(&silent, "error").as_deref(), Some("login_required"));
 }

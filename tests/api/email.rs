@@ -645,13 +645,18 @@ async fn strangers_asking_for_a_victims_reset_cannot_spend_the_victims_own_share
         stranger.push(forgot_from(&app, "203.0.113.7", "vic@example.com").await);
     }
     let own = forgot_from(&app, "198.51.100.9", "vic@example.com").await;
-    let mails = sink.messages(4, WAIT).await;
+    // The registration's verification mail, then four reset mails.
+    let mails = sink.messages(5, WAIT).await;
+    let resets: Vec<_> = mails
+        .iter()
+        .filter(|mail| mail.link(RESET_LINK).is_some())
+        .collect();
     let beyond_total = forgot_from(&app, "192.0.2.44", "vic@example.com").await;
 
     assert_eq!(stranger, [202, 202, 202, 429], "a stranger's own share");
     assert_eq!(own, 202, "the owner's request is not refused");
-    assert_eq!(mails.len(), 4, "and the owner's mail is sent");
-    let token = mails[3].token(RESET_LINK);
+    assert_eq!(resets.len(), 4, "and the owner's mail is sent");
+    let token = resets[3].token(RESET_LINK);
     let reset = app
         .post_json(
             "/password/reset",
