@@ -1,4 +1,5 @@
-//! The application layer's errors as gRPC statuses (SPEC "gRPC"): the status message is the
+//! The application layer's errors as gRPC statuses (SPEC "gRPC"), from its one classification
+//! (`oauth::Classify`; `http::error` maps the same kinds to HTTP): the status message is the
 //! `error_description`, trailing metadata `x-oauth-error` the RFC 6749 code, and `retry-after`
 //! (whole seconds) rides along with `RESOURCE_EXHAUSTED`. An internal error is logged here,
 //! once, and answered with a fixed message.
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::oauth::{self, UserError};
+use crate::oauth::{self, Classify as _, Failure, Kind, UserError};
 
 /// The trailing metadata key that carries the RFC 6749 error code.
 pub const OAUTH_ERROR: &str = "x-oauth-error";
@@ -41,20 +42,31 @@ pub(super) fn server_error() -> Status {
     )
 }
 
+/// The one gRPC table of the application's error classification (`oauth::Kind`).
+pub(super) fn failure(failure: Failure) -> Status {
+    let Failure {
+        kind,
+        code,
+        description,
+    } = failure;
+    let (status_code, retry) = match kind {
+        Kind::InvalidRequest => (Code::InvalidArgument, None),
+        Kind::InvalidClient | Kind::InvalidGrant => (Code::Unauthenticated, None),
+        Kind::UnauthorizedClient | Kind::Forbidden => (Code::PermissionDenied, None),
+        Kind::NotFound => (Code::NotFound, None),
+        Kind::NotEnabled => (Code::Unimplemented, None),
+        Kind::AlreadyExists => (Code::AlreadyExists, None),
+        Kind::Conflict => (Code::FailedPrecondition, None),
+        Kind::TooManyRequests(wait) => (Code::ResourceExhausted, Some(wait)),
+        Kind::Unavailable => (Code::Unavailable, None),
+        Kind::Internal(source) => return internal(&source),
+    };
+    status(status_code, code, &description, retry)
+}
+
 /// A token, session or client error.
 pub(super) fn oauth(error: oauth::Error) -> Status {
-    use oauth::Error as E;
-    let (code, retry) = match &error {
-        E::InvalidClient | E::InvalidGrant(_) => (Code::Unauthenticated, None),
-        E::InvalidRequest(_) | E::InvalidScope | E::UnsupportedGrantType => {
-            (Code::InvalidArgument, None)
-        }
-        E::UnauthorizedClient(_) => (Code::PermissionDenied, None),
-        E::TooManyRequests(wait) => (Code::ResourceExhausted, Some(*wait)),
-        E::Unavailable => (Code::Unavailable, None),
-        E::Internal(source) => return internal(source),
-    };
-    status(code, error.code(), error.description(), retry)
+    failure(error.classify())
 }
 
 /// RFC 6750 §3.1 `invalid_token`: a missing, bad or dead bearer token.
@@ -63,28 +75,9 @@ pub(super) fn invalid_token() -> Status {
     status(Code::Unauthenticated, "invalid_token", why, None)
 }
 
-/// A registration error.
+/// An account error (registration).
 pub(super) fn user(error: UserError) -> Status {
-    let (code, oauth_code, retry) = match &error {
-        UserError::EmailTaken => (Code::AlreadyExists, "user_already_exists", None),
-        UserError::RegistrationClosed => (Code::PermissionDenied, "registration_disabled", None),
-        UserError::TooManyRequests(wait) => {
-            (Code::ResourceExhausted, "too_many_requests", Some(*wait))
-        }
-        UserError::Unavailable => (Code::Unavailable, "temporarily_unavailable", None),
-        UserError::MailNotConfigured => (Code::Unimplemented, "not_found", None),
-        UserError::InvalidLink => (Code::InvalidArgument, "invalid_token", None),
-        UserError::Internal(source) => return internal(source),
-        UserError::InvalidEmail(_)
-        | UserError::InvalidPassword(_)
-        | UserError::InvalidPasswordHash(_)
-        | UserError::InvalidDisplayName(_)
-        | UserError::CredentialChoice
-        | UserError::InvalidPage
-        | UserError::InvalidOffset
-        | UserError::NotFound => (Code::InvalidArgument, "invalid_request", None),
-    };
-    status(code, oauth_code, &error.to_string(), retry)
+    failure(error.classify())
 }
 
 /// The canonical name of a status code, for metrics and logs.
@@ -155,6 +148,49 @@ mod tests {
             status.metadata().get(OAUTH_ERROR).unwrap(),
             "too_many_requests"
         );
+    }
+
+    #[test]
+    fn account_errors_follow_the_same_kinds_as_over_http() {
+        let cases = [
+            (UserError::NotFound, Code::NotFound, "not_found"),
+            (
+                UserError::EmailTaken,
+                Code::AlreadyExists,
+                "user_already_exists",
+            ),
+            (
+                UserError::RegistrationClosed,
+                Code::PermissionDenied,
+                "registration_disabled",
+            ),
+            (
+                UserError::MailNotConfigured,
+                Code::Unimplemented,
+                "not_found",
+            ),
+            (
+                UserError::InvalidLink,
+                Code::InvalidArgument,
+                "invalid_token",
+            ),
+            (
+                UserError::CredentialChoice,
+                Code::InvalidArgument,
+                "invalid_request",
+            ),
+            (
+                UserError::Unavailable,
+                Code::Unavailable,
+                "temporarily_unavailable",
+            ),
+        ];
+        for (error, code, name) in cases {
+            let status = user(error);
+
+            assert_eq!(status.code(), code, "{name}");
+            assert_eq!(status.metadata().get(OAUTH_ERROR).unwrap(), name);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Rendering errors as HTTP responses; nothing internal ever reaches a body.
 //!
-//! Policy: each layer has its own error type (`oauth::Error`, `UserError`, ...); this module
-//! turns them into responses. `/token` answers RFC 6749 §5.2 JSON (`error`,
+//! Policy: the application layer classifies each of its errors once (`oauth::Classify`: a
+//! kind, the wire code, a safe description); this module maps the kinds to HTTP in one table
+//! (`From<Failure> for ApiError`), as `grpc::status` maps them to gRPC. `/token` answers RFC 6749 §5.2 JSON (`error`,
 //! `error_description`); other endpoints use `ApiError` with the same shape. A 500 carries a
 //! fixed body; the real error is put into the response's extensions and logged once by the
 //! `log_internal_errors` middleware, so `into_response` has no side effects. `anyhow` appears
@@ -17,7 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::oauth::{self, AuditError, ClientError, KeyError, UserError};
+use crate::oauth::{
+    self, AuditError, Classify as _, ClientError, Failure, KeyError, Kind, UserError,
+};
 
 /// `WWW-Authenticate` of `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
 const BASIC_CHALLENGE: &str = "Basic realm=\"sigil\", charset=\"UTF-8\"";
@@ -57,29 +60,13 @@ impl From<oauth::Error> for TokenError {
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let error = match self {
-            Self::OAuth(error) => error,
+        match self {
+            Self::OAuth(error) => ApiError::from(error).into_response(),
             Self::TooLarge => {
                 let why = "request body is too large";
-                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", why)
-                    .into_response();
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", why).into_response()
             }
-        };
-        let (code, description) = (error.code(), error.description());
-        let api = match error {
-            oauth::Error::InvalidClient => {
-                ApiError::new(StatusCode::UNAUTHORIZED, code, description)
-                    // RFC 9110 §15.5.2: a 401 must say which scheme to use.
-                    .with_challenge(HeaderValue::from_static(BASIC_CHALLENGE))
-            }
-            oauth::Error::Unavailable => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, description)
-            }
-            oauth::Error::TooManyRequests(wait) => ApiError::too_many_requests(wait),
-            oauth::Error::Internal(source) => ApiError::internal(source),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, code, description),
-        };
-        api.into_response()
+        }
     }
 }
 
@@ -128,8 +115,7 @@ impl ApiError {
             "too_many_requests",
             "too many attempts, retry later",
         );
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        api.retry_after = Some(seconds.max(1));
+        api.retry_after = Some(retry_seconds(wait));
         api
     }
 
@@ -149,7 +135,7 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
-            "database unreachable, retry later",
+            "the service is temporarily unavailable, retry later",
         )
     }
 
@@ -160,83 +146,55 @@ impl ApiError {
     }
 }
 
-impl From<oauth::Error> for ApiError {
-    fn from(error: oauth::Error) -> Self {
-        match error {
-            oauth::Error::Unavailable => Self::unavailable(),
-            oauth::Error::TooManyRequests(wait) => Self::too_many_requests(wait),
-            oauth::Error::Internal(source) => Self::internal(source),
-            other => Self::new(StatusCode::BAD_REQUEST, other.code(), other.description()),
-        }
-    }
-}
-
-impl From<KeyError> for ApiError {
-    fn from(error: KeyError) -> Self {
-        match error {
-            KeyError::NextKeyTooFresh(why) => {
-                Self::new(StatusCode::CONFLICT, "next_key_too_fresh", why)
+impl From<Failure> for ApiError {
+    /// The one HTTP table of the application's error classification (`oauth::Kind`).
+    fn from(failure: Failure) -> Self {
+        let Failure {
+            kind,
+            code,
+            description,
+        } = failure;
+        let status = match kind {
+            Kind::InvalidRequest | Kind::InvalidGrant | Kind::UnauthorizedClient => {
+                StatusCode::BAD_REQUEST
             }
-            KeyError::UnknownKid => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            Kind::InvalidClient => {
+                // RFC 9110 §15.5.2: a 401 must say which scheme to use.
+                let challenge = HeaderValue::from_static(BASIC_CHALLENGE);
+                return Self::new(StatusCode::UNAUTHORIZED, code, description)
+                    .with_challenge(challenge);
             }
-            KeyError::Unavailable => Self::unavailable(),
-            KeyError::Internal(source) => Self::internal(source),
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(error: UserError) -> Self {
-        let (status, code) = match error {
-            UserError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            UserError::EmailTaken => (StatusCode::CONFLICT, "user_already_exists"),
-            UserError::Unavailable => return Self::unavailable(),
-            UserError::TooManyRequests(wait) => return Self::too_many_requests(wait),
-            UserError::Internal(source) => return Self::internal(source),
-            UserError::InvalidEmail(_)
-            | UserError::InvalidPassword(_)
-            | UserError::InvalidPasswordHash(_)
-            | UserError::InvalidDisplayName(_)
-            | UserError::CredentialChoice
-            | UserError::InvalidPage
-            | UserError::InvalidOffset => (StatusCode::BAD_REQUEST, "invalid_request"),
-            UserError::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_disabled"),
-            UserError::MailNotConfigured => (StatusCode::NOT_FOUND, "not_found"),
-            UserError::InvalidLink => (StatusCode::BAD_REQUEST, "invalid_token"),
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound | Kind::NotEnabled => StatusCode::NOT_FOUND,
+            Kind::AlreadyExists | Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooManyRequests(wait) => {
+                let mut api = Self::new(StatusCode::TOO_MANY_REQUESTS, code, description);
+                api.retry_after = Some(retry_seconds(wait));
+                return api;
+            }
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal(source) => return Self::internal(source),
         };
-        Self::new(status, code, error.to_string())
+        Self::new(status, code, description)
     }
 }
 
-impl From<ClientError> for ApiError {
-    fn from(error: ClientError) -> Self {
-        let (status, code) = match error {
-            ClientError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ClientError::IdTaken => (StatusCode::CONFLICT, "client_already_exists"),
-            ClientError::PublicClient | ClientError::PublicClientConflict => {
-                (StatusCode::CONFLICT, "public_client")
+/// Every application error reaches HTTP through its classification.
+macro_rules! classified {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ApiError {
+            fn from(error: $error) -> Self {
+                Self::from(error.classify())
             }
-            ClientError::Unavailable => return Self::unavailable(),
-            ClientError::Internal(source) => return Self::internal(source),
-            _ => (StatusCode::BAD_REQUEST, "invalid_request"),
-        };
-        Self::new(status, code, error.to_string())
-    }
+        }
+    )*};
 }
 
-impl From<AuditError> for ApiError {
-    fn from(error: AuditError) -> Self {
-        match error {
-            AuditError::Unavailable => Self::unavailable(),
-            AuditError::Internal(source) => Self::internal(source),
-            other => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                other.to_string(),
-            ),
-        }
-    }
+classified!(oauth::Error, UserError, ClientError, KeyError, AuditError);
+
+/// A wait in whole seconds, rounded up, at least one.
+fn retry_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl IntoResponse for ApiError {
@@ -304,4 +262,77 @@ pub(super) async fn method_not_allowed() -> ApiError {
 /// The JSON 404 of unknown paths.
 pub(super) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::{ClientError, KeyError, UserError};
+
+    #[test]
+    fn each_kind_has_its_status_and_headers() {
+        let cases: [(ApiError, StatusCode, &str); 8] = [
+            (
+                oauth::Error::InvalidClient.into(),
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+            ),
+            (
+                oauth::Error::InvalidGrant("x").into(),
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+            ),
+            (
+                oauth::Error::UnauthorizedClient("x").into(),
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+            ),
+            (
+                UserError::RegistrationClosed.into(),
+                StatusCode::FORBIDDEN,
+                "registration_disabled",
+            ),
+            (
+                UserError::MailNotConfigured.into(),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                ClientError::IdTaken.into(),
+                StatusCode::CONFLICT,
+                "client_already_exists",
+            ),
+            (
+                KeyError::UnknownKid.into(),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                UserError::Unavailable.into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.code(), code);
+
+            let response = error.into_response();
+
+            assert_eq!(response.status(), status, "{code}");
+            let challenge = response.headers().get(header::WWW_AUTHENTICATE);
+            assert_eq!(challenge.is_some(), code == "invalid_client", "{code}");
+        }
+    }
+
+    #[test]
+    fn a_limit_says_when_to_retry_in_whole_seconds() {
+        let error = ApiError::from(UserError::TooManyRequests(
+            std::time::Duration::from_millis(2_100),
+        ));
+
+        let response = error.into_response();
+
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+    }
 }

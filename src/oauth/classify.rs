@@ -1,0 +1,240 @@
+//! The one error classification of the application layer. Every error a use case returns is
+//! classified once, here, as a `Failure`: a `Kind` (what sort of failure it is), the wire
+//! code (RFC 6749/6750, or sigil's own such as `not_found`) and a client-safe description.
+//! Each transport maps `Kind` in exactly one `match` (`http::error`: status and headers;
+//! `grpc::status`: code and metadata), so HTTP and gRPC cannot disagree about an error, and
+//! a new error is a new row here, not a new table per transport.
+//!
+//! Imports nothing from the transports.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::{AuditError, ClientError, Error, KeyError, UserError};
+
+/// What sort of failure an error is; the transports' tables are keyed by it.
+#[derive(Debug)]
+pub enum Kind {
+    /// Malformed or refused input (`invalid_request`, `invalid_scope`, an emailed link's
+    /// `invalid_token`): HTTP 400, gRPC `INVALID_ARGUMENT`.
+    InvalidRequest,
+    /// Client authentication failed: HTTP 401 with a `Basic` challenge, gRPC
+    /// `UNAUTHENTICATED`.
+    InvalidClient,
+    /// A grant or credential is invalid, expired or revoked: HTTP 400 (RFC 6749 §5.2), gRPC
+    /// `UNAUTHENTICATED`.
+    InvalidGrant,
+    /// The client may not do this: HTTP 400 (RFC 6749 §5.2), gRPC `PERMISSION_DENIED`.
+    UnauthorizedClient,
+    /// Nobody may do this here (self-registration switched off): HTTP 403, gRPC
+    /// `PERMISSION_DENIED`.
+    Forbidden,
+    /// No such entity: HTTP 404, gRPC `NOT_FOUND`.
+    NotFound,
+    /// A feature this server does not offer (mail without SMTP): HTTP 404, gRPC
+    /// `UNIMPLEMENTED`.
+    NotEnabled,
+    /// The entity exists already: HTTP 409, gRPC `ALREADY_EXISTS`.
+    AlreadyExists,
+    /// The request conflicts with the entity's state: HTTP 409, gRPC `FAILED_PRECONDITION`.
+    Conflict,
+    /// A limit was reached; retry after this long: HTTP 429 with `Retry-After`, gRPC
+    /// `RESOURCE_EXHAUSTED` with `retry-after`.
+    TooManyRequests(Duration),
+    /// The database is unreachable: HTTP 503, gRPC `UNAVAILABLE`.
+    Unavailable,
+    /// A bug or unexpected failure: HTTP 500, gRPC `INTERNAL`; the cause is logged by the
+    /// transport, never shown.
+    Internal(anyhow::Error),
+}
+
+/// A classified error: what each transport renders.
+#[derive(Debug)]
+pub struct Failure {
+    /// What sort of failure.
+    pub kind: Kind,
+    /// The wire code (`error`, `x-oauth-error`).
+    pub code: &'static str,
+    /// The client-safe sentence (`error_description`, the status message).
+    pub description: Cow<'static, str>,
+}
+
+/// The description of every `Unavailable`.
+const UNAVAILABLE: &str = "the service is temporarily unavailable, retry later";
+/// The description of every `TooManyRequests`.
+const TOO_MANY: &str = "too many attempts, retry later";
+
+impl Failure {
+    fn new(kind: Kind, code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn too_many(wait: Duration) -> Self {
+        Self::new(Kind::TooManyRequests(wait), "too_many_requests", TOO_MANY)
+    }
+
+    fn unavailable() -> Self {
+        Self::new(Kind::Unavailable, "temporarily_unavailable", UNAVAILABLE)
+    }
+
+    fn internal(source: anyhow::Error) -> Self {
+        Self::new(
+            Kind::Internal(source),
+            "server_error",
+            "internal server error",
+        )
+    }
+
+    fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::InvalidRequest, "invalid_request", description)
+    }
+}
+
+/// An application error's classification.
+pub trait Classify {
+    /// The error as its `Failure`.
+    fn classify(self) -> Failure;
+}
+
+impl Classify for Error {
+    fn classify(self) -> Failure {
+        let (code, description) = (self.code(), self.description());
+        let kind = match self {
+            Self::InvalidRequest(_) | Self::UnsupportedGrantType | Self::InvalidScope => {
+                Kind::InvalidRequest
+            }
+            Self::InvalidClient => Kind::InvalidClient,
+            Self::InvalidGrant(_) => Kind::InvalidGrant,
+            Self::UnauthorizedClient(_) => Kind::UnauthorizedClient,
+            Self::TooManyRequests(wait) => return Failure::too_many(wait),
+            Self::Unavailable => return Failure::unavailable(),
+            Self::Internal(source) => return Failure::internal(source),
+        };
+        Failure::new(kind, code, description)
+    }
+}
+
+impl Classify for UserError {
+    fn classify(self) -> Failure {
+        let (kind, code) = match self {
+            Self::NotFound => (Kind::NotFound, "not_found"),
+            Self::EmailTaken => (Kind::AlreadyExists, "user_already_exists"),
+            Self::RegistrationClosed => (Kind::Forbidden, "registration_disabled"),
+            Self::MailNotConfigured => (Kind::NotEnabled, "not_found"),
+            Self::InvalidLink => (Kind::InvalidRequest, "invalid_token"),
+            Self::TooManyRequests(wait) => return Failure::too_many(wait),
+            Self::Unavailable => return Failure::unavailable(),
+            Self::Internal(source) => return Failure::internal(source),
+            Self::InvalidEmail(_)
+            | Self::InvalidPassword(_)
+            | Self::InvalidPasswordHash(_)
+            | Self::InvalidDisplayName(_)
+            | Self::CredentialChoice
+            | Self::InvalidPage
+            | Self::InvalidOffset => (Kind::InvalidRequest, "invalid_request"),
+        };
+        Failure::new(kind, code, self.to_string())
+    }
+}
+
+impl Classify for ClientError {
+    fn classify(self) -> Failure {
+        let (kind, code) = match self {
+            Self::NotFound => (Kind::NotFound, "not_found"),
+            Self::IdTaken => (Kind::AlreadyExists, "client_already_exists"),
+            Self::PublicClient | Self::PublicClientConflict => (Kind::Conflict, "public_client"),
+            Self::Unavailable => return Failure::unavailable(),
+            Self::Internal(source) => return Failure::internal(source),
+            Self::InvalidName(_)
+            | Self::InvalidGrantTypes
+            | Self::InvalidRedirectUri(_)
+            | Self::InvalidPostLogoutRedirectUri(_)
+            | Self::InvalidScope(_)
+            | Self::InvalidAudience(_)
+            | Self::PublicClientCredentials => (Kind::InvalidRequest, "invalid_request"),
+        };
+        Failure::new(kind, code, self.to_string())
+    }
+}
+
+impl Classify for KeyError {
+    fn classify(self) -> Failure {
+        match self {
+            Self::NextKeyTooFresh(why) => Failure::new(Kind::Conflict, "next_key_too_fresh", why),
+            Self::UnknownKid => Failure::new(Kind::NotFound, "not_found", self.to_string()),
+            Self::Unavailable => Failure::unavailable(),
+            Self::Internal(source) => Failure::internal(source),
+        }
+    }
+}
+
+impl Classify for AuditError {
+    fn classify(self) -> Failure {
+        match self {
+            Self::Unavailable => Failure::unavailable(),
+            Self::Internal(source) => Failure::internal(source),
+            Self::InvalidPage | Self::InvalidCursor => Failure::invalid_request(self.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_entity_is_not_found_whatever_it_is() {
+        let failures = [
+            UserError::NotFound.classify(),
+            ClientError::NotFound.classify(),
+            KeyError::UnknownKid.classify(),
+        ];
+
+        for failure in failures {
+            assert!(matches!(failure.kind, Kind::NotFound), "{failure:?}");
+            assert_eq!(failure.code, "not_found");
+        }
+    }
+
+    #[test]
+    fn every_outage_and_limit_reads_the_same_whatever_layer_raised_it() {
+        let outages = [
+            Error::Unavailable.classify(),
+            UserError::Unavailable.classify(),
+            ClientError::Unavailable.classify(),
+            KeyError::Unavailable.classify(),
+            AuditError::Unavailable.classify(),
+        ];
+        let limits = [
+            Error::TooManyRequests(Duration::from_secs(3)).classify(),
+            UserError::TooManyRequests(Duration::from_secs(3)).classify(),
+        ];
+
+        for failure in outages {
+            assert!(matches!(failure.kind, Kind::Unavailable));
+            assert_eq!(
+                (failure.code, failure.description.as_ref()),
+                ("temporarily_unavailable", UNAVAILABLE)
+            );
+        }
+        for failure in limits {
+            assert!(matches!(failure.kind, Kind::TooManyRequests(wait) if wait.as_secs() == 3));
+            assert_eq!(
+                (failure.code, failure.description.as_ref()),
+                ("too_many_requests", TOO_MANY)
+            );
+        }
+    }
+
+    #[test]
+    fn internal_failures_show_a_fixed_sentence() {
+        let failure = UserError::Internal(anyhow::anyhow!("secret detail")).classify();
+
+        assert_eq!(failure.code, "server_error");
+        assert_eq!(failure.description, "internal server error");
+    }
+}
