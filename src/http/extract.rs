@@ -1,7 +1,5 @@
 //! Our own extractors, so malformed input becomes a clear OAuth error, never axum's text.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
@@ -10,53 +8,23 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::extract::rejection::JsonRejection;
 
 use super::error::{ApiError, TokenError};
-use crate::oauth::{BasicCredentials, ClientAuthentication, Error};
+use crate::oauth::{BasicCredentials, ClientAuthentication, Error, Params, TOKEN_PARAMETERS};
 
-/// Parameters of the OAuth endpoints that must not be repeated (RFC 6749 §3.2), each with
-/// the error naming it. Unknown parameters are ignored, as RFC 6749 §3.2 requires, and so may
-/// repeat.
-const KNOWN_PARAMETERS: [(&str, &str); 13] = [
-    ("grant_type", "parameter grant_type is repeated"),
-    ("scope", "parameter scope is repeated"),
-    ("client_id", "parameter client_id is repeated"),
-    ("client_secret", "parameter client_secret is repeated"),
-    ("username", "parameter username is repeated"),
-    ("password", "parameter password is repeated"),
-    ("refresh_token", "parameter refresh_token is repeated"),
-    ("token", "parameter token is repeated"),
-    ("token_type_hint", "parameter token_type_hint is repeated"),
-    ("all", "parameter all is repeated"),
-    ("code", "parameter code is repeated"),
-    ("redirect_uri", "parameter redirect_uri is repeated"),
-    ("code_verifier", "parameter code_verifier is repeated"),
-];
-
-/// An `application/x-www-form-urlencoded` body (RFC 6749 §3.2): known parameters at most
-/// once; a parameter sent without a value counts as omitted (RFC 6749 §3.1).
+/// An `application/x-www-form-urlencoded` body read by the one OAuth parameter rule
+/// (`oauth::Params`): known parameters at most once (a repeat is `invalid_request`), a
+/// parameter sent without a value counts as omitted (RFC 6749 §3.1).
 #[derive(Debug)]
-pub(super) struct OAuthForm(HashMap<&'static str, String>);
+pub(super) struct OAuthForm(Params);
 
 impl OAuthForm {
     /// Takes a parameter out of the form.
     pub(super) fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
+        self.0.take(name)
     }
 
     fn parse(body: &[u8]) -> Result<Self, Error> {
-        let mut params = HashMap::new();
-        let mut seen = Vec::new();
-        for (name, value) in form_urlencoded::parse(body) {
-            let Some(&(known, repeated)) = KNOWN_PARAMETERS.iter().find(|(k, _)| *k == name) else {
-                continue;
-            };
-            if seen.contains(&known) {
-                return Err(Error::InvalidRequest(repeated));
-            }
-            seen.push(known);
-            if !value.is_empty() {
-                params.insert(known, value.into_owned());
-            }
-        }
+        let params = Params::from_urlencoded(body, &TOKEN_PARAMETERS);
+        params.check().map_err(Error::InvalidRequest)?;
         Ok(Self(params))
     }
 }
@@ -220,13 +188,14 @@ mod tests {
     #[test]
     fn form_rejects_repeated_known_parameters_and_ignores_unknown_ones() {
         let repeated = OAuthForm::parse(b"grant_type=a&scope=x&scope=y");
-        let unknown_twice = OAuthForm::parse(b"grant_type=a&foo=1&foo=2").unwrap();
+        let mut unknown_twice = OAuthForm::parse(b"grant_type=a&foo=1&foo=2").unwrap();
 
         assert!(matches!(
             repeated,
             Err(Error::InvalidRequest("parameter scope is repeated"))
         ));
-        assert_eq!(unknown_twice.0.len(), 1);
+        assert_eq!(unknown_twice.take("grant_type").as_deref(), Some("a"));
+        assert_eq!(unknown_twice.take("foo"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::grants::password::{Login, check_login};
+use super::params::{AUTHORIZE_PARAMETERS, Known, Params};
 use super::{Error, TokenIssuer, events};
 use crate::domain::{
     Actor, AuthorizationCode, BrowserSessionToken, ClientId, CodeChallenge, GrantType, Scope,
@@ -52,6 +53,36 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     /// `max_age` in seconds.
     pub max_age: Option<String>,
+    /// The first parameter that appeared twice (RFC 6749 §3.1): its name and refusal.
+    pub repeated: Option<Known>,
+}
+
+impl AuthorizeParams {
+    /// The parameters of a query string (the request, or the forms' hidden copy of it), by
+    /// the one OAuth parameter rule (`Params`): the first value of each, a repeat noted.
+    pub fn from_query(query: &str) -> Self {
+        let mut params = Params::from_urlencoded(query.as_bytes(), &AUTHORIZE_PARAMETERS);
+        let repeated = params.repeated().and_then(|name| {
+            AUTHORIZE_PARAMETERS
+                .iter()
+                .copied()
+                .find(|(known, _)| *known == name)
+        });
+        Self {
+            client_id: params.take("client_id"),
+            redirect_uri: params.take("redirect_uri"),
+            response_type: params.take("response_type"),
+            response_mode: params.take("response_mode"),
+            scope: params.take("scope"),
+            state: params.take("state"),
+            nonce: params.take("nonce"),
+            code_challenge: params.take("code_challenge"),
+            code_challenge_method: params.take("code_challenge_method"),
+            prompt: params.take("prompt"),
+            max_age: params.take("max_age"),
+            repeated,
+        }
+    }
 }
 
 /// A request whose client and redirect URI match.
@@ -400,6 +431,10 @@ impl Browser {
         &self,
         params: &AuthorizeParams,
     ) -> Result<Result<Request, String>, AuthorizeError> {
+        // RFC 6749 §3.1 for the two parameters that decide where an error may go: shown.
+        if let Some(("client_id", why) | ("redirect_uri", why)) = params.repeated {
+            return Err(AuthorizeError::Page(why));
+        }
         let client_id = params
             .client_id
             .as_deref()
@@ -440,6 +475,9 @@ impl Browser {
                 why,
             )))
         };
+        if let Some((_, why)) = params.repeated {
+            return refuse("invalid_request", why);
+        }
         if !client.grant_types.contains(GrantType::AuthorizationCode) {
             return refuse(
                 "unauthorized_client",

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::authorize::{AuthorizeError, Browser, with_query};
 use super::events;
+use super::params::{END_SESSION_PARAMETERS, Params};
 use crate::domain::{Actor, ClientId};
 use crate::store::{AuditEntry, BrowserSession};
 
@@ -26,6 +27,23 @@ pub struct EndSession {
     pub state: Option<String>,
     /// The client, when no hint names it.
     pub client_id: Option<String>,
+    /// The refusal of the first parameter that appeared twice (RFC 6749 §3.1), if any.
+    pub repeated: Option<&'static str>,
+}
+
+impl EndSession {
+    /// The logout request of a query string (or the confirmation form's hidden copy), by the
+    /// one OAuth parameter rule (`Params`).
+    pub fn from_query(query: &str) -> Self {
+        let mut params = Params::from_urlencoded(query.as_bytes(), &END_SESSION_PARAMETERS);
+        Self {
+            id_token_hint: params.take("id_token_hint"),
+            post_logout_redirect_uri: params.take("post_logout_redirect_uri"),
+            state: params.take("state"),
+            client_id: params.take("client_id"),
+            repeated: params.check().err(),
+        }
+    }
 }
 
 /// What a logout request comes to.
@@ -57,6 +75,9 @@ impl Browser {
         (confirmed, ip): (bool, Option<IpAddr>),
         now: DateTime<Utc>,
     ) -> Result<Logout, AuthorizeError> {
+        if let Some(why) = request.repeated {
+            return Err(AuthorizeError::Page(why));
+        }
         let hint = request
             .id_token_hint
             .as_deref()

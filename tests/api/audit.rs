@@ -543,7 +543,7 @@ async fn the_audit_log_pages_by_cursor_and_filters() {
 }
 
 fn urlencode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 #[tokio::test]

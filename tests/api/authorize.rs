@@ -670,3 +670,39 @@ async fn parallel_exchanges_of_one_code_issue_tokens_exactly_once() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_parameter_is_invalid_request_on_every_browser_endpoint() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    let mut browser = Browser::new(&app);
+    let url = authorize_url(&client, &pkce().1, &[]);
+
+    let scope_twice = browser.get(&format!("{url}&scope=openid")).await;
+    let state_twice = browser.get(&format!("{url}&state=other")).await;
+    let client_twice = browser.get(&format!("{url}&client_id={client}")).await;
+    let logout_twice = browser
+        .get(&format!("/end-session?state=a&state=b&client_id={client}"))
+        .await;
+
+    for (seen, name) in [(&scope_twice, "scope"), (&state_twice, "state")] {
+        assert_eq!(
+            seen.param("error").as_deref(),
+            Some("invalid_request"),
+            "{name}"
+        );
+        assert_eq!(
+            seen.param("error_description"),
+            Some(format!("parameter {name} is repeated")),
+        );
+    }
+    let (status, html) = client_twice.page();
+    assert_eq!(
+        status, 400,
+        "a repeated client_id is shown, never redirected"
+    );
+    assert!(html.contains("parameter client_id is repeated"), "{html}");
+    let (status, html) = logout_twice.page();
+    assert_eq!(status, 400);
+    assert!(html.contains("parameter state is repeated"), "{html}");
+}

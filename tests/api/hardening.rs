@@ -254,7 +254,7 @@ fn body(input: Input) -> BoxedStrategy<Vec<u8>> {
         Input::Form(fields) => {
             let pair = (prop::sample::select(fields.to_vec()), text());
             let form = prop::collection::vec(pair, 0..7).prop_map(|pairs| {
-                form_urlencoded::Serializer::new(String::new())
+                url::form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(pairs)
                     .finish()
                     .into_bytes()

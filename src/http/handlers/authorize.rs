@@ -65,7 +65,7 @@ pub(crate) async fn get_authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let params = parse_params(&query);
+    let params = AuthorizeParams::from_query(&query);
     let cookie = state.cookies.session(&headers);
     let step = state
         .sigil
@@ -97,7 +97,7 @@ pub(crate) async fn post_authorize(
     let Some(form) = verified(&state.cookies, &headers, form, |form| &form.csrf) else {
         return expired();
     };
-    let params = parse_params(&form.request);
+    let params = AuthorizeParams::from_query(&form.request);
     let login = state
         .sigil
         .browser
@@ -138,7 +138,7 @@ pub(crate) async fn post_authorize_consent(
     let Some(form) = verified(&state.cookies, &headers, form, |form| &form.csrf) else {
         return expired();
     };
-    let params = parse_params(&form.request);
+    let params = AuthorizeParams::from_query(&form.request);
     let cookie = state.cookies.session(&headers);
     let step = state
         .sigil
@@ -276,34 +276,6 @@ pub(super) fn expired() -> Response {
         "This form has expired or did not come from this site. Go back to the application and start again.",
     )
     .into_response()
-}
-
-/// The authorization request's parameters from a query string.
-fn parse_params(query: &str) -> AuthorizeParams {
-    let mut params = AuthorizeParams::default();
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let slot = match name.as_ref() {
-            "client_id" => &mut params.client_id,
-            "redirect_uri" => &mut params.redirect_uri,
-            "response_type" => &mut params.response_type,
-            "response_mode" => &mut params.response_mode,
-            "scope" => &mut params.scope,
-            "state" => &mut params.state,
-            "nonce" => &mut params.nonce,
-            "code_challenge" => &mut params.code_challenge,
-            "code_challenge_method" => &mut params.code_challenge_method,
-            "prompt" => &mut params.prompt,
-            "max_age" => &mut params.max_age,
-            _ => continue,
-        };
-        // RFC 6749 §3.1: parameters must not repeat; the first one counts, a repeat empties
-        // it (then it is refused as missing).
-        *slot = match slot {
-            None => Some(value.into_owned()),
-            Some(_) => Some(String::new()),
-        };
-    }
-    params
 }
 
 /// The posted form when it parsed and carries the CSRF token of the browser's pre-session

@@ -86,7 +86,7 @@ async fn end_session(
         .sigil
         .browser
         .end_session(
-            &parse_request(query),
+            &EndSession::from_query(query),
             session.as_deref(),
             (confirmed, client_ip),
             state.clock.now(),
@@ -130,20 +130,4 @@ fn render(
     };
     state.cookies.clear_session(&mut response);
     response
-}
-
-/// The logout request of a query string.
-fn parse_request(query: &str) -> EndSession {
-    let mut request = EndSession::default();
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let value = Some(value.into_owned());
-        match name.as_ref() {
-            "id_token_hint" => request.id_token_hint = value,
-            "post_logout_redirect_uri" => request.post_logout_redirect_uri = value,
-            "state" => request.state = value,
-            "client_id" => request.client_id = value,
-            _ => {}
-        }
-    }
-    request
 }

@@ -314,7 +314,7 @@ impl Api {
 
 /// Form-encodes pairs (RFC 6749 appendix B).
 pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
+    url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish()
 }

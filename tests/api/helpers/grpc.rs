@@ -31,7 +31,8 @@ impl Api {
 
 /// `message` with `authorization: Basic` metadata, encoded as RFC 6749 §2.3.1 says.
 pub fn with_basic<T>(message: T, id: &str, secret: &str) -> Request<T> {
-    let encode = |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
+    let encode =
+        |part: &str| url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
     let credentials = STANDARD.encode(format!("{}:{}", encode(id), encode(secret)));
     with_metadata(message, "authorization", &format!("Basic {credentials}"))
 }
