@@ -8,99 +8,22 @@
 //! `iss` (RFC 9207).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::grants::password::{Login, check_login};
-use super::params::{AUTHORIZE_PARAMETERS, Known, Params};
-use super::{Error, TokenIssuer, events};
-use crate::domain::{
-    Actor, AuthorizationCode, BrowserSessionToken, ClientId, CodeChallenge, GrantType, Scope,
+use super::authorize_request::{
+    AuthorizeParams, AuthorizeRequest, MAX_OPAQUE_CHARS, Refusal, Trusted,
 };
+use super::grants::password::{Login, check_login};
+use super::{Error, TokenIssuer, events};
+use crate::domain::{Actor, AuthorizationCode, BrowserSessionToken, ClientId, Scope};
 use crate::store::{
     AuditEntry, BrowserSession, Client, NewAuthorizationCode, NewBrowserSession, Store, User,
 };
 
 /// How long a code lives (RFC 6749 §4.1.2: short; ten minutes at most).
 const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
-/// Longest `state` or `nonce` accepted.
-const MAX_OPAQUE_CHARS: usize = 1024;
-
-/// The parameters of an authorization request, as sent (query or the forms' hidden copy).
-#[derive(Debug, Clone, Default)]
-pub struct AuthorizeParams {
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `redirect_uri`.
-    pub redirect_uri: Option<String>,
-    /// `response_type` (only `code`).
-    pub response_type: Option<String>,
-    /// `response_mode` (only `query`).
-    pub response_mode: Option<String>,
-    /// `scope`.
-    pub scope: Option<String>,
-    /// `state`, echoed back.
-    pub state: Option<String>,
-    /// `nonce`, put into the ID token.
-    pub nonce: Option<String>,
-    /// `code_challenge` (PKCE).
-    pub code_challenge: Option<String>,
-    /// `code_challenge_method` (only `S256`).
-    pub code_challenge_method: Option<String>,
-    /// `prompt`: `none`, `login`, `consent`.
-    pub prompt: Option<String>,
-    /// `max_age` in seconds.
-    pub max_age: Option<String>,
-    /// The first parameter that appeared twice (RFC 6749 §3.1): its name and refusal.
-    pub repeated: Option<Known>,
-}
-
-impl AuthorizeParams {
-    /// The parameters of a query string (the request, or the forms' hidden copy of it), by
-    /// the one OAuth parameter rule (`Params`): the first value of each, a repeat noted.
-    pub fn from_query(query: &str) -> Self {
-        let mut params = Params::from_urlencoded(query.as_bytes(), &AUTHORIZE_PARAMETERS);
-        let repeated = params.repeated().and_then(|name| {
-            AUTHORIZE_PARAMETERS
-                .iter()
-                .copied()
-                .find(|(known, _)| *known == name)
-        });
-        Self {
-            client_id: params.take("client_id"),
-            redirect_uri: params.take("redirect_uri"),
-            response_type: params.take("response_type"),
-            response_mode: params.take("response_mode"),
-            scope: params.take("scope"),
-            state: params.take("state"),
-            nonce: params.take("nonce"),
-            code_challenge: params.take("code_challenge"),
-            code_challenge_method: params.take("code_challenge_method"),
-            prompt: params.take("prompt"),
-            max_age: params.take("max_age"),
-            repeated,
-        }
-    }
-}
-
-/// A request whose client and redirect URI match.
-struct Request {
-    client: Arc<Client>,
-    /// Where the browser goes back to.
-    redirect_to: String,
-    /// The `redirect_uri` parameter as sent ("" when absent): the token request must repeat it.
-    redirect_param: String,
-    state: Option<String>,
-    scope: Option<Scope>,
-    nonce: Option<String>,
-    challenge: CodeChallenge,
-    prompt_none: bool,
-    prompt_login: bool,
-    prompt_consent: bool,
-    max_age: Option<i64>,
-}
 
 /// What the browser sees next.
 #[derive(Debug)]
@@ -333,7 +256,7 @@ impl Browser {
     /// third-party client, else the code.
     async fn proceed(
         &self,
-        request: &Request,
+        request: &AuthorizeRequest,
         session: Option<BrowserSession>,
         fresh: bool,
         now: DateTime<Utc>,
@@ -379,7 +302,7 @@ impl Browser {
     }
 
     /// The scope the code will carry: what was asked, within what the client may have.
-    fn granted_scope(&self, request: &Request) -> Result<Scope, AuthorizeError> {
+    fn granted_scope(&self, request: &AuthorizeRequest) -> Result<Scope, AuthorizeError> {
         TokenIssuer::narrow_scope(request.scope.clone(), &request.client.scopes)
             .map_err(|_| AuthorizeError::Page("the requested scope is not allowed for this client"))
     }
@@ -387,7 +310,7 @@ impl Browser {
     /// Issues a code for `session`'s user and sends the browser back with it.
     async fn issue_code(
         &self,
-        request: &Request,
+        request: &AuthorizeRequest,
         session: &BrowserSession,
         now: DateTime<Utc>,
     ) -> Result<Step, AuthorizeError> {
@@ -430,23 +353,33 @@ impl Browser {
     async fn validate(
         &self,
         params: &AuthorizeParams,
-    ) -> Result<Result<Request, String>, AuthorizeError> {
+    ) -> Result<Result<AuthorizeRequest, String>, AuthorizeError> {
+        let trusted = self.trusted(params).await?;
+        let (redirect_to, state) = (trusted.redirect_to.clone(), trusted.state.clone());
+        Ok(
+            AuthorizeRequest::parse(params, trusted).map_err(|Refusal { error, why }| {
+                self.error_to(&redirect_to, state.as_deref(), error, &why)
+            }),
+        )
+    }
+
+    /// The client and the redirect URI, once they match (until then every error is shown on
+    /// a page, never redirected), and the `state` to echo.
+    async fn trusted(&self, params: &AuthorizeParams) -> Result<Trusted, AuthorizeError> {
         // RFC 6749 §3.1 for the two parameters that decide where an error may go: shown.
         if let Some(("client_id", why) | ("redirect_uri", why)) = params.repeated {
             return Err(AuthorizeError::Page(why));
         }
-        let client_id = params
-            .client_id
-            .as_deref()
-            .filter(|id| !id.is_empty())
-            .ok_or(AuthorizeError::Page(
-                "the request names no client (client_id)",
-            ))?;
-        let unknown = AuthorizeError::Page("the request names an unknown client");
-        let client_id = ClientId::parse(client_id).map_err(|_| unknown)?;
-        let client = self.store.find_client(&client_id).await?;
-        let client = client.ok_or(AuthorizeError::Page("the request names an unknown client"))?;
-        let redirect_param = params.redirect_uri.clone().unwrap_or_default();
+        let client_id = params.client_id.as_deref().ok_or(AuthorizeError::Page(
+            "the request names no client (client_id)",
+        ))?;
+        let unknown = || AuthorizeError::Page("the request names an unknown client");
+        let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        let client = self
+            .store
+            .find_client(&client_id)
+            .await?
+            .ok_or_else(unknown)?;
         let redirect_to = match params.redirect_uri.as_deref() {
             Some(uri) => client
                 .redirect_uris
@@ -460,111 +393,22 @@ impl Browser {
         .ok_or(AuthorizeError::Page(
             "the redirect URI is missing or not registered for this client",
         ))?;
-        let state = params.state.clone().filter(|state| !state.is_empty());
+        let state = params.state.clone();
         if state
             .as_ref()
             .is_some_and(|state| state.chars().count() > MAX_OPAQUE_CHARS)
         {
             return Err(AuthorizeError::Page("the state parameter is too long"));
         }
-        let refuse = |error: &str, why: &str| {
-            Ok(Err(self.error_to(
-                &redirect_to,
-                state.as_deref(),
-                error,
-                why,
-            )))
-        };
-        if let Some((_, why)) = params.repeated {
-            return refuse("invalid_request", why);
-        }
-        if !client.grant_types.contains(GrantType::AuthorizationCode) {
-            return refuse(
-                "unauthorized_client",
-                "this client may not use the authorization code grant",
-            );
-        }
-        match params.response_type.as_deref() {
-            Some("code") => {}
-            None | Some("") => return refuse("invalid_request", "response_type is required"),
-            Some(_) => {
-                return refuse(
-                    "unsupported_response_type",
-                    "only response_type=code is supported",
-                );
-            }
-        }
-        if params
-            .response_mode
-            .as_deref()
-            .is_some_and(|mode| mode != "query")
-        {
-            return refuse("invalid_request", "only response_mode=query is supported");
-        }
-        let challenge = match CodeChallenge::parse(
-            params.code_challenge.as_deref(),
-            params.code_challenge_method.as_deref(),
-        ) {
-            Ok(challenge) => challenge,
-            Err(error) => return refuse("invalid_request", &error.to_string()),
-        };
-        let Ok(scope) = super::requested_scope(params.scope.as_deref()) else {
-            return refuse("invalid_scope", "the scope is malformed");
-        };
-        if TokenIssuer::narrow_scope(scope.clone(), &client.scopes).is_err() {
-            return refuse(
-                "invalid_scope",
-                "the requested scope is not allowed for this client",
-            );
-        }
-        let nonce = params.nonce.clone().filter(|nonce| !nonce.is_empty());
-        if nonce
-            .as_ref()
-            .is_some_and(|nonce| nonce.chars().count() > MAX_OPAQUE_CHARS)
-        {
-            return refuse("invalid_request", "the nonce is too long");
-        }
-        let prompts: Vec<&str> = params
-            .prompt
-            .as_deref()
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|p| !p.is_empty())
-            .collect();
-        if prompts
-            .iter()
-            .any(|p| !["none", "login", "consent", "select_account"].contains(p))
-            || (prompts.contains(&"none") && prompts.len() > 1)
-        {
-            return refuse(
-                "invalid_request",
-                "prompt must be none, or any of login and consent",
-            );
-        }
-        let max_age = match params.max_age.as_deref().filter(|age| !age.is_empty()) {
-            None => None,
-            Some(age) => match age.parse::<i64>() {
-                Ok(age) if age >= 0 => Some(age),
-                _ => return refuse("invalid_request", "max_age must be a number of seconds"),
-            },
-        };
-        Ok(Ok(Request {
+        Ok(Trusted {
             client,
             redirect_to,
-            redirect_param,
             state,
-            scope,
-            nonce,
-            challenge,
-            prompt_none: prompts.contains(&"none"),
-            prompt_login: prompts.contains(&"login"),
-            prompt_consent: prompts.contains(&"consent"),
-            max_age,
-        }))
+        })
     }
 
     /// The redirect carrying `error` for a validated request.
-    fn error(&self, request: &Request, error: &str, why: &str) -> String {
+    fn error(&self, request: &AuthorizeRequest, error: &str, why: &str) -> String {
         self.error_to(&request.redirect_to, request.state.as_deref(), error, why)
     }
 

@@ -8,6 +8,7 @@
 mod admin;
 mod audit;
 mod authorize;
+mod authorize_request;
 mod bearer;
 mod bootstrap;
 pub mod claims;
@@ -40,7 +41,8 @@ use chrono::{DateTime, Utc};
 pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
 pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
-pub use authorize::{AuthorizeError, AuthorizeParams, Browser, NewSession, Step};
+pub use authorize::{AuthorizeError, Browser, NewSession, Step};
+pub use authorize_request::AuthorizeParams;
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
 pub use classify::{Classify, Failure, Kind};
@@ -178,8 +180,9 @@ pub enum Grant {
         code: AuthorizationCode,
         /// The `redirect_uri` parameter, when sent.
         redirect_uri: Option<String>,
-        /// The PKCE verifier (RFC 7636 §4.5).
-        code_verifier: String,
+        /// The PKCE verifier (RFC 7636 §4.5); the grant refuses a request without one, so
+        /// every transport requires PKCE.
+        code_verifier: Option<String>,
     },
 }
 

@@ -706,3 +706,34 @@ async fn a_repeated_parameter_is_invalid_request_on_every_browser_endpoint() {
     assert_eq!(status, 400);
     assert!(html.contains("parameter state is repeated"), "{html}");
 }
+
+#[tokio::test]
+async fn an_exchange_without_a_verifier_is_refused_and_does_not_spend_the_code() {
+    let app = spawn_app().await;
+    let client = dashboard(&app, true).await;
+    app.create_user("ann@example.com").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    let code = signed_in(&app, &mut browser, &client, &challenge)
+        .await
+        .param("code")
+        .unwrap();
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+    ];
+    let without = app.post_token(&form, None).await;
+    let with = exchange(&app, &client, &code, &verifier).await;
+
+    assert_eq!(without.status(), 400);
+    let body: serde_json::Value = without.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(
+        body["error_description"],
+        "code_verifier is required (PKCE)"
+    );
+    assert_eq!(with.status(), 200, "the code was not spent");
+}

@@ -132,9 +132,7 @@ fn token_request(client: ClientAuthentication, mut form: OAuthForm) -> Result<To
                     .ok_or(Error::InvalidRequest("code is required"))?,
             ),
             redirect_uri: form.take("redirect_uri"),
-            code_verifier: form
-                .take("code_verifier")
-                .ok_or(Error::InvalidRequest("code_verifier is required (PKCE)"))?,
+            code_verifier: form.take("code_verifier"),
         },
     };
     Ok(TokenRequest {

@@ -19,7 +19,8 @@ pub(in crate::oauth) struct Exchange {
     pub(in crate::oauth) code: AuthorizationCode,
     /// The `redirect_uri` of the token request (`None` when absent).
     pub(in crate::oauth) redirect_uri: Option<String>,
-    pub(in crate::oauth) code_verifier: String,
+    /// The PKCE verifier; `None` when the request carried none (refused).
+    pub(in crate::oauth) code_verifier: Option<String>,
     pub(in crate::oauth) ip: Option<IpAddr>,
 }
 
@@ -32,6 +33,11 @@ pub(in crate::oauth) async fn grant(
     exchange: Exchange,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, Error> {
+    // RFC 9700 §2.1.1: PKCE for every client. Refused before the code is looked at, so a
+    // request without a verifier does not spend it.
+    let Some(verifier) = exchange.code_verifier.as_deref() else {
+        return Err(Error::InvalidRequest("code_verifier is required (PKCE)"));
+    };
     let hash = exchange.code.hash();
     let mut tx = issuer.store.begin().await?;
     let Some(code) = tx.use_authorization_code(&hash, now).await? else {
@@ -43,7 +49,7 @@ pub(in crate::oauth) async fn grant(
     let bound = code.client_id == client.id.as_str()
         && code.redirect_uri == exchange.redirect_uri.as_deref().unwrap_or_default()
         && code.expires_at > now
-        && challenge.verifies(&exchange.code_verifier);
+        && challenge.verifies(verifier);
     if !bound {
         // Spent all the same: a code presented wrongly is never tried again.
         tx.commit().await?;
