@@ -5,9 +5,10 @@
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
 //!   a named point; `html`, the escaping of text for pages and mails.
-//! - `http`: axum router, handlers, extractors and error rendering; the only user of axum
-//!   besides `app`. Handlers parse, make one call into `oauth`, render; they never touch
-//!   `store` or `keys`.
+//! - `http`: axum router, handlers, extractors, error rendering (one table from the
+//!   application's error kinds), the hosted pages' cookies and the connection loop (`serve`:
+//!   idle, age and per-address limits); the only user of axum besides `app`. Handlers parse,
+//!   make one call into `oauth`, render; they never touch `store` or `keys`.
 //! - `grpc`: the tonic server of `sigil.v1.Auth` (compiled from `proto/` by `build.rs`),
 //!   health and reflection; the only user of tonic. Each rpc makes the one call into `oauth`
 //!   that its HTTP twin makes.

@@ -2,8 +2,12 @@
 //!
 //! Shared steps live here once: client authentication, scope narrowing, token minting and
 //! session (refresh-family) creation. `grants/` holds only what differs per grant; `users.rs`
-//! and `clients.rs` account management, `sessions.rs` revocation, logout, introspection and userinfo. Callers pass
-//! `now`, so tests never sleep. Imports `store`, `keys` and `password`, never `axum`.
+//! and `clients.rs` account management, `sessions.rs` revocation, logout, introspection and
+//! userinfo; `authorize.rs` the browser login and `authorize_request.rs` the checks of an
+//! authorization request; `params.rs` the one OAuth parameter rule (RFC 6749 §3.1) every
+//! endpoint reads by; `classify.rs` the one error classification both transports map;
+//! `limits/` the brute-force limits and rates. Callers pass `now`, so tests never sleep.
+//! Imports `store`, `keys` and `password`, never `axum`.
 
 mod admin;
 mod audit;
