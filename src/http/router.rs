@@ -56,22 +56,13 @@ pub fn router(state: AppState, request_timeout: Duration, operations: Operations
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .method_not_allowed_fallback(method_not_allowed);
     let (endpoints, _) = endpoint_routes.split_for_parts();
-    let endpoints = endpoints
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(log_internal_errors))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(
-            // Spans carry method and path only: never headers, query strings (a client may
-            // put a secret there by mistake) or bodies.
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        );
+    let endpoints = guarded(endpoints, request_timeout).layer(
+        // Spans carry method and path only: never headers, query strings (a client may
+        // put a secret there by mistake) or bodies.
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+    );
     documents
         .merge(endpoints)
         .layer(middleware::from_fn_with_state(
@@ -89,6 +80,14 @@ pub fn management_router(state: AppState, request_timeout: Duration) -> Router {
         .routes(routes!(health::get_healthz))
         .merge(operations_routes())
         .split_for_parts();
+    guarded(routes, request_timeout)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The guards of routes that do real work: JSON answers to unknown paths and methods, the
+/// one log line of an internal error, the per-request timeout and the panic guard.
+fn guarded(routes: Router<AppState>, request_timeout: Duration) -> Router<AppState> {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -98,8 +97,6 @@ pub fn management_router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
 }
 
 /// The span of one request: method and path, nothing the client wrote elsewhere.

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::verify_email::checked_token;
+use super::verify_email::{LinkQuery, checked_token};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiQuery, is_form};
@@ -39,16 +39,6 @@ pub(crate) struct ResetPasswordRequest {
     password: String,
 }
 
-/// The emailed link's token.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ResetLinkQuery {
-    /// The `token` of the emailed link.
-    #[param(value_type = crate::http::schema::LinkToken)]
-    token: String,
-}
-
 /// Asks for a password-reset link (`202`, whatever the address: the answer never tells
 /// whether an account exists). The link works once, for one hour, and dies if the password
 /// changes meanwhile. `429` (with `Retry-After`) beyond the requests allowed for the address
@@ -76,14 +66,11 @@ pub(crate) async fn post_password_forgot(
 
 /// The link in the reset mail: a form for the new password (no script, no external asset),
 /// posted to `POST /password/reset`.
-#[utoipa::path(get, path = "/password/reset", tag = "users", params(ResetLinkQuery),
+#[utoipa::path(get, path = "/password/reset", tag = "users", params(LinkQuery),
     responses((status = 200, content_type = "text/html", body = String, description = "the form"),
         (status = 400, content_type = "text/html", body = String, description = "no token")))]
-pub(crate) async fn get_password_reset(
-    query: Result<ApiQuery<ResetLinkQuery>, ApiError>,
-) -> Response {
-    let token = match query.and_then(|ApiQuery(query)| Ok(checked_token(&query.token)?.to_owned()))
-    {
+pub(crate) async fn get_password_reset(query: Result<ApiQuery<LinkQuery>, ApiError>) -> Response {
+    let token = match LinkQuery::token(query) {
         Ok(token) => token,
         Err(error) => return Page::error(error, TITLE),
     };

@@ -21,14 +21,31 @@ const TITLE: &str = "Email verification";
 pub(super) const MAX_TOKEN_CHARS: usize = 512;
 
 /// The link's token.
-#[derive(Deserialize, ToSchema, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyEmailRequest {
     /// The `token` of the emailed link.
     #[schema(value_type = crate::http::schema::LinkToken)]
+    token: String,
+}
+
+/// The token of an emailed link (`?token=`): the verification link and the reset link.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkQuery {
+    /// The `token` of the emailed link.
     #[param(value_type = crate::http::schema::LinkToken)]
     token: String,
+}
+
+impl LinkQuery {
+    /// The token of an emailed link's query, unless the query is malformed or the token
+    /// cannot be one sigil made (`400`).
+    pub(super) fn token(query: Result<ApiQuery<Self>, ApiError>) -> Result<String, ApiError> {
+        let ApiQuery(query) = query?;
+        Ok(checked_token(&query.token)?.to_owned())
+    }
 }
 
 /// The address to send a new verification link to.
@@ -97,14 +114,11 @@ pub(crate) async fn post_verify_email(
 /// external asset), whose button posts to `POST /verify-email`. Opening the link changes
 /// nothing, so a mail scanner that fetches every link verifies no address. `400` with a page
 /// for a link without a usable token.
-#[utoipa::path(get, path = "/verify-email", tag = "users", params(VerifyEmailRequest),
+#[utoipa::path(get, path = "/verify-email", tag = "users", params(LinkQuery),
     responses((status = 200, content_type = "text/html", body = String, description = "the confirmation page"),
         (status = 400, content_type = "text/html", body = String, description = "no usable token")))]
-pub(crate) async fn get_verify_email(
-    query: Result<ApiQuery<VerifyEmailRequest>, ApiError>,
-) -> Response {
-    let token = match query.and_then(|ApiQuery(query)| Ok(checked_token(&query.token)?.to_owned()))
-    {
+pub(crate) async fn get_verify_email(query: Result<ApiQuery<LinkQuery>, ApiError>) -> Response {
+    let token = match LinkQuery::token(query) {
         Ok(token) => token,
         Err(error) => return Page::error(error, TITLE),
     };
