@@ -12,12 +12,10 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::authorize_request::{
-    AuthorizeParams, AuthorizeRequest, MAX_OPAQUE_CHARS, Refusal, Trusted,
-};
+use super::authorize_request::{AuthorizeParams, AuthorizeRequest};
 use super::grants::password::{Login, check_login};
 use super::{Error, TokenIssuer, events};
-use crate::domain::{Actor, AuthorizationCode, BrowserSessionToken, ClientId, Scope};
+use crate::domain::{Actor, AuthorizationCode, BrowserSessionToken, Scope};
 use crate::store::{
     AuditEntry, BrowserSession, Client, NewAuthorizationCode, NewBrowserSession, Store, User,
 };
@@ -348,72 +346,19 @@ impl Browser {
         Ok(Step::Redirect(with_query(&request.redirect_to, &pairs)))
     }
 
-    /// Checks the request. `Err(Page)` while the redirect URI is not trusted; `Ok(Err(url))`
-    /// for an error the client is told about through its redirect URI.
-    async fn validate(
-        &self,
-        params: &AuthorizeParams,
-    ) -> Result<Result<AuthorizeRequest, String>, AuthorizeError> {
-        let trusted = self.trusted(params).await?;
-        let (redirect_to, state) = (trusted.redirect_to.clone(), trusted.state.clone());
-        Ok(
-            AuthorizeRequest::parse(params, trusted).map_err(|Refusal { error, why }| {
-                self.error_to(&redirect_to, state.as_deref(), error, &why)
-            }),
-        )
-    }
-
-    /// The client and the redirect URI, once they match (until then every error is shown on
-    /// a page, never redirected), and the `state` to echo.
-    async fn trusted(&self, params: &AuthorizeParams) -> Result<Trusted, AuthorizeError> {
-        // RFC 6749 §3.1 for the two parameters that decide where an error may go: shown.
-        if let Some(("client_id", why) | ("redirect_uri", why)) = params.repeated {
-            return Err(AuthorizeError::Page(why));
-        }
-        let client_id = params.client_id.as_deref().ok_or(AuthorizeError::Page(
-            "the request names no client (client_id)",
-        ))?;
-        let unknown = || AuthorizeError::Page("the request names an unknown client");
-        let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
-        let client = self
-            .store
-            .find_client(&client_id)
-            .await?
-            .ok_or_else(unknown)?;
-        let redirect_to = match params.redirect_uri.as_deref() {
-            Some(uri) => client
-                .redirect_uris
-                .iter()
-                .find_map(|registered| registered.redirect_for(uri)),
-            None => match client.redirect_uris.as_slice() {
-                [only] => Some(only.as_str().to_owned()),
-                _ => None,
-            },
-        }
-        .ok_or(AuthorizeError::Page(
-            "the redirect URI is missing or not registered for this client",
-        ))?;
-        let state = params.state.clone();
-        if state
-            .as_ref()
-            .is_some_and(|state| state.chars().count() > MAX_OPAQUE_CHARS)
-        {
-            return Err(AuthorizeError::Page("the state parameter is too long"));
-        }
-        Ok(Trusted {
-            client,
-            redirect_to,
-            state,
-        })
-    }
-
     /// The redirect carrying `error` for a validated request.
     fn error(&self, request: &AuthorizeRequest, error: &str, why: &str) -> String {
         self.error_to(&request.redirect_to, request.state.as_deref(), error, why)
     }
 
     /// RFC 6749 §4.1.2.1: `redirect_to` carrying `error`, its description, `state` and `iss`.
-    fn error_to(&self, redirect_to: &str, state: Option<&str>, error: &str, why: &str) -> String {
+    pub(super) fn error_to(
+        &self,
+        redirect_to: &str,
+        state: Option<&str>,
+        error: &str,
+        why: &str,
+    ) -> String {
         let mut pairs = vec![("error", error), ("error_description", why)];
         pairs.extend(state.map(|state| ("state", state)));
         pairs.push(("iss", &self.issuer.settings.issuer));

@@ -1,15 +1,16 @@
 //! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, RFC 7636) as parameters
 //! (`AuthorizeParams`, read by the one OAuth parameter rule) and, once its client and
-//! redirect URI are trusted, as a checked `AuthorizeRequest` built from small named checks.
-//! Each check's refusal is an RFC 6749 §4.1.2.1 error the client is sent.
+//! redirect URI are trusted (`Browser::validate`: until then every error is shown on a page,
+//! never redirected), as a checked `AuthorizeRequest` built from small named checks. Each
+//! check's refusal is an RFC 6749 §4.1.2.1 error the client is sent.
 //!
 //! Imports nothing from the transports.
 
 use std::sync::Arc;
 
-use super::TokenIssuer;
 use super::params::{AUTHORIZE_PARAMETERS, Known, Params};
-use crate::domain::{CodeChallenge, GrantType, Scope};
+use super::{AuthorizeError, Browser, TokenIssuer};
+use crate::domain::{ClientId, CodeChallenge, GrantType, Scope};
 use crate::store::Client;
 
 /// Longest `state` or `nonce` accepted.
@@ -140,6 +141,67 @@ impl AuthorizeRequest {
             prompt_login: prompts.contains(&"login"),
             prompt_consent: prompts.contains(&"consent"),
             max_age,
+        })
+    }
+}
+
+impl Browser {
+    /// Checks the request. `Err(Page)` while the redirect URI is not trusted; `Ok(Err(url))`
+    /// for an error the client is told about through its redirect URI.
+    pub(super) async fn validate(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<Result<AuthorizeRequest, String>, AuthorizeError> {
+        let trusted = self.trusted(params).await?;
+        let (redirect_to, state) = (trusted.redirect_to.clone(), trusted.state.clone());
+        Ok(
+            AuthorizeRequest::parse(params, trusted).map_err(|Refusal { error, why }| {
+                self.error_to(&redirect_to, state.as_deref(), error, &why)
+            }),
+        )
+    }
+
+    /// The client and the redirect URI, once they match (until then every error is shown on
+    /// a page, never redirected), and the `state` to echo.
+    async fn trusted(&self, params: &AuthorizeParams) -> Result<Trusted, AuthorizeError> {
+        // RFC 6749 §3.1 for the two parameters that decide where an error may go: shown.
+        if let Some(("client_id", why) | ("redirect_uri", why)) = params.repeated {
+            return Err(AuthorizeError::Page(why));
+        }
+        let client_id = params.client_id.as_deref().ok_or(AuthorizeError::Page(
+            "the request names no client (client_id)",
+        ))?;
+        let unknown = || AuthorizeError::Page("the request names an unknown client");
+        let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        let client = self
+            .store
+            .find_client(&client_id)
+            .await?
+            .ok_or_else(unknown)?;
+        let redirect_to = match params.redirect_uri.as_deref() {
+            Some(uri) => client
+                .redirect_uris
+                .iter()
+                .find_map(|registered| registered.redirect_for(uri)),
+            None => match client.redirect_uris.as_slice() {
+                [only] => Some(only.as_str().to_owned()),
+                _ => None,
+            },
+        }
+        .ok_or(AuthorizeError::Page(
+            "the redirect URI is missing or not registered for this client",
+        ))?;
+        let state = params.state.clone();
+        if state
+            .as_ref()
+            .is_some_and(|state| state.chars().count() > MAX_OPAQUE_CHARS)
+        {
+            return Err(AuthorizeError::Page("the state parameter is too long"));
+        }
+        Ok(Trusted {
+            client,
+            redirect_to,
+            state,
         })
     }
 }
