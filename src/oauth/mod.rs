@@ -1,8 +1,8 @@
 //! Token issuance and sessions: the grant logic of RFC 6749, free of HTTP.
 //!
 //! Shared steps live here once: client authentication, scope narrowing, token minting and
-//! session (refresh-family) creation. `grants/` holds only what differs per grant; `users.rs`
-//! and `clients.rs` account management, `sessions.rs` revocation, logout, introspection and
+//! session (refresh-family) creation. `grants/` holds only what differs per grant; `users/`
+//! and `clients/` account management, `sessions.rs` revocation, logout, introspection and
 //! userinfo; `authorize.rs` the browser login and `authorize_request.rs` the checks of an
 //! authorization request; `params.rs` the one OAuth parameter rule (RFC 6749 §3.1) every
 //! endpoint reads by; `classify.rs` the one error classification both transports map;
