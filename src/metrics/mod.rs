@@ -15,6 +15,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod limit;
+
+pub use limit::Limit;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -62,42 +66,6 @@ struct MailLabels {
 struct KeyLabels {
     kid: String,
     state: &'static str,
-}
-
-/// Which limit turned a request away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// Too many failed logins for one username.
-    LoginUsername,
-    /// Too many failed logins from one client IP.
-    LoginIp,
-    /// A client exceeded its `/token` request rate.
-    ClientRate,
-    /// Too many registrations from one client IP.
-    RegistrationIp,
-    /// Too many registrations in total.
-    RegistrationTotal,
-    /// Too many mails asked for one email address from one requester.
-    MailEmail,
-    /// Too many mails asked for one email address from everyone (answered, not sent).
-    MailEmailTotal,
-    /// Too many mail requests (resend, forgot, reset) from one client IP.
-    MailIp,
-}
-
-impl Limit {
-    fn label(self) -> &'static str {
-        match self {
-            Self::LoginUsername => "login_username",
-            Self::LoginIp => "login_ip",
-            Self::ClientRate => "client_rate",
-            Self::RegistrationIp => "registration_ip",
-            Self::RegistrationTotal => "registration_total",
-            Self::MailEmail => "mail_email",
-            Self::MailEmailTotal => "mail_email_total",
-            Self::MailIp => "mail_ip",
-        }
-    }
 }
 
 /// The password-hash queue at one moment.

@@ -24,6 +24,11 @@ use crate::oauth::{
 };
 use crate::store::{ClientWatcher, Store, StoreOptions};
 
+mod signals;
+
+use signals::shutdown_signal;
+pub(crate) use signals::stop_requested;
+
 /// The longest the relay waits between passes when no commit of this instance woke it (rows
 /// written by other instances).
 const RELAY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -376,32 +381,5 @@ fn load_kek(config: &KeyConfig) -> anyhow::Result<KeyEncryptionKey> {
             .context("SIGIL_KEY_ENCRYPTION_KEY: expected 32 bytes in base64url"),
         None => KeyEncryptionKey::load_or_create_file(&config.keys_dir)
             .with_context(|| format!("--keys-dir {}", config.keys_dir.display())),
-    }
-}
-
-async fn shutdown_signal() {
-    stop_requested().await;
-    tracing::info!("shutdown signal received, draining requests");
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn stop_requested() {
-    let interrupt = async {
-        // OK because failing to install a signal handler at start is unrecoverable.
-        tokio::signal::ctrl_c()
-            .await
-            .expect("install SIGINT handler");
-    };
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        // OK because failing to install a signal handler at start is unrecoverable.
-        signal(SignalKind::terminate())
-            .expect("install SIGTERM handler")
-            .recv()
-            .await;
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
     }
 }
