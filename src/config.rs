@@ -14,9 +14,10 @@ use secrecy::SecretString;
 use crate::cli::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, MailArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::domain::ClientId;
+use crate::domain::SigningAlgorithm;
 use crate::hooks::Hooks;
 use crate::http::ConnectionLimits;
-use crate::keys::{KeySettings, RotationPolicy, SigningAlgorithm};
+use crate::keys::{KeySettings, RotationPolicy};
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
 

@@ -11,8 +11,8 @@ use crate::app::{operator, operator_keys};
 use crate::config::{KeyConfig, PasswordConfig};
 use crate::domain::{ClientSecret, RedirectUri};
 use crate::oauth::{
-    Admin, AuditFilter, AuditRecord, Client, ClientError, ClientSpec, Credential, KeyError,
-    NewAccount, RegisteredClient, StoredKey, UserError,
+    Admin, AuditFilter, AuditView, ClientError, ClientSpec, ClientView, Credential, KeyError,
+    KeyView, NewAccount, RegisteredClient, UserError,
 };
 
 /// Runs a client subcommand.
@@ -149,7 +149,7 @@ async fn open_keys(args: KeyArgs, now: DateTime<Utc>) -> anyhow::Result<crate::o
     operator_keys(&KeyConfig::from_args(args)?, now).await
 }
 
-fn print_keys(keys: &[StoredKey], json: bool) -> anyhow::Result<()> {
+fn print_keys(keys: &[KeyView], json: bool) -> anyhow::Result<()> {
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
     if json {
         let rows: Vec<_> = keys
@@ -233,13 +233,15 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
+fn print_clients(clients: &[ClientView], json: bool) -> anyhow::Result<()> {
     if json {
         let rows: Vec<_> = clients
             .iter()
-            .map(|c| serde_json::json!({ "client_id": c.id, "name": c.name, "public": c.secret_hash.is_none(),
+            .map(|c| {
+                serde_json::json!({ "client_id": c.id, "name": c.name, "public": c.public,
                 "grant_types": c.grant_types.to_string(), "scope": c.scopes.to_string(),
-                "audience": c.audience, "created_at": c.created_at }))
+                "audience": c.audience, "created_at": c.created_at })
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -257,7 +259,7 @@ fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_audit(events: &[AuditRecord], next: Option<&str>, json: bool) -> anyhow::Result<()> {
+fn print_audit(events: &[AuditView], next: Option<&str>, json: bool) -> anyhow::Result<()> {
     if json {
         let rows: Vec<_> = events
             .iter()

@@ -9,12 +9,14 @@ mod client_id;
 mod display_name;
 mod email;
 mod grant_type;
+mod ids;
 mod link_kind;
 mod opaque_secret;
 mod password;
 mod pkce;
 mod redirect_uri;
 mod scope;
+mod signing;
 
 pub use actor::{Actor, Principal};
 pub use audience::{Audience, AudienceError};
@@ -22,6 +24,7 @@ pub use client_id::{ClientId, ClientIdError};
 pub use display_name::{DisplayName, DisplayNameError};
 pub use email::{Email, EmailError};
 pub use grant_type::{GrantType, GrantTypeError, GrantTypes};
+pub use ids::{FamilyId, IdError, UserId};
 pub use link_kind::{LinkKind, LinkKindError};
 pub use opaque_secret::{
     AuthorizationCode, BrowserSessionToken, ClientSecret, LinkToken, RefreshToken, SecretHash,
@@ -30,3 +33,4 @@ pub use password::{MAX_PASSWORD_CHARS, Password, PasswordError};
 pub use pkce::{CodeChallenge, PkceError};
 pub use redirect_uri::{REDIRECT_URI_PATTERN, RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeError};
+pub use signing::{KeyState, SigningAlgorithm};

@@ -73,6 +73,14 @@ impl Scope {
     }
 }
 
+impl TryFrom<String> for Scope {
+    type Error = ScopeError;
+
+    fn try_from(value: String) -> Result<Self, ScopeError> {
+        Self::parse(&value)
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tokens: Vec<&str> = self.0.iter().map(String::as_str).collect();

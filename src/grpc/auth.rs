@@ -125,7 +125,9 @@ impl Auth for AuthService {
                     .register(&message.email, message.password.into(), ip, now)
                     .await
                     .map_err(status::user)?;
-                Ok(RegisterResponse { user_id: user.id })
+                Ok(RegisterResponse {
+                    user_id: user.id.into(),
+                })
             })
             .await
     }

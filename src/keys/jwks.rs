@@ -6,7 +6,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::store::{KeyState, StoredKey};
+use crate::domain::KeyState;
+use crate::store::StoredKey;
 
 /// JWK members a verifier may see. Anything else in a stored JWK is dropped, so no private
 /// member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) can reach the JWKS even if one were stored.
@@ -71,11 +72,12 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::domain::SigningAlgorithm;
 
     fn stored(kid: &str, state: KeyState, jwk: &str) -> StoredKey {
         StoredKey {
             kid: kid.into(),
-            alg: "RS256".into(),
+            alg: SigningAlgorithm::Rs256,
             state,
             public_jwk: jwk.into(),
             sealed_private_key: None,

@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::encryption::KeyEncryptionKey;
-use super::signing_key::{self, SigningAlgorithm};
+use super::signing_key;
 use super::{KeyRingError, KeySettings};
 use crate::domain::Actor;
-use crate::store::{self, AuditEntry, KeyState, NewEvent, NewSigningKey, Store, StoredKey, Tx};
+use crate::domain::{KeyState, SigningAlgorithm};
+use crate::store::{self, AuditEntry, NewEvent, NewSigningKey, Store, StoredKey, Tx};
 
 /// The actor of transitions sigil makes on its own (on start and at every key check).
 fn scheduler() -> Actor {
@@ -159,7 +160,7 @@ impl KeyManager {
         let before = self.store.list_signing_keys().await?;
         for &alg in &algorithms {
             let (own, others): (Vec<&StoredKey>, Vec<&StoredKey>) =
-                before.iter().partition(|key| key.alg == alg.as_str());
+                before.iter().partition(|key| key.alg == alg);
             let own: Vec<StoredKey> = own.into_iter().cloned().collect();
             let others_sign = others.iter().any(|key| key.state == KeyState::Current);
             // Retired keys leave below, whatever their algorithm.
@@ -171,10 +172,10 @@ impl KeyManager {
             }
         }
         let keys = self.store.list_signing_keys().await?;
-        let configured = |key: &StoredKey| algorithms.iter().any(|alg| alg.as_str() == key.alg);
+        let configured = |key: &StoredKey| algorithms.contains(&key.alg);
         let all_sign = algorithms.iter().all(|alg| {
             keys.iter()
-                .any(|key| key.alg == alg.as_str() && key.state == KeyState::Current)
+                .any(|key| key.alg == *alg && key.state == KeyState::Current)
         });
         let mut stale: Vec<&str> = keys
             .iter()
@@ -303,7 +304,7 @@ impl KeyManager {
         let new = NewSigningKey {
             sealed_private_key: self.kek.seal(&generated.kid, &generated.private_der)?,
             kid: generated.kid,
-            alg: generated.alg.as_str().to_owned(),
+            alg: generated.alg,
             public_jwk: generated.public_jwk,
         };
         let mut tx = self.store.begin().await?;
@@ -346,7 +347,7 @@ mod tests {
     fn key(kid: &str, state: KeyState, published: DateTime<Utc>) -> StoredKey {
         StoredKey {
             kid: kid.into(),
-            alg: "RS256".into(),
+            alg: SigningAlgorithm::Rs256,
             state,
             public_jwk: String::new(),
             sealed_private_key: None,

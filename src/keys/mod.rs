@@ -26,10 +26,10 @@ pub use encryption::{KEK_FILE_NAME, KeyEncryptionKey, OpenError};
 pub use export::{ExportFormat, ExportedFile, JWKS_FILE, KID_MAP, export};
 pub use jwks::Jwks;
 pub use lifecycle::RotationPolicy;
-pub use signing_key::SigningAlgorithm;
 
 use crate::domain::Actor;
-use crate::store::{self, AuditEntry, KeyState, Revocation, Store, StoredKey, Tx};
+use crate::domain::{KeyState, SigningAlgorithm};
+use crate::store::{self, AuditEntry, Revocation, Store, StoredKey, Tx};
 
 /// Longest token accepted for verification, in bytes.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -189,7 +189,7 @@ impl KeyRing {
         for alg in self.manager.settings.algorithms() {
             let find = |state| {
                 keys.iter()
-                    .find(|key: &&StoredKey| key.state == state && key.alg == alg.as_str())
+                    .find(|key: &&StoredKey| key.state == state && key.alg == alg)
             };
             let (Some(current), Some(next)) = (find(KeyState::Current), find(KeyState::Next))
             else {
@@ -258,7 +258,7 @@ impl KeyRing {
         if state == KeyState::Current {
             let alg = tx.signing_key(kid).await?.map(|key| key.alg);
             if let Some(successor) = match alg {
-                Some(alg) => tx.current_signing_key(&alg).await?,
+                Some(alg) => tx.current_signing_key(alg).await?,
                 None => None,
             } {
                 lifecycle::key_event(&mut tx, &successor.kid, "activated", now).await?;
@@ -326,7 +326,7 @@ fn open_signer(
     kek: &KeyEncryptionKey,
     key: &StoredKey,
 ) -> Result<signing_key::Signer, KeyRingError> {
-    let alg: SigningAlgorithm = key.alg.parse().map_err(anyhow::Error::msg)?;
+    let alg = key.alg;
     let sealed = key
         .sealed_private_key
         .as_deref()
@@ -337,8 +337,7 @@ fn open_signer(
 
 fn verifier(key: &StoredKey) -> anyhow::Result<Box<dyn JwsVerifier>> {
     let jwk = Jwk::from_bytes(key.public_jwk.as_bytes())?;
-    let alg: SigningAlgorithm = key.alg.parse().map_err(anyhow::Error::msg)?;
-    Ok(match alg {
+    Ok(match key.alg {
         SigningAlgorithm::Rs256 => Box::new(RS256.verifier_from_jwk(&jwk)?),
         SigningAlgorithm::Es256 => Box::new(ES256.verifier_from_jwk(&jwk)?),
     })
@@ -362,7 +361,7 @@ fn build_ring(
 ) -> Result<Ring, KeyRingError> {
     let current_of = |alg: SigningAlgorithm| {
         keys.iter()
-            .find(|key| key.state == KeyState::Current && key.alg == alg.as_str())
+            .find(|key| key.state == KeyState::Current && key.alg == alg)
     };
     let current = current_of(settings.algorithm)
         .or_else(|| keys.iter().find(|key| key.state == KeyState::Current))

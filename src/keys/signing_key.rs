@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,38 +9,7 @@ use josekit::jwk::{Jwk, KeyPair as _};
 use josekit::jws::{ES256, JwsSigner, RS256};
 use sha2::{Digest as _, Sha256};
 
-/// A JWS algorithm sigil signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256; RSA key of the configured size.
-    Rs256,
-    /// ECDSA on P-256 with SHA-256.
-    Es256,
-}
-
-impl SigningAlgorithm {
-    /// The JOSE name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-        }
-    }
-}
-
-impl FromStr for SigningAlgorithm {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        match value {
-            "RS256" => Ok(Self::Rs256),
-            "ES256" => Ok(Self::Es256),
-            other => Err(format!(
-                "unsupported signing algorithm {other:?} (use RS256 or ES256)"
-            )),
-        }
-    }
-}
+use crate::domain::SigningAlgorithm;
 
 /// A freshly generated key pair, before it is sealed and stored.
 pub(super) struct GeneratedKey {

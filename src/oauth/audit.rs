@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::AuditView;
 use super::admin::{Admin, read_audited};
-use crate::store::{self, AuditEntry, AuditQuery, AuditRecord, Store};
+use crate::store::{self, AuditEntry, AuditQuery, Store};
 
 /// Page size when the caller gives none.
 const DEFAULT_PAGE: u32 = 100;
@@ -57,7 +58,7 @@ pub struct AuditFilter {
 #[derive(Debug)]
 pub struct AuditPage {
     /// The rows.
-    pub events: Vec<AuditRecord>,
+    pub events: Vec<AuditView>,
     /// Pass as `cursor` for the next (older) page; `None` on the last.
     pub next_cursor: Option<String>,
 }
@@ -119,7 +120,7 @@ impl AuditLog {
             false => None,
         };
         Ok(AuditPage {
-            events,
+            events: events.into_iter().map(AuditView::from).collect(),
             next_cursor,
         })
     }

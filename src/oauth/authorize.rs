@@ -328,13 +328,13 @@ impl Browser {
         let mut tx = self.store.begin().await?;
         tx.insert_authorization_code(&NewAuthorizationCode {
             hash: &code.hash(),
-            client_id: request.client.id.as_str(),
+            client_id: &request.client.id,
             user_id: &user.id,
             sid: &session.sid,
             redirect_uri: &request.redirect_param,
             code_challenge: request.challenge.as_str(),
             nonce: request.nonce.as_deref(),
-            scope: &scope.to_string(),
+            scope: &scope,
             auth_time: session.auth_time,
             expires_at: now + CODE_TTL,
         })

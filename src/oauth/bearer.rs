@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::TokenIssuer;
 use super::claims::ACCESS_TOKEN_TYP;
-use crate::domain::Scope;
+use crate::domain::{FamilyId, Scope, UserId};
 
 /// A verified access token's claims.
 #[derive(Debug, Clone)]
@@ -16,8 +16,8 @@ pub struct AccessToken {
     pub client_id: String,
     /// Granted scope.
     pub scope: Scope,
-    /// The user's session (refresh family); `None` for client_credentials.
-    pub session: Option<String>,
+    /// The user's session; `None` for client_credentials.
+    pub session: Option<UserSession>,
     /// Audience.
     pub audience: Option<String>,
     /// Token id.
@@ -26,6 +26,15 @@ pub struct AccessToken {
     pub iat: i64,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+}
+
+/// The login session a user's access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    /// The session (refresh family): the token's `sid`.
+    pub family: FamilyId,
+    /// Its user: the token's `sub`.
+    pub user: UserId,
 }
 
 /// The token is forged, expired, malformed or not an access token of this issuer.
@@ -69,11 +78,18 @@ impl TokenIssuer {
         }
         let scope =
             Scope::parse(claims.scope.as_deref().unwrap_or_default()).map_err(|_| InvalidToken)?;
+        let session = match claims.sid {
+            Some(sid) => Some(UserSession {
+                family: FamilyId::parse(sid).map_err(|_| InvalidToken)?,
+                user: UserId::parse(claims.sub.as_str()).map_err(|_| InvalidToken)?,
+            }),
+            None => None,
+        };
         Ok(AccessToken {
             subject: claims.sub,
             client_id: claims.client_id,
             scope,
-            session: claims.sid,
+            session,
             audience: claims.aud,
             jti: claims.jti,
             iat: claims.iat,

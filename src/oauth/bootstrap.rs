@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::clients::new_client;
 use super::{ClientSpec, Credential, NewAccount, Sigil, UserError};
-use crate::domain::{ClientId, ClientSecret};
+use crate::domain::{ClientId, ClientSecret, UserId};
 
 /// What to create on an empty database.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +26,7 @@ pub struct Bootstrapped {
     /// The admin client, and its secret when sigil generated it (to be shown once).
     pub admin_client: Option<(ClientId, Option<ClientSecret>)>,
     /// The admin user's id.
-    pub admin_user: Option<String>,
+    pub admin_user: Option<UserId>,
 }
 
 /// Grants and scope of the bootstrap admin client: its own tokens (client_credentials) and

@@ -90,7 +90,7 @@ impl Browser {
         if let Some(session) = self.session(cookie, now).await? {
             let vouched = hint
                 .as_ref()
-                .is_some_and(|(_, subject)| *subject == session.user_id);
+                .is_some_and(|(_, subject)| subject == session.user_id.as_str());
             if !confirmed && !vouched {
                 return Ok(Logout::Confirm { return_to });
             }

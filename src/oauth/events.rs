@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::domain::GrantType;
+use crate::domain::{FamilyId, GrantType, UserId};
 use crate::store::{Client, NewEvent, User};
 
 /// `user.<verb>`: `created`, `updated` (with the names of the `changed` fields), `deleted`,
@@ -48,11 +48,12 @@ pub(super) fn client(verb: &'static str, client: &Client, at: DateTime<Utc>) -> 
     NewEvent::new("client", client.id.as_str(), verb, data, at)
 }
 
-/// `session.created`: a successful login started session `session_id`; `method` is
+/// `session.created`: a successful login started session `session_id` (a refresh family, or
+/// a browser session); `method` is
 /// `password` (the password grant) or `browser` (the hosted login page).
 pub(super) fn session_created(
     session_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     (client_id, method): (&str, &str),
     ip: Option<IpAddr>,
     at: DateTime<Utc>,
@@ -96,7 +97,7 @@ impl SessionEnd {
 /// `session.invalidated`: session `session_id` of `user_id` ended for `reason`.
 pub(super) fn session_invalidated(
     session_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     reason: SessionEnd,
     at: DateTime<Utc>,
 ) -> NewEvent {
@@ -111,9 +112,9 @@ pub(super) fn session_invalidated(
 /// `token.issued`: an access token `jti`, expiring at `exp`, for `grant`.
 pub(super) struct Issued<'a> {
     pub(super) grant: GrantType,
-    pub(super) user_id: Option<&'a str>,
+    pub(super) user_id: Option<&'a UserId>,
     pub(super) client_id: &'a str,
-    pub(super) session_id: Option<&'a str>,
+    pub(super) session_id: Option<&'a FamilyId>,
     pub(super) jti: &'a str,
     pub(super) exp: DateTime<Utc>,
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::admin::{Admin, audited, read_audited};
+use crate::domain::KeyState;
 use crate::keys::{Jwks, KeyRing, KeyRingError};
-use crate::store::{self, AuditEntry, KeyState, Store, StoredKey};
+use crate::oauth::KeyView;
+use crate::store::{self, AuditEntry, Store, StoredKey};
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +34,7 @@ pub struct Revoked {
     /// The state the key was in.
     pub was: KeyState,
     /// Every key ever in the ring, afterwards.
-    pub ring: Vec<StoredKey>,
+    pub ring: Vec<KeyView>,
 }
 
 impl From<KeyRingError> for KeyError {
@@ -89,11 +91,7 @@ impl Keys {
 
     /// Every key ever in the ring, oldest first.
     #[tracing::instrument(skip_all)]
-    pub async fn list(
-        &self,
-        admin: &Admin,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<StoredKey>, KeyError> {
+    pub async fn list(&self, admin: &Admin, now: DateTime<Utc>) -> Result<Vec<KeyView>, KeyError> {
         list_keys(&self.store, admin, now).await
     }
 
@@ -105,12 +103,12 @@ impl Keys {
         admin: &Admin,
         force: bool,
         now: DateTime<Utc>,
-    ) -> Result<Vec<StoredKey>, KeyError> {
+    ) -> Result<Vec<KeyView>, KeyError> {
         let entry = AuditEntry::new(admin.actor(), "key.rotate", now)
             .details(serde_json::json!({ "force": force }));
         let rotated = self.ring.rotate(now, force, admin.actor()).await;
         audited(&self.store, entry, rotated).await?;
-        Ok(self.ring.list().await?)
+        Ok(views(self.ring.list().await?))
     }
 
     /// Emergency revocation of `kid`: the key leaves the JWKS at once (its row is in the
@@ -131,7 +129,7 @@ impl Keys {
         let was = audited(&self.store, entry, revoked).await?;
         Ok(Revoked {
             was,
-            ring: self.ring.list().await?,
+            ring: views(self.ring.list().await?),
         })
     }
 }
@@ -141,8 +139,12 @@ pub(super) async fn list_keys(
     store: &Store,
     admin: &Admin,
     now: DateTime<Utc>,
-) -> Result<Vec<StoredKey>, KeyError> {
+) -> Result<Vec<KeyView>, KeyError> {
     let keys = store.list_all_signing_keys().await.map_err(KeyError::from);
     let entry = AuditEntry::new(admin.actor(), "key.list", now);
-    read_audited(store, entry, keys).await
+    Ok(views(read_audited(store, entry, keys).await?))
+}
+
+fn views(keys: Vec<StoredKey>) -> Vec<KeyView> {
+    keys.into_iter().map(KeyView::from).collect()
 }

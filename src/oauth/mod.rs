@@ -34,6 +34,7 @@ mod sessions;
 mod sigil;
 mod users;
 mod verification;
+mod views;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,8 +42,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// Records the use cases hand out (plain data with public fields).
-pub use crate::store::{AuditRecord, Client, KeyState, StoredKey, User};
 pub use admin::Admin;
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
 pub use authorize::{AuthorizeError, Browser, NewSession, Step};
@@ -66,18 +65,19 @@ pub use sigil::{Operator, Sigil};
 pub use users::{
     AccountSettings, Accounts, Credential, NewAccount, UserChanges, UserError, UserPage,
 };
+pub use views::{AuditView, ClientView, KeyView, UserView};
 
 use secrecy::SecretString;
 
 use crate::clock::Clock;
 use crate::domain::{
-    Actor, AuthorizationCode, ClientId, ClientSecret, GrantType, RefreshToken, Scope,
+    Actor, AuthorizationCode, ClientId, ClientSecret, FamilyId, GrantType, RefreshToken, Scope,
 };
 use crate::hooks::Hooks;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
-use crate::store::{AuditEntry, NewRefreshFamily, Store};
+use crate::store::{AuditEntry, Client, NewRefreshFamily, Store, User};
 use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
 use events::{Issued, token_issued};
 
@@ -86,7 +86,7 @@ pub const ADMIN_SCOPE: &str = "admin";
 
 /// The algorithm of every ID token (OIDC Discovery §3: RS256 must be supported), whatever
 /// the access-token algorithm.
-pub const ID_TOKEN_SIGNING_ALG: &str = crate::keys::SigningAlgorithm::Rs256.as_str();
+pub const ID_TOKEN_SIGNING_ALG: &str = crate::domain::SigningAlgorithm::Rs256.as_str();
 
 /// Token settings, from `Config`.
 #[derive(Debug, Clone)]
@@ -242,7 +242,7 @@ pub struct TokenIssuer {
 /// A user's login session being continued or started.
 struct Session<'a> {
     user: &'a User,
-    family_id: &'a str,
+    family_id: &'a FamilyId,
     /// The browser session a code-flow login came from: the ID token's `sid` (OIDC
     /// Front-Channel Logout §3: one value per OP session, shared by every client signed in
     /// through it). `None` for a password login, whose family is its own session.
@@ -480,9 +480,9 @@ impl TokenIssuer {
     ) -> Result<IssuedTokens, Error> {
         let (access_token, expires_in) = self.mint_access_token(
             client,
-            &session.user.id,
+            session.user.id.as_str(),
             &scope,
-            (Some(session.family_id), jti),
+            (Some(session.family_id.as_str()), jti),
             now,
         )?;
         // OIDC Core §5.4: scope `email` asks for `email` and `email_verified`, `profile` for
@@ -495,12 +495,12 @@ impl TokenIssuer {
                     ID_TOKEN_TYP,
                     &IdTokenClaims {
                         iss: &self.settings.issuer,
-                        sub: &session.user.id,
+                        sub: session.user.id.as_str(),
                         aud: client.id.as_str(),
                         iat: now.timestamp(),
                         exp: now.timestamp().saturating_add_unsigned(expires_in),
                         auth_time: session.auth_time.timestamp(),
-                        sid: session.browser_sid.unwrap_or(session.family_id),
+                        sid: session.browser_sid.unwrap_or(session.family_id.as_str()),
                         nonce: session.nonce,
                         at_hash: at_hash(&access_token),
                         email: with_email.then_some(session.user.email.as_str()),
@@ -535,7 +535,7 @@ impl TokenIssuer {
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
-        let family_id = uuid::Uuid::new_v4().to_string();
+        let family_id = FamilyId::generate();
         let refresh = client
             .grant_types
             .contains(GrantType::RefreshToken)
@@ -544,15 +544,14 @@ impl TokenIssuer {
         let placeholder = RefreshToken::generate();
         let first_hash = refresh.as_ref().unwrap_or(&placeholder).hash();
         let expires_at = now + self.settings.refresh_token_ttl;
-        let scope_text = scope.to_string();
         let family = NewRefreshFamily {
             family_id: &family_id,
             user_id: &user.id,
-            client_id: client.id.as_str(),
+            client_id: &client.id,
             auth_time: now,
             expires_at,
             token_hash: first_hash.as_bytes(),
-            scope: &scope_text,
+            scope: &scope,
             credentials_version: user.credentials_version,
             browser_sid: None,
         };
@@ -567,12 +566,16 @@ impl TokenIssuer {
         let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
         let entry = AuditEntry::new(&actor, "login.success", now)
             .target("session", family_id.as_str())
-            .details(serde_json::json!({ "scope": scope_text }));
+            .details(serde_json::json!({ "scope": scope.to_string() }));
         tx.record(&entry).await?;
         let client_id = client.id.as_str();
         let created = (client_id, "password");
         tx.emit(&events::session_created(
-            &family_id, &user.id, created, ip, now,
+            family_id.as_str(),
+            &user.id,
+            created,
+            ip,
+            now,
         ))
         .await?;
         let jti = Self::new_jti();

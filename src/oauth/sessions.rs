@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{ADMIN_SCOPE, AccessToken, Admin, ClientAuthentication, Error, TokenIssuer};
-use crate::domain::{Actor, ClientId, RefreshToken};
+use crate::domain::{Actor, ClientId, FamilyId, RefreshToken, UserId};
 use crate::store::{AuditEntry, Client, RefreshTokenRecord, User};
 
 /// An RFC 7662 introspection answer; only `active` when the token is not usable.
@@ -58,7 +58,7 @@ impl From<crate::store::Error> for AdminDenied {
 /// What a revocation ends.
 enum Revocation {
     /// A login session (refresh family) and its user.
-    Session(String, String),
+    Session(FamilyId, UserId),
     /// A client_credentials access token, by `jti`, until it expires.
     AccessToken(String, DateTime<Utc>),
 }
@@ -107,8 +107,10 @@ impl TokenIssuer {
             let details = serde_json::json!({ "token_type": "access_token", "jti": access.jti });
             match access.session {
                 Some(session) => (
-                    entry.target("session", session.as_str()).details(details),
-                    Revocation::Session(session, access.subject),
+                    entry
+                        .target("session", session.family.as_str())
+                        .details(details),
+                    Revocation::Session(session.family, session.user),
                 ),
                 // A token without a session (client_credentials) is refused by jti until it
                 // expires: introspection, userinfo and the admin check consult the list.
@@ -128,7 +130,8 @@ impl TokenIssuer {
         match &revocation {
             Revocation::Session(family_id, user_id) => {
                 if tx.revoke_refresh_family(family_id, now).await? {
-                    let ended = session_invalidated(family_id, user_id, SessionEnd::Revoked, now);
+                    let ended =
+                        session_invalidated(family_id.as_str(), user_id, SessionEnd::Revoked, now);
                     tx.emit(&ended).await?;
                 }
             }
@@ -173,8 +176,12 @@ impl TokenIssuer {
                 .details(serde_json::json!({ "sessions_ended": ended.len() }));
             tx.record(&entry).await?;
             for family_id in &ended {
-                let event =
-                    session_invalidated(family_id, &record.user_id, SessionEnd::Logout, now);
+                let event = session_invalidated(
+                    family_id.as_str(),
+                    &record.user_id,
+                    SessionEnd::Logout,
+                    now,
+                );
                 tx.emit(&event).await?;
             }
             tx.commit().await?;
@@ -183,8 +190,12 @@ impl TokenIssuer {
         }
         if tx.revoke_refresh_family(&record.family_id, now).await? {
             tx.record(&session).await?;
-            let ended =
-                session_invalidated(&record.family_id, &record.user_id, SessionEnd::Logout, now);
+            let ended = session_invalidated(
+                record.family_id.as_str(),
+                &record.user_id,
+                SessionEnd::Logout,
+                now,
+            );
             tx.emit(&ended).await?;
         }
         tx.commit().await?;
@@ -235,13 +246,14 @@ impl TokenIssuer {
         }
         match self.find_refresh_token(token).await? {
             Some(record)
-                if may_see(&record.client_id) && self.is_refresh_live(&record, now).await? =>
+                if may_see(record.client_id.as_str())
+                    && self.is_refresh_live(&record, now).await? =>
             {
                 Ok(Introspection {
                     active: true,
-                    scope: (!record.scope.is_empty()).then(|| record.scope.clone()),
-                    client_id: Some(record.client_id),
-                    sub: Some(record.user_id),
+                    scope: (!record.scope.is_empty()).then(|| record.scope.to_string()),
+                    client_id: Some(record.client_id.into()),
+                    sub: Some(record.user_id.into()),
                     exp: Some(record.expires_at.timestamp()),
                     iss: Some(self.settings.issuer.clone()),
                     token_type: Some("refresh_token"),
@@ -262,9 +274,12 @@ impl TokenIssuer {
         if token.session.is_none() || !self.is_live(token, now).await? {
             return Ok(None);
         }
-        let user = self.live_user(&token.subject).await?;
+        let Some(session) = &token.session else {
+            return Ok(None);
+        };
+        let user = self.live_user(&session.user).await?;
         Ok(user.map(|user| UserInfo {
-            sub: user.id,
+            sub: user.id.to_string(),
             email: user.email,
             email_verified: user.email_verified,
             name: user.display_name,
@@ -292,12 +307,16 @@ impl TokenIssuer {
         let Some(client) = self.store.find_client(&client_id).await? else {
             return Err(AdminDenied::InvalidToken);
         };
-        let user_id = match token.session.as_deref() {
+        let user_id = match &token.session {
             Some(session) => {
-                if !self.store.is_refresh_family_active(session, now).await? {
+                if !self
+                    .store
+                    .is_refresh_family_active(&session.family, now)
+                    .await?
+                {
                     return Err(AdminDenied::InvalidToken);
                 }
-                let Some(user) = self.live_user(&token.subject).await? else {
+                let Some(user) = self.live_user(&session.user).await? else {
                     return Err(AdminDenied::InvalidToken);
                 };
                 if !user.is_admin {
@@ -314,7 +333,7 @@ impl TokenIssuer {
             return Err(AdminDenied::InsufficientScope);
         }
         let actor = match user_id {
-            Some(user_id) => Actor::user(user_id, Some(client_id.to_string()), ip),
+            Some(user_id) => Actor::user(user_id.as_str(), Some(client_id.to_string()), ip),
             None => Actor::client(client_id.as_str(), ip),
         };
         Ok(Admin::new(actor))
@@ -323,9 +342,12 @@ impl TokenIssuer {
     /// A verified access token is live while its session is, and its user (or, for
     /// client_credentials, its client) still exists and is enabled, and it was not revoked.
     pub async fn is_live(&self, token: &AccessToken, now: DateTime<Utc>) -> Result<bool, Error> {
-        match token.session.as_deref() {
-            Some(session) => Ok(self.store.is_refresh_family_active(session, now).await?
-                && self.live_user(&token.subject).await?.is_some()),
+        match &token.session {
+            Some(session) => Ok(self
+                .store
+                .is_refresh_family_active(&session.family, now)
+                .await?
+                && self.live_user(&session.user).await?.is_some()),
             None => {
                 let Ok(id) = ClientId::parse(token.client_id.clone()) else {
                     return Ok(false);
@@ -351,7 +373,7 @@ impl TokenIssuer {
                 .is_some_and(|u| current(&u)))
     }
 
-    async fn live_user(&self, user_id: &str) -> Result<Option<User>, Error> {
+    async fn live_user(&self, user_id: &UserId) -> Result<Option<User>, Error> {
         Ok(self
             .store
             .find_user(user_id)
@@ -366,7 +388,7 @@ impl TokenIssuer {
         token: &str,
     ) -> Result<Option<RefreshTokenRecord>, Error> {
         let record = self.find_refresh_token(token).await?;
-        Ok(record.filter(|record| record.client_id == client.id.as_str()))
+        Ok(record.filter(|record| record.client_id == client.id))
     }
 
     /// The refresh token `token` (looked up by its hash), whoever it was issued to.

@@ -129,7 +129,7 @@ impl Operator {
         &self,
         admin: &super::Admin,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<crate::store::StoredKey>, super::KeyError> {
+    ) -> Result<Vec<super::KeyView>, super::KeyError> {
         super::keys::list_keys(&self.store, admin, now).await
     }
 }

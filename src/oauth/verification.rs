@@ -16,6 +16,7 @@ use secrecy::SecretString;
 
 use super::admin::audited;
 use super::users::{Accounts, Change, UserError, change_user};
+use super::views::UserView;
 use crate::domain::{Actor, Email, LinkKind, LinkToken};
 use crate::store::{AuditEntry, LinkTokenRecord, User};
 
@@ -98,7 +99,7 @@ impl Accounts {
         token: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         self.claim_mail_request(None, ip, now).await?;
         let entry = AuditEntry::new(&Actor::anonymous(ip), "email.verify", now);
         let verified = async {
@@ -127,7 +128,7 @@ impl Accounts {
             Ok(user)
         }
         .await;
-        audited(&self.store, entry, verified).await
+        audited(&self.store, entry, verified.map(UserView::from)).await
     }
 
     /// Sets a new `password` for the user the `token`'s reset link was sent to, and ends

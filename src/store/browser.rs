@@ -9,7 +9,7 @@ use sqlx::FromRow;
 
 use super::tx::on_tx;
 use super::{Error, Store, Tx, on_pool, on_writer};
-use crate::domain::SecretHash;
+use crate::domain::{ClientId, FamilyId, Scope, SecretHash, UserId};
 
 /// A live browser session.
 #[derive(Debug, Clone, FromRow)]
@@ -17,7 +17,8 @@ pub struct BrowserSession {
     /// Public id (never the cookie).
     pub sid: String,
     /// Whose session.
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     /// When the user entered their password.
     pub auth_time: DateTime<Utc>,
 }
@@ -30,7 +31,7 @@ pub struct NewBrowserSession<'a> {
     /// Public id.
     pub sid: &'a str,
     /// Whose session.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The user's credentials version the login checked.
     pub credentials_version: i64,
     /// When the password was entered.
@@ -45,9 +46,9 @@ pub struct NewAuthorizationCode<'a> {
     /// SHA-256 of the code.
     pub hash: &'a SecretHash,
     /// The client it was issued to.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// The user who signed in.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The browser session.
     pub sid: &'a str,
     /// The redirect URI of the request, as sent.
@@ -57,7 +58,7 @@ pub struct NewAuthorizationCode<'a> {
     /// The request's `nonce`, for the ID token.
     pub nonce: Option<&'a str>,
     /// The granted scope.
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     /// When the user entered their password.
     pub auth_time: DateTime<Utc>,
     /// Useless after.
@@ -68,9 +69,11 @@ pub struct NewAuthorizationCode<'a> {
 #[derive(Debug, Clone, FromRow)]
 pub struct AuthorizationCodeRecord {
     /// The client it was issued to.
-    pub client_id: String,
+    #[sqlx(try_from = "String")]
+    pub client_id: ClientId,
     /// The user who signed in.
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     /// The browser session.
     pub sid: String,
     /// The redirect URI of the request.
@@ -80,7 +83,8 @@ pub struct AuthorizationCodeRecord {
     /// The request's `nonce`.
     pub nonce: Option<String>,
     /// The granted scope.
-    pub scope: String,
+    #[sqlx(try_from = "String")]
+    pub scope: Scope,
     /// When the user entered their password.
     pub auth_time: DateTime<Utc>,
     /// Useless after.
@@ -88,10 +92,10 @@ pub struct AuthorizationCodeRecord {
 }
 
 /// What a used code issued: revoked when the code comes back.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct CodeIssued {
     /// The session (refresh family) its exchange started.
-    pub family_id: Option<String>,
+    pub family_id: Option<FamilyId>,
     /// The access token its exchange issued, and when that expires.
     pub jti: Option<String>,
     /// When the access token expires.
@@ -114,7 +118,7 @@ impl Tx {
             )
             .bind(session.hash.as_bytes())
             .bind(session.sid)
-            .bind(session.user_id)
+            .bind(session.user_id.as_str())
             .bind(session.credentials_version)
             .bind(session.auth_time)
             .bind(session.expires_at)
@@ -136,13 +140,13 @@ impl Tx {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(code.hash.as_bytes())
-            .bind(code.client_id)
-            .bind(code.user_id)
+            .bind(code.client_id.as_str())
+            .bind(code.user_id.as_str())
             .bind(code.sid)
             .bind(code.redirect_uri)
             .bind(code.code_challenge)
             .bind(code.nonce)
-            .bind(code.scope)
+            .bind(code.scope.to_string())
             .bind(code.auth_time)
             .bind(code.expires_at)
             .execute(&mut *conn)
@@ -175,7 +179,7 @@ impl Tx {
     pub async fn record_code_issue(
         &mut self,
         hash: &SecretHash,
-        family_id: &str,
+        family_id: &FamilyId,
         (jti, expires_at): (&str, DateTime<Utc>),
     ) -> Result<(), Error> {
         Ok(on_tx!(self, |conn| {
@@ -184,7 +188,7 @@ impl Tx {
                  WHERE code_hash = $1",
             )
             .bind(hash.as_bytes())
-            .bind(family_id)
+            .bind(family_id.as_str())
             .bind(jti)
             .bind(expires_at)
             .execute(&mut *conn)
@@ -279,7 +283,8 @@ impl Store {
 
     /// What a used code issued; `None` when no code has this hash.
     pub async fn used_code(&self, hash: &SecretHash) -> Result<Option<CodeIssued>, Error> {
-        Ok(on_pool!(&self.db, |pool| {
+        type Row = (Option<String>, Option<String>, Option<DateTime<Utc>>);
+        let row: Option<Row> = on_pool!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT family_id, jti, jti_expires_at FROM authorization_codes \
                  WHERE code_hash = $1 AND used_at IS NOT NULL",
@@ -287,7 +292,19 @@ impl Store {
             .bind(hash.as_bytes())
             .fetch_optional(pool)
             .await
-        })?)
+        })?;
+        let Some((family_id, jti, jti_expires_at)) = row else {
+            return Ok(None);
+        };
+        let family_id = family_id
+            .map(FamilyId::parse)
+            .transpose()
+            .map_err(|_| Error::Other(anyhow::anyhow!("code names a malformed session")))?;
+        Ok(Some(CodeIssued {
+            family_id,
+            jti,
+            jti_expires_at,
+        }))
     }
 
     /// Deletes up to `batch` codes and browser sessions that ended before `before`.

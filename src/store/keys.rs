@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::tx::on_tx;
 use super::{Error, Store, Tx, on_pool};
+use crate::domain::{KeyState, SigningAlgorithm};
 
 /// What `Tx::revoke_signing_key` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,48 +22,13 @@ pub enum Revocation {
     Unknown,
 }
 
-/// Where a key is in its lifecycle: next → current → retired → removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
-    /// Published in the JWKS, not yet signing.
-    Next,
-    /// Signing new tokens.
-    Current,
-    /// No longer signing; published until the tokens it signed have expired.
-    Retired,
-    /// Gone from the JWKS; the row stays as an audit trail without its private key.
-    Removed,
-}
-
-impl KeyState {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Current => "current",
-            Self::Retired => "retired",
-            Self::Removed => "removed",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "next" => Some(Self::Next),
-            "current" => Some(Self::Current),
-            "retired" => Some(Self::Retired),
-            "removed" => Some(Self::Removed),
-            _ => None,
-        }
-    }
-}
-
 /// A key as stored: public JWK in clear, private key as an encrypted envelope.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     /// Key id (RFC 7638 thumbprint).
     pub kid: String,
-    /// JWS algorithm, e.g. `RS256`.
-    pub alg: String,
+    /// JWS algorithm.
+    pub alg: SigningAlgorithm,
     /// Lifecycle state.
     pub state: KeyState,
     /// Public JWK as JSON text.
@@ -87,7 +53,7 @@ pub struct NewSigningKey {
     /// Key id.
     pub kid: String,
     /// JWS algorithm.
-    pub alg: String,
+    pub alg: SigningAlgorithm,
     /// Public JWK as JSON text.
     pub public_jwk: String,
     /// Private key sealed with the key-encryption key.
@@ -114,9 +80,13 @@ impl TryFrom<KeyRow> for StoredKey {
     fn try_from(row: KeyRow) -> Result<Self, Error> {
         let state = KeyState::parse(&row.state)
             .ok_or_else(|| Error::Other(anyhow::anyhow!("signing key has unknown state")))?;
+        let alg = row
+            .alg
+            .parse()
+            .map_err(|_| Error::Other(anyhow::anyhow!("signing key has unknown algorithm")))?;
         Ok(Self {
             kid: row.kid,
-            alg: row.alg,
+            alg,
             state,
             public_jwk: row.public_jwk,
             sealed_private_key: row.sealed_private_key,
@@ -162,8 +132,12 @@ impl Tx {
     }
 
     /// The current key of `alg`, as this transaction sees it.
-    pub async fn current_signing_key(&mut self, alg: &str) -> Result<Option<StoredKey>, Error> {
-        self.find_key("state = 'current' AND alg = $1", alg).await
+    pub async fn current_signing_key(
+        &mut self,
+        alg: SigningAlgorithm,
+    ) -> Result<Option<StoredKey>, Error> {
+        self.find_key("state = 'current' AND alg = $1", alg.as_str())
+            .await
     }
 
     async fn find_key(&mut self, filter: &str, bind: &str) -> Result<Option<StoredKey>, Error> {
@@ -196,7 +170,7 @@ impl Tx {
                  ON CONFLICT DO NOTHING",
             )
             .bind(&key.kid)
-            .bind(&key.alg)
+            .bind(key.alg.as_str())
             .bind(state.as_str())
             .bind(&key.public_jwk)
             .bind(&key.sealed_private_key)

@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use super::tx::on_tx;
 use super::{Error, Pools, Store, Tx, on_pool, on_writer};
-use crate::domain::{LinkKind, SecretHash};
+use crate::domain::{LinkKind, SecretHash, UserId};
 
 /// A queued mail, as the relay claims it.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct MailJob {
     /// What the mail carries.
     pub kind: LinkKind,
     /// To whom (the address is read when the mail is made).
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's credentials version when the mail was asked for.
     pub credentials_version: i64,
     /// When it was asked for.
@@ -69,7 +69,7 @@ pub struct NewLinkToken<'a> {
     /// What it does.
     pub kind: LinkKind,
     /// Whose it is.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The user's credentials version when it was made.
     pub credentials_version: i64,
     /// Made at.
@@ -82,7 +82,8 @@ pub struct NewLinkToken<'a> {
 #[derive(Debug, Clone, FromRow)]
 pub struct LinkTokenRecord {
     /// Whose it is.
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     /// The user's credentials version when it was made.
     pub credentials_version: i64,
     /// Useless after.
@@ -94,7 +95,7 @@ impl Tx {
     pub async fn queue_mail(
         &mut self,
         kind: LinkKind,
-        user_id: &str,
+        user_id: &UserId,
         credentials_version: i64,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
@@ -104,7 +105,7 @@ impl Tx {
                  next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
             )
             .bind(kind.as_str())
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(credentials_version)
             .bind(now)
             .execute(&mut *conn)
@@ -124,7 +125,7 @@ impl Tx {
             )
             .bind(token.hash.as_bytes())
             .bind(token.kind.as_str())
-            .bind(token.user_id)
+            .bind(token.user_id.as_str())
             .bind(token.credentials_version)
             .bind(token.created_at)
             .bind(token.expires_at)
@@ -154,10 +155,14 @@ impl Tx {
     }
 
     /// Deletes every `kind` token of `user_id` (they have nothing left to do).
-    pub async fn delete_link_tokens(&mut self, user_id: &str, kind: LinkKind) -> Result<(), Error> {
+    pub async fn delete_link_tokens(
+        &mut self,
+        user_id: &UserId,
+        kind: LinkKind,
+    ) -> Result<(), Error> {
         Ok(on_tx!(self, |conn| {
             sqlx::query("DELETE FROM link_tokens WHERE user_id = $1 AND kind = $2")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(kind.as_str())
                 .execute(&mut *conn)
                 .await
@@ -231,7 +236,9 @@ impl Store {
                     Ok(MailJob {
                         seq: row.seq,
                         kind,
-                        user_id: row.user_id,
+                        user_id: UserId::parse(row.user_id).map_err(|_| {
+                            Error::Other(anyhow::anyhow!("queued mail has a malformed user id"))
+                        })?,
                         credentials_version: row.credentials_version,
                         requested_at: row.requested_at,
                         attempts: row.attempts,

@@ -36,7 +36,7 @@ pub use browser::{
     AuthorizationCodeRecord, BrowserSession, CodeIssued, NewAuthorizationCode, NewBrowserSession,
 };
 pub use clients::{Client, ClientWatcher, NewClient};
-pub use keys::{KeyState, NewSigningKey, Revocation, StoredKey};
+pub use keys::{NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};
 pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};

@@ -12,19 +12,19 @@ use super::outbox::{RotationEvents, insert_event};
 use super::rotations::RotationRequest;
 use super::tx::on_tx;
 use super::{Db, Error, OutboxState, Store, Tx, on_pool, on_writer};
-use crate::domain::Actor;
+use crate::domain::{Actor, ClientId, FamilyId, Scope, UserId};
 
 /// A stored refresh token with its family, as looked up by hash.
 #[derive(Debug, Clone)]
 pub struct RefreshTokenRecord {
     /// The login session it belongs to.
-    pub family_id: String,
+    pub family_id: FamilyId,
     /// Whose session.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The client it was issued to; no other client may use it.
-    pub client_id: String,
-    /// Scope of this token (space-delimited, canonical).
-    pub scope: String,
+    pub client_id: ClientId,
+    /// Scope of this token.
+    pub scope: Scope,
     /// When the user entered their password.
     pub auth_time: DateTime<Utc>,
     /// Absolute end of the family.
@@ -43,11 +43,11 @@ pub struct RefreshTokenRecord {
 #[derive(Debug)]
 pub struct NewRefreshFamily<'a> {
     /// Fresh family id.
-    pub family_id: &'a str,
+    pub family_id: &'a FamilyId,
     /// Whose session.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The client.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// When the password was checked.
     pub auth_time: DateTime<Utc>,
     /// Absolute end of the family.
@@ -55,7 +55,7 @@ pub struct NewRefreshFamily<'a> {
     /// SHA-256 of the first token.
     pub token_hash: &'a [u8],
     /// Scope of the first token.
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     /// The user's credentials version that the login checked.
     pub credentials_version: i64,
     /// The browser session it was started from (authorization code grant).
@@ -88,6 +88,27 @@ struct RecordRow {
     browser_sid: Option<String>,
 }
 
+impl TryFrom<RecordRow> for RefreshTokenRecord {
+    type Error = Error;
+
+    fn try_from(row: RecordRow) -> Result<Self, Error> {
+        let corrupt =
+            |what: &str| Error::Other(anyhow::anyhow!("refresh token has a malformed {what}"));
+        Ok(Self {
+            family_id: FamilyId::parse(row.family_id).map_err(|_| corrupt("family id"))?,
+            user_id: UserId::parse(row.user_id).map_err(|_| corrupt("user id"))?,
+            client_id: ClientId::parse(row.client_id).map_err(|_| corrupt("client id"))?,
+            scope: Scope::parse(&row.scope).map_err(|_| corrupt("scope"))?,
+            auth_time: row.auth_time,
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+            revoked_at: row.revoked_at,
+            credentials_version: row.credentials_version,
+            browser_sid: row.browser_sid,
+        })
+    }
+}
+
 /// A family is usable at `$now` (the enclosing query binds `$3` to now).
 const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_families \
                              WHERE revoked_at IS NULL AND expires_at > $3)";
@@ -108,9 +129,9 @@ impl Tx {
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM users \
                  WHERE user_id = $2 AND credentials_version = $7 AND NOT disabled)",
             )
-            .bind(family.family_id)
-            .bind(family.user_id)
-            .bind(family.client_id)
+            .bind(family.family_id.as_str())
+            .bind(family.user_id.as_str())
+            .bind(family.client_id.as_str())
             .bind(family.auth_time)
             .bind(now)
             .bind(family.expires_at)
@@ -129,8 +150,8 @@ impl Tx {
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(family.token_hash)
-            .bind(family.family_id)
-            .bind(family.scope)
+            .bind(family.family_id.as_str())
+            .bind(family.scope.to_string())
             .bind(now)
             .execute(&mut *conn)
             .await
@@ -143,7 +164,7 @@ impl Tx {
     #[tracing::instrument(skip_all)]
     pub async fn revoke_refresh_family(
         &mut self,
-        family_id: &str,
+        family_id: &FamilyId,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let revoked = on_tx!(self, |conn| {
@@ -151,7 +172,7 @@ impl Tx {
                 "UPDATE refresh_families SET revoked_at = $2 \
                  WHERE family_id = $1 AND revoked_at IS NULL",
             )
-            .bind(family_id)
+            .bind(family_id.as_str())
             .bind(now)
             .execute(&mut *conn)
             .await
@@ -164,20 +185,23 @@ impl Tx {
     #[tracing::instrument(skip_all)]
     pub async fn revoke_refresh_family_owner(
         &mut self,
-        family_id: &str,
+        family_id: &FamilyId,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<UserId>, Error> {
         let revoked: Option<(String,)> = on_tx!(self, |conn| {
             sqlx::query_as(
                 "UPDATE refresh_families SET revoked_at = $2 \
                  WHERE family_id = $1 AND revoked_at IS NULL RETURNING user_id",
             )
-            .bind(family_id)
+            .bind(family_id.as_str())
             .bind(now)
             .fetch_optional(&mut *conn)
             .await
         })?;
-        Ok(revoked.map(|(user_id,)| user_id))
+        revoked
+            .map(|(user_id,)| UserId::parse(user_id))
+            .transpose()
+            .map_err(|_| Error::Other(anyhow::anyhow!("session has a malformed user id")))
     }
 
     /// Revokes every live family of a user (log out everywhere, password reset, disabling,
@@ -185,16 +209,16 @@ impl Tx {
     #[tracing::instrument(skip_all)]
     pub async fn revoke_user_sessions(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Vec<FamilyId>, Error> {
         self.fault("revoke_sessions")?;
         let revoked: Vec<(String,)> = on_tx!(self, |conn| {
             sqlx::query_as(
                 "UPDATE refresh_families SET revoked_at = $2 \
                  WHERE user_id = $1 AND revoked_at IS NULL RETURNING family_id",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(now)
             .fetch_all(&mut *conn)
             .await
@@ -202,12 +226,16 @@ impl Tx {
         // A code minted before this moment must not start a session after it.
         on_tx!(self, |conn| {
             sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND used_at IS NULL")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .execute(&mut *conn)
                 .await
                 .map(drop)
         })?;
-        Ok(revoked.into_iter().map(|(id,)| id).collect())
+        revoked
+            .into_iter()
+            .map(|(id,)| FamilyId::parse(id))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::Other(anyhow::anyhow!("session has a malformed id")))
     }
 }
 
@@ -228,18 +256,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|row| RefreshTokenRecord {
-            family_id: row.family_id,
-            user_id: row.user_id,
-            client_id: row.client_id,
-            scope: row.scope,
-            auth_time: row.auth_time,
-            expires_at: row.expires_at,
-            used_at: row.used_at,
-            revoked_at: row.revoked_at,
-            credentials_version: row.credentials_version,
-            browser_sid: row.browser_sid,
-        }))
+        row.map(RefreshTokenRecord::try_from).transpose()
     }
 
     /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically, at
@@ -266,12 +283,12 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn is_refresh_family_active(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let found: Option<(String,)> = on_pool!(&self.db, |pool| {
             sqlx::query_as("SELECT family_id FROM refresh_families WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > $2")
-                .bind(family_id)
+                .bind(family_id.as_str())
                 .bind(now)
                 .fetch_optional(pool)
                 .await

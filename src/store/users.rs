@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 
 use super::tx::on_tx;
 use super::{Error, Store, Tx, on_pool, on_writer};
-use crate::domain::Email;
+use crate::domain::{Email, UserId};
 
 /// A registered user.
 #[derive(Debug, Clone)]
 pub struct User {
-    /// Stable id (a UUID), the `sub` of the user's tokens.
-    pub id: String,
+    /// Stable id, the `sub` of the user's tokens.
+    pub id: UserId,
     /// Login name, as registered.
     pub email: String,
     /// argon2id PHC string (or a bcrypt hash brought over by an import, until the first
@@ -76,10 +76,14 @@ struct UserRow {
     credentials_version: i64,
 }
 
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        Self {
-            id: row.user_id,
+impl TryFrom<UserRow> for User {
+    type Error = Error;
+
+    fn try_from(row: UserRow) -> Result<Self, Error> {
+        let id = UserId::parse(row.user_id)
+            .map_err(|_| Error::Other(anyhow::anyhow!("user has a malformed id")))?;
+        Ok(Self {
+            id,
             email: row.email,
             password_hash: row.password_hash,
             display_name: row.display_name,
@@ -88,7 +92,7 @@ impl From<UserRow> for User {
             email_verified: row.email_verified,
             created_at: row.created_at,
             credentials_version: row.credentials_version,
-        }
+        })
     }
 }
 
@@ -126,7 +130,7 @@ impl Tx {
         (created_at, now): (DateTime<Utc>, DateTime<Utc>),
         on_conflict: &str,
     ) -> Result<Option<User>, Error> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = UserId::generate();
         let sql = format!(
             "INSERT INTO users (user_id, email, email_normalized, password_hash, is_admin, \
              email_verified, created_at, updated_at, display_name) \
@@ -134,7 +138,7 @@ impl Tx {
         );
         let inserted = on_tx!(self, |conn| {
             sqlx::query(&sql)
-                .bind(&id)
+                .bind(id.as_str())
                 .bind(user.email.as_str())
                 .bind(user.email.normalized())
                 .bind(&user.password_hash)
@@ -163,16 +167,16 @@ impl Tx {
     /// The user with this id, locked until the transaction ends (PostgreSQL; SQLite's
     /// transaction already holds the only writer).
     #[tracing::instrument(skip_all)]
-    pub async fn lock_user(&mut self, id: &str) -> Result<Option<User>, Error> {
+    pub async fn lock_user(&mut self, id: &UserId) -> Result<Option<User>, Error> {
         let lock = self.row_lock();
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1{lock}");
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_optional(&mut *conn)
                 .await
         })?;
-        Ok(row.map(User::from))
+        row.map(User::try_from).transpose()
     }
 
     /// Writes the new hash (if any) and flags of user `id`, raising the credentials version
@@ -180,7 +184,7 @@ impl Tx {
     #[tracing::instrument(skip_all)]
     pub async fn update_user(
         &mut self,
-        id: &str,
+        id: &UserId,
         update: &UserUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, Error> {
@@ -191,7 +195,7 @@ impl Tx {
         );
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
-                .bind(id)
+                .bind(id.as_str())
                 .bind(update.password_hash)
                 .bind(update.disabled)
                 .bind(update.is_admin)
@@ -202,15 +206,15 @@ impl Tx {
                 .fetch_optional(&mut *conn)
                 .await
         })?;
-        Ok(row.map(User::from))
+        row.map(User::try_from).transpose()
     }
 
     /// Deletes a user; their refresh families and tokens go with them. `false` if unknown.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_user(&mut self, id: &str) -> Result<bool, Error> {
+    pub async fn delete_user(&mut self, id: &UserId) -> Result<bool, Error> {
         let deleted = on_tx!(self, |conn| {
             sqlx::query("DELETE FROM users WHERE user_id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
@@ -229,10 +233,10 @@ impl Store {
 
     /// The user with this id.
     #[tracing::instrument(skip_all)]
-    pub async fn find_user(&self, id: &str) -> Result<Option<User>, Error> {
+    pub async fn find_user(&self, id: &UserId) -> Result<Option<User>, Error> {
         self.select_user(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1"),
-            id,
+            id.as_str(),
         )
         .await
     }
@@ -241,7 +245,7 @@ impl Store {
         let row: Option<UserRow> = on_pool!(&self.db, |pool| {
             sqlx::query_as(sql).bind(key).fetch_optional(pool).await
         })?;
-        Ok(row.map(User::from))
+        row.map(User::try_from).transpose()
     }
 
     /// A page of users, oldest first: at most `limit` after skipping `offset`.
@@ -257,7 +261,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
         })?;
-        Ok(rows.into_iter().map(User::from).collect())
+        rows.into_iter().map(User::try_from).collect()
     }
 
     /// Whether any user exists (first-start bootstrap).
@@ -277,7 +281,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn rehash_password(
         &self,
-        id: &str,
+        id: &UserId,
         (old, new): (&str, &str),
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
@@ -286,7 +290,7 @@ impl Store {
                 "UPDATE users SET password_hash = $3, updated_at = $4 \
                  WHERE user_id = $1 AND password_hash = $2",
             )
-            .bind(id)
+            .bind(id.as_str())
             .bind(old)
             .bind(new)
             .bind(now)

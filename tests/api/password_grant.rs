@@ -199,7 +199,7 @@ async fn a_login_rehashes_a_password_made_with_old_parameters() {
     let user = app
         .store()
         .await
-        .find_user(&user_id)
+        .find_user(&sigil::domain::UserId::parse(user_id.as_str()).unwrap())
         .await
         .unwrap()
         .unwrap();

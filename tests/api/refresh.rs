@@ -81,7 +81,7 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
         .id;
     let sql = "SELECT COUNT(*) FROM refresh_families WHERE user_id = $1";
     assert_eq!(
-        app.database.count(sql, &user_id).await,
+        app.database.count(sql, user_id.as_str()).await,
         1,
         "no second family"
     );
@@ -212,7 +212,7 @@ async fn a_deleted_users_refresh_fails() {
         .unwrap()
         .unwrap();
 
-    app.delete_user(&user.id).await;
+    app.delete_user(user.id.as_str()).await;
     let response = app.refresh(&client, &token, None).await;
 
     assert_eq!(error_of(response).await, "invalid_grant");

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use sigil::clock::Clock;
 use sigil::config::Config;
-use sigil::store::KeyState;
+use sigil::domain::KeyState;
 
 use crate::helpers::{
     AUDIENCE, Api, RunningServer, SigilProcess, TestApp, kid_of, spawn_app_with, verify,

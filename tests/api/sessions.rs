@@ -167,7 +167,7 @@ async fn introspection_reports_inactive_for_dead_forged_and_unknown_tokens() {
         .await
         .unwrap()
         .unwrap();
-    app.delete_user(&bob.id).await;
+    app.delete_user(bob.id.as_str()).await;
 
     for (token, reason) in forgeries(&app, &session.access).await {
         assert_eq!(

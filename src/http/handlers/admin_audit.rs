@@ -10,7 +10,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::ApiQuery;
 use crate::http::state::AppState;
-use crate::oauth::{AuditFilter, AuditRecord};
+use crate::oauth::{AuditFilter, AuditView};
 
 /// One audit row.
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,8 +45,8 @@ pub(crate) struct AuditEvent {
     details: serde_json::Value,
 }
 
-impl From<AuditRecord> for AuditEvent {
-    fn from(record: AuditRecord) -> Self {
+impl From<AuditView> for AuditEvent {
+    fn from(record: AuditView) -> Self {
         Self {
             id: record.id,
             at: record.at,

@@ -12,7 +12,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::state::AppState;
-use crate::oauth::Client;
+use crate::oauth::ClientView;
 use crate::oauth::{ClientChanges, ClientSpec, RegisteredClient};
 
 /// A client as operators see it; never its secret or the secret's hash.
@@ -43,12 +43,12 @@ pub(crate) struct ClientResponse {
     created_at: DateTime<Utc>,
 }
 
-impl From<&Client> for ClientResponse {
-    fn from(client: &Client) -> Self {
+impl From<&ClientView> for ClientResponse {
+    fn from(client: &ClientView) -> Self {
         Self {
             client_id: client.id.to_string(),
             name: client.name.clone(),
-            public: client.secret_hash.is_none(),
+            public: client.public,
             grant_types: client
                 .grant_types
                 .iter()

@@ -10,7 +10,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::oauth::StoredKey;
+use crate::oauth::KeyView;
 
 /// One key as operators see it; never any key material.
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,11 +25,11 @@ pub(crate) struct KeyResponse {
     revoked: bool,
 }
 
-impl From<StoredKey> for KeyResponse {
-    fn from(key: StoredKey) -> Self {
+impl From<KeyView> for KeyResponse {
+    fn from(key: KeyView) -> Self {
         Self {
             kid: key.kid,
-            alg: key.alg,
+            alg: key.alg.to_string(),
             state: key.state.as_str(),
             published_at: key.published_at,
             activated_at: key.activated_at,

@@ -12,7 +12,7 @@ use crate::http::auth::AdminCaller;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::state::AppState;
-use crate::oauth::{Credential, NewAccount, User, UserChanges};
+use crate::oauth::{Credential, NewAccount, UserChanges, UserView};
 
 /// A user as operators see it; never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,10 +35,10 @@ pub(crate) struct UserResponse {
     created_at: DateTime<Utc>,
 }
 
-impl From<User> for UserResponse {
-    fn from(user: User) -> Self {
+impl From<UserView> for UserResponse {
+    fn from(user: UserView) -> Self {
         Self {
-            id: user.id,
+            id: user.id.into(),
             username: user.email,
             admin: user.is_admin,
             disabled: user.disabled,

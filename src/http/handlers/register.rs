@@ -56,5 +56,8 @@ pub(crate) async fn post_register(
         )
         .await
         .map_err(ApiError::from)?;
-    Ok((StatusCode::CREATED, Json(RegisterResponse { id: user.id })))
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterResponse { id: user.id.into() }),
+    ))
 }

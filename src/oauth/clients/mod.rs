@@ -10,6 +10,7 @@ use crate::domain::{
     Actor, AudienceError, ClientId, ClientSecret, DisplayNameError, RedirectUri, RedirectUriError,
     ScopeError,
 };
+use crate::oauth::ClientView;
 use crate::store::{self, AuditEntry, Client, NewClient, Store};
 
 mod spec;
@@ -77,8 +78,8 @@ impl From<store::Error> for ClientError {
 /// A registered client and, for a confidential one, its secret: shown this once.
 #[derive(Debug)]
 pub struct RegisteredClient {
-    /// The stored client.
-    pub client: Client,
+    /// The client as stored.
+    pub client: ClientView,
     /// The generated secret; `None` for a public client.
     pub secret: Option<ClientSecret>,
 }
@@ -101,10 +102,11 @@ impl Clients {
         &self,
         admin: &Admin,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Client>, ClientError> {
+    ) -> Result<Vec<ClientView>, ClientError> {
         let clients = self.store.list_clients().await.map_err(ClientError::from);
         let entry = AuditEntry::new(admin.actor(), "client.list", now);
-        read_audited(&self.store, entry, clients).await
+        let clients = read_audited(&self.store, entry, clients).await?;
+        Ok(clients.into_iter().map(ClientView::from).collect())
     }
 
     /// One client; an id that cannot be a client id names no client.
@@ -114,7 +116,7 @@ impl Clients {
         admin: &Admin,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<ClientView, ClientError> {
         let entry = AuditEntry::new(admin.actor(), "client.read", now).target("client", id);
         let found = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
@@ -123,7 +125,7 @@ impl Clients {
         }
         .await;
         let client = read_audited(&self.store, entry, found).await?;
-        Ok(client.as_ref().clone())
+        Ok(client.as_ref().clone().into())
     }
 
     /// Registers a client with a generated id and, unless public, a generated secret (in
@@ -156,7 +158,10 @@ impl Clients {
             tx.emit(&events::client("created", &client, now)).await?;
             tx.commit().await?;
             tracing::info!(client_id = %client.id, public, "client registered");
-            Ok(RegisteredClient { client, secret })
+            Ok(RegisteredClient {
+                client: client.into(),
+                secret,
+            })
         }
         .await;
         audited(&self.store, entry, registered).await
@@ -195,7 +200,7 @@ impl Clients {
         id: &str,
         changes: ClientChanges,
         now: DateTime<Utc>,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<ClientView, ClientError> {
         let entry = AuditEntry::new(admin.actor(), "client.update", now).target("client", id);
         let updated = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
@@ -209,7 +214,7 @@ impl Clients {
             tx.emit(&events::client("updated", &client, now)).await?;
             tx.commit().await?;
             tracing::info!(client_id = %id, "client updated");
-            Ok(client)
+            Ok(ClientView::from(client))
         }
         .await;
         audited(&self.store, entry, updated).await
@@ -242,12 +247,8 @@ impl Clients {
                 .await?;
             tx.commit().await?;
             tracing::info!(client_id = %id, "client secret rotated");
-            let client = Client {
-                secret_hash: Some(secret.hash()),
-                ..client
-            };
             Ok(RegisteredClient {
-                client,
+                client: client.into(),
                 secret: Some(secret),
             })
         }

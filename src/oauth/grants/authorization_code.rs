@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Actor, AuthorizationCode, CodeChallenge, GrantType, RefreshToken, Scope};
+use crate::domain::{Actor, AuthorizationCode, CodeChallenge, FamilyId, GrantType, RefreshToken};
 use crate::oauth::events::{self, Issued, SessionEnd};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
 use crate::store::{AuditEntry, Client, NewRefreshFamily, Tx};
@@ -46,7 +46,7 @@ pub(in crate::oauth) async fn grant(
         return Err(Error::InvalidGrant(BAD_CODE));
     };
     let challenge = CodeChallenge::stored(code.code_challenge.clone());
-    let bound = code.client_id == client.id.as_str()
+    let bound = code.client_id == client.id
         && code.redirect_uri == exchange.redirect_uri.as_deref().unwrap_or_default()
         && code.expires_at > now
         && challenge.verifies(verifier);
@@ -65,8 +65,8 @@ pub(in crate::oauth) async fn grant(
         Some(user) if !user.disabled => user,
         _ => return Err(Error::InvalidGrant(BAD_CODE)),
     };
-    let scope = Scope::parse(&code.scope).map_err(|e| Error::Internal(e.into()))?;
-    let family_id = uuid::Uuid::new_v4().to_string();
+    let scope = code.scope.clone();
+    let family_id = FamilyId::generate();
     let refresh = client
         .grant_types
         .contains(GrantType::RefreshToken)
@@ -76,15 +76,14 @@ pub(in crate::oauth) async fn grant(
         .clone()
         .unwrap_or_else(RefreshToken::generate)
         .hash();
-    let scope_text = scope.to_string();
     let family = NewRefreshFamily {
         family_id: &family_id,
         user_id: &user.id,
-        client_id: client.id.as_str(),
+        client_id: &client.id,
         auth_time: code.auth_time,
         expires_at: now + issuer.settings.refresh_token_ttl,
         token_hash: first_hash.as_bytes(),
-        scope: &scope_text,
+        scope: &scope,
         // The session's version, not the user's as read now: a change committed after the
         // check above fails the conditional insert.
         credentials_version,
@@ -99,7 +98,7 @@ pub(in crate::oauth) async fn grant(
     let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), exchange.ip);
     let entry = AuditEntry::new(&actor, "code.exchange", now)
         .target("session", family_id.as_str())
-        .details(serde_json::json!({ "scope": scope_text, "sid": code.sid }));
+        .details(serde_json::json!({ "scope": scope.to_string(), "sid": code.sid }));
     tx.record(&entry).await?;
     let issued = Issued {
         grant: GrantType::AuthorizationCode,
@@ -157,8 +156,12 @@ async fn revoke_issued(
         return Ok(());
     };
     if let Some(user_id) = tx.revoke_refresh_family_owner(family_id, now).await? {
-        let ended =
-            events::session_invalidated(family_id, &user_id, SessionEnd::ReuseDetected, now);
+        let ended = events::session_invalidated(
+            family_id.as_str(),
+            &user_id,
+            SessionEnd::ReuseDetected,
+            now,
+        );
         tx.emit(&ended).await?;
     }
     Ok(())

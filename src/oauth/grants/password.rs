@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::domain::{Actor, Email, Password, Scope};
+use crate::domain::{Actor, Email, Password, Scope, UserId};
 use crate::oauth::events;
 use crate::oauth::{Error, IssuedTokens, TokenIssuer};
 use crate::password::Verification;
@@ -113,7 +113,7 @@ enum Checked {
     /// Bad credentials; `reason` is for the audit log only (callers all get the same answer).
     Refused {
         reason: &'static str,
-        user_id: Option<String>,
+        user_id: Option<UserId>,
     },
 }
 
@@ -154,7 +154,7 @@ async fn authenticate(issuer: &TokenIssuer, login: &Login) -> Result<Checked, Er
 struct Failure<'a> {
     client: &'a Client,
     login: &'a Login,
-    user_id: Option<String>,
+    user_id: Option<UserId>,
     now: DateTime<Utc>,
 }
 
@@ -191,7 +191,7 @@ async fn record_failure(
     }
     let event = events::login_failed(
         &failure.login.username,
-        failure.user_id.as_deref(),
+        failure.user_id.as_ref().map(UserId::as_str),
         failure.login.ip,
         reason,
         locked,
@@ -215,7 +215,7 @@ async fn rehash_password(
     let updated = match issuer.hasher.hash(password).await {
         Ok(hash) => issuer
             .store
-            .rehash_password(user_id, (&user.password_hash, &hash), now)
+            .rehash_password(&user.id, (&user.password_hash, &hash), now)
             .await
             .map_err(anyhow::Error::from),
         Err(error) => Err(error),

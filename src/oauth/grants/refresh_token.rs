@@ -28,7 +28,7 @@ pub(in crate::oauth) async fn grant(
         return Err(Error::InvalidGrant(INVALID));
     };
     // Bound to its client: another client's attempt neither works nor consumes the token.
-    if record.client_id != client.id.as_str() {
+    if record.client_id != client.id {
         return Err(Error::InvalidGrant(INVALID));
     }
     let Some(user) = issuer
@@ -48,9 +48,7 @@ pub(in crate::oauth) async fn grant(
     }
     // Never wider than the client may have today: a scope taken from the client is gone
     // from its sessions at their next refresh.
-    let original = Scope::parse(&record.scope)
-        .map_err(|e| Error::Internal(e.into()))?
-        .intersection(&client.scopes);
+    let original = record.scope.intersection(&client.scopes);
     let explicit = requested.is_some();
     let scope = TokenIssuer::narrow_scope(requested, &original)?;
     let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
@@ -72,7 +70,7 @@ pub(in crate::oauth) async fn grant(
         RotationEvents {
             issued: events::token_issued(&issued, now),
             reused: events::session_invalidated(
-                &record.family_id,
+                record.family_id.as_str(),
                 &record.user_id,
                 SessionEnd::ReuseDetected,
                 now,

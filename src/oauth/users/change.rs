@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::UserError;
-use crate::domain::LinkKind;
+use crate::domain::{LinkKind, UserId};
 use crate::oauth::events::{self, SessionEnd};
 use crate::store::{AuditEntry, Tx, User, UserUpdate};
 
@@ -30,7 +30,7 @@ pub(in crate::oauth) struct Change<'a> {
 pub(in crate::oauth) async fn change_user(
     tx: &mut Tx,
     entry: &AuditEntry,
-    id: &str,
+    id: &UserId,
     change: &Change<'_>,
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
@@ -103,8 +103,13 @@ pub(in crate::oauth) async fn change_user(
         SessionEnd::AdminWithdrawn
     };
     for session in &sessions_ended {
-        tx.emit(&events::session_invalidated(session, id, reason, now))
-            .await?;
+        tx.emit(&events::session_invalidated(
+            session.as_str(),
+            id,
+            reason,
+            now,
+        ))
+        .await?;
     }
     if password_hash.is_some() {
         // Dead already (the credentials version moved); removed so nothing lingers.

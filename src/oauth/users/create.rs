@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::{Accounts, Credential, NewAccount, UserError, parse_display_name, user_details};
 use crate::domain::{Actor, Email, LinkKind, Password};
 use crate::oauth::admin::{Admin, audited};
-use crate::oauth::events;
+use crate::oauth::{UserView, events};
 use crate::password::check_imported_hash;
 use crate::store::{AuditEntry, NewUser, User};
 
@@ -24,7 +24,7 @@ impl Accounts {
         password: SecretString,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         if !self.settings.registration {
             return Err(UserError::RegistrationClosed);
         }
@@ -42,7 +42,8 @@ impl Accounts {
             email_verified: false,
         };
         let entry = AuditEntry::new(&Actor::anonymous(ip), "user.register", now);
-        self.insert(entry, account, self.settings.mail, now).await
+        let user = self.insert(entry, account, self.settings.mail, now).await?;
+        Ok(user.into())
     }
 
     /// Creates a user, admin or not.
@@ -52,14 +53,14 @@ impl Accounts {
         admin: &Admin,
         account: NewAccount,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.create", now).details(serde_json::json!({
             "admin": account.is_admin,
             "email_verified": account.email_verified,
             "imported_hash": matches!(account.credential, Credential::Hash(_)),
         }));
         let created = self.insert(entry.clone(), account, false, now).await;
-        audited(&self.store, entry, created).await
+        audited(&self.store, entry, created.map(UserView::from)).await
     }
 
     /// Creates the configured admin user on first start (system actor `bootstrap`).
@@ -67,9 +68,10 @@ impl Accounts {
         &self,
         account: NewAccount,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         let entry = AuditEntry::new(&Actor::system("bootstrap"), "user.create", now);
-        self.insert(entry, account, false, now).await
+        let user = self.insert(entry, account, false, now).await?;
+        Ok(user.into())
     }
 
     /// Hashes the password (before the transaction: the writer is never held for a hash),

@@ -7,6 +7,8 @@ use super::change::{Change, change_user};
 use super::{
     Accounts, DEFAULT_PAGE, MAX_PAGE, UserChanges, UserError, UserPage, parse_display_name,
 };
+use crate::domain::UserId;
+use crate::oauth::UserView;
 use crate::oauth::admin::{Admin, audited, read_audited};
 use crate::oauth::events::{self, SessionEnd};
 use crate::store::{AuditEntry, User};
@@ -33,7 +35,7 @@ impl Accounts {
             let more = users.len() > limit as usize;
             users.truncate(limit as usize);
             Ok(UserPage {
-                users,
+                users: users.into_iter().map(UserView::from).collect(),
                 next_offset: more.then(|| offset.saturating_add(u64::from(limit))),
             })
         }
@@ -48,10 +50,13 @@ impl Accounts {
         admin: &Admin,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.read", now).target("user", id);
-        let found = self.store.find_user(id).await?.ok_or(UserError::NotFound);
-        read_audited(&self.store, entry, found).await
+        let found = match known_id(id) {
+            Ok(id) => self.store.find_user(&id).await?.ok_or(UserError::NotFound),
+            Err(error) => Err(error),
+        };
+        read_audited(&self.store, entry, found.map(UserView::from)).await
     }
 
     /// Applies `changes` to user `id` in one transaction. Disabling the user, resetting the
@@ -66,17 +71,20 @@ impl Accounts {
         id: &str,
         changes: UserChanges,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<UserView, UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.update", now).target("user", id);
-        let updated = self.apply(&entry, id, changes, now).await;
-        audited(&self.store, entry, updated).await
+        let updated = match known_id(id) {
+            Ok(id) => self.apply(&entry, &id, changes, now).await,
+            Err(error) => Err(error),
+        };
+        audited(&self.store, entry, updated.map(UserView::from)).await
     }
 
     /// The transaction of `update`; `entry` is its audit row, completed with the details.
     async fn apply(
         &self,
         entry: &AuditEntry,
-        id: &str,
+        id: &UserId,
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, UserError> {
@@ -112,6 +120,7 @@ impl Accounts {
     ) -> Result<(), UserError> {
         let entry = AuditEntry::new(admin.actor(), "user.delete", now).target("user", id);
         let deleted = async {
+            let id = &known_id(id)?;
             let mut tx = self.store.begin().await?;
             let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
             // Ended first, so their events can name them: the rows go with the user.
@@ -121,7 +130,8 @@ impl Accounts {
             }
             tx.record(&entry).await?;
             for session in &sessions {
-                let ended = events::session_invalidated(session, id, SessionEnd::UserDeleted, now);
+                let ended =
+                    events::session_invalidated(session.as_str(), id, SessionEnd::UserDeleted, now);
                 tx.emit(&ended).await?;
             }
             tx.emit(&events::user("deleted", &user, &[], now)).await?;
@@ -133,4 +143,9 @@ impl Accounts {
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }
+}
+
+/// An id from a caller: one that is not a sigil id names no user.
+fn known_id(id: &str) -> Result<UserId, UserError> {
+    UserId::parse(id).map_err(|_| UserError::NotFound)
 }

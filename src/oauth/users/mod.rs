@@ -156,7 +156,7 @@ pub struct UserChanges {
 #[derive(Debug)]
 pub struct UserPage {
     /// The users on it, oldest first.
-    pub users: Vec<User>,
+    pub users: Vec<super::UserView>,
     /// The offset of the next page; `None` on the last one.
     pub next_offset: Option<u64>,
 }
