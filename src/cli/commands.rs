@@ -11,8 +11,8 @@ use crate::app::{operator, operator_keys};
 use crate::config::{KeyConfig, PasswordConfig};
 use crate::domain::{ClientSecret, RedirectUri};
 use crate::oauth::{
-    Admin, AuditFilter, AuditView, ClientError, ClientSpec, ClientView, Credential, KeyError,
-    KeyView, NewAccount, RegisteredClient, UserError,
+    Admin, AuditFilter, AuditView, ClientError, ClientSpec, ClientView, Credential, Error,
+    KeyError, KeyView, NewAccount, RegisteredClient, UserError,
 };
 
 /// Runs a client subcommand.
@@ -32,7 +32,9 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
             let operator = operator(&database).await?;
             match operator.clients.delete(&admin, &client_id, now).await {
                 Ok(()) => println!("deleted client {client_id}"),
-                Err(ClientError::NotFound) => anyhow::bail!("no client with id {client_id}"),
+                Err(Error::Client(ClientError::NotFound)) => {
+                    anyhow::bail!("no client with id {client_id}")
+                }
                 Err(error) => return Err(error.into()),
             }
             Ok(())
@@ -65,11 +67,13 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
         .create(&Admin::command_line(), account, Utc::now())
         .await
         .map_err(|error| match error {
-            UserError::InvalidEmail(_) | UserError::EmailTaken => {
+            Error::User(UserError::InvalidEmail(_)) | Error::User(UserError::EmailTaken) => {
                 anyhow::anyhow!("--username: {error}")
             }
-            UserError::InvalidPassword(_) => anyhow::anyhow!("password: {error}"),
-            UserError::InvalidDisplayName(inner) => anyhow::anyhow!("--display-name: {inner}"),
+            Error::User(UserError::InvalidPassword(_)) => anyhow::anyhow!("password: {error}"),
+            Error::User(UserError::InvalidDisplayName(inner)) => {
+                anyhow::anyhow!("--display-name: {inner}")
+            }
             other => anyhow::Error::from(other),
         })?;
     if args.json {
@@ -109,7 +113,9 @@ pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
                     revoked.was.as_str(),
                     keys.current_kid()
                 ),
-                Err(KeyError::UnknownKid) => anyhow::bail!("no published key with kid {kid}"),
+                Err(Error::Key(KeyError::UnknownKid)) => {
+                    anyhow::bail!("no published key with kid {kid}")
+                }
                 Err(error) => return Err(error.into()),
             }
             Ok(())
@@ -202,13 +208,21 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         .register(&Admin::command_line(), spec, Utc::now())
         .await
         .map_err(|error| match error {
-            ClientError::InvalidName(_) => anyhow::anyhow!("--name: {error}"),
-            ClientError::InvalidGrantTypes => anyhow::anyhow!("--grant-types: {error}"),
-            ClientError::InvalidScope(_) => anyhow::anyhow!("--scopes: {error}"),
-            ClientError::InvalidAudience(_) => anyhow::anyhow!("--audience: {error}"),
-            ClientError::PublicClientCredentials => anyhow::anyhow!("--public: {error}"),
-            ClientError::InvalidRedirectUri(_) => anyhow::anyhow!("--redirect-uri: {error}"),
-            ClientError::InvalidPostLogoutRedirectUri(_) => {
+            Error::Client(ClientError::InvalidName(_)) => anyhow::anyhow!("--name: {error}"),
+            Error::Client(ClientError::InvalidGrantTypes) => {
+                anyhow::anyhow!("--grant-types: {error}")
+            }
+            Error::Client(ClientError::InvalidScope(_)) => anyhow::anyhow!("--scopes: {error}"),
+            Error::Client(ClientError::InvalidAudience(_)) => {
+                anyhow::anyhow!("--audience: {error}")
+            }
+            Error::Client(ClientError::PublicClientCredentials) => {
+                anyhow::anyhow!("--public: {error}")
+            }
+            Error::Client(ClientError::InvalidRedirectUri(_)) => {
+                anyhow::anyhow!("--redirect-uri: {error}")
+            }
+            Error::Client(ClientError::InvalidPostLogoutRedirectUri(_)) => {
                 anyhow::anyhow!("--post-logout-redirect-uri: {error}")
             }
             other => anyhow::Error::from(other),

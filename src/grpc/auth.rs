@@ -124,7 +124,7 @@ impl Auth for AuthService {
                 let user = accounts
                     .register(&message.email, message.password.into(), ip, now)
                     .await
-                    .map_err(status::user)?;
+                    .map_err(status::oauth)?;
                 Ok(RegisterResponse {
                     user_id: user.id.into(),
                 })

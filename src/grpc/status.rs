@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::oauth::{self, Classify as _, Failure, Kind, UserError};
+use crate::oauth::{self, Classify as _, Failure, Kind};
 
 /// The trailing metadata key that carries the RFC 6749 error code.
 pub const OAUTH_ERROR: &str = "x-oauth-error";
@@ -51,8 +51,12 @@ pub(super) fn failure(failure: Failure) -> Status {
     } = failure;
     let (status_code, retry) = match kind {
         Kind::InvalidRequest => (Code::InvalidArgument, None),
-        Kind::InvalidClient | Kind::InvalidGrant => (Code::Unauthenticated, None),
-        Kind::UnauthorizedClient | Kind::Forbidden => (Code::PermissionDenied, None),
+        Kind::InvalidClient | Kind::InvalidGrant | Kind::InvalidToken => {
+            (Code::Unauthenticated, None)
+        }
+        Kind::UnauthorizedClient | Kind::Forbidden | Kind::InsufficientScope(_) => {
+            (Code::PermissionDenied, None)
+        }
         Kind::NotFound => (Code::NotFound, None),
         Kind::NotEnabled => (Code::Unimplemented, None),
         Kind::AlreadyExists => (Code::AlreadyExists, None),
@@ -64,7 +68,7 @@ pub(super) fn failure(failure: Failure) -> Status {
     status(status_code, code, &description, retry)
 }
 
-/// A token, session or client error.
+/// Any application error.
 pub(super) fn oauth(error: oauth::Error) -> Status {
     failure(error.classify())
 }
@@ -73,11 +77,6 @@ pub(super) fn oauth(error: oauth::Error) -> Status {
 pub(super) fn invalid_token() -> Status {
     let why = "the access token is missing, invalid or expired";
     status(Code::Unauthenticated, "invalid_token", why, None)
-}
-
-/// An account error (registration).
-pub(super) fn user(error: UserError) -> Status {
-    failure(error.classify())
 }
 
 /// The canonical name of a status code, for metrics and logs.
@@ -110,26 +109,35 @@ mod tests {
     #[test]
     fn every_oauth_error_has_its_code_and_metadata() {
         use oauth::Error as E;
-        let cases = [
-            (E::InvalidClient, Code::Unauthenticated, "invalid_client"),
-            (E::InvalidGrant("x"), Code::Unauthenticated, "invalid_grant"),
+        type Case = (fn() -> E, Code, &'static str);
+        let cases: [Case; 6] = [
+            (|| E::InvalidClient, Code::Unauthenticated, "invalid_client"),
             (
-                E::InvalidRequest("x"),
+                || E::InvalidGrant("x"),
+                Code::Unauthenticated,
+                "invalid_grant",
+            ),
+            (
+                || E::InvalidRequest("x"),
                 Code::InvalidArgument,
                 "invalid_request",
             ),
-            (E::InvalidScope, Code::InvalidArgument, "invalid_scope"),
+            (|| E::InvalidScope, Code::InvalidArgument, "invalid_scope"),
             (
-                E::UnauthorizedClient("x"),
+                || E::UnauthorizedClient("x"),
                 Code::PermissionDenied,
                 "unauthorized_client",
             ),
-            (E::Unavailable, Code::Unavailable, "temporarily_unavailable"),
+            (
+                || E::Unavailable,
+                Code::Unavailable,
+                "temporarily_unavailable",
+            ),
         ];
         for (error, code, name) in cases {
-            let description = error.description();
+            let description = error().classify().description;
 
-            let status = oauth(error);
+            let status = oauth(error());
 
             assert_eq!(status.code(), code, "{name}");
             assert_eq!(status.message(), description, "{name}");
@@ -152,6 +160,7 @@ mod tests {
 
     #[test]
     fn account_errors_follow_the_same_kinds_as_over_http() {
+        use oauth::UserError;
         let cases = [
             (UserError::NotFound, Code::NotFound, "not_found"),
             (
@@ -179,14 +188,9 @@ mod tests {
                 Code::InvalidArgument,
                 "invalid_request",
             ),
-            (
-                UserError::Unavailable,
-                Code::Unavailable,
-                "temporarily_unavailable",
-            ),
         ];
         for (error, code, name) in cases {
-            let status = user(error);
+            let status = oauth(error.into());
 
             assert_eq!(status.code(), code, "{name}");
             assert_eq!(status.metadata().get(OAUTH_ERROR).unwrap(), name);

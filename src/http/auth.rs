@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::oauth::{self, AccessToken, Admin, AdminDenied};
+use crate::oauth::{self, AccessToken, Admin};
 
 /// A caller allowed the admin API today: a valid token with scope `admin` whose principal
 /// still has that right (see `TokenIssuer::authorize_admin`), carrying the `Admin` capability the admin use cases take. Rejections follow RFC 6750 §3:
@@ -29,17 +29,7 @@ impl FromRequestParts<AppState> for AdminCaller {
             .await
         {
             Ok(admin) => Ok(Self(admin)),
-            Err(AdminDenied::InvalidToken) => Err(invalid_token()),
-            Err(AdminDenied::InsufficientScope) => {
-                let challenge = "Bearer error=\"insufficient_scope\", scope=\"admin\"";
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "insufficient_scope",
-                    "this endpoint needs scope admin",
-                )
-                .with_challenge(HeaderValue::from_static(challenge)))
-            }
-            Err(AdminDenied::Failed(error)) => Err(error.into()),
+            Err(error) => Err(error.into()),
         }
     }
 }

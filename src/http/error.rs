@@ -164,6 +164,10 @@ impl From<Failure> for ApiError {
                 return Self::new(StatusCode::UNAUTHORIZED, code, description)
                     .with_challenge(challenge);
             }
+            Kind::InvalidToken => return bearer(StatusCode::UNAUTHORIZED, code, description, None),
+            Kind::InsufficientScope(scope) => {
+                return bearer(StatusCode::FORBIDDEN, code, description, Some(scope));
+            }
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound | Kind::NotEnabled => StatusCode::NOT_FOUND,
             Kind::AlreadyExists | Kind::Conflict => StatusCode::CONFLICT,
@@ -177,6 +181,22 @@ impl From<Failure> for ApiError {
         };
         Self::new(status, code, description)
     }
+}
+
+/// RFC 6750 §3: a Bearer refusal names its error (and the scope wanted) in the challenge.
+fn bearer(
+    status: StatusCode,
+    code: &'static str,
+    description: Cow<'static, str>,
+    scope: Option<&'static str>,
+) -> ApiError {
+    let challenge = match scope {
+        Some(scope) => format!("Bearer error=\"{code}\", scope=\"{scope}\""),
+        None => format!("Bearer error=\"{code}\""),
+    };
+    let challenge =
+        HeaderValue::from_str(&challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    ApiError::new(status, code, description).with_challenge(challenge)
 }
 
 /// Every application error reaches HTTP through its classification.
@@ -308,7 +328,7 @@ mod tests {
                 "not_found",
             ),
             (
-                UserError::Unavailable.into(),
+                oauth::Error::Unavailable.into(),
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
             ),
@@ -326,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_limit_says_when_to_retry_in_whole_seconds() {
-        let error = ApiError::from(UserError::TooManyRequests(
+        let error = ApiError::from(oauth::Error::TooManyRequests(
             std::time::Duration::from_millis(2_100),
         ));
 

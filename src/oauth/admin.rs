@@ -3,8 +3,7 @@
 //! operator at the host, who can reach the database anyway) make one. So no transport can
 //! call an admin use case without passing the same check.
 
-use std::fmt::Display;
-
+use super::Error;
 use crate::domain::Actor;
 use crate::store::{AuditEntry, Store};
 
@@ -34,11 +33,11 @@ impl Admin {
 /// Records `entry` as failed when `outcome` is an error (in its own short transaction: the
 /// change it describes did not happen), then returns `outcome` unchanged. A failure to
 /// record is logged, never put in place of the original error.
-pub(super) async fn audited<T, E: Display>(
+pub(super) async fn audited<T>(
     store: &Store,
     entry: AuditEntry,
-    outcome: Result<T, E>,
-) -> Result<T, E> {
+    outcome: Result<T, Error>,
+) -> Result<T, Error> {
     if let Err(error) = &outcome {
         let entry = entry.failed(&error.to_string());
         if let Err(record_error) = store.record(&entry).await {
@@ -50,14 +49,11 @@ pub(super) async fn audited<T, E: Display>(
 
 /// A read changes nothing, so there is no transaction to join: records `entry` on its own as
 /// the read ended (success, or failure with the error's reason).
-pub(super) async fn read_audited<T, E>(
+pub(super) async fn read_audited<T>(
     store: &Store,
     entry: AuditEntry,
-    outcome: Result<T, E>,
-) -> Result<T, E>
-where
-    E: Display + From<crate::store::Error>,
-{
+    outcome: Result<T, Error>,
+) -> Result<T, Error> {
     let read = audited(store, entry.clone(), outcome).await?;
     store.record(&entry).await?;
     Ok(read)

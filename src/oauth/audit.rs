@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::AuditView;
 use super::admin::{Admin, read_audited};
-use crate::store::{self, AuditEntry, AuditQuery, Store};
+use crate::oauth::Error;
+use crate::store::{AuditEntry, AuditQuery, Store};
 
 /// Page size when the caller gives none.
 const DEFAULT_PAGE: u32 = 100;
@@ -20,21 +21,6 @@ pub enum AuditError {
     /// The cursor is not one this server handed out.
     #[error("cursor is invalid")]
     InvalidCursor,
-    /// The database is unreachable.
-    #[error("the service is temporarily unavailable")]
-    Unavailable,
-    /// Anything else.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl From<store::Error> for AuditError {
-    fn from(error: store::Error) -> Self {
-        match error {
-            store::Error::Unavailable(_) => Self::Unavailable,
-            other => Self::Internal(other.into()),
-        }
-    }
 }
 
 /// What to read: `None` means no filter.
@@ -83,16 +69,16 @@ impl AuditLog {
         admin: &Admin,
         filter: AuditFilter,
         now: DateTime<Utc>,
-    ) -> Result<AuditPage, AuditError> {
+    ) -> Result<AuditPage, Error> {
         let entry = AuditEntry::new(admin.actor(), "audit.read", now);
         let page = self.page(filter).await;
         read_audited(&self.store, entry, page).await
     }
 
-    async fn page(&self, filter: AuditFilter) -> Result<AuditPage, AuditError> {
+    async fn page(&self, filter: AuditFilter) -> Result<AuditPage, Error> {
         let limit = filter.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(AuditError::InvalidPage);
+            return Err(AuditError::InvalidPage.into());
         }
         let before_id = match &filter.cursor {
             Some(cursor) => Some(

@@ -62,36 +62,6 @@ pub enum AuthorizeError {
         /// Where the browser goes back to once signed in.
         return_to: String,
     },
-    /// Too many attempts; retry after this long.
-    #[error("too many attempts, retry later")]
-    TooManyRequests(std::time::Duration),
-    /// The database is unreachable.
-    #[error("the service is temporarily unavailable")]
-    Unavailable,
-    /// Anything else.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl From<crate::store::Error> for AuthorizeError {
-    fn from(error: crate::store::Error) -> Self {
-        match error {
-            crate::store::Error::Unavailable(_) => Self::Unavailable,
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<Error> for AuthorizeError {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::Unavailable => Self::Unavailable,
-            Error::TooManyRequests(wait) => Self::TooManyRequests(wait),
-            Error::InvalidGrant(why) => Self::Page(why),
-            Error::Internal(source) => Self::Internal(source),
-            other => Self::Internal(anyhow::anyhow!("{other}")),
-        }
-    }
 }
 
 /// A browser session just started: the cookie to set.
@@ -122,7 +92,7 @@ impl Browser {
         params: &AuthorizeParams,
         cookie: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Step, AuthorizeError> {
+    ) -> Result<Step, Error> {
         let request = match self.validate(params).await? {
             Ok(request) => request,
             Err(redirect) => return Ok(Step::Redirect(redirect)),
@@ -140,7 +110,7 @@ impl Browser {
         (username, password): (String, SecretString),
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(Step, Option<NewSession>), AuthorizeError> {
+    ) -> Result<(Step, Option<NewSession>), Error> {
         let request = match self.validate(params).await? {
             Ok(request) => request,
             Err(redirect) => return Ok((Step::Redirect(redirect), None)),
@@ -154,9 +124,9 @@ impl Browser {
             Ok(user) => user,
             Err(Error::InvalidGrant(why)) => {
                 let return_to = request.redirect_to.clone();
-                return Err(AuthorizeError::Refused { why, return_to });
+                return Err(AuthorizeError::Refused { why, return_to }.into());
             }
-            Err(other) => return Err(other.into()),
+            Err(other) => return Err(other),
         };
         let (session, cookie) = self.start(&user, &request.client, ip, now).await?;
         let step = self.proceed(&request, Some(session), true, now).await?;
@@ -172,7 +142,7 @@ impl Browser {
         cookie: Option<&str>,
         approve: bool,
         now: DateTime<Utc>,
-    ) -> Result<Step, AuthorizeError> {
+    ) -> Result<Step, Error> {
         let request = match self.validate(params).await? {
             Ok(request) => request,
             Err(redirect) => return Ok(Step::Redirect(redirect)),
@@ -198,7 +168,7 @@ impl Browser {
         &self,
         cookie: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Option<BrowserSession>, AuthorizeError> {
+    ) -> Result<Option<BrowserSession>, Error> {
         let Some(cookie) = cookie.filter(|cookie| !cookie.is_empty()) else {
             return Ok(None);
         };
@@ -213,7 +183,7 @@ impl Browser {
         client: &Client,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(BrowserSession, NewSession), AuthorizeError> {
+    ) -> Result<(BrowserSession, NewSession), Error> {
         let cookie = BrowserSessionToken::generate();
         let sid = uuid::Uuid::new_v4().to_string();
         let lifetime = self.issuer.settings.refresh_token_ttl;
@@ -258,7 +228,7 @@ impl Browser {
         session: Option<BrowserSession>,
         fresh: bool,
         now: DateTime<Utc>,
-    ) -> Result<Step, AuthorizeError> {
+    ) -> Result<Step, Error> {
         // OIDC Core §3.1.2.1 (errata 2): `max_age=0` always asks for the password again.
         let too_old = |session: &BrowserSession| {
             request
@@ -300,9 +270,10 @@ impl Browser {
     }
 
     /// The scope the code will carry: what was asked, within what the client may have.
-    fn granted_scope(&self, request: &AuthorizeRequest) -> Result<Scope, AuthorizeError> {
-        TokenIssuer::narrow_scope(request.scope.clone(), &request.client.scopes)
-            .map_err(|_| AuthorizeError::Page("the requested scope is not allowed for this client"))
+    fn granted_scope(&self, request: &AuthorizeRequest) -> Result<Scope, Error> {
+        TokenIssuer::narrow_scope(request.scope.clone(), &request.client.scopes).map_err(|_| {
+            AuthorizeError::Page("the requested scope is not allowed for this client").into()
+        })
     }
 
     /// Issues a code for `session`'s user and sends the browser back with it.
@@ -311,7 +282,7 @@ impl Browser {
         request: &AuthorizeRequest,
         session: &BrowserSession,
         now: DateTime<Utc>,
-    ) -> Result<Step, AuthorizeError> {
+    ) -> Result<Step, Error> {
         let Some(user) = self.store.find_user(&session.user_id).await? else {
             return Ok(Step::Login {
                 client_name: request.client.name.clone(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::params::{AUTHORIZE_PARAMETERS, Known, Params};
 use super::{AuthorizeError, Browser, TokenIssuer};
 use crate::domain::{ClientId, CodeChallenge, GrantType, Scope};
+use crate::oauth::Error;
 use crate::store::Client;
 
 /// Longest `state` or `nonce` accepted.
@@ -151,7 +152,7 @@ impl Browser {
     pub(super) async fn validate(
         &self,
         params: &AuthorizeParams,
-    ) -> Result<Result<AuthorizeRequest, String>, AuthorizeError> {
+    ) -> Result<Result<AuthorizeRequest, String>, Error> {
         let trusted = self.trusted(params).await?;
         let (redirect_to, state) = (trusted.redirect_to.clone(), trusted.state.clone());
         Ok(
@@ -163,10 +164,10 @@ impl Browser {
 
     /// The client and the redirect URI, once they match (until then every error is shown on
     /// a page, never redirected), and the `state` to echo.
-    async fn trusted(&self, params: &AuthorizeParams) -> Result<Trusted, AuthorizeError> {
+    async fn trusted(&self, params: &AuthorizeParams) -> Result<Trusted, Error> {
         // RFC 6749 §3.1 for the two parameters that decide where an error may go: shown.
         if let Some(("client_id", why) | ("redirect_uri", why)) = params.repeated {
-            return Err(AuthorizeError::Page(why));
+            return Err(AuthorizeError::Page(why).into());
         }
         let client_id = params.client_id.as_deref().ok_or(AuthorizeError::Page(
             "the request names no client (client_id)",
@@ -196,7 +197,7 @@ impl Browser {
             .as_ref()
             .is_some_and(|state| state.chars().count() > MAX_OPAQUE_CHARS)
         {
-            return Err(AuthorizeError::Page("the state parameter is too long"));
+            return Err(AuthorizeError::Page("the state parameter is too long").into());
         }
         Ok(Trusted {
             client,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::clients::new_client;
-use super::{ClientSpec, Credential, NewAccount, Sigil, UserError};
+use super::{ClientSpec, Credential, Error, NewAccount, Sigil, UserError};
 use crate::domain::{ClientId, ClientSecret, UserId};
 
 /// What to create on an empty database.
@@ -59,7 +59,7 @@ impl Sigil {
             };
             match self.accounts.create_first_admin(account, now).await {
                 Ok(user) => done.admin_user = Some(user.id),
-                Err(UserError::EmailTaken) => {}
+                Err(Error::User(UserError::EmailTaken)) => {}
                 Err(error) => {
                     return Err(anyhow::anyhow!("SIGIL_ADMIN_USERNAME/PASSWORD: {error}"));
                 }

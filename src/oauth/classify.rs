@@ -10,7 +10,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{AuditError, ClientError, Error, KeyError, UserError};
+use super::{
+    ADMIN_SCOPE, AdminDenied, AuditError, AuthorizeError, ClientError, Error, KeyError, UserError,
+};
 
 /// What sort of failure an error is; the transports' tables are keyed by it.
 #[derive(Debug)]
@@ -26,6 +28,12 @@ pub enum Kind {
     InvalidGrant,
     /// The client may not do this: HTTP 400 (RFC 6749 §5.2), gRPC `PERMISSION_DENIED`.
     UnauthorizedClient,
+    /// A bearer token is missing, invalid, expired or revoked (RFC 6750 §3.1): HTTP 401 with
+    /// a `Bearer error="invalid_token"` challenge, gRPC `UNAUTHENTICATED`.
+    InvalidToken,
+    /// A bearer token lacks this scope (RFC 6750 §3.1): HTTP 403 with a `Bearer
+    /// error="insufficient_scope"` challenge, gRPC `PERMISSION_DENIED`.
+    InsufficientScope(&'static str),
     /// Nobody may do this here (self-registration switched off): HTTP 403, gRPC
     /// `PERMISSION_DENIED`.
     Forbidden,
@@ -102,19 +110,37 @@ pub trait Classify {
 
 impl Classify for Error {
     fn classify(self) -> Failure {
-        let (code, description) = (self.code(), self.description());
-        let kind = match self {
-            Self::InvalidRequest(_) | Self::UnsupportedGrantType | Self::InvalidScope => {
-                Kind::InvalidRequest
+        match self {
+            Self::InvalidRequest(why) => Failure::invalid_request(why),
+            Self::UnsupportedGrantType => Failure::new(
+                Kind::InvalidRequest,
+                "unsupported_grant_type",
+                "the grant type is not supported",
+            ),
+            Self::InvalidScope => Failure::new(
+                Kind::InvalidRequest,
+                "invalid_scope",
+                "the requested scope is invalid or exceeds the client's scope",
+            ),
+            Self::InvalidClient => Failure::new(
+                Kind::InvalidClient,
+                "invalid_client",
+                "client authentication failed",
+            ),
+            Self::InvalidGrant(why) => Failure::new(Kind::InvalidGrant, "invalid_grant", why),
+            Self::UnauthorizedClient(why) => {
+                Failure::new(Kind::UnauthorizedClient, "unauthorized_client", why)
             }
-            Self::InvalidClient => Kind::InvalidClient,
-            Self::InvalidGrant(_) => Kind::InvalidGrant,
-            Self::UnauthorizedClient(_) => Kind::UnauthorizedClient,
-            Self::TooManyRequests(wait) => return Failure::too_many(wait),
-            Self::Unavailable => return Failure::unavailable(),
-            Self::Internal(source) => return Failure::internal(source),
-        };
-        Failure::new(kind, code, description)
+            Self::User(refusal) => refusal.classify(),
+            Self::Client(refusal) => refusal.classify(),
+            Self::Key(refusal) => refusal.classify(),
+            Self::Audit(refusal) => refusal.classify(),
+            Self::Browser(refusal) => refusal.classify(),
+            Self::Admin(refusal) => refusal.classify(),
+            Self::TooManyRequests(wait) => Failure::too_many(wait),
+            Self::Unavailable => Failure::unavailable(),
+            Self::Internal(source) => Failure::internal(source),
+        }
     }
 }
 
@@ -126,9 +152,6 @@ impl Classify for UserError {
             Self::RegistrationClosed => (Kind::Forbidden, "registration_disabled"),
             Self::MailNotConfigured => (Kind::NotEnabled, "not_found"),
             Self::InvalidLink => (Kind::InvalidRequest, "invalid_token"),
-            Self::TooManyRequests(wait) => return Failure::too_many(wait),
-            Self::Unavailable => return Failure::unavailable(),
-            Self::Internal(source) => return Failure::internal(source),
             Self::InvalidEmail(_)
             | Self::InvalidPassword(_)
             | Self::InvalidPasswordHash(_)
@@ -147,8 +170,6 @@ impl Classify for ClientError {
             Self::NotFound => (Kind::NotFound, "not_found"),
             Self::IdTaken => (Kind::AlreadyExists, "client_already_exists"),
             Self::PublicClient | Self::PublicClientConflict => (Kind::Conflict, "public_client"),
-            Self::Unavailable => return Failure::unavailable(),
-            Self::Internal(source) => return Failure::internal(source),
             Self::InvalidName(_)
             | Self::InvalidGrantTypes
             | Self::InvalidRedirectUri(_)
@@ -166,18 +187,39 @@ impl Classify for KeyError {
         match self {
             Self::NextKeyTooFresh(why) => Failure::new(Kind::Conflict, "next_key_too_fresh", why),
             Self::UnknownKid => Failure::new(Kind::NotFound, "not_found", self.to_string()),
-            Self::Unavailable => Failure::unavailable(),
-            Self::Internal(source) => Failure::internal(source),
         }
     }
 }
 
 impl Classify for AuditError {
     fn classify(self) -> Failure {
+        Failure::invalid_request(self.to_string())
+    }
+}
+
+impl Classify for AuthorizeError {
+    /// The browser pages render these themselves; classified for any other caller.
+    fn classify(self) -> Failure {
         match self {
-            Self::Unavailable => Failure::unavailable(),
-            Self::Internal(source) => Failure::internal(source),
-            Self::InvalidPage | Self::InvalidCursor => Failure::invalid_request(self.to_string()),
+            Self::Page(why) => Failure::invalid_request(why),
+            Self::Refused { why, .. } => Failure::new(Kind::InvalidGrant, "access_denied", why),
+        }
+    }
+}
+
+impl Classify for AdminDenied {
+    fn classify(self) -> Failure {
+        match self {
+            Self::InvalidToken => Failure::new(
+                Kind::InvalidToken,
+                "invalid_token",
+                "the access token is missing, invalid or expired",
+            ),
+            Self::InsufficientScope => Failure::new(
+                Kind::InsufficientScope(ADMIN_SCOPE),
+                "insufficient_scope",
+                "this endpoint needs scope admin",
+            ),
         }
     }
 }
@@ -189,9 +231,9 @@ mod tests {
     #[test]
     fn a_missing_entity_is_not_found_whatever_it_is() {
         let failures = [
-            UserError::NotFound.classify(),
-            ClientError::NotFound.classify(),
-            KeyError::UnknownKid.classify(),
+            Error::from(UserError::NotFound).classify(),
+            Error::from(ClientError::NotFound).classify(),
+            Error::from(KeyError::UnknownKid).classify(),
         ];
 
         for failure in failures {
@@ -201,40 +243,44 @@ mod tests {
     }
 
     #[test]
-    fn every_outage_and_limit_reads_the_same_whatever_layer_raised_it() {
-        let outages = [
-            Error::Unavailable.classify(),
-            UserError::Unavailable.classify(),
-            ClientError::Unavailable.classify(),
-            KeyError::Unavailable.classify(),
-            AuditError::Unavailable.classify(),
-        ];
-        let limits = [
-            Error::TooManyRequests(Duration::from_secs(3)).classify(),
-            UserError::TooManyRequests(Duration::from_secs(3)).classify(),
-        ];
+    fn every_outage_reads_the_same_whatever_room_raised_it() {
+        let outage = Error::from(crate::store::Error::Unavailable(sqlx::Error::PoolTimedOut));
+        let failure = outage.classify();
 
-        for failure in outages {
-            assert!(matches!(failure.kind, Kind::Unavailable));
-            assert_eq!(
-                (failure.code, failure.description.as_ref()),
-                ("temporarily_unavailable", UNAVAILABLE)
-            );
-        }
-        for failure in limits {
-            assert!(matches!(failure.kind, Kind::TooManyRequests(wait) if wait.as_secs() == 3));
-            assert_eq!(
-                (failure.code, failure.description.as_ref()),
-                ("too_many_requests", TOO_MANY)
-            );
-        }
+        assert!(matches!(failure.kind, Kind::Unavailable));
+        assert_eq!(
+            (failure.code, failure.description.as_ref()),
+            ("temporarily_unavailable", UNAVAILABLE)
+        );
+    }
+
+    #[test]
+    fn a_limit_says_how_long_to_wait() {
+        let failure = Error::TooManyRequests(Duration::from_secs(3)).classify();
+
+        assert!(matches!(failure.kind, Kind::TooManyRequests(wait) if wait.as_secs() == 3));
+        assert_eq!(
+            (failure.code, failure.description.as_ref()),
+            ("too_many_requests", TOO_MANY)
+        );
     }
 
     #[test]
     fn internal_failures_show_a_fixed_sentence() {
-        let failure = UserError::Internal(anyhow::anyhow!("secret detail")).classify();
+        let failure = Error::Internal(anyhow::anyhow!("secret detail")).classify();
 
         assert_eq!(failure.code, "server_error");
         assert_eq!(failure.description, "internal server error");
+    }
+
+    #[test]
+    fn a_refused_admin_token_is_a_bearer_error() {
+        let invalid = Error::from(AdminDenied::InvalidToken).classify();
+        let scope = Error::from(AdminDenied::InsufficientScope).classify();
+
+        assert!(matches!(invalid.kind, Kind::InvalidToken));
+        assert_eq!(invalid.code, "invalid_token");
+        assert!(matches!(scope.kind, Kind::InsufficientScope("admin")));
+        assert_eq!(scope.code, "insufficient_scope");
     }
 }

@@ -13,6 +13,7 @@ use super::authorize::{AuthorizeError, Browser, with_query};
 use super::events;
 use super::params::{END_SESSION_PARAMETERS, Params};
 use crate::domain::{Actor, ClientId};
+use crate::oauth::Error;
 use crate::store::{AuditEntry, BrowserSession};
 
 /// An RP-initiated logout request.
@@ -74,9 +75,9 @@ impl Browser {
         cookie: Option<&str>,
         (confirmed, ip): (bool, Option<IpAddr>),
         now: DateTime<Utc>,
-    ) -> Result<Logout, AuthorizeError> {
+    ) -> Result<Logout, Error> {
         if let Some(why) = request.repeated {
-            return Err(AuthorizeError::Page(why));
+            return Err(AuthorizeError::Page(why).into());
         }
         let hint = request
             .id_token_hint
@@ -108,7 +109,7 @@ impl Browser {
         session: &BrowserSession,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), AuthorizeError> {
+    ) -> Result<(), Error> {
         let mut tx = self.store.begin().await?;
         let families = tx.end_browser_session(&session.sid, now).await?;
         let actor = Actor::user(session.user_id.as_str(), None, ip);
@@ -134,7 +135,7 @@ impl Browser {
         &self,
         request: &EndSession,
         client_id: Option<String>,
-    ) -> Result<Option<String>, AuthorizeError> {
+    ) -> Result<Option<String>, Error> {
         let (Some(uri), Some(client_id)) = (request.post_logout_redirect_uri.as_deref(), client_id)
         else {
             return Ok(None);

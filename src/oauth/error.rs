@@ -1,11 +1,16 @@
-//! `oauth::Error`: one variant per RFC 6749 §5.2 error code, plus infrastructure failures.
+//! `oauth::Error`: the one error of every use case. A variant per RFC 6749 §5.2 error code;
+//! the refusals of each other room (accounts, clients, keys, the audit log, the browser login,
+//! the admin check) as one variant each, holding that room's own small enum of reasons; and
+//! the infrastructure failures every room shares, converted from `store::Error` in exactly
+//! one place (below). `classify` turns any of it into the one wire table.
 //!
 //! Descriptions are short, fixed and safe to show a client: never a secret, a SQL message or
 //! an infrastructure detail. HTTP status codes and headers are chosen in `http::error`.
 
+use super::{AdminDenied, AuditError, AuthorizeError, ClientError, KeyError, UserError};
 use crate::store;
 
-/// Why a token request failed.
+/// Why a use case failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is missing a parameter, repeats one, or is otherwise malformed.
@@ -27,6 +32,24 @@ pub enum Error {
     /// The requested scope is malformed or exceeds what the client may have.
     #[error("invalid_scope")]
     InvalidScope,
+    /// An account operation was refused.
+    #[error(transparent)]
+    User(#[from] UserError),
+    /// A client operation was refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A key operation was refused.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The audit log cannot be read as asked.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The browser cannot be sent on (a page, or the login form again).
+    #[error(transparent)]
+    Browser(#[from] AuthorizeError),
+    /// A bearer token does not open the admin API.
+    #[error(transparent)]
+    Admin(#[from] AdminDenied),
     /// Too many failed logins or requests; retry after the given time.
     #[error("too_many_requests")]
     TooManyRequests(std::time::Duration),
@@ -36,38 +59,6 @@ pub enum Error {
     /// A bug or unexpected failure; details are logged, never returned.
     #[error("server_error")]
     Internal(#[source] anyhow::Error),
-}
-
-impl Error {
-    /// The RFC 6749 §5.2 `error` code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnauthorizedClient(_) => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::TooManyRequests(_) => "too_many_requests",
-            Self::Unavailable => "temporarily_unavailable",
-            Self::Internal(_) => "server_error",
-        }
-    }
-
-    /// The `error_description`: a fixed, client-safe sentence.
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(why) | Self::InvalidGrant(why) | Self::UnauthorizedClient(why) => {
-                why
-            }
-            Self::InvalidClient => "client authentication failed",
-            Self::UnsupportedGrantType => "the grant type is not supported",
-            Self::InvalidScope => "the requested scope is invalid or exceeds the client's scope",
-            Self::TooManyRequests(_) => "too many attempts, retry later",
-            Self::Unavailable => "the service is temporarily unavailable, retry later",
-            Self::Internal(_) => "internal server error",
-        }
-    }
 }
 
 /// `unauthorized_client` for a grant type the client was not registered for.

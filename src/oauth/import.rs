@@ -16,8 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::admin::Admin;
 use super::events;
-use super::users::{Accounts, UserError, parse_display_name, user_details};
+use super::users::{Accounts, parse_display_name, user_details};
 use crate::domain::Email;
+use crate::oauth::Error;
 use crate::password::check_imported_hash;
 use crate::store::{AuditEntry, NewUser};
 
@@ -82,7 +83,7 @@ impl Accounts {
         file: &mut R,
         progress: &mut dyn FnMut(ImportProgress),
         now: DateTime<Utc>,
-    ) -> Result<ImportReport, UserError> {
+    ) -> Result<ImportReport, Error> {
         let report = check_file(file, progress).map_err(read_error)?;
         if report.rejected_total > 0 {
             return Ok(report);
@@ -98,7 +99,7 @@ impl Accounts {
         file: &mut R,
         progress: &mut dyn FnMut(ImportProgress),
         now: DateTime<Utc>,
-    ) -> Result<ImportReport, UserError> {
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::default();
         let mut tx = self.store.begin().await?;
         let mut lines = Lines::new(file);
@@ -109,7 +110,7 @@ impl Accounts {
                 None => Ok(None),
             });
             let new = new.map_err(|reason| {
-                UserError::Internal(anyhow::anyhow!(
+                Error::Internal(anyhow::anyhow!(
                     "line {number} changed during the import: {reason}"
                 ))
             })?;
@@ -140,8 +141,8 @@ impl Accounts {
     }
 }
 
-fn read_error(error: std::io::Error) -> UserError {
-    UserError::Internal(anyhow::Error::from(error).context("cannot read the import file"))
+fn read_error(error: std::io::Error) -> Error {
+    Error::Internal(anyhow::Error::from(error).context("cannot read the import file"))
 }
 
 /// The first pass: every line parsed and checked, duplicates within the file found by a

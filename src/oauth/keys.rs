@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use super::admin::{Admin, audited, read_audited};
 use crate::domain::KeyState;
 use crate::keys::{Jwks, KeyRing, KeyRingError};
+use crate::oauth::Error;
 use crate::oauth::KeyView;
-use crate::store::{self, AuditEntry, Store, StoredKey};
+use crate::store::{AuditEntry, Store, StoredKey};
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,15 +18,9 @@ pub enum KeyError {
     /// A manual rotation would sign with a key verifiers may not have fetched yet.
     #[error("{0}")]
     NextKeyTooFresh(String),
-    /// The database is unreachable.
-    #[error("the service is temporarily unavailable")]
-    Unavailable,
     /// No published key has this kid.
     #[error("no published key has this kid")]
     UnknownKid,
-    /// Anything else.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
 }
 
 /// What an emergency revocation did.
@@ -37,20 +32,13 @@ pub struct Revoked {
     pub ring: Vec<KeyView>,
 }
 
-impl From<KeyRingError> for KeyError {
+impl From<KeyRingError> for Error {
     fn from(error: KeyRingError) -> Self {
         match error {
-            KeyRingError::NextKeyTooFresh { .. } => Self::NextKeyTooFresh(error.to_string()),
+            KeyRingError::NextKeyTooFresh { .. } => {
+                KeyError::NextKeyTooFresh(error.to_string()).into()
+            }
             KeyRingError::Store(error) => error.into(),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<store::Error> for KeyError {
-    fn from(error: store::Error) -> Self {
-        match error {
-            store::Error::Unavailable(_) => Self::Unavailable,
             other => Self::Internal(other.into()),
         }
     }
@@ -80,7 +68,7 @@ impl Keys {
     }
 
     /// The published keys (not removed, not revoked) with their states, for metrics.
-    pub async fn published(&self) -> Result<Vec<(String, &'static str)>, KeyError> {
+    pub async fn published(&self) -> Result<Vec<(String, &'static str)>, Error> {
         let keys = self.ring.list().await?;
         Ok(keys
             .into_iter()
@@ -91,7 +79,7 @@ impl Keys {
 
     /// Every key ever in the ring, oldest first.
     #[tracing::instrument(skip_all)]
-    pub async fn list(&self, admin: &Admin, now: DateTime<Utc>) -> Result<Vec<KeyView>, KeyError> {
+    pub async fn list(&self, admin: &Admin, now: DateTime<Utc>) -> Result<Vec<KeyView>, Error> {
         list_keys(&self.store, admin, now).await
     }
 
@@ -103,11 +91,11 @@ impl Keys {
         admin: &Admin,
         force: bool,
         now: DateTime<Utc>,
-    ) -> Result<Vec<KeyView>, KeyError> {
+    ) -> Result<Vec<KeyView>, Error> {
         let entry = AuditEntry::new(admin.actor(), "key.rotate", now)
             .details(serde_json::json!({ "force": force }));
         let rotated = self.ring.rotate(now, force, admin.actor()).await;
-        audited(&self.store, entry, rotated).await?;
+        audited(&self.store, entry, rotated.map_err(Error::from)).await?;
         Ok(views(self.ring.list().await?))
     }
 
@@ -119,12 +107,12 @@ impl Keys {
         admin: &Admin,
         kid: &str,
         now: DateTime<Utc>,
-    ) -> Result<Revoked, KeyError> {
+    ) -> Result<Revoked, Error> {
         let entry = AuditEntry::new(admin.actor(), "key.revoke", now).target("key", kid);
         let revoked = match self.ring.revoke(kid, now, admin.actor()).await {
             Ok(Some(was)) => Ok(was),
-            Ok(None) => Err(KeyError::UnknownKid),
-            Err(error) => Err(KeyError::from(error)),
+            Ok(None) => Err(KeyError::UnknownKid.into()),
+            Err(error) => Err(Error::from(error)),
         };
         let was = audited(&self.store, entry, revoked).await?;
         Ok(Revoked {
@@ -139,8 +127,8 @@ pub(super) async fn list_keys(
     store: &Store,
     admin: &Admin,
     now: DateTime<Utc>,
-) -> Result<Vec<KeyView>, KeyError> {
-    let keys = store.list_all_signing_keys().await.map_err(KeyError::from);
+) -> Result<Vec<KeyView>, Error> {
+    let keys = store.list_all_signing_keys().await.map_err(Error::from);
     let entry = AuditEntry::new(admin.actor(), "key.list", now);
     Ok(views(read_audited(store, entry, keys).await?))
 }

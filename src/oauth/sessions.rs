@@ -44,15 +44,6 @@ pub enum AdminDenied {
     /// The token, or the principal behind it today, lacks `admin`.
     #[error("this endpoint needs scope admin")]
     InsufficientScope,
-    /// The check itself failed (database unavailable, ...).
-    #[error(transparent)]
-    Failed(#[from] Error),
-}
-
-impl From<crate::store::Error> for AdminDenied {
-    fn from(error: crate::store::Error) -> Self {
-        Self::Failed(error.into())
-    }
 }
 
 /// What a revocation ends.
@@ -297,15 +288,15 @@ impl TokenIssuer {
         token: &AccessToken,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<Admin, AdminDenied> {
+    ) -> Result<Admin, Error> {
         if !token.scope.contains(ADMIN_SCOPE) {
-            return Err(AdminDenied::InsufficientScope);
+            return Err(AdminDenied::InsufficientScope.into());
         }
         let Ok(client_id) = ClientId::parse(token.client_id.clone()) else {
-            return Err(AdminDenied::InvalidToken);
+            return Err(AdminDenied::InvalidToken.into());
         };
         let Some(client) = self.store.find_client(&client_id).await? else {
-            return Err(AdminDenied::InvalidToken);
+            return Err(AdminDenied::InvalidToken.into());
         };
         let user_id = match &token.session {
             Some(session) => {
@@ -314,23 +305,23 @@ impl TokenIssuer {
                     .is_refresh_family_active(&session.family, now)
                     .await?
                 {
-                    return Err(AdminDenied::InvalidToken);
+                    return Err(AdminDenied::InvalidToken.into());
                 }
                 let Some(user) = self.live_user(&session.user).await? else {
-                    return Err(AdminDenied::InvalidToken);
+                    return Err(AdminDenied::InvalidToken.into());
                 };
                 if !user.is_admin {
-                    return Err(AdminDenied::InsufficientScope);
+                    return Err(AdminDenied::InsufficientScope.into());
                 }
                 Some(user.id)
             }
             None if self.store.is_access_token_revoked(&token.jti).await? => {
-                return Err(AdminDenied::InvalidToken);
+                return Err(AdminDenied::InvalidToken.into());
             }
             None => None,
         };
         if !client.scopes.contains(ADMIN_SCOPE) {
-            return Err(AdminDenied::InsufficientScope);
+            return Err(AdminDenied::InsufficientScope.into());
         }
         let actor = match user_id {
             Some(user_id) => Actor::user(user_id.as_str(), Some(client_id.to_string()), ip),

@@ -119,9 +119,9 @@ impl Operator {
     pub async fn export_keys(
         &self,
         format: crate::keys::ExportFormat,
-    ) -> Result<Vec<crate::keys::ExportedFile>, super::KeyError> {
+    ) -> Result<Vec<crate::keys::ExportedFile>, super::Error> {
         let keys = self.store.list_signing_keys().await?;
-        crate::keys::export(&keys, format).map_err(super::KeyError::Internal)
+        crate::keys::export(&keys, format).map_err(super::Error::Internal)
     }
 
     /// Every key ever in the ring, without loading it (no key-encryption key needed).
@@ -129,7 +129,7 @@ impl Operator {
         &self,
         admin: &super::Admin,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<super::KeyView>, super::KeyError> {
+    ) -> Result<Vec<super::KeyView>, super::Error> {
         super::keys::list_keys(&self.store, admin, now).await
     }
 }

@@ -18,6 +18,7 @@ use super::admin::audited;
 use super::users::{Accounts, Change, UserError, change_user};
 use super::views::UserView;
 use crate::domain::{Actor, Email, LinkKind, LinkToken};
+use crate::oauth::Error;
 use crate::store::{AuditEntry, LinkTokenRecord, User};
 
 impl Accounts {
@@ -29,7 +30,7 @@ impl Accounts {
         email: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    ) -> Result<(), Error> {
         self.request_link(LinkKind::VerifyEmail, email, ip, now)
             .await
     }
@@ -42,7 +43,7 @@ impl Accounts {
         email: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    ) -> Result<(), Error> {
         self.request_link(LinkKind::ResetPassword, email, ip, now)
             .await
     }
@@ -53,12 +54,12 @@ impl Accounts {
         email: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    ) -> Result<(), Error> {
         // Bad input is a 400 whatever the configuration; then a server without mail says
         // so as a permanent state, never as an outage.
-        let email = Email::parse(email)?;
+        let email = Email::parse(email).map_err(UserError::from)?;
         if !self.settings.mail {
-            return Err(UserError::MailNotConfigured);
+            return Err(UserError::MailNotConfigured.into());
         }
         let send = self
             .claim_mail_request(Some(email.as_str()), ip, now)
@@ -99,7 +100,7 @@ impl Accounts {
         token: &str,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         self.claim_mail_request(None, ip, now).await?;
         let entry = AuditEntry::new(&Actor::anonymous(ip), "email.verify", now);
         let verified = async {
@@ -109,7 +110,7 @@ impl Accounts {
             let Some(record) = record.filter(|record| record.expires_at > now) else {
                 // An expired token is deleted all the same: it can never work again.
                 tx.commit().await?;
-                return Err(UserError::InvalidLink);
+                return Err(UserError::InvalidLink.into());
             };
             let entry = entry.clone().target("user", record.user_id.as_str());
             let change = Change {
@@ -119,7 +120,7 @@ impl Accounts {
             let user = change_user(&mut tx, &entry, &record.user_id, &change, now)
                 .await
                 .map_err(|error| match error {
-                    UserError::NotFound => UserError::InvalidLink,
+                    Error::User(UserError::NotFound) => UserError::InvalidLink.into(),
                     other => other,
                 })?;
             tx.delete_link_tokens(&user.id, LinkKind::VerifyEmail)
@@ -140,7 +141,7 @@ impl Accounts {
         password: SecretString,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    ) -> Result<(), Error> {
         self.claim_mail_request(None, ip, now).await?;
         let entry = AuditEntry::new(&Actor::anonymous(ip), "password.reset", now);
         let reset = async {
@@ -151,21 +152,21 @@ impl Accounts {
                 .find_link_token(&hash, LinkKind::ResetPassword)
                 .await?;
             if found.is_none_or(|record| record.expires_at <= now) {
-                return Err(UserError::InvalidLink);
+                return Err(UserError::InvalidLink.into());
             }
             let password_hash = self.hash_new_password(&password).await?;
             let mut tx = self.store.begin().await?;
             let record = tx.take_link_token(&hash, LinkKind::ResetPassword).await?;
             let Some(record) = record.filter(|record| record.expires_at > now) else {
-                return Err(UserError::InvalidLink);
+                return Err(UserError::InvalidLink.into());
             };
             let Some(user) = tx.lock_user(&record.user_id).await? else {
-                return Err(UserError::InvalidLink);
+                return Err(UserError::InvalidLink.into());
             };
             if !reset_allowed(&record, &user) {
                 // Outdated by a later password change (or disabling): deleted all the same.
                 tx.commit().await?;
-                return Err(UserError::InvalidLink);
+                return Err(UserError::InvalidLink.into());
             }
             let entry = entry.clone().target("user", user.id.as_str());
             let change = Change {
@@ -185,14 +186,11 @@ impl Accounts {
         email: Option<&str>,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<bool, UserError> {
+    ) -> Result<bool, Error> {
         let Some(limits) = &self.limits else {
             return Ok(true);
         };
-        limits
-            .claim_mail_request(email, ip, now)
-            .await
-            .map_err(UserError::from_limit)
+        limits.claim_mail_request(email, ip, now).await
     }
 }
 

@@ -15,7 +15,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::cookies::Cookies;
 use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
-use crate::oauth::{AuthorizeError, AuthorizeParams, Step};
+use crate::oauth::{self, AuthorizeError, AuthorizeParams, Step};
 
 /// The login form.
 #[derive(Deserialize, ToSchema)]
@@ -156,7 +156,7 @@ pub(crate) async fn post_authorize_consent(
 /// The page or redirect for a step. `base` leads from the current path to `/authorize`'s
 /// directory (the pages use relative form actions, so sigil may sit under a path prefix).
 pub(super) fn render(
-    step: Result<Step, AuthorizeError>,
+    step: Result<Step, oauth::Error>,
     request: &str,
     csrf: &str,
     base: Option<&str>,
@@ -201,23 +201,14 @@ pub(super) fn render(
             }
             .with_form_target(form_target(&return_to))
         }
-        Err(AuthorizeError::Refused { why, return_to }) => {
+        Err(oauth::Error::Browser(AuthorizeError::Refused { why, return_to })) => {
             login_page(StatusCode::BAD_REQUEST, "", Some(why), &hidden, base)
                 .with_form_target(form_target(&return_to))
         }
-        Err(AuthorizeError::Page(why)) => {
+        Err(oauth::Error::Browser(AuthorizeError::Page(why)) | oauth::Error::InvalidGrant(why)) => {
             Page::message(StatusCode::BAD_REQUEST, "Sign-in request refused", why).into_response()
         }
-        Err(AuthorizeError::TooManyRequests(wait)) => {
-            let error = crate::http::ApiError::too_many_requests(wait);
-            Page::error(error, "Sign in")
-        }
-        Err(AuthorizeError::Unavailable) => {
-            Page::error(crate::http::ApiError::unavailable(), "Sign in")
-        }
-        Err(AuthorizeError::Internal(source)) => {
-            Page::error(crate::http::ApiError::internal(source), "Sign in")
-        }
+        Err(other) => Page::error(crate::http::ApiError::from(other), "Sign in"),
     }
 }
 

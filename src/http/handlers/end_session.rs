@@ -14,7 +14,7 @@ use super::authorize::{expired, redirect, verified};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{Page, escape, form_target};
 use crate::http::state::AppState;
-use crate::oauth::{AuthorizeError, EndSession, Logout};
+use crate::oauth::{self, EndSession, Logout};
 
 /// The logout confirmation form.
 #[derive(Deserialize, ToSchema)]
@@ -80,7 +80,7 @@ async fn end_session(
     headers: &HeaderMap,
     query: &str,
     (confirmed, client_ip): (bool, Option<std::net::IpAddr>),
-) -> Result<Logout, AuthorizeError> {
+) -> Result<Logout, oauth::Error> {
     let session = state.cookies.session(headers);
     state
         .sigil
@@ -97,7 +97,7 @@ async fn end_session(
 /// The page or redirect for a logout; the session cookie is cleared unless the user is
 /// still asked.
 fn render(
-    logout: Result<Logout, AuthorizeError>,
+    logout: Result<Logout, oauth::Error>,
     query: &str,
     csrf: &str,
     state: &AppState,

@@ -11,6 +11,7 @@ use crate::domain::{
     ScopeError,
 };
 use crate::oauth::ClientView;
+use crate::oauth::Error;
 use crate::store::{self, AuditEntry, Client, NewClient, Store};
 
 mod spec;
@@ -57,22 +58,6 @@ pub enum ClientError {
     /// The id is taken.
     #[error("a client with this id already exists")]
     IdTaken,
-    /// The database is unreachable.
-    #[error("the service is temporarily unavailable")]
-    Unavailable,
-    /// Anything else.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl From<store::Error> for ClientError {
-    fn from(error: store::Error) -> Self {
-        match error {
-            store::Error::Conflict => Self::IdTaken,
-            store::Error::Unavailable(_) => Self::Unavailable,
-            other => Self::Internal(other.into()),
-        }
-    }
 }
 
 /// A registered client and, for a confidential one, its secret: shown this once.
@@ -98,12 +83,8 @@ impl Clients {
 
     /// Every client, oldest first.
     #[tracing::instrument(skip_all)]
-    pub async fn list(
-        &self,
-        admin: &Admin,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ClientView>, ClientError> {
-        let clients = self.store.list_clients().await.map_err(ClientError::from);
+    pub async fn list(&self, admin: &Admin, now: DateTime<Utc>) -> Result<Vec<ClientView>, Error> {
+        let clients = self.store.list_clients().await.map_err(Error::from);
         let entry = AuditEntry::new(admin.actor(), "client.list", now);
         let clients = read_audited(&self.store, entry, clients).await?;
         Ok(clients.into_iter().map(ClientView::from).collect())
@@ -116,12 +97,12 @@ impl Clients {
         admin: &Admin,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<ClientView, ClientError> {
+    ) -> Result<ClientView, Error> {
         let entry = AuditEntry::new(admin.actor(), "client.read", now).target("client", id);
         let found = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
             let client = self.store.find_client(&id).await?;
-            client.ok_or(ClientError::NotFound)
+            client.ok_or(ClientError::NotFound.into())
         }
         .await;
         let client = read_audited(&self.store, entry, found).await?;
@@ -136,7 +117,7 @@ impl Clients {
         admin: &Admin,
         spec: ClientSpec,
         now: DateTime<Utc>,
-    ) -> Result<RegisteredClient, ClientError> {
+    ) -> Result<RegisteredClient, Error> {
         let entry = AuditEntry::new(admin.actor(), "client.create", now);
         let registered = async {
             let public = spec.public;
@@ -147,7 +128,13 @@ impl Clients {
                 secret.as_ref().map(ClientSecret::hash),
             )?;
             let mut tx = self.store.begin().await?;
-            let client = tx.insert_client(&new, now).await?;
+            let client = tx
+                .insert_client(&new, now)
+                .await
+                .map_err(|error| match error {
+                    store::Error::Conflict => ClientError::IdTaken.into(),
+                    other => Error::from(other),
+                })?;
             tx.record(
                 &entry
                     .clone()
@@ -173,7 +160,7 @@ impl Clients {
         &self,
         new: &NewClient,
         now: DateTime<Utc>,
-    ) -> Result<bool, ClientError> {
+    ) -> Result<bool, Error> {
         let mut tx = self.store.begin().await?;
         if !tx.insert_first_client(new, now).await? {
             return Ok(false);
@@ -200,7 +187,7 @@ impl Clients {
         id: &str,
         changes: ClientChanges,
         now: DateTime<Utc>,
-    ) -> Result<ClientView, ClientError> {
+    ) -> Result<ClientView, Error> {
         let entry = AuditEntry::new(admin.actor(), "client.update", now).target("client", id);
         let updated = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
@@ -208,7 +195,7 @@ impl Clients {
             let current = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
             let client = changes.apply(&current)?;
             if !tx.update_client(&client).await? {
-                return Err(ClientError::NotFound);
+                return Err(ClientError::NotFound.into());
             }
             tx.record(&entry.clone().details(describe(&client))).await?;
             tx.emit(&events::client("updated", &client, now)).await?;
@@ -228,7 +215,7 @@ impl Clients {
         admin: &Admin,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<RegisteredClient, ClientError> {
+    ) -> Result<RegisteredClient, Error> {
         let entry =
             AuditEntry::new(admin.actor(), "client.secret_rotate", now).target("client", id);
         let rotated = async {
@@ -236,11 +223,11 @@ impl Clients {
             let mut tx = self.store.begin().await?;
             let client = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
             if client.secret_hash.is_none() {
-                return Err(ClientError::PublicClient);
+                return Err(ClientError::PublicClient.into());
             }
             let secret = ClientSecret::generate();
             if !tx.update_client_secret(&id, &secret.hash()).await? {
-                return Err(ClientError::NotFound);
+                return Err(ClientError::NotFound.into());
             }
             tx.record(&entry).await?;
             tx.emit(&events::client("secret_rotated", &client, now))
@@ -258,19 +245,14 @@ impl Clients {
 
     /// Deletes a client: its next token request fails, its sessions go with it.
     #[tracing::instrument(skip_all, fields(client_id = %id))]
-    pub async fn delete(
-        &self,
-        admin: &Admin,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), ClientError> {
+    pub async fn delete(&self, admin: &Admin, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
         let entry = AuditEntry::new(admin.actor(), "client.delete", now).target("client", id);
         let deleted = async {
             let id = ClientId::parse(id).map_err(|_| ClientError::NotFound)?;
             let mut tx = self.store.begin().await?;
             let client = tx.lock_client(&id).await?.ok_or(ClientError::NotFound)?;
             if !tx.delete_client(&id).await? {
-                return Err(ClientError::NotFound);
+                return Err(ClientError::NotFound.into());
             }
             tx.record(&entry).await?;
             tx.emit(&events::client("deleted", &client, now)).await?;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::UserError;
 use crate::domain::{LinkKind, UserId};
+use crate::oauth::Error;
 use crate::oauth::events::{self, SessionEnd};
 use crate::store::{AuditEntry, Tx, User, UserUpdate};
 
@@ -33,7 +34,7 @@ pub(in crate::oauth) async fn change_user(
     id: &UserId,
     change: &Change<'_>,
     now: DateTime<Utc>,
-) -> Result<User, UserError> {
+) -> Result<User, Error> {
     let password_hash = change.password_hash;
     let current = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
     let disabled = change.disabled.unwrap_or(current.disabled);

@@ -8,10 +8,11 @@ use secrecy::SecretString;
 
 use super::{Accounts, Credential, NewAccount, UserError, parse_display_name, user_details};
 use crate::domain::{Actor, Email, LinkKind, Password};
+use crate::oauth::Error;
 use crate::oauth::admin::{Admin, audited};
 use crate::oauth::{UserView, events};
 use crate::password::check_imported_hash;
-use crate::store::{AuditEntry, NewUser, User};
+use crate::store::{self, AuditEntry, NewUser, User};
 
 impl Accounts {
     /// Self-registration from `ip`: never an admin. The registration throttle is claimed
@@ -24,15 +25,12 @@ impl Accounts {
         password: SecretString,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         if !self.settings.registration {
-            return Err(UserError::RegistrationClosed);
+            return Err(UserError::RegistrationClosed.into());
         }
         if let Some(limits) = &self.limits {
-            limits
-                .claim_registration(ip, now)
-                .await
-                .map_err(UserError::from_limit)?;
+            limits.claim_registration(ip, now).await?;
         }
         let account = NewAccount {
             email: email.to_owned(),
@@ -53,7 +51,7 @@ impl Accounts {
         admin: &Admin,
         account: NewAccount,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         let entry = AuditEntry::new(admin.actor(), "user.create", now).details(serde_json::json!({
             "admin": account.is_admin,
             "email_verified": account.email_verified,
@@ -68,7 +66,7 @@ impl Accounts {
         &self,
         account: NewAccount,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         let entry = AuditEntry::new(&Actor::system("bootstrap"), "user.create", now);
         let user = self.insert(entry, account, false, now).await?;
         Ok(user.into())
@@ -83,26 +81,24 @@ impl Accounts {
         account: NewAccount,
         verify: bool,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
-        let email = Email::parse(&account.email)?;
+    ) -> Result<User, Error> {
+        let email = Email::parse(&account.email).map_err(UserError::from)?;
         let display_name = parse_display_name(account.display_name.as_deref())?;
         let credential = match account.credential {
             Credential::Password(password) => Checked::Password(self.new_password(&password)?),
             Credential::Hash(hash) => {
-                check_imported_hash(&hash)?;
+                check_imported_hash(&hash).map_err(UserError::from)?;
                 Checked::Hash(hash)
             }
         };
         // A taken email costs no hash (the insert still refuses one taken meanwhile).
         if self.store.find_user_by_email(&email).await?.is_some() {
-            return Err(UserError::EmailTaken);
+            return Err(UserError::EmailTaken.into());
         }
         let password_hash = match credential {
-            Checked::Password(password) => self
-                .hasher
-                .hash(&password)
-                .await
-                .map_err(UserError::Internal)?,
+            Checked::Password(password) => {
+                self.hasher.hash(&password).await.map_err(Error::Internal)?
+            }
             Checked::Hash(hash) => hash,
         };
         let new = NewUser {
@@ -113,7 +109,14 @@ impl Accounts {
             email_verified: account.email_verified,
         };
         let mut tx = self.store.begin().await?;
-        let user = tx.insert_user(&new, now).await?;
+        // The unique index has the last word on a taken email.
+        let user = tx
+            .insert_user(&new, now)
+            .await
+            .map_err(|error| match error {
+                store::Error::Conflict => UserError::EmailTaken.into(),
+                other => Error::from(other),
+            })?;
         let entry = entry
             .target("user", user.id.as_str())
             .details(user_details(&user));

@@ -8,6 +8,7 @@ use super::{
     Accounts, DEFAULT_PAGE, MAX_PAGE, UserChanges, UserError, UserPage, parse_display_name,
 };
 use crate::domain::UserId;
+use crate::oauth::Error;
 use crate::oauth::UserView;
 use crate::oauth::admin::{Admin, audited, read_audited};
 use crate::oauth::events::{self, SessionEnd};
@@ -22,12 +23,12 @@ impl Accounts {
         limit: Option<u32>,
         offset: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<UserPage, UserError> {
+    ) -> Result<UserPage, Error> {
         let entry = AuditEntry::new(admin.actor(), "user.list", now);
         let page = async {
             let limit = limit.unwrap_or(DEFAULT_PAGE);
             if !(1..=MAX_PAGE).contains(&limit) {
-                return Err(UserError::InvalidPage);
+                return Err(UserError::InvalidPage.into());
             }
             let offset =
                 u64::try_from(offset.unwrap_or(0)).map_err(|_| UserError::InvalidOffset)?;
@@ -50,10 +51,14 @@ impl Accounts {
         admin: &Admin,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         let entry = AuditEntry::new(admin.actor(), "user.read", now).target("user", id);
         let found = match known_id(id) {
-            Ok(id) => self.store.find_user(&id).await?.ok_or(UserError::NotFound),
+            Ok(id) => self
+                .store
+                .find_user(&id)
+                .await?
+                .ok_or(UserError::NotFound.into()),
             Err(error) => Err(error),
         };
         read_audited(&self.store, entry, found.map(UserView::from)).await
@@ -71,7 +76,7 @@ impl Accounts {
         id: &str,
         changes: UserChanges,
         now: DateTime<Utc>,
-    ) -> Result<UserView, UserError> {
+    ) -> Result<UserView, Error> {
         let entry = AuditEntry::new(admin.actor(), "user.update", now).target("user", id);
         let updated = match known_id(id) {
             Ok(id) => self.apply(&entry, &id, changes, now).await,
@@ -87,7 +92,7 @@ impl Accounts {
         id: &UserId,
         changes: UserChanges,
         now: DateTime<Utc>,
-    ) -> Result<User, UserError> {
+    ) -> Result<User, Error> {
         let display_name = match changes.display_name {
             Some(name) => Some(parse_display_name(name.as_deref())?),
             None => None,
@@ -112,12 +117,7 @@ impl Accounts {
 
     /// Deletes user `id`; the user's sessions go with the row.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    pub async fn delete(
-        &self,
-        admin: &Admin,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), UserError> {
+    pub async fn delete(&self, admin: &Admin, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
         let entry = AuditEntry::new(admin.actor(), "user.delete", now).target("user", id);
         let deleted = async {
             let id = &known_id(id)?;
@@ -126,7 +126,7 @@ impl Accounts {
             // Ended first, so their events can name them: the rows go with the user.
             let sessions = tx.revoke_user_sessions(id, now).await?;
             if !tx.delete_user(id).await? {
-                return Err(UserError::NotFound);
+                return Err(UserError::NotFound.into());
             }
             tx.record(&entry).await?;
             for session in &sessions {
@@ -146,6 +146,6 @@ impl Accounts {
 }
 
 /// An id from a caller: one that is not a sigil id names no user.
-fn known_id(id: &str) -> Result<UserId, UserError> {
-    UserId::parse(id).map_err(|_| UserError::NotFound)
+fn known_id(id: &str) -> Result<UserId, Error> {
+    UserId::parse(id).map_err(|_| UserError::NotFound.into())
 }

@@ -13,7 +13,7 @@ use super::Error;
 use super::limits::Limits;
 use crate::domain::{DisplayName, DisplayNameError, EmailError, Password, PasswordError};
 use crate::password::{HashFormatError, PasswordHasher};
-use crate::store::{self, Store, User};
+use crate::store::{Store, User};
 
 mod change;
 mod create;
@@ -59,9 +59,6 @@ pub enum UserError {
     /// Self-registration is switched off.
     #[error("self-registration is switched off")]
     RegistrationClosed,
-    /// Too many requests (registrations, mail); retry after the given time.
-    #[error("too many requests, retry later")]
-    TooManyRequests(std::time::Duration),
     /// The request would send mail, and no SMTP server is configured: a permanent state of
     /// this server, not an outage.
     #[error("email verification and password reset are not enabled on this server")]
@@ -69,33 +66,6 @@ pub enum UserError {
     /// An emailed link's token is unknown, used, expired or outdated.
     #[error("the link is invalid, expired or already used")]
     InvalidLink,
-    /// The database is unreachable.
-    #[error("the service is temporarily unavailable")]
-    Unavailable,
-    /// Anything else.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl UserError {
-    /// A throttle's refusal (or failure) as the user operation's error.
-    pub(super) fn from_limit(error: Error) -> Self {
-        match error {
-            Error::TooManyRequests(wait) => Self::TooManyRequests(wait),
-            Error::Unavailable => Self::Unavailable,
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<store::Error> for UserError {
-    fn from(error: store::Error) -> Self {
-        match error {
-            store::Error::Conflict => Self::EmailTaken,
-            store::Error::Unavailable(_) => Self::Unavailable,
-            other => Self::Internal(other.into()),
-        }
-    }
 }
 
 /// A user to create.
@@ -125,14 +95,11 @@ pub enum Credential {
 
 impl Credential {
     /// The one of `password` and `password_hash` that was given.
-    pub fn either(
-        password: Option<String>,
-        password_hash: Option<String>,
-    ) -> Result<Self, UserError> {
+    pub fn either(password: Option<String>, password_hash: Option<String>) -> Result<Self, Error> {
         match (password, password_hash) {
             (Some(password), None) => Ok(Self::Password(password.into())),
             (None, Some(hash)) => Ok(Self::Hash(hash)),
-            _ => Err(UserError::CredentialChoice),
+            _ => Err(UserError::CredentialChoice.into()),
         }
     }
 }
@@ -214,15 +181,9 @@ impl Accounts {
 
     /// Checks `password` against the policy and hashes it (before any transaction: the
     /// writer is never held for a hash).
-    pub(super) async fn hash_new_password(
-        &self,
-        password: &SecretString,
-    ) -> Result<String, UserError> {
+    pub(super) async fn hash_new_password(&self, password: &SecretString) -> Result<String, Error> {
         let password = self.new_password(password)?;
-        self.hasher
-            .hash(&password)
-            .await
-            .map_err(UserError::Internal)
+        self.hasher.hash(&password).await.map_err(Error::Internal)
     }
 
     /// A new password, checked against the policy.
@@ -235,7 +196,7 @@ impl Accounts {
     }
 
     /// Whether any user exists (first-start bootstrap).
-    pub(super) async fn any(&self) -> Result<bool, UserError> {
+    pub(super) async fn any(&self) -> Result<bool, Error> {
         Ok(self.store.has_users().await?)
     }
 }
