@@ -28,15 +28,16 @@ mod import;
 mod keys;
 mod limits;
 mod maintenance;
+mod minting;
 mod params;
 mod postman;
 mod sessions;
 mod sigil;
+mod token_request;
 mod users;
 mod verification;
 mod views;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,28 +59,26 @@ pub use import::{ImportProgress, ImportReport, MAX_LINE_BYTES, Rejection};
 pub use keys::{KeyError, Keys, Revoked};
 pub use limits::LimitSettings;
 pub use maintenance::{Maintenance, spawn_maintenance};
+use minting::Session;
 pub use params::{Known, Params, TOKEN_PARAMETERS};
 pub use postman::{Postman, PostmanSettings, spawn_postman};
 pub use sessions::{AdminDenied, Introspection, UserInfo};
 pub use sigil::{Operator, Sigil};
+pub use token_request::{
+    AuthMethod, ClientAuthentication, Grant, IssuedTokens, TokenRequest, requested_scope,
+};
 pub use users::{
     AccountSettings, Accounts, Credential, NewAccount, UserChanges, UserError, UserPage,
 };
 pub use views::{AuditView, ClientView, KeyView, UserView};
 
-use secrecy::SecretString;
-
 use crate::clock::Clock;
-use crate::domain::{
-    Actor, AuthorizationCode, ClientId, ClientSecret, FamilyId, GrantType, RefreshToken, Scope,
-};
+use crate::domain::{ClientId, GrantType, Scope};
 use crate::hooks::Hooks;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
-use crate::store::{AuditEntry, Client, NewRefreshFamily, Store, User};
-use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims};
-use events::{Issued, token_issued};
+use crate::store::{Client, Store, User};
 
 /// The scope that opens the admin API; granted to users only when they are admins.
 pub const ADMIN_SCOPE: &str = "admin";
@@ -121,113 +120,6 @@ pub struct IssuerSettings {
     pub events_client_credentials: bool,
 }
 
-/// How the client presented its credentials (RFC 6749 §2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// HTTP Basic with form-urlencoded id and secret.
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// A public client: `client_id` only.
-    None,
-}
-
-/// The client's claimed identity and proof.
-#[derive(Debug)]
-pub struct ClientAuthentication {
-    /// The claimed client id, as sent (unparsed: an invalid id is just an unknown client).
-    pub client_id: String,
-    /// The presented secret, if any.
-    pub secret: Option<ClientSecret>,
-    /// Where the credentials came from.
-    pub method: AuthMethod,
-}
-
-/// The `scope` parameter of a request (RFC 6749 §3.3): `None` when absent or empty, and
-/// `invalid_scope` when malformed.
-pub fn requested_scope(text: Option<&str>) -> Result<Option<Scope>, Error> {
-    match text.filter(|text| !text.is_empty()) {
-        Some(text) => Scope::parse(text)
-            .map(Some)
-            .map_err(|_| Error::InvalidScope),
-        None => Ok(None),
-    }
-}
-
-/// The grant-specific part of a token request.
-#[derive(Debug)]
-pub enum Grant {
-    /// RFC 6749 §4.4.
-    ClientCredentials {
-        /// Requested scope; `None` means everything the client is allowed.
-        scope: Option<Scope>,
-    },
-    /// RFC 6749 §4.3.
-    Password {
-        /// The user's email address.
-        username: String,
-        /// The user's password.
-        password: SecretString,
-        /// Requested scope; `None` means everything the client is allowed.
-        scope: Option<Scope>,
-    },
-    /// RFC 6749 §6.
-    RefreshToken {
-        /// The presented refresh token.
-        refresh_token: RefreshToken,
-        /// Requested scope; `None` means the token's scope. Never wider.
-        scope: Option<Scope>,
-    },
-    /// RFC 6749 §4.1.3 with PKCE.
-    AuthorizationCode {
-        /// The code from the authorization response.
-        code: AuthorizationCode,
-        /// The `redirect_uri` parameter, when sent.
-        redirect_uri: Option<String>,
-        /// The PKCE verifier (RFC 7636 §4.5); the grant refuses a request without one, so
-        /// every transport requires PKCE.
-        code_verifier: Option<String>,
-    },
-}
-
-impl Grant {
-    /// The grant type this is.
-    pub fn grant_type(&self) -> GrantType {
-        match self {
-            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
-            Self::Password { .. } => GrantType::Password,
-            Self::RefreshToken { .. } => GrantType::RefreshToken,
-            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
-        }
-    }
-}
-
-/// A parsed token request.
-#[derive(Debug)]
-pub struct TokenRequest {
-    /// Who asks.
-    pub client: ClientAuthentication,
-    /// What for.
-    pub grant: Grant,
-    /// The caller's IP address, for the failed-login limit (`None` when unknown).
-    pub client_ip: Option<IpAddr>,
-}
-
-/// What a successful token request returns.
-#[derive(Debug)]
-pub struct IssuedTokens {
-    /// The signed access token (JWS compact).
-    pub access_token: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The granted scope.
-    pub scope: Scope,
-    /// A new refresh token, for user grants of clients allowed `refresh_token`.
-    pub refresh_token: Option<RefreshToken>,
-    /// An OIDC ID token, when the scope includes `openid`.
-    pub id_token: Option<String>,
-}
-
 /// Issues tokens and manages sessions; cheap to clone.
 #[derive(Clone)]
 pub struct TokenIssuer {
@@ -237,19 +129,6 @@ pub struct TokenIssuer {
     settings: Arc<IssuerSettings>,
     limits: limits::Limits,
     metrics: Metrics,
-}
-
-/// A user's login session being continued or started.
-struct Session<'a> {
-    user: &'a User,
-    family_id: &'a FamilyId,
-    /// The browser session a code-flow login came from: the ID token's `sid` (OIDC
-    /// Front-Channel Logout §3: one value per OP session, shared by every client signed in
-    /// through it). `None` for a password login, whose family is its own session.
-    browser_sid: Option<&'a str>,
-    auth_time: DateTime<Utc>,
-    /// The authorization request's `nonce`, for the ID token of a code exchange.
-    nonce: Option<&'a str>,
 }
 
 impl TokenIssuer {
@@ -402,209 +281,4 @@ impl TokenIssuer {
             (true, false) => Ok(scope.without(ADMIN_SCOPE)),
         }
     }
-
-    /// The client an ID token sigil signed was issued to (`aud`) and its user (`sub`),
-    /// expired or not; `None` for anything else.
-    fn id_token_parties(&self, token: &str) -> Option<(String, String)> {
-        let jws = self.keys.verify(token).ok()?;
-        if jws.typ.as_deref() != Some(ID_TOKEN_TYP) {
-            return None;
-        }
-        let claims: serde_json::Value = serde_json::from_slice(&jws.payload).ok()?;
-        if claims["iss"] != self.settings.issuer.as_str() {
-            return None;
-        }
-        let party = |name: &str| claims[name].as_str().map(str::to_owned);
-        Some((party("aud")?, party("sub")?))
-    }
-
-    /// A fresh `jti` for an access token.
-    fn new_jti() -> String {
-        uuid::Uuid::new_v4().to_string()
-    }
-
-    /// When an access token issued at `now` expires (the `exp` claim; the end of time for an
-    /// absurdly long lifetime, never an overflow).
-    fn access_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        chrono::Duration::from_std(self.settings.access_token_ttl)
-            .ok()
-            .and_then(|ttl| now.checked_add_signed(ttl))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-
-    /// Signs an RFC 9068 access token `jti` for `subject` with the current key.
-    fn mint_access_token(
-        &self,
-        client: &Client,
-        subject: &str,
-        scope: &Scope,
-        (session, jti): (Option<&str>, &str),
-        now: DateTime<Utc>,
-    ) -> Result<(String, u64), Error> {
-        let ttl = self.settings.access_token_ttl.as_secs();
-        let claims = AccessTokenClaims {
-            iss: &self.settings.issuer,
-            sub: subject,
-            aud: client
-                .audience
-                .as_deref()
-                .unwrap_or(&self.settings.default_audience),
-            iat: now.timestamp(),
-            exp: self.access_expiry(now).timestamp(),
-            jti: jti.to_owned(),
-            client_id: client.id.as_str(),
-            scope: (!scope.is_empty()).then(|| scope.to_string()),
-            sid: session,
-        };
-        Ok((self.sign(ACCESS_TOKEN_TYP, &claims)?, ttl))
-    }
-
-    fn sign(&self, typ: &str, claims: &impl serde::Serialize) -> Result<String, Error> {
-        let payload = serde_json::to_vec(claims).map_err(|e| Error::Internal(e.into()))?;
-        let signed = match typ {
-            ID_TOKEN_TYP => self.keys.sign_id_token(typ, &payload),
-            _ => self.keys.sign(typ, &payload),
-        };
-        signed.map_err(Error::Internal)
-    }
-
-    /// Access token (+ ID token with `openid`) for a user's session; the refresh token, if
-    /// any, was already stored by the caller.
-    fn user_tokens(
-        &self,
-        client: &Client,
-        session: &Session<'_>,
-        scope: Scope,
-        (refresh_token, jti): (Option<RefreshToken>, &str),
-        now: DateTime<Utc>,
-    ) -> Result<IssuedTokens, Error> {
-        let (access_token, expires_in) = self.mint_access_token(
-            client,
-            session.user.id.as_str(),
-            &scope,
-            (Some(session.family_id.as_str()), jti),
-            now,
-        )?;
-        // OIDC Core §5.4: scope `email` asks for `email` and `email_verified`, `profile` for
-        // `name` (the only profile claim sigil keeps).
-        let with_email = scope.contains("email");
-        let with_profile = scope.contains("profile");
-        let id_token = match scope.contains("openid") {
-            true => Some(
-                self.sign(
-                    ID_TOKEN_TYP,
-                    &IdTokenClaims {
-                        iss: &self.settings.issuer,
-                        sub: session.user.id.as_str(),
-                        aud: client.id.as_str(),
-                        iat: now.timestamp(),
-                        exp: now.timestamp().saturating_add_unsigned(expires_in),
-                        auth_time: session.auth_time.timestamp(),
-                        sid: session.browser_sid.unwrap_or(session.family_id.as_str()),
-                        nonce: session.nonce,
-                        at_hash: at_hash(&access_token),
-                        email: with_email.then_some(session.user.email.as_str()),
-                        email_verified: with_email.then_some(session.user.email_verified),
-                        name: session
-                            .user
-                            .display_name
-                            .as_deref()
-                            .filter(|_| with_profile),
-                    },
-                )?,
-            ),
-            false => None,
-        };
-        Ok(IssuedTokens {
-            access_token,
-            expires_in,
-            scope,
-            refresh_token,
-            id_token,
-        })
-    }
-
-    /// Starts a login session (refresh family), recording `login.success` in the same
-    /// transaction; its first refresh token when the client may use the `refresh_token`
-    /// grant.
-    async fn start_session(
-        &self,
-        client: &Client,
-        user: &User,
-        scope: Scope,
-        ip: Option<IpAddr>,
-        now: DateTime<Utc>,
-    ) -> Result<IssuedTokens, Error> {
-        let family_id = FamilyId::generate();
-        let refresh = client
-            .grant_types
-            .contains(GrantType::RefreshToken)
-            .then(RefreshToken::generate);
-        // A session exists even without a refresh token, so logout and introspection see it.
-        let placeholder = RefreshToken::generate();
-        let first_hash = refresh.as_ref().unwrap_or(&placeholder).hash();
-        let expires_at = now + self.settings.refresh_token_ttl;
-        let family = NewRefreshFamily {
-            family_id: &family_id,
-            user_id: &user.id,
-            client_id: &client.id,
-            auth_time: now,
-            expires_at,
-            token_hash: first_hash.as_bytes(),
-            scope: &scope,
-            credentials_version: user.credentials_version,
-            browser_sid: None,
-        };
-        let mut tx = self.store.begin().await?;
-        // Created only while the checked credentials are still the user's: a password reset,
-        // disabling or demotion that landed while this login was verifying wins.
-        if !tx.insert_refresh_family(&family, now).await? {
-            return Err(Error::InvalidGrant(
-                "the account changed during login; log in again",
-            ));
-        }
-        let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
-        let entry = AuditEntry::new(&actor, "login.success", now)
-            .target("session", family_id.as_str())
-            .details(serde_json::json!({ "scope": scope.to_string() }));
-        tx.record(&entry).await?;
-        let client_id = client.id.as_str();
-        let created = (client_id, "password");
-        tx.emit(&events::session_created(
-            family_id.as_str(),
-            &user.id,
-            created,
-            ip,
-            now,
-        ))
-        .await?;
-        let jti = Self::new_jti();
-        let issued = Issued {
-            grant: GrantType::Password,
-            user_id: Some(&user.id),
-            client_id,
-            session_id: Some(&family_id),
-            jti: &jti,
-            exp: self.access_expiry(now),
-        };
-        tx.emit(&token_issued(&issued, now)).await?;
-        tx.commit().await?;
-        let session = Session {
-            user,
-            family_id: &family_id,
-            browser_sid: None,
-            auth_time: now,
-            nonce: None,
-        };
-        self.user_tokens(client, &session, scope, (refresh, &jti), now)
-    }
-}
-
-/// OIDC Core §3.1.3.6 `at_hash`: base64url of the left half of the access token's SHA-256
-/// (every ID token and access token sigil signs uses a SHA-256 algorithm).
-fn at_hash(access_token: &str) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(access_token.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
 }

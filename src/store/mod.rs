@@ -8,6 +8,7 @@
 
 mod audit;
 mod browser;
+mod client_cache;
 mod clients;
 mod health;
 mod keys;
@@ -35,12 +36,14 @@ pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use browser::{
     AuthorizationCodeRecord, BrowserSession, CodeIssued, NewAuthorizationCode, NewBrowserSession,
 };
-pub use clients::{Client, ClientWatcher, NewClient};
+pub use client_cache::ClientWatcher;
+pub use clients::{Client, NewClient};
 pub use keys::{NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};
 pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};
-pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord, Rotation};
+pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord};
+pub use rotations::Rotation;
 pub use tx::Tx;
 pub use users::{NewUser, User, UserUpdate};
 
@@ -208,7 +211,7 @@ enum Pools {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    clients: clients::ClientCache,
+    clients: client_cache::ClientCache,
     rotations: rotations::Rotations,
     /// Stops the health prober with the last clone.
     #[expect(
@@ -306,7 +309,7 @@ impl Store {
             rotations: rotations::Rotations::spawn(db.clone(), outbox.clone()),
             prober: Arc::new(health::spawn_prober(db.clone())),
             db,
-            clients: clients::ClientCache::new(options.client_cache_ttl),
+            clients: client_cache::ClientCache::new(options.client_cache_ttl),
             hooks: options.hooks,
             outbox,
         })

@@ -20,10 +20,26 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit::{AuditEntry, insert_entry};
 use super::outbox::{RotationEvents, insert_event};
-use super::refresh_tokens::rotate_one;
-use super::{Db, Error, OutboxState, Rotation};
+use super::{Db, Error, OutboxState, on_writer};
 use crate::domain::Actor;
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid and is now consumed; the new token was stored.
+    Rotated,
+    /// The token was already consumed (and not within the grace period): the family is now
+    /// revoked.
+    ReuseDetected,
+    /// Unknown token, or its family is revoked or expired.
+    Invalid,
+}
+
+/// A family is usable at `$now` (the enclosing query binds `$3` to now).
+const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_families \
+                             WHERE revoked_at IS NULL AND expires_at > $3)";
 
 /// Most rotations in one statement (4 parameters each).
 const MAX_BATCH: usize = 64;
@@ -193,4 +209,83 @@ async fn consume(
     })?;
     db.events_committed(outbox).await;
     Ok(won)
+}
+
+/// Rotates one token on its own: consume it, or within the grace period issue another
+/// successor, or else revoke its family if it was consumed before (recording the reuse in the
+/// audit log in the same transaction, under the presenting actor). Each step is one
+/// conditional statement checked by rows affected; the successor is inserted by the trigger
+/// of the migration `add_refresh_successor`.
+pub(super) async fn rotate_one(
+    db: &Db,
+    outbox: &OutboxState,
+    request: &RotationRequest,
+) -> Result<Rotation, Error> {
+    let consume = format!(
+        "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
+         next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
+    );
+    let within_grace = format!(
+        "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
+         WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
+    );
+    let now = request.now;
+    let events = request.events.as_ref().filter(|_| outbox.enabled);
+    let (rotation, emitted) = on_writer!(db, |pool| {
+        async {
+            let successor = |sql, since: DateTime<Utc>| {
+                sqlx::query(sql)
+                    .bind(request.old_hash.as_slice())
+                    .bind(since)
+                    .bind(now)
+                    .bind(request.new_hash.as_slice())
+                    .bind(request.scope.as_str())
+            };
+            // The outcome and its event commit together (this is the rare path: tokens that
+            // lost their batch, grace-period repeats and reuse).
+            let mut tx = pool.begin().await?;
+            let mut won = successor(&consume, now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if won == 0 && request.grace_since < now {
+                won = successor(&within_grace, request.grace_since)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            if won == 1 {
+                if let Some(events) = events {
+                    insert_event!(&events.issued, &mut *tx)?;
+                }
+                tx.commit().await?;
+                return Ok((Rotation::Rotated, events.is_some()));
+            }
+            let revoked: Option<(String,)> = sqlx::query_as(
+                "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
+                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL) \
+                 RETURNING family_id",
+            )
+            .bind(request.old_hash.as_slice())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((family_id,)) = revoked else {
+                return Ok((Rotation::Invalid, false));
+            };
+            let entry = AuditEntry::new(&request.actor, "session.reuse_detected", now)
+                .target("session", family_id);
+            insert_entry!(&entry, &mut *tx)?;
+            if let Some(events) = events {
+                insert_event!(&events.reused, &mut *tx)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((Rotation::ReuseDetected, events.is_some()))
+        }
+        .await
+    })?;
+    if emitted {
+        db.events_committed(outbox).await;
+    }
+    Ok(rotation)
 }
