@@ -4,9 +4,11 @@
 //! keys, events} → domain):
 //! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
 //!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
-//!   a named point; `html`, the escaping of text for pages and mails.
+//!   a named point.
 //! - `http`: axum router, handlers, extractors, error rendering (one table from the
-//!   application's error kinds), the hosted pages' cookies and the connection loop (`serve`:
+//!   application's error kinds), the hosted pages (askama templates under `templates/`, one
+//!   layout, auto-escaped) and their cookies (through `axum_extra`'s jar), and the connection
+//!   loop (`serve`:
 //!   idle, age and per-address limits); the only user of axum besides `app`. Handlers parse,
 //!   make one call into `oauth`, render; they never touch `store` or `keys`.
 //! - `grpc`: the tonic server of `sigil.v1.Auth` (compiled from `proto/` by `build.rs`),
@@ -35,7 +37,6 @@ pub mod domain;
 pub mod events;
 pub mod grpc;
 pub mod hooks;
-pub mod html;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Mail delivery over SMTP (`--smtp-url`, `--mail-from`): the only user of `lettre`. Builds a
-//! plain-text and HTML message from the templates compiled into the binary and hands it to
-//! the SMTP server. What to send, and when, is the mail relay's business (`oauth::postman`).
+//! plain-text and HTML message from the askama templates under `templates/mail/` (compiled
+//! into the binary; the HTML part auto-escaped) and hands it to the SMTP server. What to send, and when, is the mail relay's business (`oauth::postman`).
 //!
 //! Only the issuer's name, the recipient's address (escaped in the HTML part) and the link
 //! are put into a template: nothing a user typed becomes markup.
@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use askama::Template;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::domain::LinkKind;
-use crate::html::escape as escape_html;
 
 /// One message to send.
 pub struct Letter<'a> {
@@ -90,25 +90,28 @@ impl Mailer {
         let to: Mailbox = letter.to.parse().map_err(|_| {
             SendError::Permanent("the recipient's address cannot be written in a message".into())
         })?;
-        let (subject, text, html) = match letter.kind {
+        let fields = Fields {
+            issuer: &self.issuer_name,
+            email: letter.to,
+            link: letter.link,
+            hours: letter.hours,
+        };
+        let rendered = match letter.kind {
             LinkKind::VerifyEmail => (
                 "Verify your email address",
-                include_str!("templates/verify_email.txt"),
-                include_str!("templates/verify_email.html"),
+                VerifyEmailText(&fields).render(),
+                VerifyEmailHtml(&fields).render(),
             ),
             LinkKind::ResetPassword => (
                 "Reset your password",
-                include_str!("templates/reset_password.txt"),
-                include_str!("templates/reset_password.html"),
+                ResetPasswordText(&fields).render(),
+                ResetPasswordHtml(&fields).render(),
             ),
         };
-        let hours = letter.hours.to_string();
-        let fill = |template: &str, escape: fn(&str) -> String| {
-            template
-                .replace("{issuer}", &escape(&self.issuer_name))
-                .replace("{email}", &escape(letter.to))
-                .replace("{hours}", &hours)
-                .replace("{link}", &escape(letter.link))
+        let (subject, Ok(text), Ok(html)) = rendered else {
+            return Err(SendError::Permanent(
+                "a mail template failed to render".into(),
+            ));
         };
         Message::builder()
             .from(self.from.clone())
@@ -119,17 +122,47 @@ impl Mailer {
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_PLAIN)
-                            .body(fill(text, str::to_owned)),
+                            .body(text),
                     )
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_HTML)
-                            .body(fill(html, escape_html)),
+                            .body(html),
                     ),
             )
             .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
     }
 }
+
+/// What a link mail says: the only values its templates see.
+struct Fields<'a> {
+    issuer: &'a str,
+    email: &'a str,
+    link: &'a str,
+    hours: i64,
+}
+
+/// One template per kind and part, each reading `Fields` (as `f`).
+macro_rules! mail_template {
+    ($($name:ident => $path:literal),*) => {$(
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a>(&'a Fields<'a>);
+
+        impl<'a> $name<'a> {
+            fn f(&self) -> &Fields<'a> {
+                self.0
+            }
+        }
+    )*};
+}
+
+mail_template!(
+    VerifyEmailText => "mail/verify_email.txt",
+    VerifyEmailHtml => "mail/verify_email.html",
+    ResetPasswordText => "mail/reset_password.txt",
+    ResetPasswordHtml => "mail/reset_password.html"
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,12 @@
 //! over plain HTTP) is useless without the server's key, and under https both cookies carry
 //! the `__Host-` prefix, which browsers accept only with `Secure`, `Path=/` and no `Domain`,
 //! so no other host can set them at all. Every cookie is `HttpOnly` and `SameSite=Lax`.
+//! Cookies are read and written through `axum_extra`'s jar (the `cookie` crate), never by
+//! hand.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac as _;
@@ -91,29 +94,33 @@ impl Cookies {
     /// Sets the pre-session cookie on `response` when it is new.
     pub(crate) fn set_pre_session(&self, response: &mut Response, pre_session: &PreSession) {
         if pre_session.new {
-            let cookie = format!("{}={}; Path=/", self.csrf_name(), pre_session.id);
-            self.add(response, &cookie);
+            let cookie = self.cookie(self.csrf_name(), pre_session.id.clone());
+            add(response, cookie);
         }
     }
 
     /// Sets the browser-session cookie for `max_age` seconds.
     pub(crate) fn set_session(&self, response: &mut Response, value: &str, max_age: u64) {
-        let cookie = format!("{}={value}; Path=/; Max-Age={max_age}", self.session_name());
-        self.add(response, &cookie);
+        let mut cookie = self.cookie(self.session_name(), value.to_owned());
+        cookie.set_max_age(cookie_duration(max_age));
+        add(response, cookie);
     }
 
     /// Clears the browser-session cookie.
     pub(crate) fn clear_session(&self, response: &mut Response) {
-        let cookie = format!("{}=; Path=/; Max-Age=0", self.session_name());
-        self.add(response, &cookie);
+        let mut cookie = self.cookie(self.session_name(), String::new());
+        cookie.set_max_age(cookie_duration(0));
+        add(response, cookie);
     }
 
-    fn add(&self, response: &mut Response, cookie: &str) {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let value = format!("{cookie}; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    /// A cookie of this server: `Path=/`, `HttpOnly`, `SameSite=Lax`, `Secure` under https.
+    fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .build()
     }
 
     fn sign(&self, pre_session: &str) -> [u8; 32] {
@@ -127,14 +134,21 @@ impl Cookies {
 
 /// The value of cookie `name`.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|cookie| cookie.value().to_owned())
+}
+
+/// Appends `cookie` to the response's `Set-Cookie` headers.
+fn add(response: &mut Response, cookie: Cookie<'static>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// `Max-Age` of `seconds`, saturating.
+fn cookie_duration(seconds: u64) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -191,7 +205,13 @@ mod tests {
             .iter()
             .map(|value| value.to_str().unwrap())
             .collect();
-        assert!(set[0].starts_with("__Host-sigil_csrf=") && set[0].ends_with("; Secure"));
-        assert!(set[1].starts_with("__Host-sigil_session=v; Path=/; Max-Age=60"));
+        for cookie in &set {
+            for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
+                assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+            }
+        }
+        assert!(set[0].starts_with("__Host-sigil_csrf="));
+        assert!(set[1].starts_with("__Host-sigil_session=v;"));
+        assert!(set[1].contains("; Max-Age=60"));
     }
 }

@@ -17,6 +17,7 @@ mod router;
 mod schema;
 mod serve;
 mod state;
+mod templates;
 
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};

@@ -1,7 +1,8 @@
-//! The few HTML pages sigil serves itself (the answer to an emailed link): self-contained (no
-//! script, no external asset), under a strict Content-Security-Policy that allows only the
-//! page's own stylesheet (by hash) and forms posting back to sigil. Everything interpolated is
-//! escaped.
+//! The few HTML pages sigil serves itself (login, consent, logout, the answers to emailed
+//! links): askama templates under `templates/` sharing one layout (`layout.html`), rendered
+//! with auto-escaping; self-contained (no script, no external asset), under one strict
+//! Content-Security-Policy that allows only the layout's stylesheet (by hash) and forms posting
+//! back to sigil.
 
 use std::sync::LazyLock;
 
@@ -12,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
-pub(super) use crate::html::escape;
+use super::templates::Message;
 
-/// The only style of every page, allowed by its hash.
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;\
+/// The only style of every page (the layout puts it in), allowed by its hash.
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;\
 padding:0 1rem;line-height:1.5}label,input,button{display:block;font-size:1rem}\
 input{width:100%;box-sizing:border-box;margin:.25rem 0 1rem;padding:.4rem}\
 button{padding:.5rem 1rem}";
@@ -50,21 +51,31 @@ pub(super) fn form_target(uri: &str) -> Option<String> {
         .then_some(source)
 }
 
-/// A page: a status, a title and a body of already-escaped HTML.
+/// A rendered page and its status.
 pub(super) struct Page {
-    pub(super) status: StatusCode,
-    pub(super) title: &'static str,
-    pub(super) body: String,
+    status: StatusCode,
+    html: String,
 }
 
 impl Page {
+    /// `template`, rendered, answered with `status`.
+    pub(super) fn render(status: StatusCode, template: &impl askama::Template) -> Self {
+        match template.render() {
+            Ok(html) => Self { status, html },
+            Err(error) => {
+                // Only a failing `Display` of a field can get here: a bug, never input.
+                tracing::error!(%error, "a page template failed to render");
+                Self {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    html: "internal server error".to_owned(),
+                }
+            }
+        }
+    }
+
     /// A page with one paragraph of plain text.
     pub(super) fn message(status: StatusCode, title: &'static str, text: &str) -> Self {
-        Self {
-            status,
-            title,
-            body: format!("<p>{}</p>", escape(text)),
-        }
+        Self::render(status, &Message { title, text })
     }
 
     /// The page for `error`: its status, description and headers (`Retry-After`), and the
@@ -110,14 +121,6 @@ impl Page {
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let html = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{STYLE}</style></head>\
-             <body><h1>{title}</h1>{body}</body></html>\n",
-            title = escape(self.title),
-            body = self.body,
-        );
         let headers = [
             (
                 header::CONTENT_TYPE,
@@ -130,6 +133,6 @@ impl IntoResponse for Page {
                 HeaderValue::from_static("no-referrer"),
             ),
         ];
-        (self.status, headers, html).into_response()
+        (self.status, headers, self.html).into_response()
     }
 }

@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 
 use crate::http::client_ip::ClientIp;
 use crate::http::cookies::Cookies;
-use crate::http::page::{Page, escape, form_target};
+use crate::http::page::{Page, form_target};
 use crate::http::state::AppState;
+use crate::http::templates::{Consent, Login};
 use crate::oauth::{self, AuthorizeError, AuthorizeParams, Step};
 
 /// The login form.
@@ -162,18 +163,20 @@ pub(super) fn render(
     base: Option<&str>,
 ) -> Response {
     let base = base.unwrap_or("");
-    let hidden = format!(
-        "<input type=\"hidden\" name=\"request\" value=\"{}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(request),
-        escape(csrf)
-    );
+    let form = |client_name, notice| Login {
+        title: "Sign in",
+        client_name,
+        notice,
+        request,
+        csrf,
+        base,
+    };
     match step {
         Ok(Step::Redirect(location)) => redirect(&location),
         Ok(Step::Login {
             client_name,
             return_to,
-        }) => login_page(StatusCode::OK, &client_name, None, &hidden, base)
+        }) => Page::render(StatusCode::OK, &form(&client_name, None))
             .with_form_target(form_target(&return_to)),
         Ok(Step::Consent {
             client_name,
@@ -181,68 +184,25 @@ pub(super) fn render(
             scopes,
             email,
         }) => {
-            let items: String = scopes
-                .iter()
-                .map(|scope| format!("<li><code>{}</code></li>", escape(scope)))
-                .collect();
-            let body = format!(
-                "<p>Signed in as <strong>{email}</strong>.</p>\
-                 <p><strong>{client}</strong> asks for:</p><ul>{items}</ul>\
-                 <form method=\"post\" action=\"{base}authorize/consent\">{hidden}\
-                 <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button> \
-                 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-                email = escape(&email),
-                client = escape(&client_name),
-            );
-            Page {
-                status: StatusCode::OK,
+            let consent = Consent {
                 title: "Allow access",
-                body,
-            }
-            .with_form_target(form_target(&return_to))
+                email: &email,
+                client_name: &client_name,
+                scopes: &scopes,
+                request,
+                csrf,
+                base,
+            };
+            Page::render(StatusCode::OK, &consent).with_form_target(form_target(&return_to))
         }
         Err(oauth::Error::Browser(AuthorizeError::Refused { why, return_to })) => {
-            login_page(StatusCode::BAD_REQUEST, "", Some(why), &hidden, base)
+            Page::render(StatusCode::BAD_REQUEST, &form("", Some(why)))
                 .with_form_target(form_target(&return_to))
         }
         Err(oauth::Error::Browser(AuthorizeError::Page(why)) | oauth::Error::InvalidGrant(why)) => {
             Page::message(StatusCode::BAD_REQUEST, "Sign-in request refused", why).into_response()
         }
         Err(other) => Page::error(crate::http::ApiError::from(other), "Sign in"),
-    }
-}
-
-fn login_page(
-    status: StatusCode,
-    client_name: &str,
-    notice: Option<&str>,
-    hidden: &str,
-    base: &str,
-) -> Page {
-    let intro = match client_name {
-        "" => String::new(),
-        name => format!(
-            "<p>Sign in to continue to <strong>{}</strong>.</p>",
-            escape(name)
-        ),
-    };
-    let notice = notice
-        .map(|notice| format!("<p role=\"alert\">{}</p>", escape(notice)))
-        .unwrap_or_default();
-    let body = format!(
-        "{intro}{notice}<form method=\"post\" action=\"{base}authorize\">{hidden}\
-         <label for=\"username\">Email</label>\
-         <input id=\"username\" name=\"username\" type=\"email\" autocomplete=\"username\" \
-         required autofocus>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" \
-         autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Sign in</button></form>"
-    );
-    Page {
-        status,
-        title: "Sign in",
-        body,
     }
 }
 

@@ -12,8 +12,9 @@ use utoipa::ToSchema;
 
 use super::authorize::{expired, redirect, verified};
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{Page, escape, form_target};
+use crate::http::page::{Page, form_target};
 use crate::http::state::AppState;
+use crate::http::templates;
 use crate::oauth::{self, EndSession, Logout};
 
 /// The logout confirmation form.
@@ -108,20 +109,12 @@ fn render(
             Page::message(StatusCode::OK, "Signed out", "You are signed out.").into_response()
         }
         Ok(Logout::Confirm { return_to }) => {
-            let body = format!(
-                "<p>Do you want to sign out? This ends your session in every application you \
-                 signed in to here.</p><form method=\"post\" action=\"end-session\">\
-                 <input type=\"hidden\" name=\"request\" value=\"{}\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-                 <button type=\"submit\">Sign out</button></form>",
-                escape(query),
-                escape(csrf)
-            );
-            let page = Page {
-                status: StatusCode::OK,
+            let confirm = templates::Logout {
                 title: "Sign out",
-                body,
+                request: query,
+                csrf,
             };
+            let page = Page::render(StatusCode::OK, &confirm);
             // Chromium applies `form-action` to the redirect that follows the form.
             let target = return_to.as_deref().and_then(form_target);
             return page.with_form_target(target);

@@ -13,8 +13,9 @@ use super::verify_email::{LinkQuery, checked_token};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiQuery, is_form};
-use crate::http::page::{Page, escape};
+use crate::http::page::Page;
 use crate::http::state::AppState;
+use crate::http::templates::ResetPassword;
 
 const TITLE: &str = "Choose a new password";
 
@@ -132,24 +133,12 @@ pub(crate) async fn post_password_reset(
 
 /// The new-password form for `token`, with a `notice` about the last attempt if any.
 fn reset_form(status: StatusCode, token: &str, notice: Option<&str>) -> Response {
-    let notice = notice
-        .map(|notice| format!("<p role=\"alert\">{}</p>", escape(notice)))
-        .unwrap_or_default();
-    let body = format!(
-        "{notice}<form method=\"post\" action=\"reset\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <label for=\"password\">New password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" \
-         autocomplete=\"new-password\" required>\
-         <button type=\"submit\">Set the new password</button></form>",
-        token = escape(token),
-    );
-    Page {
-        status,
+    let form = ResetPassword {
         title: TITLE,
-        body,
-    }
-    .into_response()
+        token,
+        notice,
+    };
+    Page::render(status, &form).into_response()
 }
 
 async fn reset(

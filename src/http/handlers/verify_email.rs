@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::{ApiJson, ApiQuery, is_form};
-use crate::http::page::{Page, escape};
+use crate::http::page::Page;
 use crate::http::state::AppState;
+use crate::http::templates::VerifyEmail;
 
 const TITLE: &str = "Email verification";
 
@@ -122,19 +123,11 @@ pub(crate) async fn get_verify_email(query: Result<ApiQuery<LinkQuery>, ApiError
         Ok(token) => token,
         Err(error) => return Page::error(error, TITLE),
     };
-    let body = format!(
-        "<p>Confirm that this email address is yours.</p>\
-         <form method=\"post\" action=\"verify-email\">\
-         <input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <button type=\"submit\">Verify my email address</button></form>",
-        escape(&token)
-    );
-    Page {
-        status: StatusCode::OK,
+    let confirm = VerifyEmail {
         title: TITLE,
-        body,
-    }
-    .into_response()
+        token: &token,
+    };
+    Page::render(StatusCode::OK, &confirm).into_response()
 }
 
 async fn verify(
