@@ -1,23 +1,19 @@
-//! Typed configuration, built once from the parsed flags and passed down.
+//! Typed configuration, built once from the parsed flags (`cli::settings`) and passed down.
 //!
 //! Every check names the flag it concerns, so a bad setting fails at start with one line.
 //! No config file, no globals.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use secrecy::SecretString;
 
-use crate::cli::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, MailArgs, PasswordArgs, ServeArgs};
 use crate::clock::Clock;
-use crate::domain::ClientId;
 use crate::domain::SigningAlgorithm;
 use crate::hooks::Hooks;
-use crate::http::ConnectionLimits;
 use crate::keys::{KeySettings, RotationPolicy};
+use crate::listen::ConnectionLimits;
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
 
@@ -89,26 +85,6 @@ pub struct PasswordConfig {
 }
 
 impl PasswordConfig {
-    /// Validates the password flags.
-    pub fn from_args(args: &PasswordArgs) -> anyhow::Result<Self> {
-        let hash_params = HashParams {
-            memory_kib: args.argon2_memory_kib,
-            iterations: args.argon2_iterations,
-            parallelism: args.argon2_parallelism,
-        };
-        PasswordHasher::new(hash_params, 1)
-            .context("--argon2-memory-kib/--argon2-iterations/--argon2-parallelism")?;
-        if args.password_min_length == 0 {
-            anyhow::bail!("--password-min-length: must be at least 1");
-        }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self {
-            min_length: args.password_min_length,
-            hash_params,
-            hash_concurrency: cores,
-        })
-    }
-
     /// A hasher with these parameters.
     pub fn hasher(&self) -> anyhow::Result<PasswordHasher> {
         PasswordHasher::new(self.hash_params, self.hash_concurrency)
@@ -142,93 +118,7 @@ pub struct KeyConfig {
     pub clock_skew: Duration,
 }
 
-impl Config {
-    /// Validates the `serve` flags; the error names the offending flag.
-    pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        let issuer = args
-            .issuer
-            .unwrap_or_else(|| format!("http://{}", args.listen));
-        validate_issuer(&issuer).with_context(|| format!("--issuer {issuer:?}"))?;
-        let default_audience = args.audience.unwrap_or_else(|| issuer.clone());
-        if default_audience.is_empty() {
-            anyhow::bail!("--audience: must not be empty");
-        }
-        let request_timeout = duration("--request-timeout", &args.request_timeout)?;
-        let idle_timeout = duration("--idle-timeout", &args.idle_timeout)?;
-        if idle_timeout <= request_timeout {
-            // A request waiting for its answer moves no byte: it must time out (408) first.
-            anyhow::bail!("--idle-timeout: must be longer than --request-timeout");
-        }
-        let mail = MailConfig::from_args(&args.mail, &issuer)?;
-        Ok(Self {
-            listen: args.listen,
-            grpc_listen: grpc_listen(&args.grpc_listen)?,
-            management_listen: args.management_listen,
-            issuer,
-            default_audience,
-            client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
-            request_timeout,
-            connections: ConnectionLimits {
-                header_read_timeout: duration("--header-read-timeout", &args.header_read_timeout)?,
-                idle_timeout,
-                max_age: duration("--max-connection-age", &args.max_connection_age)?,
-                max_connections: match args.max_connections {
-                    0 => anyhow::bail!("--max-connections: must be at least 1"),
-                    n => n,
-                },
-                max_per_ip: args.max_connections_per_ip,
-                ipv6_prefix: args.limits.ipv6_limit_prefix,
-            },
-            refresh_token_ttl: duration("--refresh-token-ttl", &args.refresh_token_ttl)?,
-            refresh_grace: humantime::parse_duration(&args.refresh_grace).with_context(|| {
-                format!(
-                    "--refresh-grace {:?}: expected a duration such as 0s, 10s",
-                    args.refresh_grace
-                )
-            })?,
-            registration: args.registration,
-            require_verified_email: args.require_verified_email,
-            audit_retention: duration("--audit-retention", &args.audit_retention)?,
-            maintenance_interval: Duration::from_secs(60),
-            events: EventConfig::from_args(&args.events, args.keys.database.nats_url.as_deref())?,
-            mail,
-            passwords: PasswordConfig::from_args(&args.passwords)?,
-            keys: KeyConfig::from_args(args.keys)?,
-            limits: limit_settings(&args.limits)?,
-            trusted_proxies: trusted_proxies(&args.limits.trusted_proxies)?,
-            bootstrap: bootstrap(args.bootstrap)?,
-            clock: Clock::system(),
-            hooks: Hooks::default(),
-        })
-    }
-}
-
 impl KeyConfig {
-    /// Validates the key flags; the error names the offending flag.
-    pub fn from_args(args: KeyArgs) -> anyhow::Result<Self> {
-        if ![2048, 3072, 4096].contains(&args.rsa_bits) {
-            anyhow::bail!("--rsa-bits {}: must be 2048, 3072 or 4096", args.rsa_bits);
-        }
-        let signing_algorithm = args
-            .signing_alg
-            .parse()
-            .map_err(anyhow::Error::msg)
-            .context("--signing-alg")?;
-        Ok(Self {
-            database_url: args.database.database_url,
-            nats_url: args.database.nats_url,
-            keys_dir: args.keys_dir,
-            key_encryption_key: args.key_encryption_key.map(SecretString::from),
-            signing_algorithm,
-            rsa_bits: args.rsa_bits,
-            access_token_ttl: duration("--access-token-ttl", &args.access_token_ttl)?,
-            jwks_max_age: duration("--jwks-max-age", &args.jwks_max_age)?,
-            key_rotation: duration("--key-rotation", &args.key_rotation)?,
-            key_check_interval: duration("--key-check-interval", &args.key_check_interval)?,
-            clock_skew: duration("--clock-skew", &args.clock_skew)?,
-        })
-    }
-
     /// How new keys are made.
     pub fn key_settings(&self) -> KeySettings {
         KeySettings {
@@ -249,167 +139,6 @@ impl KeyConfig {
     }
 }
 
-/// Shortest operator-chosen admin client secret: it is stored as a plain SHA-256, which is
-/// only safe for high-entropy secrets.
-const MIN_ADMIN_SECRET_CHARS: usize = 32;
-
-fn bootstrap(args: BootstrapArgs) -> anyhow::Result<Bootstrap> {
-    let admin_client_id = args
-        .admin_client_id
-        .map(ClientId::parse)
-        .transpose()
-        .context("SIGIL_ADMIN_CLIENT_ID")?;
-    if let Some(secret) = &args.admin_client_secret
-        && secret.chars().count() < MIN_ADMIN_SECRET_CHARS
-    {
-        anyhow::bail!(
-            "SIGIL_ADMIN_CLIENT_SECRET: must be at least {MIN_ADMIN_SECRET_CHARS} characters"
-        );
-    }
-    Ok(Bootstrap {
-        admin_client_id,
-        admin_client_secret: args.admin_client_secret.map(SecretString::from),
-        admin_user: args
-            .admin_username
-            .zip(args.admin_password.map(SecretString::from)),
-    })
-}
-
-fn limit_settings(args: &LimitArgs) -> anyhow::Result<LimitSettings> {
-    Ok(LimitSettings {
-        login_failures_per_user: args.login_failures_per_user,
-        login_failures_per_ip: args.login_failures_per_ip,
-        login_window: duration("--login-window", &args.login_window)?,
-        shared: args.shared_limits,
-        registrations_per_ip: args.registrations_per_ip,
-        registrations_total: args.registrations_total,
-        registration_window: duration("--registration-window", &args.registration_window)?,
-        mail_per_email: args.mail_requests_per_email,
-        mail_per_email_total: args.mail_requests_per_email_total,
-        mail_per_ip: args.mail_requests_per_ip,
-        mail_window: duration("--mail-window", &args.mail_window)?,
-        client_rate: NonZeroU32::new(args.client_rate_limit),
-        ipv6_prefix: args.ipv6_limit_prefix,
-    })
-}
-
-/// `--grpc-listen`: a socket address, or `off`.
-fn grpc_listen(value: &str) -> anyhow::Result<Option<SocketAddr>> {
-    if value.trim().eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let address = value.trim().parse().with_context(|| {
-        format!("--grpc-listen {value:?}: expected an address such as 127.0.0.1:50051, or off")
-    })?;
-    Ok(Some(address))
-}
-
-fn trusted_proxies(entries: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
-    entries
-        .iter()
-        .map(|entry| entry.trim())
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .with_context(|| format!("--trusted-proxies: {entry:?} is not an IP or CIDR"))
-        })
-        .collect()
-}
-
-/// RFC 8414 §2: an https (or, for development, http) URL with no query or fragment.
-fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
-    let url = url::Url::parse(issuer).context("not a valid URL")?;
-    if !matches!(url.scheme(), "https" | "http") {
-        anyhow::bail!("must be an http(s) URL");
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        anyhow::bail!("must not have a query or fragment");
-    }
-    Ok(())
-}
-
-/// Parses `10s`, `15m`, `7d` …; zero is rejected.
-pub fn duration(flag: &str, value: &str) -> anyhow::Result<Duration> {
-    let parsed = humantime::parse_duration(value)
-        .with_context(|| format!("{flag} {value:?}: expected a duration such as 10s, 15m, 7d"))?;
-    if parsed.is_zero() {
-        anyhow::bail!("{flag} {value:?}: must be greater than zero");
-    }
-    Ok(parsed)
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser as _;
-
-    use super::*;
-    use crate::cli::{Cli, Command};
-
-    fn serve_args(flags: &[&str]) -> ServeArgs {
-        let argv = [&["sigil", "serve"], flags].concat();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => *args,
-            _ => unreachable!("parsed a serve command"),
-        }
-    }
-
-    #[test]
-    fn defaults_produce_a_working_config() {
-        let config = Config::from_args(serve_args(&[])).unwrap();
-
-        assert_eq!(config.issuer, "http://127.0.0.1:8080");
-        assert_eq!(config.default_audience, config.issuer);
-        assert_eq!(config.keys.access_token_ttl, Duration::from_secs(900));
-        assert_eq!(config.keys.signing_algorithm, SigningAlgorithm::Rs256);
-        assert_eq!(config.keys.key_rotation, Duration::from_secs(30 * 86_400));
-        let policy = config.keys.rotation_policy();
-        assert_eq!(policy.publish_lead, Duration::from_secs(2 * 900 + 60));
-        assert_eq!(config.passwords.hash_params, HashParams::OWASP);
-        assert_eq!(config.refresh_grace, Duration::ZERO);
-        assert!(config.registration);
-        assert_eq!(config.grpc_listen, Some("127.0.0.1:50051".parse().unwrap()));
-        let off = Config::from_args(serve_args(&["--grpc-listen", "off"])).unwrap();
-        assert_eq!(off.grpc_listen, None);
-    }
-
-    #[test]
-    fn each_bad_setting_is_named_in_the_error() {
-        let cases = [
-            (&["--issuer", "not a url"][..], "--issuer"),
-            (&["--issuer", "ftp://x"], "--issuer"),
-            (&["--issuer", "https://x/?a=b"], "--issuer"),
-            (&["--access-token-ttl", "soon"], "--access-token-ttl"),
-            (&["--access-token-ttl", "0s"], "--access-token-ttl"),
-            (&["--signing-alg", "HS256"], "--signing-alg"),
-            (&["--rsa-bits", "1024"], "--rsa-bits"),
-            (&["--jwks-max-age", "x"], "--jwks-max-age"),
-            (&["--key-rotation", "monthly"], "--key-rotation"),
-            (&["--key-check-interval", "0m"], "--key-check-interval"),
-            (&["--refresh-grace", "a bit"], "--refresh-grace"),
-            (&["--argon2-memory-kib", "1"], "--argon2"),
-            (&["--password-min-length", "0"], "--password-min-length"),
-            (&["--idle-timeout", "5s"], "--idle-timeout"),
-            (&["--max-connections", "0"], "--max-connections"),
-            (&["--grpc-listen", "50051"], "--grpc-listen"),
-            (&["--registration-window", "soon"], "--registration-window"),
-        ];
-        for (flags, named) in cases {
-            let error = format!("{:#}", Config::from_args(serve_args(flags)).unwrap_err());
-            assert!(error.contains(named), "{flags:?} gave {error:?}");
-        }
-    }
-
-    #[test]
-    fn durations_accept_days() {
-        assert_eq!(
-            duration("--x", "7d").unwrap(),
-            Duration::from_secs(7 * 86_400)
-        );
-    }
-}
-
 /// Events: the broker, the subject prefix and what is published.
 #[derive(Debug, Clone)]
 pub struct EventConfig {
@@ -425,35 +154,6 @@ pub struct EventConfig {
     pub client_credentials: bool,
 }
 
-impl EventConfig {
-    /// Validates the event flags; `None` without `--nats-url`.
-    pub fn from_args(args: &EventArgs, nats_url: Option<&str>) -> anyhow::Result<Option<Self>> {
-        let Some(nats_url) = nats_url.filter(|url| !url.trim().is_empty()) else {
-            return Ok(None);
-        };
-        let nats_url = nats_url.to_owned();
-        let prefix = &args.events_subject_prefix;
-        let token_ok = |token: &str| {
-            !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !prefix.split('.').all(token_ok) {
-            anyhow::bail!(
-                "--events-subject-prefix {prefix:?}: expected dot-separated tokens of letters, digits, '-' and '_'"
-            );
-        }
-        Ok(Some(Self {
-            nats_url,
-            nats_creds: args.nats_creds.clone(),
-            subject_prefix: prefix.clone(),
-            retention: duration("--outbox-retention", &args.outbox_retention)?,
-            client_credentials: args.events_client_credentials,
-        }))
-    }
-}
-
 /// Mail: the SMTP server and the sender.
 #[derive(Debug, Clone)]
 pub struct MailConfig {
@@ -463,39 +163,4 @@ pub struct MailConfig {
     pub from: String,
     /// Delivery attempts before a mail is given up. Default 15.
     pub max_attempts: u32,
-}
-
-impl MailConfig {
-    /// `None` without `--smtp-url`; the sender defaults to `noreply@<issuer host>`. The URL
-    /// and sender are checked when the mailer is built, at start.
-    pub fn from_args(args: &MailArgs, issuer: &str) -> anyhow::Result<Option<Self>> {
-        let Some(url) = args
-            .smtp_url
-            .as_deref()
-            .filter(|url| !url.trim().is_empty())
-        else {
-            return Ok(None);
-        };
-        let from = match &args.mail_from {
-            Some(from) => from.clone(),
-            None => {
-                let host = url::Url::parse(issuer)
-                    .ok()
-                    .and_then(|url| url.host_str().map(str::to_owned))
-                    .context("--mail-from is needed when the issuer URL has no host")?;
-                format!(
-                    "noreply@{}",
-                    host.trim_start_matches('[').trim_end_matches(']')
-                )
-            }
-        };
-        if args.mail_max_attempts == 0 {
-            anyhow::bail!("--mail-max-attempts: must be at least 1");
-        }
-        Ok(Some(Self {
-            smtp_url: SecretString::from(url.trim().to_owned()),
-            from,
-            max_attempts: args.mail_max_attempts,
-        }))
-    }
 }

@@ -7,7 +7,6 @@ use sigil::app::Application;
 use sigil::cli::{
     Cli, Command, run_audit_command, run_client_command, run_keys_command, run_user_command,
 };
-use sigil::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,13 +24,13 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            Application::build(Config::from_args(*args)?)
+            Application::build(args.into_config()?)
                 .await?
                 .run_until_stopped()
                 .await
         }
         Command::Migrate(database) => {
-            sigil::app::operator(&database).await?;
+            database.operator().await?;
             println!("migrations applied");
             Ok(())
         }

@@ -7,8 +7,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::{AuditCommand, ClientCommand, ClientCreateArgs, KeyArgs, KeysCommand, UserCommand};
-use crate::app::{operator, operator_keys};
-use crate::config::{KeyConfig, PasswordConfig};
+use crate::core::operator_keys;
 use crate::domain::{ClientSecret, RedirectUri};
 use crate::oauth::{
     Admin, AuditFilter, AuditView, ClientError, ClientSpec, ClientView, Credential, Error,
@@ -21,7 +20,7 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create(args) => create_client(args).await,
         ClientCommand::List { database, json } => {
-            let operator = operator(&database).await?;
+            let operator = database.operator().await?;
             let clients = operator.clients.list(&admin, now).await?;
             print_clients(&clients, json)
         }
@@ -29,7 +28,7 @@ pub async fn run_client_command(command: ClientCommand) -> anyhow::Result<()> {
             database,
             client_id,
         } => {
-            let operator = operator(&database).await?;
+            let operator = database.operator().await?;
             match operator.clients.delete(&admin, &client_id, now).await {
                 Ok(()) => println!("deleted client {client_id}"),
                 Err(Error::Client(ClientError::NotFound)) => {
@@ -53,8 +52,8 @@ pub async fn run_user_command(command: UserCommand) -> anyhow::Result<()> {
         .read_line(&mut password)
         .context("--password-stdin: cannot read standard input")?;
     let password = password.trim_end_matches(['\r', '\n']);
-    let passwords = PasswordConfig::from_args(&args.passwords)?;
-    let operator = operator(&args.database).await?;
+    let passwords = args.passwords.to_config()?;
+    let operator = args.database.operator().await?;
     let accounts = operator.accounts(passwords.hasher()?, passwords.min_length);
     let account = NewAccount {
         email: args.username,
@@ -95,7 +94,7 @@ pub async fn run_keys_command(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Export(args) => super::export::export_keys(args).await,
         KeysCommand::List { database, json } => {
-            let operator = operator(&database).await?;
+            let operator = database.operator().await?;
             let keys = operator.list_keys(&admin, now).await?;
             print_keys(&keys, json)
         }
@@ -143,7 +142,7 @@ pub async fn run_audit_command(command: AuditCommand) -> anyhow::Result<()> {
         cursor: args.cursor,
         limit: Some(args.limit),
     };
-    let operator = operator(&args.database).await?;
+    let operator = args.database.operator().await?;
     let page = operator
         .audit
         .list(&Admin::command_line(), filter, Utc::now())
@@ -152,7 +151,7 @@ pub async fn run_audit_command(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 async fn open_keys(args: KeyArgs, now: DateTime<Utc>) -> anyhow::Result<crate::oauth::Keys> {
-    operator_keys(&KeyConfig::from_args(args)?, now).await
+    operator_keys(&args.into_config()?, now).await
 }
 
 fn print_keys(keys: &[KeyView], json: bool) -> anyhow::Result<()> {
@@ -202,7 +201,7 @@ async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         first_party: args.first_party,
     };
-    let operator = operator(&args.database).await?;
+    let operator = args.database.operator().await?;
     let RegisteredClient { client, secret } = operator
         .clients
         .register(&Admin::command_line(), spec, Utc::now())

@@ -9,7 +9,6 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::KeyExportArgs;
-use crate::app::operator;
 use crate::keys::{ExportFormat, ExportedFile};
 use crate::oauth::Operator;
 
@@ -19,7 +18,7 @@ pub(super) async fn export_keys(args: KeyExportArgs) -> anyhow::Result<()> {
         "jwks" => ExportFormat::Jwks,
         _ => ExportFormat::Pem,
     };
-    let operator = operator(&args.database).await?;
+    let operator = args.database.operator().await?;
     let Some(dir) = &args.dir else {
         for file in operator.export_keys(format).await? {
             print_file(&file, format);
@@ -31,7 +30,7 @@ pub(super) async fn export_keys(args: KeyExportArgs) -> anyhow::Result<()> {
     if !args.watch {
         return Ok(());
     }
-    let stop = crate::app::stop_requested();
+    let stop = crate::signals::stop_requested();
     tokio::pin!(stop);
     loop {
         tokio::select! {

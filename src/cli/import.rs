@@ -9,12 +9,11 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use super::UserImportArgs;
-use crate::app::operator;
 use crate::oauth::{Admin, ImportProgress, ImportReport};
 
 /// Runs `sigil user import`.
 pub(super) async fn import_users(args: UserImportArgs) -> anyhow::Result<()> {
-    let operator = operator(&args.database).await?;
+    let operator = args.database.operator().await?;
     let accounts = operator.importer()?;
     let file = open(&args.file)?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);

@@ -8,6 +8,7 @@ mod commands;
 mod export;
 mod import;
 mod serve_args;
+mod settings;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -236,6 +237,13 @@ pub struct DatabaseArgs {
     /// it no events are written.
     #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The operator's use cases over this database (connected and migrated).
+    pub async fn operator(&self) -> anyhow::Result<crate::oauth::Operator> {
+        crate::core::operator(&self.database_url, self.nats_url.as_deref()).await
+    }
 }
 
 /// `sigil client ...`

@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 
 use super::Message;
-use crate::config::EventConfig;
 
 /// The stream that holds sigil's events.
 pub(super) const STREAM: &str = "SIGIL_EVENTS";
@@ -26,28 +25,33 @@ pub struct NatsSink {
 }
 
 impl NatsSink {
-    /// Connects to `config.nats_url`. Returns at once when the broker is down: the client keeps
-    /// trying in the background and publishing fails until it is back.
-    pub async fn connect(config: &EventConfig) -> anyhow::Result<Self> {
+    /// Connects to `url` (comma-separated servers) with the credentials file `creds`, for
+    /// subjects under `subject_prefix`. Returns at once when the broker is down: the client
+    /// keeps trying in the background and publishing fails until it is back.
+    pub async fn connect(
+        url: &str,
+        creds: Option<&std::path::Path>,
+        subject_prefix: &str,
+    ) -> anyhow::Result<Self> {
         let mut options = async_nats::ConnectOptions::new()
             .name("sigil")
             .retry_on_initial_connect()
             .connection_timeout(ACK_TIMEOUT);
-        if let Some(path) = &config.nats_creds {
+        if let Some(path) = creds {
             options = options
                 .credentials_file(path)
                 .await
                 .with_context(|| format!("--nats-creds {}: cannot read", path.display()))?;
         }
         let client = options
-            .connect(config.nats_url.as_str())
+            .connect(url)
             .await
             .context("--nats-url: not a usable NATS URL")?;
         let mut jetstream = jetstream::new(client);
         jetstream.set_timeout(ACK_TIMEOUT);
         Ok(Self {
             jetstream,
-            subjects: format!("{}.>", config.subject_prefix),
+            subjects: format!("{subject_prefix}.>"),
             stream_ready: AtomicBool::new(false),
         })
     }

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use super::router::documented_routes;
+use super::routes::documented_routes;
 
 #[derive(OpenApi)]
 #[openapi(

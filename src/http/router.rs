@@ -15,13 +15,10 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::{log_internal_errors, method_not_allowed, not_found, panic_response};
-use super::handlers::{
-    admin_audit, admin_clients, admin_keys, admin_users, authorize, discovery, end_session, health,
-    introspect, jwks, logout, metrics, password_reset, register, revoke, token, userinfo,
-    verify_email,
-};
+use super::handlers::health;
 use super::middleware::count_and_harden;
 use super::openapi::openapi;
+use super::routes::{document_routes, endpoint_routes, operations_routes};
 use super::state::AppState;
 
 /// Largest accepted request body; token requests are a few hundred bytes.
@@ -102,76 +99,4 @@ fn guarded(routes: Router<AppState>, request_timeout: Duration) -> Router<AppSta
 /// The span of one request: method and path, nothing the client wrote elsewhere.
 fn request_span(request: &axum::extract::Request) -> tracing::Span {
     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-}
-
-/// Every documented route, for the OpenAPI document.
-pub(super) fn documented_routes() -> OpenApiRouter<AppState> {
-    document_routes()
-        .routes(routes!(health::get_healthz))
-        .merge(endpoint_routes())
-        .merge(operations_routes())
-}
-
-/// Readiness and metrics (liveness is a document: answered from memory).
-fn operations_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health::get_readyz))
-        .routes(routes!(metrics::get_metrics))
-}
-
-fn document_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(jwks::get_jwks))
-        .routes(routes!(discovery::get_openid_configuration))
-        .routes(routes!(discovery::get_oauth_authorization_server))
-}
-
-fn endpoint_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(token::post_token))
-        .routes(routes!(authorize::get_authorize, authorize::post_authorize))
-        .routes(routes!(authorize::post_authorize_consent))
-        .routes(routes!(
-            end_session::get_end_session,
-            end_session::post_end_session
-        ))
-        .routes(routes!(revoke::post_revoke))
-        .routes(routes!(introspect::post_introspect))
-        .routes(routes!(logout::post_logout))
-        .routes(routes!(register::post_register))
-        .routes(routes!(
-            verify_email::get_verify_email,
-            verify_email::post_verify_email
-        ))
-        .routes(routes!(verify_email::post_verify_email_resend))
-        .routes(routes!(password_reset::post_password_forgot))
-        .routes(routes!(
-            password_reset::get_password_reset,
-            password_reset::post_password_reset
-        ))
-        .routes(routes!(userinfo::get_userinfo))
-        .routes(routes!(userinfo::get_me))
-        .routes(routes!(
-            admin_users::get_admin_users,
-            admin_users::post_admin_users
-        ))
-        .routes(routes!(
-            admin_users::get_admin_user,
-            admin_users::patch_admin_user,
-            admin_users::delete_admin_user
-        ))
-        .routes(routes!(
-            admin_clients::get_admin_clients,
-            admin_clients::post_admin_clients
-        ))
-        .routes(routes!(
-            admin_clients::get_admin_client,
-            admin_clients::patch_admin_client,
-            admin_clients::delete_admin_client
-        ))
-        .routes(routes!(admin_clients::post_admin_client_secret))
-        .routes(routes!(admin_keys::get_admin_keys))
-        .routes(routes!(admin_keys::post_admin_keys_rotate))
-        .routes(routes!(admin_keys::post_admin_key_revoke))
-        .routes(routes!(admin_audit::get_admin_audit))
 }

@@ -8,9 +8,8 @@ use bytes::Bytes;
 use secrecy::SecretBox;
 
 use super::cookies::Cookies;
-use super::handlers::discovery;
+use super::metadata;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::Sigil;
 
@@ -48,28 +47,41 @@ impl Deref for AppState {
     }
 }
 
+/// What the HTTP surface needs to know of the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The issuer URL: `iss`, and the base of every endpoint in the discovery document.
+    pub issuer: String,
+    /// `max-age` of the JWKS and discovery documents.
+    pub jwks_max_age: std::time::Duration,
+    /// The server's time source.
+    pub clock: Clock,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 impl AppState {
     /// Builds the state `serve` and the tests use; `csrf_key` signs the forms' CSRF tokens
     /// (the same on every instance: derived from the key-encryption key).
     pub fn new(
-        config: &Config,
+        settings: &HttpSettings,
         sigil: Sigil,
         metrics: Metrics,
         csrf_key: SecretBox<[u8; 32]>,
     ) -> anyhow::Result<Self> {
-        let max_age = config.keys.jwks_max_age.as_secs();
+        let max_age = settings.jwks_max_age.as_secs();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))?;
-        let discovery = discovery::document(config)?;
+        let discovery = metadata::document(&settings.issuer)?;
         Ok(Self(Arc::new(Shared {
             sigil,
             documents: Documents {
                 discovery,
                 cache_control,
             },
-            clock: config.clock.clone(),
-            trusted_proxies: config.trusted_proxies.clone(),
+            clock: settings.clock.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
             metrics,
-            cookies: Cookies::new(csrf_key, config.issuer.starts_with("https://")),
+            cookies: Cookies::new(csrf_key, settings.issuer.starts_with("https://")),
         })))
     }
 }

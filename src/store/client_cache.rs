@@ -175,7 +175,7 @@ impl Store {
             loop {
                 match listener.try_recv().await {
                     // Another instance committed events: this relay may be the one to send them.
-                    Ok(Some(notice)) if notice.channel() == super::outbox::CHANNEL => {
+                    Ok(Some(notice)) if notice.channel() == super::OUTBOX_CHANNEL => {
                         outbox.written();
                         continue;
                     }
@@ -208,7 +208,7 @@ impl Store {
 async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener
-        .listen_all([CHANGES_CHANNEL, super::outbox::CHANNEL])
+        .listen_all([CHANGES_CHANNEL, super::OUTBOX_CHANNEL])
         .await?;
     Ok(listener)
 }

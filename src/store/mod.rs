@@ -32,6 +32,11 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::hooks::Hooks;
 
+/// PostgreSQL channel on which a commit that wrote events wakes every instance's relay.
+const OUTBOX_CHANNEL: &str = "sigil_outbox";
+/// The statement that does it, inside the committing transaction (delivered on commit).
+const OUTBOX_NOTIFY: &str = "SELECT pg_notify('sigil_outbox', '')";
+
 pub use audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 pub use browser::{
     AuthorizationCodeRecord, BrowserSession, CodeIssued, NewAuthorizationCode, NewBrowserSession,

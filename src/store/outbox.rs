@@ -13,10 +13,7 @@ use sqlx::FromRow;
 use super::tx::on_tx;
 use super::{Error, Pools, Store, Tx, on_pool, on_writer};
 
-/// PostgreSQL channel on which a commit that wrote events wakes every instance's relay.
-pub(super) const CHANNEL: &str = "sigil_outbox";
-/// The statement that does it, inside the committing transaction (delivered on commit).
-pub(super) const NOTIFY: &str = "SELECT pg_notify('sigil_outbox', '')";
+use super::OUTBOX_NOTIFY as NOTIFY;
 
 /// `pg_advisory_xact_lock` key of the relay: one claim at a time across instances.
 const RELAY_LOCK: i64 = 0x5_1615_0001;

@@ -87,7 +87,7 @@ impl Tx {
     pub async fn commit(mut self) -> Result<(), Error> {
         self.fault("commit")?;
         if self.emitted && self.is_postgres() {
-            on_tx!(&mut self, |conn| sqlx::query(super::outbox::NOTIFY)
+            on_tx!(&mut self, |conn| sqlx::query(super::OUTBOX_NOTIFY)
                 .execute(&mut *conn)
                 .await
                 .map(drop))?;

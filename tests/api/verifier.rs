@@ -12,18 +12,25 @@ use sigil_verify::{Claims, Verifier, VerifyLayer};
 use tower::ServiceExt as _;
 
 use crate::gateways::rotate;
-use crate::helpers::{AUDIENCE, TestApp, bad_tokens, claims_of, free_port, spawn_app_with};
+use crate::helpers::{AUDIENCE, TestApp, bad_tokens, claims_of, free_port, try_spawn_app_with};
 
-/// An app whose issuer is the address it listens on.
+/// An app whose issuer is the address it listens on. The port is chosen before the app binds
+/// it, so another test's listener may take it meanwhile: then another port is tried.
 async fn app_at_its_own_address() -> (TestApp, String) {
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let app = spawn_app_with(|config| {
-        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        config.issuer = issuer.clone();
-    })
-    .await;
-    (app, issuer)
+    for _ in 0..5 {
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let started = try_spawn_app_with(|config| {
+            config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+            config.issuer = issuer.clone();
+        })
+        .await;
+        match started {
+            Ok(app) => return (app, issuer),
+            Err(error) => eprintln!("port {port}: {error:#}; trying another"),
+        }
+    }
+    panic!("no free port in five tries");
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),
         request_timeout: Duration::from_secs(10),
-        connections: sigil::http::ConnectionLimits {
+        connections: sigil::listen::ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_age: Duration::from_secs(3600),
@@ -111,6 +111,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    try_spawn_app_with(customize).await.expect("app builds")
+}
+
+/// `spawn_app_with`, its start failure returned (a port another process took meanwhile).
+pub async fn try_spawn_app_with(customize: impl FnOnce(&mut Config)) -> anyhow::Result<TestApp> {
     sigil::telemetry::init_for_tests();
     let database = TestDatabase::named();
     let mut config = test_config(&database);
@@ -123,15 +128,15 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         false => None,
     };
     database.materialize(template).await;
-    let running = RunningServer::start(config.clone()).await;
-    TestApp {
+    let running = RunningServer::try_start(config.clone()).await?;
+    Ok(TestApp {
         api: running.api(),
         keys: running.keys.clone(),
         config,
         database,
         server: Some(running),
         store: tokio::sync::OnceCell::new(),
-    }
+    })
 }
 
 /// One running `Application` and the handle that stops it.
@@ -150,7 +155,12 @@ pub struct RunningServer {
 impl RunningServer {
     /// Builds and serves `config` exactly as `sigil serve` does.
     pub async fn start(config: Config) -> Self {
-        let application = Application::build(config).await.expect("app builds");
+        Self::try_start(config).await.expect("app builds")
+    }
+
+    /// `start`, its failure returned.
+    pub async fn try_start(config: Config) -> anyhow::Result<Self> {
+        let application = Application::build(config).await?;
         let address = format!("http://{}", application.local_addr());
         let grpc = application.grpc_addr().map(|a| format!("http://{a}"));
         let management = application.management_addr().map(|a| format!("http://{a}"));
@@ -163,7 +173,7 @@ impl RunningServer {
                 .await
                 .unwrap();
         });
-        Self {
+        Ok(Self {
             address,
             grpc,
             management,
@@ -171,7 +181,7 @@ impl RunningServer {
             router,
             stop,
             handle,
-        }
+        })
     }
 
     /// An HTTP client for this server.

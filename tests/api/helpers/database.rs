@@ -231,10 +231,10 @@ pub async fn template() -> &'static Template {
             database.materialize(None).await;
             let config = test_config(&database);
             let options = StoreOptions::default();
-            let store = sigil::app::open_store(&database.url, options)
+            let store = sigil::core::open_store(&database.url, options)
                 .await
                 .unwrap();
-            sigil::app::load_key_ring(&store, &config.keys, chrono::Utc::now())
+            sigil::core::load_key_ring(&store, &config.keys, chrono::Utc::now())
                 .await
                 .unwrap();
             store.close().await;

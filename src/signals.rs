@@ -1,7 +1,7 @@
 //! The stop signals: SIGINT and SIGTERM end `serve` (after draining) and `keys export --watch`.
 
 /// Resolves on SIGINT or SIGTERM, saying that the server now drains.
-pub(super) async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     stop_requested().await;
     tracing::info!("shutdown signal received, draining requests");
 }
