@@ -47,3 +47,4 @@ pub mod password;
 mod signals;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -42,6 +42,9 @@ pub enum RedirectUriError {
         "redirect URI must use https, http on a loopback address, or a private-use scheme such as com.example.app"
     )]
     Scheme,
+    /// A client lists more redirect URIs than this.
+    #[error("at most {0} URIs may be registered")]
+    TooMany(usize),
 }
 
 impl RedirectUri {

@@ -1,18 +1,18 @@
-//! The relay task: claims pending outbox rows in commit order, publishes them through the
-//! sink, marks those acknowledged as sent, and backs off (capped, jittered) while the broker
-//! is unreachable. Woken by commits that wrote events, and every `poll` (rows written by other
-//! instances); prunes sent rows after the retention. Stopping finishes the pass in flight.
+//! The event relay, a drain of the outbox (`worker`): claims pending rows in commit order,
+//! publishes them through the sink, marks those acknowledged as sent, and backs off (capped,
+//! jittered) while the broker is unreachable. Woken by commits that wrote events, and every
+//! `poll` (rows written by other instances); prunes sent rows after the retention.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::{Message, Sink};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::worker::{self, Drain};
 
 /// Rows claimed and published per pass.
 const BATCH: i64 = 512;
@@ -37,18 +37,7 @@ pub struct RelaySettings {
 }
 
 /// The running relay; `stop` ends it after the pass in flight.
-pub struct Relay {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Relay {
-    /// Stops after the pass in flight and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
+pub type Relay = worker::Worker;
 
 /// Starts the relay of `store`'s outbox into `sink`.
 pub fn spawn_relay(
@@ -58,71 +47,70 @@ pub fn spawn_relay(
     clock: Clock,
     metrics: Metrics,
 ) -> Relay {
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        let relay = Worker {
-            store,
-            sink,
-            settings,
-            clock,
-            metrics,
-        };
-        let mut failures = 0u32;
-        let mut pruned_at: Option<tokio::time::Instant> = None;
-        let mut reported_at: Option<tokio::time::Instant> = None;
-        let due =
-            |at: Option<tokio::time::Instant>, every| at.is_none_or(|at| at.elapsed() >= every);
-        while !*stopped.borrow() {
-            let wait = match relay.pass().await {
-                Ok(published) => {
-                    failures = 0;
-                    if published as i64 == BATCH {
-                        if due(reported_at, REPORT_EVERY) {
-                            relay.report_backlog().await;
-                            reported_at = Some(tokio::time::Instant::now());
-                        }
-                        continue;
-                    }
-                    relay.settings.poll
-                }
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    relay.metrics.event_publish_failed();
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        failures,
-                        "event relay pass failed; events wait in the outbox"
-                    );
-                    backoff(failures)
-                }
-            };
-            relay.report_backlog().await;
-            reported_at = Some(tokio::time::Instant::now());
-            if due(pruned_at, PRUNE_EVERY) {
-                relay.prune().await;
-                pruned_at = Some(tokio::time::Instant::now());
-            }
-            tokio::select! {
-                _ = relay.store.events_written(), if failures == 0 => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped.changed() => {}
-            }
-        }
-    });
-    Relay { stop, task }
+    worker::spawn(Publisher {
+        store,
+        sink,
+        settings,
+        clock,
+        metrics,
+        pruned_at: None,
+        reported_at: None,
+    })
 }
 
-struct Worker {
+/// The relay's drain: the outbox into the sink.
+struct Publisher {
     store: Store,
     sink: Sink,
     settings: RelaySettings,
     clock: Clock,
     metrics: Metrics,
+    pruned_at: Option<Instant>,
+    reported_at: Option<Instant>,
 }
 
-impl Worker {
+impl Drain for Publisher {
+    async fn pass(&mut self) -> anyhow::Result<bool> {
+        Ok(self.publish().await? as i64 == BATCH)
+    }
+
+    /// The backlog gauges at most every `REPORT_EVERY` while batches are full, after every
+    /// other pass; sent rows pruned every `PRUNE_EVERY` when the relay has caught up.
+    async fn between(&mut self, full: bool) {
+        let due = |at: Option<Instant>, every| at.is_none_or(|at| at.elapsed() >= every);
+        if full && !due(self.reported_at, REPORT_EVERY) {
+            return;
+        }
+        self.report_backlog().await;
+        self.reported_at = Some(Instant::now());
+        if !full && due(self.pruned_at, PRUNE_EVERY) {
+            self.prune().await;
+            self.pruned_at = Some(Instant::now());
+        }
+    }
+
+    async fn woken(&self) {
+        self.store.events_written().await;
+    }
+
+    fn poll(&self) -> Duration {
+        self.settings.poll
+    }
+
+    fn failed(&mut self, error: &anyhow::Error, failures: u32) -> Duration {
+        self.metrics.event_publish_failed();
+        tracing::warn!(
+            error = format!("{error:#}"),
+            failures,
+            "event relay pass failed; events wait in the outbox"
+        );
+        backoff(failures)
+    }
+}
+
+impl Publisher {
     /// Publishes one batch; returns how many rows were sent.
-    async fn pass(&self) -> anyhow::Result<usize> {
+    async fn publish(&self) -> anyhow::Result<usize> {
         let claim = self.store.claim_events(BATCH).await?;
         if claim.events().is_empty() {
             return Ok(0);

@@ -33,6 +33,8 @@ mod params;
 mod postman;
 mod sessions;
 mod sigil;
+#[cfg(test)]
+pub(crate) mod testing;
 mod token_request;
 mod users;
 mod verification;

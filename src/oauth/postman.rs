@@ -1,4 +1,4 @@
-//! The mail relay: delivers queued mail (`mail_outbox`) through the SMTP mailer, outside any
+//! The mail relay, a drain of the mail queue (`worker`): delivers queued mail (`mail_outbox`) through the SMTP mailer, outside any
 //! request, so an SMTP outage fails no request and loses no mail.
 //!
 //! Each mail is claimed with a lease (a relay that dies mid-send leaves it to be tried again;
@@ -11,9 +11,6 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
 use super::Sigil;
 use super::verification::wants_link;
 use crate::clock::Clock;
@@ -21,6 +18,7 @@ use crate::domain::{LinkKind, LinkToken};
 use crate::events::{Letter, Mailer, SendError};
 use crate::metrics::Metrics;
 use crate::store::{MailEnd, MailJob, NewLinkToken, Store};
+use crate::worker::{self, Drain};
 
 /// Mails claimed per pass.
 const BATCH: i64 = 5;
@@ -49,18 +47,7 @@ pub struct PostmanSettings {
 }
 
 /// The running mail relay; `stop` ends it after the pass in flight.
-pub struct Postman {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Postman {
-    /// Stops after the pass in flight and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
+pub type Postman = worker::Worker;
 
 /// Starts delivering `sigil`'s queued mail.
 pub fn spawn_postman(
@@ -69,41 +56,39 @@ pub fn spawn_postman(
     clock: Clock,
     metrics: Metrics,
 ) -> Postman {
-    let worker = Worker {
+    let issuer = &sigil.tokens.settings.issuer;
+    worker::spawn(Worker {
         store: sigil.store.clone(),
-        issuer: sigil
-            .tokens
-            .settings
-            .issuer
-            .trim_end_matches('/')
-            .to_owned(),
+        issuer: issuer.trim_end_matches('/').to_owned(),
         settings,
         clock,
         metrics,
-    };
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        while !*stopped.borrow() {
-            let full = match worker.pass().await {
-                Ok(claimed) => claimed == BATCH as usize,
-                Err(error) => {
-                    let error = format!("{:#}", anyhow::Error::from(error));
-                    tracing::warn!(error, "mail relay pass failed; mail waits in the queue");
-                    false
-                }
-            };
-            worker.report_backlog().await;
-            if full {
-                continue;
-            }
-            tokio::select! {
-                _ = worker.store.mail_queued() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stopped.changed() => {}
-            }
-        }
-    });
-    Postman { stop, task }
+    })
+}
+
+impl Drain for Worker {
+    async fn pass(&mut self) -> anyhow::Result<bool> {
+        Ok(self.deliver_due().await? == BATCH as usize)
+    }
+
+    async fn between(&mut self, _full: bool) {
+        self.report_backlog().await;
+    }
+
+    async fn woken(&self) {
+        self.store.mail_queued().await;
+    }
+
+    fn poll(&self) -> Duration {
+        POLL
+    }
+
+    /// A failed pass (the database): each mail keeps its own attempts and backoff.
+    fn failed(&mut self, error: &anyhow::Error, _failures: u32) -> Duration {
+        let error = format!("{error:#}");
+        tracing::warn!(error, "mail relay pass failed; mail waits in the queue");
+        POLL
+    }
 }
 
 struct Worker {
@@ -123,7 +108,7 @@ struct Prepared {
 
 impl Worker {
     /// Delivers the mails due now; returns how many were claimed.
-    async fn pass(&self) -> Result<usize, crate::store::Error> {
+    async fn deliver_due(&self) -> Result<usize, crate::store::Error> {
         let now = self.clock.now();
         let jobs = self.store.claim_mail(now, now + LEASE, BATCH).await?;
         for job in &jobs {

@@ -48,7 +48,7 @@ pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};
 pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord};
-pub use rotations::Rotation;
+pub use rotations::{Rotation, RotationPlan};
 pub use tx::Tx;
 pub use users::{NewUser, User, UserUpdate};
 

@@ -7,11 +7,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outbox::RotationEvents;
-use super::rotations::Rotation;
+use super::rotations::{Rotation, RotationPlan};
 use super::tx::on_tx;
 use super::{Error, Store, Tx, on_pool};
-use crate::domain::{Actor, ClientId, FamilyId, Scope, UserId};
+use crate::domain::{ClientId, FamilyId, Scope, UserId};
 
 /// A stored refresh token with its family, as looked up by hash.
 #[derive(Debug, Clone)]
@@ -242,24 +241,11 @@ impl Store {
         row.map(RefreshTokenRecord::try_from).transpose()
     }
 
-    /// Consumes `old_hash` and stores `new_hash` (same family, `scope`), atomically, at
-    /// `times.0` (now). A token consumed at or after `times.1` (grace since) may be presented again without revoking the family
-    /// (pass `now` for no grace). Otherwise a consumed token revokes its family. Concurrent
-    /// rotations are grouped into one statement (see `rotations`). `events` are written with
-    /// the outcome they belong to.
+    /// Executes `plan` (see `RotationPlan`). Concurrent rotations are grouped into one
+    /// statement (see `rotations`).
     #[tracing::instrument(skip_all)]
-    pub async fn rotate_refresh_token(
-        &self,
-        old_hash: &[u8],
-        new_hash: &[u8],
-        scope: &str,
-        times: (DateTime<Utc>, DateTime<Utc>),
-        actor: &Actor,
-        events: Option<RotationEvents>,
-    ) -> Result<Rotation, Error> {
-        self.rotations
-            .rotate(old_hash, new_hash, scope, times, actor, events)
-            .await
+    pub async fn rotate_refresh_token(&self, plan: RotationPlan) -> Result<Rotation, Error> {
+        self.rotations.rotate(plan).await
     }
 
     /// Whether a family exists and is neither revoked nor expired at `now`.

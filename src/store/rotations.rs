@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::audit::{AuditEntry, insert_entry};
 use super::outbox::{RotationEvents, insert_event};
 use super::{Db, Error, OutboxState, on_writer};
-use crate::domain::Actor;
+use crate::domain::Scope;
 
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,29 @@ const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_familie
 /// Most rotations in one statement (4 parameters each).
 const MAX_BATCH: usize = 64;
 
+/// One rotation as the application layer decided it; the store only executes it. Of
+/// concurrent presentations of one token the first consumes it and stores its successor; a
+/// token consumed at or after `grace_since` gets another successor instead; a token consumed
+/// before that revokes its family and records `reuse_audit`. `events` are written with the
+/// outcome they belong to.
+#[derive(Debug)]
+pub struct RotationPlan {
+    /// SHA-256 of the presented token.
+    pub old_hash: Vec<u8>,
+    /// SHA-256 of its successor.
+    pub new_hash: Vec<u8>,
+    /// The successor's scope.
+    pub scope: Scope,
+    /// When.
+    pub now: DateTime<Utc>,
+    /// Start of the grace window (`now`: none).
+    pub grace_since: DateTime<Utc>,
+    /// The audit row of a reuse (its family revoked), composed by the application layer.
+    pub reuse_audit: AuditEntry,
+    /// The events of either outcome (written only while events are on).
+    pub events: Option<RotationEvents>,
+}
+
 /// One queued rotation.
 pub(super) struct RotationRequest {
     pub(super) old_hash: Vec<u8>,
@@ -51,9 +74,7 @@ pub(super) struct RotationRequest {
     pub(super) scope: String,
     pub(super) now: DateTime<Utc>,
     pub(super) grace_since: DateTime<Utc>,
-    /// Who presented the token (recorded if it turns out to be a reuse).
-    pub(super) actor: Actor,
-    /// The events of either outcome (written only while events are on).
+    pub(super) reuse_audit: AuditEntry,
     pub(super) events: Option<RotationEvents>,
     done: oneshot::Sender<Result<Rotation, Error>>,
 }
@@ -71,24 +92,16 @@ impl Rotations {
     }
 
     /// Queues one rotation and waits for its outcome.
-    pub(super) async fn rotate(
-        &self,
-        old_hash: &[u8],
-        new_hash: &[u8],
-        scope: &str,
-        (now, grace_since): (DateTime<Utc>, DateTime<Utc>),
-        actor: &Actor,
-        events: Option<RotationEvents>,
-    ) -> Result<Rotation, Error> {
+    pub(super) async fn rotate(&self, plan: RotationPlan) -> Result<Rotation, Error> {
         let (done, outcome) = oneshot::channel();
         let request = RotationRequest {
-            old_hash: old_hash.to_vec(),
-            new_hash: new_hash.to_vec(),
-            scope: scope.to_owned(),
-            now,
-            grace_since,
-            actor: actor.clone(),
-            events,
+            old_hash: plan.old_hash,
+            new_hash: plan.new_hash,
+            scope: plan.scope.to_string(),
+            now: plan.now,
+            grace_since: plan.grace_since,
+            reuse_audit: plan.reuse_audit,
+            events: plan.events,
             done,
         };
         let stopped = || Error::Unavailable(sqlx::Error::PoolClosed);
@@ -213,7 +226,7 @@ async fn consume(
 
 /// Rotates one token on its own: consume it, or within the grace period issue another
 /// successor, or else revoke its family if it was consumed before (recording the reuse in the
-/// audit log in the same transaction, under the presenting actor). Each step is one
+/// audit log in the same transaction, as the application composed it). Each step is one
 /// conditional statement checked by rows affected; the successor is inserted by the trigger
 /// of the migration `add_refresh_successor`.
 pub(super) async fn rotate_one(
@@ -270,12 +283,10 @@ pub(super) async fn rotate_one(
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((family_id,)) = revoked else {
+            let Some((_,)) = revoked else {
                 return Ok((Rotation::Invalid, false));
             };
-            let entry = AuditEntry::new(&request.actor, "session.reuse_detected", now)
-                .target("session", family_id);
-            insert_entry!(&entry, &mut *tx)?;
+            insert_entry!(&request.reuse_audit, &mut *tx)?;
             if let Some(events) = events {
                 insert_event!(&events.reused, &mut *tx)?;
             }

@@ -120,3 +120,39 @@ async fn non_canonical_loopback_spellings_are_sent_to_the_registered_spelling() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_lists_at_most_the_documented_twenty_uris_of_each_kind() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let uris = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("https://app.example.com/{i}"))
+            .collect()
+    };
+    let register = |field: &'static str, n: usize| {
+        let mut body = json!({
+            "name": "Web", "public": true, "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://app.example.com/cb"],
+        });
+        body[field] = json!(uris(n));
+        app.admin_json(Method::POST, "/admin/clients", Some(&token), Some(body))
+    };
+
+    let twenty = register("redirect_uris", 20).await.status();
+    let too_many = register("redirect_uris", 21).await;
+    let logout_twenty = register("post_logout_redirect_uris", 20).await.status();
+    let logout_too_many = register("post_logout_redirect_uris", 21).await.status();
+
+    assert_eq!((twenty.as_u16(), logout_twenty.as_u16()), (201, 201));
+    assert_eq!(too_many.status(), 400);
+    let body: Value = too_many.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("redirect_uris: at most 20"),
+        "{body}"
+    );
+    assert_eq!(logout_too_many, 400);
+}

@@ -279,3 +279,82 @@ fn describe(client: &Client) -> serde_json::Value {
         "first_party": client.first_party,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RedirectUriError;
+    use crate::oauth::testing::Harness;
+    use crate::oauth::{AuditFilter, Error};
+
+    fn spec(redirect_uris: usize) -> ClientSpec {
+        ClientSpec {
+            name: "Billing".to_owned(),
+            grant_types: "authorization_code refresh_token".to_owned(),
+            scopes: "openid email".to_owned(),
+            public: true,
+            redirect_uris: (0..redirect_uris)
+                .map(|n| format!("https://app.example/cb/{n}"))
+                .collect(),
+            ..ClientSpec::default()
+        }
+    }
+
+    async fn actions(harness: &Harness) -> Vec<(String, String)> {
+        let page = harness
+            .sigil
+            .audit
+            .list(&harness.admin(), AuditFilter::default(), harness.now())
+            .await
+            .unwrap();
+        page.events
+            .into_iter()
+            .map(|event| (event.action, event.outcome))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_client_is_registered_changed_and_deleted_each_step_audited() {
+        let harness = Harness::new().await;
+        let (clients, admin, now) = (&harness.sigil.clients, harness.admin(), harness.now());
+
+        let registered = clients.register(&admin, spec(1), now).await.unwrap();
+        let id = registered.client.id.to_string();
+        assert!(registered.client.public && registered.secret.is_none());
+        let changes = ClientChanges {
+            name: Some("Billing 2".to_owned()),
+            ..ClientChanges::default()
+        };
+        let changed = clients.update(&admin, &id, changes, now).await.unwrap();
+        clients.delete(&admin, &id, now).await.unwrap();
+        let gone = clients.find(&admin, &id, now).await;
+
+        assert_eq!(changed.name, "Billing 2");
+        assert!(matches!(gone, Err(Error::Client(ClientError::NotFound))));
+        let actions = actions(&harness).await;
+        for action in ["client.create", "client.update", "client.delete"] {
+            assert!(
+                actions.contains(&(action.to_owned(), "success".to_owned())),
+                "{action} in {actions:?}"
+            );
+        }
+        assert!(actions.contains(&("client.read".to_owned(), "failure".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn more_redirect_uris_than_documented_are_refused() {
+        let harness = Harness::new().await;
+        let (clients, admin, now) = (&harness.sigil.clients, harness.admin(), harness.now());
+
+        let most = clients.register(&admin, spec(20), now).await;
+        let too_many = clients.register(&admin, spec(21), now).await;
+
+        assert_eq!(most.unwrap().client.redirect_uris.len(), 20);
+        assert!(matches!(
+            too_many,
+            Err(Error::Client(ClientError::InvalidRedirectUri(
+                RedirectUriError::TooMany(20)
+            )))
+        ));
+    }
+}

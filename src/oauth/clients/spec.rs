@@ -120,11 +120,18 @@ pub(in crate::oauth) fn new_client(
     })
 }
 
-/// Each URI parsed, duplicates dropped, in the order given; `field` names a bad one.
+/// Most URIs in either list of a client.
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// Each URI parsed, duplicates dropped, in the order given; `field` names a bad one. At
+/// most `MAX_REDIRECT_URIS` may be given (the documented `maxItems`).
 fn parse_redirect_uris(
     uris: &[String],
     field: fn(RedirectUriError) -> ClientError,
 ) -> Result<Vec<RedirectUri>, ClientError> {
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(field(RedirectUriError::TooMany(MAX_REDIRECT_URIS)));
+    }
     let mut parsed: Vec<RedirectUri> = Vec::with_capacity(uris.len());
     for uri in uris {
         let uri = RedirectUri::parse(uri).map_err(field)?;

@@ -1,5 +1,7 @@
 //! RFC 6749 §6 with RFC 9700 §4.14 rotation: every use consumes the token and returns a new
-//! one; presenting a consumed token revokes the whole family.
+//! one; presenting a consumed token revokes the whole family. The rule is decided here, in
+//! one place (who may present the token, the scope, the grace window, what a reuse records);
+//! the store executes the plan (`store::RotationPlan`).
 
 use std::net::IpAddr;
 
@@ -8,7 +10,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Actor, GrantType, RefreshToken, Scope};
 use crate::oauth::events::{self, SessionEnd};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
-use crate::store::{Client, Rotation, RotationEvents};
+use crate::store::{
+    AuditEntry, Client, RefreshTokenRecord, Rotation, RotationEvents, RotationPlan, User,
+};
 
 /// The one answer to every unusable refresh token.
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
@@ -27,7 +31,51 @@ pub(in crate::oauth) async fn grant(
     let Some(record) = issuer.store.find_refresh_token(old_hash.as_bytes()).await? else {
         return Err(Error::InvalidGrant(INVALID));
     };
-    // Bound to its client: another client's attempt neither works nor consumes the token.
+    let user = presenter(issuer, client, &record).await?;
+    // Never wider than the client may have today: a scope taken from the client is gone
+    // from its sessions at their next refresh.
+    let original = record.scope.intersection(&client.scopes);
+    let explicit = requested.is_some();
+    let scope = TokenIssuer::narrow_scope(requested, &original)?;
+    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
+    let next = RefreshToken::generate();
+    let jti = TokenIssuer::new_jti();
+    let plan = RotationPlan {
+        old_hash: old_hash.as_bytes().to_vec(),
+        new_hash: next.hash().as_bytes().to_vec(),
+        scope: scope.clone(),
+        now,
+        grace_since: now - issuer.settings.refresh_grace,
+        reuse_audit: reuse_audit(client, &record, ip, now),
+        events: rotation_events(issuer, client, &record, &jti, now),
+    };
+    match issuer.store.rotate_refresh_token(plan).await? {
+        Rotation::Rotated => {
+            let session = Session {
+                user: &user,
+                family_id: &record.family_id,
+                browser_sid: record.browser_sid.as_deref(),
+                auth_time: record.auth_time,
+                nonce: None,
+            };
+            issuer.user_tokens(client, &session, scope, (Some(next), &jti), now)
+        }
+        Rotation::ReuseDetected => {
+            tracing::warn!(family_id = %record.family_id, client_id = %client.id, "refresh token reused: family revoked");
+            Err(Error::InvalidGrant(INVALID))
+        }
+        Rotation::Invalid => Err(Error::InvalidGrant(INVALID)),
+    }
+}
+
+/// The user a token may still be presented for: bound to its client (another client's
+/// attempt neither works nor consumes it), its user enabled (and verified where that is
+/// required) and at the credentials version the session started with.
+async fn presenter(
+    issuer: &TokenIssuer,
+    client: &Client,
+    record: &RefreshTokenRecord,
+) -> Result<User, Error> {
     if record.client_id != client.id {
         return Err(Error::InvalidGrant(INVALID));
     }
@@ -46,25 +94,38 @@ pub(in crate::oauth) async fn grant(
     if record.credentials_version != user.credentials_version {
         return Err(Error::InvalidGrant(INVALID));
     }
-    // Never wider than the client may have today: a scope taken from the client is gone
-    // from its sessions at their next refresh.
-    let original = record.scope.intersection(&client.scopes);
-    let explicit = requested.is_some();
-    let scope = TokenIssuer::narrow_scope(requested, &original)?;
-    let scope = TokenIssuer::limit_admin(scope, &user, explicit)?;
-    let next = RefreshToken::generate();
-    let grace_since = now - issuer.settings.refresh_grace;
-    // Recorded as the presenter should the token turn out to be a reuse.
+    Ok(user)
+}
+
+/// `session.reuse_detected`, recorded under the presenter should the token turn out to have
+/// been spent before.
+fn reuse_audit(
+    client: &Client,
+    record: &RefreshTokenRecord,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> AuditEntry {
     let actor = Actor::user(record.user_id.as_str(), Some(client.id.to_string()), ip);
-    let jti = TokenIssuer::new_jti();
-    // Built only while events are on: this is the hottest write path.
-    let events = issuer.store.outbox_enabled().then(|| {
+    AuditEntry::new(&actor, "session.reuse_detected", now)
+        .target("session", record.family_id.as_str())
+}
+
+/// The events of either outcome; built only while events are on (this is the hottest write
+/// path).
+fn rotation_events(
+    issuer: &TokenIssuer,
+    client: &Client,
+    record: &RefreshTokenRecord,
+    jti: &str,
+    now: DateTime<Utc>,
+) -> Option<RotationEvents> {
+    issuer.store.outbox_enabled().then(|| {
         let issued = events::Issued {
             grant: GrantType::RefreshToken,
             user_id: Some(&record.user_id),
             client_id: client.id.as_str(),
             session_id: Some(&record.family_id),
-            jti: &jti,
+            jti,
             exp: issuer.access_expiry(now),
         };
         RotationEvents {
@@ -76,33 +137,133 @@ pub(in crate::oauth) async fn grant(
                 now,
             ),
         }
-    });
-    let rotation = issuer
-        .store
-        .rotate_refresh_token(
-            old_hash.as_bytes(),
-            next.hash().as_bytes(),
-            &scope.to_string(),
-            (now, grace_since),
-            &actor,
-            events,
-        )
-        .await?;
-    match rotation {
-        Rotation::Rotated => {
-            let session = Session {
-                user: &user,
-                family_id: &record.family_id,
-                browser_sid: record.browser_sid.as_deref(),
-                auth_time: record.auth_time,
-                nonce: None,
-            };
-            issuer.user_tokens(client, &session, scope, (Some(next), &jti), now)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use crate::oauth::testing::Harness;
+    use crate::oauth::{
+        AuditFilter, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error, Grant,
+        IssuedTokens, NewAccount, TokenRequest,
+    };
+
+    /// A public dashboard client and a user signed in through it (password grant).
+    async fn signed_in(harness: &Harness) -> (String, IssuedTokens) {
+        let (admin, now) = (harness.admin(), harness.now());
+        let spec = ClientSpec {
+            name: "Dashboard".to_owned(),
+            grant_types: "password refresh_token".to_owned(),
+            scopes: "openid".to_owned(),
+            public: true,
+            ..ClientSpec::default()
+        };
+        let client = harness
+            .sigil
+            .clients
+            .register(&admin, spec, now)
+            .await
+            .unwrap();
+        let account = NewAccount {
+            email: "ann@example.com".to_owned(),
+            credential: Credential::Password("correct horse battery".to_owned().into()),
+            display_name: None,
+            is_admin: false,
+            email_verified: true,
+        };
+        harness
+            .sigil
+            .accounts
+            .create(&admin, account, now)
+            .await
+            .unwrap();
+        let client_id = client.client.id.to_string();
+        let grant = Grant::Password {
+            username: "ann@example.com".to_owned(),
+            password: SecretString::from("correct horse battery".to_owned()),
+            scope: None,
+        };
+        let tokens = issue(harness, &client_id, grant).await.unwrap();
+        (client_id, tokens)
+    }
+
+    async fn issue(
+        harness: &Harness,
+        client_id: &str,
+        grant: Grant,
+    ) -> Result<IssuedTokens, Error> {
+        let client = ClientAuthentication {
+            client_id: client_id.to_owned(),
+            secret: None,
+            method: AuthMethod::None,
+        };
+        let request = TokenRequest {
+            client,
+            grant,
+            client_ip: None,
+        };
+        harness.sigil.tokens.issue(request, harness.now()).await
+    }
+
+    fn refresh(tokens: &IssuedTokens) -> Grant {
+        Grant::RefreshToken {
+            refresh_token: tokens.refresh_token.clone().unwrap(),
+            scope: None,
         }
-        Rotation::ReuseDetected => {
-            tracing::warn!(family_id = %record.family_id, client_id = %client.id, "refresh token reused: family revoked");
-            Err(Error::InvalidGrant(INVALID))
-        }
-        Rotation::Invalid => Err(Error::InvalidGrant(INVALID)),
+    }
+
+    #[tokio::test]
+    async fn a_spent_token_presented_again_revokes_the_family_and_is_recorded() {
+        let harness = Harness::new().await;
+        let (client_id, first) = signed_in(&harness).await;
+
+        let second = issue(&harness, &client_id, refresh(&first)).await.unwrap();
+        let reuse = issue(&harness, &client_id, refresh(&first)).await;
+        let after = issue(&harness, &client_id, refresh(&second)).await;
+
+        assert!(matches!(reuse, Err(Error::InvalidGrant(_))));
+        assert!(
+            matches!(after, Err(Error::InvalidGrant(_))),
+            "the family is revoked"
+        );
+        let filter = AuditFilter {
+            action: Some("session.reuse_detected".to_owned()),
+            ..AuditFilter::default()
+        };
+        let page = harness
+            .sigil
+            .audit
+            .list(&harness.admin(), filter, harness.now())
+            .await
+            .unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events[0].target_type.as_deref(), Some("session"));
+        assert_eq!(page.events[0].actor_type, "user");
+    }
+
+    #[tokio::test]
+    async fn another_clients_attempt_neither_works_nor_spends_the_token() {
+        let harness = Harness::new().await;
+        let (client_id, first) = signed_in(&harness).await;
+        let other = ClientSpec {
+            name: "Other".to_owned(),
+            grant_types: "refresh_token".to_owned(),
+            public: true,
+            ..ClientSpec::default()
+        };
+        let other = harness
+            .sigil
+            .clients
+            .register(&harness.admin(), other, harness.now())
+            .await
+            .unwrap();
+
+        let stolen = issue(&harness, other.client.id.as_str(), refresh(&first)).await;
+        let own = issue(&harness, &client_id, refresh(&first)).await;
+
+        assert!(matches!(stolen, Err(Error::InvalidGrant(_))));
+        assert!(own.is_ok(), "still unspent: {own:?}");
     }
 }

@@ -214,3 +214,58 @@ pub(super) fn user_details(user: &User) -> serde_json::Value {
         "display_name": user.display_name,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::testing::Harness;
+
+    fn account(email: &str) -> NewAccount {
+        NewAccount {
+            email: email.to_owned(),
+            credential: Credential::Password("correct horse battery".to_owned().into()),
+            display_name: None,
+            is_admin: false,
+            email_verified: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_email_is_taken_whatever_its_case() {
+        let harness = Harness::new().await;
+        let (accounts, admin, now) = (&harness.sigil.accounts, harness.admin(), harness.now());
+
+        let first = accounts
+            .create(&admin, account("Ann@Example.com"), now)
+            .await;
+        let second = accounts
+            .create(&admin, account("ann@example.COM"), now)
+            .await;
+
+        assert_eq!(first.unwrap().email, "Ann@Example.com");
+        assert!(matches!(second, Err(Error::User(UserError::EmailTaken))));
+    }
+
+    #[tokio::test]
+    async fn a_weak_password_and_a_malformed_email_are_refused_before_anything_is_stored() {
+        let harness = Harness::new().await;
+        let (accounts, admin, now) = (&harness.sigil.accounts, harness.admin(), harness.now());
+        let short = NewAccount {
+            credential: Credential::Password("short".to_owned().into()),
+            ..account("bob@example.com")
+        };
+
+        let weak = accounts.create(&admin, short, now).await;
+        let malformed = accounts.create(&admin, account("not-an-email"), now).await;
+
+        assert!(matches!(
+            weak,
+            Err(Error::User(UserError::InvalidPassword(_)))
+        ));
+        assert!(matches!(
+            malformed,
+            Err(Error::User(UserError::InvalidEmail(_)))
+        ));
+        assert!(!accounts.any().await.unwrap(), "no user was stored");
+    }
+}

@@ -1,0 +1,120 @@
+//! The application layer without a socket, for the unit tests of each part: a `Sigil` over a
+//! fresh SQLite database in a temporary directory, its key ring loaded, cheap password hashes,
+//! limits off and the clock manual.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Admin, IssuerSettings, LimitSettings, Sigil};
+use crate::clock::Clock;
+use crate::domain::SigningAlgorithm;
+use crate::hooks::Hooks;
+use crate::keys::{KeyEncryptionKey, KeyRing, KeySettings, RotationPolicy};
+use crate::metrics::Metrics;
+use crate::password::{HashParams, PasswordHasher};
+use crate::store::{Store, StoreOptions};
+
+/// The cheapest argon2id the hasher accepts: tests check logic, not cost.
+const CHEAP: HashParams = HashParams {
+    memory_kib: 8,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A `Sigil` on its own database; the directory goes with it.
+pub(crate) struct Harness {
+    pub(crate) sigil: Sigil,
+    pub(crate) clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// A fresh instance: empty database, a new key ring, no limits.
+    pub(crate) async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("sigil.db").display()
+        );
+        let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = Clock::manual(Utc::now());
+        let ring = load_ring(&store, clock.now()).await;
+        let sigil = Sigil::new(
+            store.clone(),
+            Arc::new(ring),
+            PasswordHasher::new(CHEAP, 1).unwrap(),
+            settings(clock.clone()),
+            Metrics::new(),
+        );
+        Self {
+            sigil,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// Now, on the harness's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The admin capability of the command line.
+    pub(crate) fn admin(&self) -> Admin {
+        Admin::command_line()
+    }
+}
+
+async fn load_ring(store: &Store, now: DateTime<Utc>) -> KeyRing {
+    let kek = KeyEncryptionKey::parse(&"A".repeat(43)).unwrap();
+    let settings = KeySettings {
+        algorithm: SigningAlgorithm::Rs256,
+        rsa_bits: 2048,
+    };
+    let minute = Duration::from_secs(60);
+    let policy = RotationPolicy::new(
+        30 * 24 * 60 * minute,
+        10 * minute,
+        minute,
+        15 * minute,
+        5 * minute,
+    );
+    KeyRing::load(store.clone(), kek, settings, policy, now)
+        .await
+        .unwrap()
+}
+
+fn settings(clock: Clock) -> IssuerSettings {
+    IssuerSettings {
+        issuer: "https://auth.test".to_owned(),
+        default_audience: "https://api.test".to_owned(),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(86_400),
+        refresh_grace: Duration::ZERO,
+        password_min_length: 8,
+        registration: true,
+        mail: false,
+        require_verified_email: false,
+        audit_retention: Duration::from_secs(86_400),
+        limits: LimitSettings {
+            login_failures_per_user: 0,
+            login_failures_per_ip: 0,
+            login_window: Duration::from_secs(900),
+            shared: false,
+            registrations_per_ip: 0,
+            registrations_total: 0,
+            registration_window: Duration::from_secs(3600),
+            mail_per_email: 0,
+            mail_per_email_total: 0,
+            mail_per_ip: 0,
+            mail_window: Duration::from_secs(3600),
+            client_rate: None,
+            ipv6_prefix: 64,
+        },
+        hooks: Hooks::default(),
+        clock,
+        events_client_credentials: false,
+    }
+}

@@ -1,0 +1,171 @@
+//! The one loop every outbox drain runs (the event relay, the mail relay): a pass claims and
+//! handles a batch; a full batch is followed at once by the next, otherwise the loop waits for
+//! a commit that wrote work, the poll interval (work written by other instances, retries
+//! falling due) or the stop. A failed pass is logged by the drain and waited out with its
+//! backoff, deaf to wake-ups meanwhile. Stopping finishes the pass in flight.
+//!
+//! Imports nothing from the crate.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One outbox and what to do with it.
+pub trait Drain: Send + 'static {
+    /// Handles one batch; `true` when it was full (more may be waiting).
+    fn pass(&mut self) -> impl Future<Output = anyhow::Result<bool>> + Send;
+
+    /// Between passes (`full`: the last one was), e.g. gauges and pruning.
+    fn between(&mut self, full: bool) -> impl Future<Output = ()> + Send;
+
+    /// Resolves when a commit of this instance wrote work for the drain.
+    fn woken(&self) -> impl Future<Output = ()> + Send;
+
+    /// The wait after a pass that left nothing behind.
+    fn poll(&self) -> Duration;
+
+    /// Records the `failures`-th failed pass in a row; returns how long to wait.
+    fn failed(&mut self, error: &anyhow::Error, failures: u32) -> Duration;
+}
+
+/// A running drain; `stop` ends it after the pass in flight.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops after the pass in flight and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Runs `drain` until stopped.
+pub fn spawn(mut drain: impl Drain) -> Worker {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut failures = 0u32;
+        while !*stopped.borrow() {
+            let wait = match drain.pass().await {
+                Ok(full) => {
+                    failures = 0;
+                    if full {
+                        drain.between(true).await;
+                        continue;
+                    }
+                    drain.poll()
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    drain.failed(&error, failures)
+                }
+            };
+            drain.between(false).await;
+            tokio::select! {
+                () = drain.woken(), if failures == 0 => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    });
+    Worker { stop, task }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// Full twice, then empty; fails on the pass numbers in `failing`.
+    struct Script {
+        passes: Arc<AtomicU32>,
+        failing: Vec<u32>,
+        wake: Arc<Notify>,
+        waits: Arc<std::sync::Mutex<Vec<Duration>>>,
+    }
+
+    impl Drain for Script {
+        async fn pass(&mut self) -> anyhow::Result<bool> {
+            let n = self.passes.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.failing.contains(&n) {
+                anyhow::bail!("pass {n} failed");
+            }
+            Ok(n <= 2)
+        }
+
+        async fn between(&mut self, _full: bool) {}
+
+        async fn woken(&self) {
+            self.wake.notified().await;
+        }
+
+        fn poll(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+
+        fn failed(&mut self, _error: &anyhow::Error, failures: u32) -> Duration {
+            let wait = Duration::from_millis(10 * u64::from(failures));
+            self.waits.lock().unwrap().push(wait);
+            wait
+        }
+    }
+
+    fn script(failing: Vec<u32>) -> (Script, Arc<AtomicU32>, Arc<Notify>) {
+        let passes = Arc::new(AtomicU32::new(0));
+        let wake = Arc::new(Notify::new());
+        let drain = Script {
+            passes: passes.clone(),
+            failing,
+            wake: wake.clone(),
+            waits: Arc::default(),
+        };
+        (drain, passes, wake)
+    }
+
+    async fn until(passes: &AtomicU32, n: u32) {
+        while passes.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn full_batches_run_back_to_back_then_the_drain_waits_for_a_wake_up() {
+        let (drain, passes, wake) = script(vec![]);
+
+        let worker = spawn(drain);
+        until(&passes, 3).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            passes.load(Ordering::SeqCst),
+            3,
+            "waits after the empty pass"
+        );
+        wake.notify_one();
+        until(&passes, 4).await;
+
+        worker.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_pass_is_retried_after_its_backoff_without_a_wake_up() {
+        let (drain, passes, _wake) = script(vec![1, 2]);
+        let waits = drain.waits.clone();
+
+        let worker = spawn(drain);
+        until(&passes, 3).await;
+
+        assert_eq!(
+            *waits.lock().unwrap(),
+            [Duration::from_millis(10), Duration::from_millis(20)]
+        );
+        worker.stop().await;
+    }
+}
