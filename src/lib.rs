@@ -1,33 +1,39 @@
 //! sigil: an OAuth2/OIDC-style token issuer.
 //!
-//! Where each concern lives (dependencies point inward: {http, grpc, cli} → oauth → {store,
-//! keys, events} → domain):
-//! - `cli`, `config`, `telemetry`, `app`, `clock`: command line, typed configuration, logging,
-//!   wiring, and the injectable time source; `hooks`, the test seams that hold a request at
-//!   a named point.
-//! - `http`: axum router, handlers, extractors, error rendering (one table from the
-//!   application's error kinds), the hosted pages (askama templates under `templates/`, one
-//!   layout, auto-escaped) and their cookies (through `axum_extra`'s jar), and the connection
-//!   loop (`serve`:
-//!   idle, age and per-address limits); the only user of axum besides `app`. Handlers parse,
-//!   make one call into `oauth`, render; they never touch `store` or `keys`.
+//! Where each concern lives (dependencies point inward: {main, cli} → app → {http, grpc} →
+//! core → oauth → {store, keys, events, password, metrics} → domain; nothing points back):
+//! - `cli`: the command line; `cli/settings.rs` turns flags into `config::Config` (config
+//!   imports neither cli nor any transport). `app`: binds the transports to a built core and
+//!   serves until a stop signal (`signals`). `clock`, `hooks`, `telemetry`, `listen`: the
+//!   time source, test seams, logging, and the connection limits every listener shares.
+//! - `core`: `Core::build(config)` assembles store, key ring, application layer and workers;
+//!   `Core::stop` ends them. `core::open` opens what a single command needs.
+//! - `http`: axum router (`routes` says which handler answers which path, `router` stacks the
+//!   layers, `openapi` reads the routes), handlers, extractors, error rendering (one table
+//!   from the application's error kinds), the hosted pages (askama templates under
+//!   `templates/`, one layout, auto-escaped) and their cookies (through `axum_extra`'s jar),
+//!   and the connection loop (`serve`: idle, age and per-address limits); the only user of
+//!   axum. Handlers parse, make one call into `oauth`, render; they never touch `store` or
+//!   `keys`, and take their settings as `HttpSettings`, never `Config`.
 //! - `grpc`: the tonic server of `sigil.v1.Auth` (compiled from `proto/` by `build.rs`),
 //!   health and reflection; the only user of tonic. Each rpc makes the one call into `oauth`
-//!   that its HTTP twin makes.
+//!   that its HTTP twin makes, and maps errors by the same classification.
 //! - `oauth`: the application layer, the one door of every transport: `Sigil` (tokens,
-//!   accounts, clients, keys, audit) for the server and `Operator` for the command line. Each
-//!   use case carries its `Actor`, runs its writes in one store transaction and records its
-//!   audit row in it. Grant logic (client authentication, scopes, token minting) lives here,
-//!   free of HTTP; so do the emailed links (`verification`) and the mail relay (`postman`).
-//! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
+//!   accounts, clients, keys, audit, browser login) for the server and `Operator` for the
+//!   command line. One error type (`oauth::Error`) classified once; transports get views
+//!   (`UserView`, `ClientView`, `KeyView`, `AuditView`), never store rows. Each use case
+//!   carries its `Actor`, runs its writes in one store transaction and records its audit row
+//!   in it.
 //! - `events`: the relay of the transactional outbox to NATS JetStream, the CloudEvents
 //!   envelope and the sink seam; the only user of async-nats. Mail over SMTP (`mail.rs`,
-//!   templates in the binary); the only user of lettre.
+//!   askama templates); the only user of lettre. `worker`: the one loop both relays run.
+//! - `keys`: the key ring, JWKS and key encryption; the only user of josekit.
 //! - `password`: argon2id hashing off the async runtime; the only user of argon2.
 //! - `metrics`: Prometheus counters and gauges; the only user of prometheus-client.
 //! - `store`: SQLite and PostgreSQL persistence and its unit of work (`Tx`); the only user of
-//!   sqlx.
-//! - `domain`: parsed value types shared by every layer.
+//!   sqlx. It executes what the application decides and composes no audit row or event.
+//! - `domain`: parsed value types shared by every layer (`UserId`, `FamilyId`, `ClientId`,
+//!   `Scope`, `SigningAlgorithm`, ...).
 
 pub mod app;
 pub mod cli;

@@ -109,6 +109,129 @@ struct Inner {
     rendering: Mutex<()>,
 }
 
+impl Inner {
+    /// Registers the metrics of requests, calls and issued tokens.
+    fn register_traffic(&self, registry: &mut Registry) {
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "grpc_requests",
+            "gRPC calls by method and status code",
+            self.rpcs.clone(),
+        );
+        registry.register(
+            "grpc_request_duration_seconds",
+            "gRPC call latency by method",
+            self.rpc_latency.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Tokens issued by grant type",
+            self.tokens.clone(),
+        );
+    }
+
+    /// Registers the metrics of refused logins, limits and proxies.
+    fn register_guards(&self, registry: &mut Registry) {
+        registry.register(
+            "failed_logins",
+            "Password logins refused for bad credentials",
+            self.failed_logins.clone(),
+        );
+        registry.register(
+            "forwarded_for_unparsable",
+            "Requests from a trusted proxy whose X-Forwarded-For chain held an entry that is no \
+             address (the proxy's own address was used for the limits)",
+            self.unparsable_hops.clone(),
+        );
+        registry.register(
+            "rate_limit_rejections",
+            "Requests answered 429, by limit",
+            self.rejections.clone(),
+        );
+    }
+
+    /// Registers the metrics of signing keys and password hashing.
+    fn register_keys_and_hashing(&self, registry: &mut Registry) {
+        registry.register(
+            "signing_keys",
+            "Published signing keys (1 per kid and state)",
+            self.keys.clone(),
+        );
+        registry.register(
+            "password_hashes_running",
+            "argon2id hashes being computed",
+            self.hashes_running.clone(),
+        );
+        registry.register(
+            "password_hashes_waiting",
+            "argon2id hashes waiting for a hashing thread",
+            self.hashes_waiting.clone(),
+        );
+        registry.register(
+            "password_hashes",
+            "argon2id hashes and verifications computed",
+            self.hashes_computed.clone(),
+        );
+    }
+
+    /// Registers the metrics of the event relay.
+    fn register_events(&self, registry: &mut Registry) {
+        registry.register(
+            "events_published",
+            "Events acknowledged by the broker, by CloudEvents type",
+            self.events_published.clone(),
+        );
+        registry.register(
+            "event_publish_failures",
+            "Relay passes that failed to publish (the rows stay pending)",
+            self.event_publish_failures.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Events written and not yet acknowledged by the broker",
+            self.outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_oldest_seconds",
+            "Age of the oldest pending event (0 when none waits)",
+            self.outbox_oldest_seconds.clone(),
+        );
+    }
+
+    /// Registers the metrics of the mail relay.
+    fn register_mail(&self, registry: &mut Registry) {
+        registry.register(
+            "mail_sent",
+            "Mails accepted by the SMTP server, by kind",
+            self.mail_sent.clone(),
+        );
+        registry.register(
+            "mail_send_failures",
+            "Mail delivery attempts that failed (retried, or given up)",
+            self.mail_failures.clone(),
+        );
+        registry.register(
+            "mail_dead_letters",
+            "Mails given up after the last attempt or a permanent refusal, by kind",
+            self.mail_dead_letters.clone(),
+        );
+        registry.register(
+            "mail_pending",
+            "Mails queued and not yet sent",
+            self.mail_pending.clone(),
+        );
+        registry.register(
+            "mail_dead",
+            "Given-up mails kept in the queue table (until pruned)",
+            self.mail_dead.clone(),
+        );
+    }
+}
+
 impl Metrics {
     /// A fresh registry with every sigil metric, all at zero.
     pub fn new() -> Self {
@@ -139,107 +262,11 @@ impl Metrics {
             rendering: Mutex::new(()),
             registry: Registry::default(),
         };
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            inner.requests.clone(),
-        );
-        registry.register(
-            "grpc_requests",
-            "gRPC calls by method and status code",
-            inner.rpcs.clone(),
-        );
-        registry.register(
-            "grpc_request_duration_seconds",
-            "gRPC call latency by method",
-            inner.rpc_latency.clone(),
-        );
-        registry.register(
-            "tokens_issued",
-            "Tokens issued by grant type",
-            inner.tokens.clone(),
-        );
-        registry.register(
-            "failed_logins",
-            "Password logins refused for bad credentials",
-            inner.failed_logins.clone(),
-        );
-        registry.register(
-            "forwarded_for_unparsable",
-            "Requests from a trusted proxy whose X-Forwarded-For chain held an entry that is no \
-             address (the proxy's own address was used for the limits)",
-            inner.unparsable_hops.clone(),
-        );
-        registry.register(
-            "rate_limit_rejections",
-            "Requests answered 429, by limit",
-            inner.rejections.clone(),
-        );
-        registry.register(
-            "signing_keys",
-            "Published signing keys (1 per kid and state)",
-            inner.keys.clone(),
-        );
-        registry.register(
-            "password_hashes_running",
-            "argon2id hashes being computed",
-            inner.hashes_running.clone(),
-        );
-        registry.register(
-            "password_hashes_waiting",
-            "argon2id hashes waiting for a hashing thread",
-            inner.hashes_waiting.clone(),
-        );
-        registry.register(
-            "password_hashes",
-            "argon2id hashes and verifications computed",
-            inner.hashes_computed.clone(),
-        );
-        registry.register(
-            "events_published",
-            "Events acknowledged by the broker, by CloudEvents type",
-            inner.events_published.clone(),
-        );
-        registry.register(
-            "event_publish_failures",
-            "Relay passes that failed to publish (the rows stay pending)",
-            inner.event_publish_failures.clone(),
-        );
-        registry.register(
-            "outbox_pending",
-            "Events written and not yet acknowledged by the broker",
-            inner.outbox_pending.clone(),
-        );
-        registry.register(
-            "outbox_oldest_seconds",
-            "Age of the oldest pending event (0 when none waits)",
-            inner.outbox_oldest_seconds.clone(),
-        );
-        registry.register(
-            "mail_sent",
-            "Mails accepted by the SMTP server, by kind",
-            inner.mail_sent.clone(),
-        );
-        registry.register(
-            "mail_send_failures",
-            "Mail delivery attempts that failed (retried, or given up)",
-            inner.mail_failures.clone(),
-        );
-        registry.register(
-            "mail_dead_letters",
-            "Mails given up after the last attempt or a permanent refusal, by kind",
-            inner.mail_dead_letters.clone(),
-        );
-        registry.register(
-            "mail_pending",
-            "Mails queued and not yet sent",
-            inner.mail_pending.clone(),
-        );
-        registry.register(
-            "mail_dead",
-            "Given-up mails kept in the queue table (until pruned)",
-            inner.mail_dead.clone(),
-        );
+        inner.register_traffic(&mut registry);
+        inner.register_guards(&mut registry);
+        inner.register_keys_and_hashing(&mut registry);
+        inner.register_events(&mut registry);
+        inner.register_mail(&mut registry);
         Self(Arc::new(Inner { registry, ..inner }))
     }
 

@@ -10,7 +10,7 @@ use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenCl
 use super::events::{self, Issued, token_issued};
 use super::{Error, IssuedTokens, TokenIssuer};
 use crate::domain::{Actor, FamilyId, GrantType, RefreshToken, Scope};
-use crate::store::{AuditEntry, Client, NewRefreshFamily, User};
+use crate::store::{AuditEntry, Client, NewRefreshFamily, Tx, User};
 
 /// A user's login session being continued or started.
 pub(super) struct Session<'a> {
@@ -186,31 +186,9 @@ impl TokenIssuer {
                 "the account changed during login; log in again",
             ));
         }
-        let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
-        let entry = AuditEntry::new(&actor, "login.success", now)
-            .target("session", family_id.as_str())
-            .details(serde_json::json!({ "scope": scope.to_string() }));
-        tx.record(&entry).await?;
-        let client_id = client.id.as_str();
-        let created = (client_id, "password");
-        tx.emit(&events::session_created(
-            family_id.as_str(),
-            &user.id,
-            created,
-            ip,
-            now,
-        ))
-        .await?;
         let jti = Self::new_jti();
-        let issued = Issued {
-            grant: GrantType::Password,
-            user_id: Some(&user.id),
-            client_id,
-            session_id: Some(&family_id),
-            jti: &jti,
-            exp: self.access_expiry(now),
-        };
-        tx.emit(&token_issued(&issued, now)).await?;
+        let login = (client, user, &family_id, &scope);
+        self.record_login(&mut tx, login, &jti, ip, now).await?;
         tx.commit().await?;
         let session = Session {
             user,
@@ -220,6 +198,37 @@ impl TokenIssuer {
             nonce: None,
         };
         self.user_tokens(client, &session, scope, (refresh, &jti), now)
+    }
+
+    /// `login.success` in the audit log, `session.created` and `token.issued`, in the login's
+    /// transaction.
+    async fn record_login(
+        &self,
+        tx: &mut Tx,
+        (client, user, family_id, scope): (&Client, &User, &FamilyId, &Scope),
+        jti: &str,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
+        let entry = AuditEntry::new(&actor, "login.success", now)
+            .target("session", family_id.as_str())
+            .details(serde_json::json!({ "scope": scope.to_string() }));
+        tx.record(&entry).await?;
+        let client_id = client.id.as_str();
+        let created = (client_id, "password");
+        let session = events::session_created(family_id.as_str(), &user.id, created, ip, now);
+        tx.emit(&session).await?;
+        let issued = Issued {
+            grant: GrantType::Password,
+            user_id: Some(&user.id),
+            client_id,
+            session_id: Some(family_id),
+            jti,
+            exp: self.access_expiry(now),
+        };
+        tx.emit(&token_issued(&issued, now)).await?;
+        Ok(())
     }
 }
 

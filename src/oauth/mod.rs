@@ -1,13 +1,27 @@
-//! Token issuance and sessions: the grant logic of RFC 6749, free of HTTP.
+//! The application layer: everything sigil decides, free of HTTP and gRPC.
 //!
-//! Shared steps live here once: client authentication, scope narrowing, token minting and
-//! session (refresh-family) creation. `grants/` holds only what differs per grant; `users/`
-//! and `clients/` account management, `sessions.rs` revocation, logout, introspection and
-//! userinfo; `authorize.rs` the browser login and `authorize_request.rs` the checks of an
-//! authorization request; `params.rs` the one OAuth parameter rule (RFC 6749 §3.1) every
-//! endpoint reads by; `classify.rs` the one error classification both transports map;
-//! `limits/` the brute-force limits and rates. Callers pass `now`, so tests never sleep.
-//! Imports `store`, `keys` and `password`, never `axum`.
+//! Where each part lives:
+//! - tokens: `TokenIssuer` here (client authentication, scope narrowing, the grant
+//!   dispatch), `token_request.rs` (what a transport hands it), `grants/` (what differs per
+//!   grant, the refresh-rotation rule in `grants/refresh_token.rs`), `minting.rs` (signing
+//!   access and ID tokens, starting a session), `client_auth.rs`, `bearer.rs` (sigil's own
+//!   tokens coming back), `claims.rs`;
+//! - browser login: `authorize.rs` (login, consent, codes), `authorize_request.rs` (the
+//!   request's named checks), `end_session.rs`;
+//! - accounts: `users/` (create, manage, change), `verification.rs` (emailed links),
+//!   `postman.rs` (the mail relay, a `worker::Drain`), `import.rs`;
+//! - clients: `clients/` (use cases; `spec.rs` the operator's records and their parsing);
+//! - sessions, keys, audit: `sessions.rs` (revocation, logout, introspection, userinfo, the
+//!   admin check), `keys.rs`, `audit.rs`, `admin.rs` (the `Admin` capability, audited
+//!   outcomes);
+//! - limits: `limits/` (brute-force windows and per-client rates);
+//! - the vocabulary: `error.rs` (the one `Error`), `classify.rs` (its one classification),
+//!   `views.rs` (what transports get), `params.rs` (the RFC 6749 §3.1 parameter rule),
+//!   `events.rs` (event builders);
+//! - `testing.rs` (tests only): a `Sigil` on a fresh SQLite, for the unit tests of each part.
+//!
+//! Callers pass `now`, so tests never sleep. Imports `store`, `keys`, `password`, `events`'
+//! mailer and `domain`, never `axum`, `tonic`, `config` or `app`.
 
 mod admin;
 mod audit;
@@ -40,6 +54,7 @@ mod users;
 mod verification;
 mod views;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,11 +191,28 @@ impl TokenIssuer {
         let public = client.secret_hash.is_none();
         let rate_key = limits::RateKey::new(&client.id, public, request.client_ip);
         self.limits.check_client(&rate_key)?;
-        let (issued, grant_type) = match request.grant {
-            Grant::ClientCredentials { scope } => (
-                grants::client_credentials::grant(self, &client, scope, now).await,
-                GrantType::ClientCredentials,
-            ),
+        let grant_type = request.grant.grant_type();
+        let issued = self
+            .run_grant(&client, request.grant, request.client_ip, now)
+            .await;
+        if issued.is_ok() {
+            self.metrics.token_issued(grant_type.as_str());
+        }
+        issued
+    }
+
+    /// The grant's own steps, for an authenticated client allowed to use it.
+    async fn run_grant(
+        &self,
+        client: &Client,
+        grant: Grant,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, Error> {
+        match grant {
+            Grant::ClientCredentials { scope } => {
+                grants::client_credentials::grant(self, client, scope, now).await
+            }
             Grant::Password {
                 username,
                 password,
@@ -189,28 +221,14 @@ impl TokenIssuer {
                 let login = grants::password::Login {
                     username,
                     password,
-                    ip: request.client_ip,
+                    ip,
                 };
-                (
-                    grants::password::grant(self, &client, login, scope, now).await,
-                    GrantType::Password,
-                )
+                grants::password::grant(self, client, login, scope, now).await
             }
             Grant::RefreshToken {
                 refresh_token,
                 scope,
-            } => (
-                grants::refresh_token::grant(
-                    self,
-                    &client,
-                    &refresh_token,
-                    scope,
-                    request.client_ip,
-                    now,
-                )
-                .await,
-                GrantType::RefreshToken,
-            ),
+            } => grants::refresh_token::grant(self, client, &refresh_token, scope, ip, now).await,
             Grant::AuthorizationCode {
                 code,
                 redirect_uri,
@@ -220,18 +238,11 @@ impl TokenIssuer {
                     code,
                     redirect_uri,
                     code_verifier,
-                    ip: request.client_ip,
+                    ip,
                 };
-                (
-                    grants::authorization_code::grant(self, &client, exchange, now).await,
-                    GrantType::AuthorizationCode,
-                )
+                grants::authorization_code::grant(self, client, exchange, now).await
             }
-        };
-        if issued.is_ok() {
-            self.metrics.token_issued(grant_type.as_str());
         }
-        issued
     }
 
     /// RFC 6749 §2.3: finds the client and checks its secret in constant time. Every failure

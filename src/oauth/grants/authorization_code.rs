@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Actor, AuthorizationCode, CodeChallenge, FamilyId, GrantType, RefreshToken};
 use crate::oauth::events::{self, Issued, SessionEnd};
 use crate::oauth::{Error, IssuedTokens, Session, TokenIssuer};
-use crate::store::{AuditEntry, Client, NewRefreshFamily, Tx};
+use crate::store::{AuditEntry, AuthorizationCodeRecord, Client, NewRefreshFamily, Tx, User};
 
 /// The one answer to a code that cannot be exchanged, whatever the reason.
 const BAD_CODE: &str = "the authorization code is invalid, expired, already used or was issued for another client or redirect URI";
@@ -45,12 +45,7 @@ pub(in crate::oauth) async fn grant(
         revoke_reused(issuer, client, &exchange, now).await?;
         return Err(Error::InvalidGrant(BAD_CODE));
     };
-    let challenge = CodeChallenge::stored(code.code_challenge.clone());
-    let bound = code.client_id == client.id
-        && code.redirect_uri == exchange.redirect_uri.as_deref().unwrap_or_default()
-        && code.expires_at > now
-        && challenge.verifies(verifier);
-    if !bound {
+    if !is_bound(&code, client, &exchange, verifier, now) {
         // Spent all the same: a code presented wrongly is never tried again.
         tx.commit().await?;
         return Err(Error::InvalidGrant(BAD_CODE));
@@ -65,50 +60,25 @@ pub(in crate::oauth) async fn grant(
         Some(user) if !user.disabled => user,
         _ => return Err(Error::InvalidGrant(BAD_CODE)),
     };
-    let scope = code.scope.clone();
     let family_id = FamilyId::generate();
     let refresh = client
         .grant_types
         .contains(GrantType::RefreshToken)
         .then(RefreshToken::generate);
-    // A session exists even without a refresh token, so logout and introspection see it.
-    let first_hash = refresh
-        .clone()
-        .unwrap_or_else(RefreshToken::generate)
-        .hash();
-    let family = NewRefreshFamily {
-        family_id: &family_id,
-        user_id: &user.id,
-        client_id: &client.id,
-        auth_time: code.auth_time,
-        expires_at: now + issuer.settings.refresh_token_ttl,
-        token_hash: first_hash.as_bytes(),
-        scope: &scope,
-        // The session's version, not the user's as read now: a change committed after the
-        // check above fails the conditional insert.
-        credentials_version,
-        browser_sid: Some(&code.sid),
-    };
-    if !tx.insert_refresh_family(&family, now).await? {
-        return Err(Error::InvalidGrant(BAD_CODE));
-    }
+    let session = (&family_id, refresh.as_ref(), credentials_version);
+    start_family(issuer, &mut tx, (client, &user, &code), session, now).await?;
     let jti = TokenIssuer::new_jti();
     let exp = issuer.access_expiry(now);
     tx.record_code_issue(&hash, &family_id, (&jti, exp)).await?;
-    let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), exchange.ip);
-    let entry = AuditEntry::new(&actor, "code.exchange", now)
-        .target("session", family_id.as_str())
-        .details(serde_json::json!({ "scope": scope.to_string(), "sid": code.sid }));
-    tx.record(&entry).await?;
-    let issued = Issued {
-        grant: GrantType::AuthorizationCode,
-        user_id: Some(&user.id),
-        client_id: client.id.as_str(),
-        session_id: Some(&family_id),
+    let exchanged = Exchanged {
+        user: &user,
+        client,
+        code: &code,
+        family_id: &family_id,
         jti: &jti,
         exp,
     };
-    tx.emit(&events::token_issued(&issued, now)).await?;
+    record_exchange(&mut tx, &exchanged, exchange.ip, now).await?;
     tx.commit().await?;
     let session = Session {
         user: &user,
@@ -117,7 +87,97 @@ pub(in crate::oauth) async fn grant(
         auth_time: code.auth_time,
         nonce: code.nonce.as_deref(),
     };
-    issuer.user_tokens(client, &session, scope, (refresh, &jti), now)
+    issuer.user_tokens(client, &session, code.scope.clone(), (refresh, &jti), now)
+}
+
+/// Whether the code was issued to this client for this redirect URI, is unexpired, and the
+/// verifier matches its challenge.
+fn is_bound(
+    code: &AuthorizationCodeRecord,
+    client: &Client,
+    exchange: &Exchange,
+    verifier: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    let challenge = CodeChallenge::stored(code.code_challenge.clone());
+    code.client_id == client.id
+        && code.redirect_uri == exchange.redirect_uri.as_deref().unwrap_or_default()
+        && code.expires_at > now
+        && challenge.verifies(verifier)
+}
+
+/// Inserts the session (refresh family) the code starts, with `refresh` as its first token
+/// (a session exists even without one, so logout and introspection see it). It carries the
+/// browser session's credentials version, not the user's as read now: a change committed
+/// after the check fails the conditional insert.
+async fn start_family(
+    issuer: &TokenIssuer,
+    tx: &mut Tx,
+    (client, user, code): (&Client, &User, &AuthorizationCodeRecord),
+    (family_id, refresh, credentials_version): (&FamilyId, Option<&RefreshToken>, i64),
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let first_hash = match refresh {
+        Some(token) => token.hash(),
+        None => RefreshToken::generate().hash(),
+    };
+    let family = NewRefreshFamily {
+        family_id,
+        user_id: &user.id,
+        client_id: &client.id,
+        auth_time: code.auth_time,
+        expires_at: now + issuer.settings.refresh_token_ttl,
+        token_hash: first_hash.as_bytes(),
+        scope: &code.scope,
+        credentials_version,
+        browser_sid: Some(&code.sid),
+    };
+    match tx.insert_refresh_family(&family, now).await? {
+        true => Ok(()),
+        false => Err(Error::InvalidGrant(BAD_CODE)),
+    }
+}
+
+/// What a successful exchange started.
+struct Exchanged<'a> {
+    user: &'a User,
+    client: &'a Client,
+    code: &'a AuthorizationCodeRecord,
+    family_id: &'a FamilyId,
+    jti: &'a str,
+    exp: DateTime<Utc>,
+}
+
+/// `code.exchange` in the audit log and `token.issued`, in the exchange's transaction.
+async fn record_exchange(
+    tx: &mut Tx,
+    exchanged: &Exchanged<'_>,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let Exchanged {
+        user,
+        client,
+        code,
+        family_id,
+        jti,
+        exp,
+    } = exchanged;
+    let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
+    let entry = AuditEntry::new(&actor, "code.exchange", now)
+        .target("session", family_id.as_str())
+        .details(serde_json::json!({ "scope": code.scope.to_string(), "sid": code.sid }));
+    tx.record(&entry).await?;
+    let issued = Issued {
+        grant: GrantType::AuthorizationCode,
+        user_id: Some(&user.id),
+        client_id: client.id.as_str(),
+        session_id: Some(family_id),
+        jti,
+        exp: *exp,
+    };
+    tx.emit(&events::token_issued(&issued, now)).await?;
+    Ok(())
 }
 
 /// A used code came back: revokes the session and the access token its first exchange
