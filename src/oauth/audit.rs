@@ -111,3 +111,61 @@ impl AuditLog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::testing::Harness;
+
+    #[tokio::test]
+    async fn a_cursor_this_server_did_not_hand_out_and_a_page_too_big_are_refused() {
+        let harness = Harness::new().await;
+        let (audit, admin, now) = (&harness.sigil.audit, harness.admin(), harness.now());
+        let cursor = AuditFilter {
+            cursor: Some("not-a-cursor".to_owned()),
+            ..AuditFilter::default()
+        };
+        let big = AuditFilter {
+            limit: Some(MAX_PAGE + 1),
+            ..AuditFilter::default()
+        };
+
+        let cursor = audit.list(&admin, cursor, now).await;
+        let big = audit.list(&admin, big, now).await;
+
+        assert!(matches!(
+            cursor,
+            Err(Error::Audit(AuditError::InvalidCursor))
+        ));
+        assert!(matches!(big, Err(Error::Audit(AuditError::InvalidPage))));
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_cursor_newest_first() {
+        let harness = Harness::new().await;
+        let (audit, admin, now) = (&harness.sigil.audit, harness.admin(), harness.now());
+        for n in 0..3 {
+            harness
+                .public_client(&format!("password{}", " refresh_token".repeat(n % 2)))
+                .await;
+        }
+        let first = AuditFilter {
+            action: Some("client.create".to_owned()),
+            limit: Some(2),
+            ..AuditFilter::default()
+        };
+
+        let page = audit.list(&admin, first.clone(), now).await.unwrap();
+        let rest = AuditFilter {
+            cursor: page.next_cursor.clone(),
+            ..first
+        };
+        let rest = audit.list(&admin, rest, now).await.unwrap();
+
+        assert_eq!(page.events.len(), 2);
+        assert!(page.events[0].id > page.events[1].id, "newest first");
+        assert_eq!(rest.events.len(), 1);
+        assert!(rest.events[0].id < page.events[1].id);
+        assert!(rest.next_cursor.is_none());
+    }
+}

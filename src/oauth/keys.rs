@@ -136,3 +136,58 @@ pub(super) async fn list_keys(
 fn views(keys: Vec<StoredKey>) -> Vec<KeyView> {
     keys.into_iter().map(KeyView::from).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::AuditFilter;
+    use crate::oauth::testing::Harness;
+
+    fn current(ring: &[KeyView]) -> Vec<&str> {
+        let current = ring.iter().filter(|key| key.state == KeyState::Current);
+        current.map(|key| key.kid.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_forced_rotation_makes_the_next_key_current_and_publishes_another() {
+        let harness = Harness::new().await;
+        let (keys, admin, now) = (&harness.sigil.keys, harness.admin(), harness.now());
+        let before = keys.list(&admin, now).await.unwrap();
+        let next: Vec<&str> = before
+            .iter()
+            .filter(|key| key.state == KeyState::Next)
+            .map(|key| key.kid.as_str())
+            .collect();
+
+        let fresh = keys.rotate(&admin, false, now).await;
+        let after = keys.rotate(&admin, true, now).await.unwrap();
+
+        assert!(matches!(
+            fresh,
+            Err(Error::Key(KeyError::NextKeyTooFresh(_)))
+        ));
+        assert_eq!(current(&after), next, "the published next key signs now");
+        assert!(
+            after
+                .iter()
+                .any(|key| key.state == KeyState::Next && !next.contains(&key.kid.as_str()))
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_an_unknown_kid_is_refused_and_recorded() {
+        let harness = Harness::new().await;
+        let (keys, admin, now) = (&harness.sigil.keys, harness.admin(), harness.now());
+
+        let revoked = keys.revoke(&admin, "no-such-kid", now).await;
+
+        assert!(matches!(revoked, Err(Error::Key(KeyError::UnknownKid))));
+        let filter = AuditFilter {
+            action: Some("key.revoke".to_owned()),
+            ..AuditFilter::default()
+        };
+        let page = harness.sigil.audit.list(&admin, filter, now).await.unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events[0].outcome, "failure");
+    }
+}

@@ -388,3 +388,60 @@ impl TokenIssuer {
         Ok(self.store.find_refresh_token(hash.as_bytes()).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::oauth::Error;
+    use crate::oauth::testing::{Harness, public, refresh};
+
+    #[tokio::test]
+    async fn a_revoked_refresh_token_ends_its_session_and_the_access_tokens_of_it() {
+        let harness = Harness::new().await;
+        let client_id = harness.public_client("password refresh_token").await;
+        harness.user("ann@example.com").await;
+        let tokens = harness.login(&client_id, "ann@example.com").await;
+        let sessions = &harness.sigil.tokens;
+        let refresh_token = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+
+        sessions
+            .revoke(
+                &public(&client_id),
+                Some(&refresh_token),
+                None,
+                harness.now(),
+            )
+            .await
+            .unwrap();
+
+        let refreshed = harness.issue(&client_id, refresh(&tokens)).await;
+        assert!(matches!(refreshed, Err(Error::InvalidGrant(_))));
+        let access = sessions
+            .verify_access_token(&tokens.access_token, harness.now())
+            .unwrap();
+        assert!(!sessions.is_live(&access, harness.now()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn logging_out_everywhere_ends_every_session_of_the_user_only() {
+        let harness = Harness::new().await;
+        let client_id = harness.public_client("password refresh_token").await;
+        harness.user("ann@example.com").await;
+        harness.user("bob@example.com").await;
+        let phone = harness.login(&client_id, "ann@example.com").await;
+        let laptop = harness.login(&client_id, "ann@example.com").await;
+        let bob = harness.login(&client_id, "bob@example.com").await;
+        let token = phone.refresh_token.as_ref().unwrap().expose().to_owned();
+
+        harness
+            .sigil
+            .tokens
+            .logout(&public(&client_id), Some(&token), true, None, harness.now())
+            .await
+            .unwrap();
+
+        let laptop = harness.issue(&client_id, refresh(&laptop)).await;
+        let bob = harness.issue(&client_id, refresh(&bob)).await;
+        assert!(matches!(laptop, Err(Error::InvalidGrant(_))));
+        assert!(bob.is_ok(), "another user's session lives on");
+    }
+}

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Admin, IssuerSettings, LimitSettings, Sigil};
+use secrecy::SecretString;
+
+use super::{
+    Admin, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error, Grant, IssuedTokens,
+    IssuerSettings, LimitSettings, NewAccount, Sigil, TokenRequest,
+};
 use crate::clock::Clock;
 use crate::domain::SigningAlgorithm;
 use crate::hooks::Hooks;
@@ -64,6 +69,74 @@ impl Harness {
     /// The admin capability of the command line.
     pub(crate) fn admin(&self) -> Admin {
         Admin::command_line()
+    }
+
+    /// A public client allowed `grant_types` (space-separated) and scope `openid`; its id.
+    pub(crate) async fn public_client(&self, grant_types: &str) -> String {
+        let spec = ClientSpec {
+            name: "Dashboard".to_owned(),
+            grant_types: grant_types.to_owned(),
+            scopes: "openid".to_owned(),
+            public: true,
+            ..ClientSpec::default()
+        };
+        let admin = self.admin();
+        let registered = self.sigil.clients.register(&admin, spec, self.now());
+        registered.await.unwrap().client.id.to_string()
+    }
+
+    /// A verified user with password `PASSWORD`.
+    pub(crate) async fn user(&self, email: &str) {
+        let account = NewAccount {
+            email: email.to_owned(),
+            credential: Credential::Password(PASSWORD.to_owned().into()),
+            display_name: None,
+            is_admin: false,
+            email_verified: true,
+        };
+        let admin = self.admin();
+        let created = self.sigil.accounts.create(&admin, account, self.now());
+        created.await.unwrap();
+    }
+
+    /// A token request of public client `client_id`.
+    pub(crate) async fn issue(&self, client_id: &str, grant: Grant) -> Result<IssuedTokens, Error> {
+        let request = TokenRequest {
+            client: public(client_id),
+            grant,
+            client_ip: None,
+        };
+        self.sigil.tokens.issue(request, self.now()).await
+    }
+
+    /// A password login of `email` through public client `client_id`.
+    pub(crate) async fn login(&self, client_id: &str, email: &str) -> IssuedTokens {
+        let grant = Grant::Password {
+            username: email.to_owned(),
+            password: SecretString::from(PASSWORD.to_owned()),
+            scope: None,
+        };
+        self.issue(client_id, grant).await.unwrap()
+    }
+}
+
+/// The password of every test user.
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// Public client `client_id` presenting no secret.
+pub(crate) fn public(client_id: &str) -> ClientAuthentication {
+    ClientAuthentication {
+        client_id: client_id.to_owned(),
+        secret: None,
+        method: AuthMethod::None,
+    }
+}
+
+/// The refresh grant of `tokens`' refresh token.
+pub(crate) fn refresh(tokens: &IssuedTokens) -> Grant {
+    Grant::RefreshToken {
+        refresh_token: tokens.refresh_token.clone().unwrap(),
+        scope: None,
     }
 }
 

@@ -142,76 +142,15 @@ fn rotation_events(
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
-
-    use crate::oauth::testing::Harness;
-    use crate::oauth::{
-        AuditFilter, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error, Grant,
-        IssuedTokens, NewAccount, TokenRequest,
-    };
+    use crate::oauth::testing::{Harness, refresh};
+    use crate::oauth::{AuditFilter, Error, IssuedTokens};
 
     /// A public dashboard client and a user signed in through it (password grant).
     async fn signed_in(harness: &Harness) -> (String, IssuedTokens) {
-        let (admin, now) = (harness.admin(), harness.now());
-        let spec = ClientSpec {
-            name: "Dashboard".to_owned(),
-            grant_types: "password refresh_token".to_owned(),
-            scopes: "openid".to_owned(),
-            public: true,
-            ..ClientSpec::default()
-        };
-        let client = harness
-            .sigil
-            .clients
-            .register(&admin, spec, now)
-            .await
-            .unwrap();
-        let account = NewAccount {
-            email: "ann@example.com".to_owned(),
-            credential: Credential::Password("correct horse battery".to_owned().into()),
-            display_name: None,
-            is_admin: false,
-            email_verified: true,
-        };
-        harness
-            .sigil
-            .accounts
-            .create(&admin, account, now)
-            .await
-            .unwrap();
-        let client_id = client.client.id.to_string();
-        let grant = Grant::Password {
-            username: "ann@example.com".to_owned(),
-            password: SecretString::from("correct horse battery".to_owned()),
-            scope: None,
-        };
-        let tokens = issue(harness, &client_id, grant).await.unwrap();
+        let client_id = harness.public_client("password refresh_token").await;
+        harness.user("ann@example.com").await;
+        let tokens = harness.login(&client_id, "ann@example.com").await;
         (client_id, tokens)
-    }
-
-    async fn issue(
-        harness: &Harness,
-        client_id: &str,
-        grant: Grant,
-    ) -> Result<IssuedTokens, Error> {
-        let client = ClientAuthentication {
-            client_id: client_id.to_owned(),
-            secret: None,
-            method: AuthMethod::None,
-        };
-        let request = TokenRequest {
-            client,
-            grant,
-            client_ip: None,
-        };
-        harness.sigil.tokens.issue(request, harness.now()).await
-    }
-
-    fn refresh(tokens: &IssuedTokens) -> Grant {
-        Grant::RefreshToken {
-            refresh_token: tokens.refresh_token.clone().unwrap(),
-            scope: None,
-        }
     }
 
     #[tokio::test]
@@ -219,9 +158,9 @@ mod tests {
         let harness = Harness::new().await;
         let (client_id, first) = signed_in(&harness).await;
 
-        let second = issue(&harness, &client_id, refresh(&first)).await.unwrap();
-        let reuse = issue(&harness, &client_id, refresh(&first)).await;
-        let after = issue(&harness, &client_id, refresh(&second)).await;
+        let second = harness.issue(&client_id, refresh(&first)).await.unwrap();
+        let reuse = harness.issue(&client_id, refresh(&first)).await;
+        let after = harness.issue(&client_id, refresh(&second)).await;
 
         assert!(matches!(reuse, Err(Error::InvalidGrant(_))));
         assert!(
@@ -247,21 +186,10 @@ mod tests {
     async fn another_clients_attempt_neither_works_nor_spends_the_token() {
         let harness = Harness::new().await;
         let (client_id, first) = signed_in(&harness).await;
-        let other = ClientSpec {
-            name: "Other".to_owned(),
-            grant_types: "refresh_token".to_owned(),
-            public: true,
-            ..ClientSpec::default()
-        };
-        let other = harness
-            .sigil
-            .clients
-            .register(&harness.admin(), other, harness.now())
-            .await
-            .unwrap();
+        let other = harness.public_client("refresh_token").await;
 
-        let stolen = issue(&harness, other.client.id.as_str(), refresh(&first)).await;
-        let own = issue(&harness, &client_id, refresh(&first)).await;
+        let stolen = harness.issue(&other, refresh(&first)).await;
+        let own = harness.issue(&client_id, refresh(&first)).await;
 
         assert!(matches!(stolen, Err(Error::InvalidGrant(_))));
         assert!(own.is_ok(), "still unspent: {own:?}");
