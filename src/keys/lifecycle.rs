@@ -172,6 +172,26 @@ impl KeyManager {
             }
         }
         let keys = self.store.list_signing_keys().await?;
+        self.retire_unconfigured(&keys, &algorithms, now).await?;
+        let retired_before = now - self.policy.retire_grace;
+        let removable = keys.iter().any(|key| {
+            key.state == KeyState::Retired && key.retired_at.is_some_and(|at| at <= retired_before)
+        });
+        if removable {
+            let transition = Transition::RemoveRetired { retired_before };
+            self.apply(transition, self.settings.algorithm, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Once every configured algorithm has a signing key, the keys of an algorithm no longer
+    /// configured retire (its current key) or go (its next key).
+    async fn retire_unconfigured(
+        &self,
+        keys: &[StoredKey],
+        algorithms: &[SigningAlgorithm],
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyRingError> {
         let configured = |key: &StoredKey| algorithms.contains(&key.alg);
         let all_sign = algorithms.iter().all(|alg| {
             keys.iter()
@@ -203,14 +223,6 @@ impl KeyManager {
             for kid in changed {
                 tracing::info!(kid, alg, "key transition: algorithm no longer configured");
             }
-        }
-        let retired_before = now - self.policy.retire_grace;
-        let removable = keys.iter().any(|key| {
-            key.state == KeyState::Retired && key.retired_at.is_some_and(|at| at <= retired_before)
-        });
-        if removable {
-            let transition = Transition::RemoveRetired { retired_before };
-            self.apply(transition, self.settings.algorithm, now).await?;
         }
         Ok(())
     }

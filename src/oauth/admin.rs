@@ -3,8 +3,12 @@
 //! operator at the host, who can reach the database anyway) make one. So no transport can
 //! call an admin use case without passing the same check.
 
-use super::Error;
-use crate::domain::Actor;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use super::{ADMIN_SCOPE, AccessToken, Error, TokenIssuer};
+use crate::domain::{Actor, ClientId};
 use crate::store::{AuditEntry, Store};
 
 /// Proof that the caller may use the admin API, and who they are.
@@ -57,4 +61,70 @@ pub(super) async fn read_audited<T>(
     let read = audited(store, entry.clone(), outcome).await?;
     store.record(&entry).await?;
     Ok(read)
+}
+
+/// Why a bearer token does not open the admin API (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum AdminDenied {
+    /// Revoked, or its session, user or client is gone.
+    #[error("the access token is no longer valid")]
+    InvalidToken,
+    /// The token, or the principal behind it today, lacks `admin`.
+    #[error("this endpoint needs scope admin")]
+    InsufficientScope,
+}
+
+impl TokenIssuer {
+    /// Admin authorization against the principal's *current* rights, not the token's
+    /// scope alone: the user behind a session token must still be an enabled admin in a live
+    /// session, and the client (for both kinds of token) must still exist and be allowed
+    /// scope `admin`. So demoting a user or taking `admin` from a client closes the admin API
+    /// to their unexpired tokens at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn authorize_admin(
+        &self,
+        token: &AccessToken,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Admin, Error> {
+        if !token.scope.contains(ADMIN_SCOPE) {
+            return Err(AdminDenied::InsufficientScope.into());
+        }
+        let Ok(client_id) = ClientId::parse(token.client_id.clone()) else {
+            return Err(AdminDenied::InvalidToken.into());
+        };
+        let Some(client) = self.store.find_client(&client_id).await? else {
+            return Err(AdminDenied::InvalidToken.into());
+        };
+        let user_id = match &token.session {
+            Some(session) => {
+                if !self
+                    .store
+                    .is_refresh_family_active(&session.family, now)
+                    .await?
+                {
+                    return Err(AdminDenied::InvalidToken.into());
+                }
+                let Some(user) = self.live_user(&session.user).await? else {
+                    return Err(AdminDenied::InvalidToken.into());
+                };
+                if !user.is_admin {
+                    return Err(AdminDenied::InsufficientScope.into());
+                }
+                Some(user.id)
+            }
+            None if self.store.is_access_token_revoked(&token.jti).await? => {
+                return Err(AdminDenied::InvalidToken.into());
+            }
+            None => None,
+        };
+        if !client.scopes.contains(ADMIN_SCOPE) {
+            return Err(AdminDenied::InsufficientScope.into());
+        }
+        let actor = match user_id {
+            Some(user_id) => Actor::user(user_id.as_str(), Some(client_id.to_string()), ip),
+            None => Actor::client(client_id.as_str(), ip),
+        };
+        Ok(Admin::new(actor))
+    }
 }

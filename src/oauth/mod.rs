@@ -60,7 +60,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use admin::Admin;
+pub use admin::{Admin, AdminDenied};
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
 pub use authorize::{AuthorizeError, Browser, NewSession, Step};
 pub use authorize_request::AuthorizeParams;
@@ -79,7 +79,7 @@ pub use maintenance::{Maintenance, spawn_maintenance};
 use minting::Session;
 pub use params::{Known, Params, TOKEN_PARAMETERS};
 pub use postman::{Postman, PostmanSettings, spawn_postman};
-pub use sessions::{AdminDenied, Introspection, UserInfo};
+pub use sessions::{Introspection, UserInfo};
 pub use sigil::{Operator, Sigil};
 pub use token_request::{
     AuthMethod, ClientAuthentication, Grant, IssuedTokens, TokenRequest, requested_scope,

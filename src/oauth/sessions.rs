@@ -1,12 +1,12 @@
 //! Revocation (RFC 7009), logout, introspection (RFC 7662) and OIDC UserInfo.
 
-use super::events::{SessionEnd, session_invalidated};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{ADMIN_SCOPE, AccessToken, Admin, ClientAuthentication, Error, TokenIssuer};
+use super::events::{SessionEnd, session_invalidated};
+
+use super::{AccessToken, ClientAuthentication, Error, TokenIssuer};
 use crate::domain::{Actor, ClientId, FamilyId, RefreshToken, UserId};
 use crate::store::{AuditEntry, Client, RefreshTokenRecord, User};
 
@@ -33,17 +33,6 @@ pub struct Introspection {
     pub jti: Option<String>,
     /// `Bearer` or `refresh_token`.
     pub token_type: Option<&'static str>,
-}
-
-/// Why a bearer token does not open the admin API (RFC 6750 §3.1).
-#[derive(Debug, thiserror::Error)]
-pub enum AdminDenied {
-    /// Revoked, or its session, user or client is gone.
-    #[error("the access token is no longer valid")]
-    InvalidToken,
-    /// The token, or the principal behind it today, lacks `admin`.
-    #[error("this endpoint needs scope admin")]
-    InsufficientScope,
 }
 
 /// What a revocation ends.
@@ -84,36 +73,7 @@ impl TokenIssuer {
         let actor = Actor::client(client.id.as_str(), ip);
         let entry = AuditEntry::new(&actor, "token.revoke", now);
         // Found first, so the transaction holds the writer only for the writes.
-        let (entry, revocation) = if let Some(record) =
-            self.own_refresh_token(&client, token).await?
-        {
-            let details = serde_json::json!({ "token_type": "refresh_token" });
-            let entry = entry
-                .target("session", record.family_id.as_str())
-                .details(details);
-            (entry, Revocation::Session(record.family_id, record.user_id))
-        } else if let Ok(access) = self.verify_access_token(token, now)
-            && access.client_id == client.id.as_str()
-        {
-            let details = serde_json::json!({ "token_type": "access_token", "jti": access.jti });
-            match access.session {
-                Some(session) => (
-                    entry
-                        .target("session", session.family.as_str())
-                        .details(details),
-                    Revocation::Session(session.family, session.user),
-                ),
-                // A token without a session (client_credentials) is refused by jti until it
-                // expires: introspection, userinfo and the admin check consult the list.
-                None => {
-                    let expires_at = DateTime::from_timestamp(access.exp, 0).unwrap_or(now);
-                    (
-                        entry.target("client", client.id.as_str()).details(details),
-                        Revocation::AccessToken(access.jti, expires_at),
-                    )
-                }
-            }
-        } else {
+        let Some((entry, revocation)) = self.revocation(&client, token, entry, now).await? else {
             // RFC 7009 §2.2: an unknown token is not an error; nothing changes.
             return Ok(());
         };
@@ -133,6 +93,51 @@ impl TokenIssuer {
         tx.record(&entry).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// What revoking `token` ends, with `entry` completed; `None` for a token that is not
+    /// this client's (or not a token at all).
+    async fn revocation(
+        &self,
+        client: &Client,
+        token: &str,
+        entry: AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(AuditEntry, Revocation)>, Error> {
+        if let Some(record) = self.own_refresh_token(client, token).await? {
+            let details = serde_json::json!({ "token_type": "refresh_token" });
+            let entry = entry
+                .target("session", record.family_id.as_str())
+                .details(details);
+            return Ok(Some((
+                entry,
+                Revocation::Session(record.family_id, record.user_id),
+            )));
+        }
+        let Ok(access) = self.verify_access_token(token, now) else {
+            return Ok(None);
+        };
+        if access.client_id != client.id.as_str() {
+            return Ok(None);
+        }
+        let details = serde_json::json!({ "token_type": "access_token", "jti": access.jti });
+        Ok(Some(match access.session {
+            Some(session) => (
+                entry
+                    .target("session", session.family.as_str())
+                    .details(details),
+                Revocation::Session(session.family, session.user),
+            ),
+            // A token without a session (client_credentials) is refused by jti until it
+            // expires: introspection, userinfo and the admin check consult the list.
+            None => {
+                let expires_at = DateTime::from_timestamp(access.exp, 0).unwrap_or(now);
+                (
+                    entry.target("client", client.id.as_str()).details(details),
+                    Revocation::AccessToken(access.jti, expires_at),
+                )
+            }
+        }))
     }
 
     /// Ends the session of `refresh_token`, or with `all` (and a live token) every session
@@ -277,59 +282,6 @@ impl TokenIssuer {
         }))
     }
 
-    /// Admin authorization against the principal's *current* rights, not the token's
-    /// scope alone: the user behind a session token must still be an enabled admin in a live
-    /// session, and the client (for both kinds of token) must still exist and be allowed
-    /// scope `admin`. So demoting a user or taking `admin` from a client closes the admin API
-    /// to their unexpired tokens at once.
-    #[tracing::instrument(skip_all)]
-    pub async fn authorize_admin(
-        &self,
-        token: &AccessToken,
-        ip: Option<IpAddr>,
-        now: DateTime<Utc>,
-    ) -> Result<Admin, Error> {
-        if !token.scope.contains(ADMIN_SCOPE) {
-            return Err(AdminDenied::InsufficientScope.into());
-        }
-        let Ok(client_id) = ClientId::parse(token.client_id.clone()) else {
-            return Err(AdminDenied::InvalidToken.into());
-        };
-        let Some(client) = self.store.find_client(&client_id).await? else {
-            return Err(AdminDenied::InvalidToken.into());
-        };
-        let user_id = match &token.session {
-            Some(session) => {
-                if !self
-                    .store
-                    .is_refresh_family_active(&session.family, now)
-                    .await?
-                {
-                    return Err(AdminDenied::InvalidToken.into());
-                }
-                let Some(user) = self.live_user(&session.user).await? else {
-                    return Err(AdminDenied::InvalidToken.into());
-                };
-                if !user.is_admin {
-                    return Err(AdminDenied::InsufficientScope.into());
-                }
-                Some(user.id)
-            }
-            None if self.store.is_access_token_revoked(&token.jti).await? => {
-                return Err(AdminDenied::InvalidToken.into());
-            }
-            None => None,
-        };
-        if !client.scopes.contains(ADMIN_SCOPE) {
-            return Err(AdminDenied::InsufficientScope.into());
-        }
-        let actor = match user_id {
-            Some(user_id) => Actor::user(user_id.as_str(), Some(client_id.to_string()), ip),
-            None => Actor::client(client_id.as_str(), ip),
-        };
-        Ok(Admin::new(actor))
-    }
-
     /// A verified access token is live while its session is, and its user (or, for
     /// client_credentials, its client) still exists and is enabled, and it was not revoked.
     pub async fn is_live(&self, token: &AccessToken, now: DateTime<Utc>) -> Result<bool, Error> {
@@ -364,7 +316,7 @@ impl TokenIssuer {
                 .is_some_and(|u| current(&u)))
     }
 
-    async fn live_user(&self, user_id: &UserId) -> Result<Option<User>, Error> {
+    pub(super) async fn live_user(&self, user_id: &UserId) -> Result<Option<User>, Error> {
         Ok(self
             .store
             .find_user(user_id)
@@ -375,7 +327,7 @@ impl TokenIssuer {
     /// The refresh token `token`, if it exists and was issued to `client`.
     async fn own_refresh_token(
         &self,
-        client: &Arc<Client>,
+        client: &Client,
         token: &str,
     ) -> Result<Option<RefreshTokenRecord>, Error> {
         let record = self.find_refresh_token(token).await?;

@@ -253,50 +253,11 @@ impl Store {
     /// Connects to `sqlite:…` (the file is created if missing, WAL mode) or `postgres://…`.
     /// The pool connects eagerly, so an unreachable database fails here.
     pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
-        let mut counters = None;
-        let pools = if url.starts_with("sqlite:") {
-            let connect = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true);
-            // The first connection switches a new file to WAL, which must not race another
-            // process doing the same.
-            let _lock = lock_beside(connect.get_filename()).await?;
-            create_private(connect.get_filename())?;
-            // A local file cannot drop a connection the way a network can: skip sqlx's
-            // health check on every acquire (a round trip through the SQLite worker thread).
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(connect.clone())
-                .await?;
-            // Each connection keeps its own page cache (2 MiB by default) and worker thread;
-            // a few per core keep every core busy without multiplying memory.
-            let readers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-            let read = SqlitePoolOptions::new()
-                .max_connections(u32::try_from(readers).unwrap_or(u32::MAX))
-                .test_before_acquire(false)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(connect.read_only(true))
-                .await?;
-            Pools::Sqlite { read, write }
+        let (pools, counters) = if url.starts_with("sqlite:") {
+            (sqlite_pools(url).await?, None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let connect = PgConnectOptions::from_str(url)?;
-            counters = Some(
-                PgPoolOptions::new()
-                    .max_connections(COUNTER_CONNECTIONS)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(connect.clone().options([("synchronous_commit", "off")]))
-                    .await?,
-            );
-            let pool = PgPoolOptions::new()
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(connect)
-                .await?;
-            Pools::Postgres(pool)
+            let (pool, counters) = postgres_pools(url).await?;
+            (Pools::Postgres(pool), Some(counters))
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
         };
@@ -386,4 +347,53 @@ impl Store {
             Pools::Postgres(_) => "postgres",
         }
     }
+}
+
+/// The SQLite pools of the file at `url` (created if missing, WAL mode): one writer and a
+/// few readers.
+async fn sqlite_pools(url: &str) -> anyhow::Result<Pools> {
+    let connect = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    // The first connection switches a new file to WAL, which must not race another
+    // process doing the same.
+    let _lock = lock_beside(connect.get_filename()).await?;
+    create_private(connect.get_filename())?;
+    // A local file cannot drop a connection the way a network can: skip sqlx's
+    // health check on every acquire (a round trip through the SQLite worker thread).
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect.clone())
+        .await?;
+    // Each connection keeps its own page cache (2 MiB by default) and worker thread;
+    // a few per core keep every core busy without multiplying memory.
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let read = SqlitePoolOptions::new()
+        .max_connections(u32::try_from(readers).unwrap_or(u32::MAX))
+        .test_before_acquire(false)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect.read_only(true))
+        .await?;
+    Ok(Pools::Sqlite { read, write })
+}
+
+/// The PostgreSQL pool at `url`, and the small pool of the limit counters (commits without
+/// waiting for the disk).
+async fn postgres_pools(url: &str) -> anyhow::Result<(PgPool, PgPool)> {
+    let connect = PgConnectOptions::from_str(url)?;
+    let counters = PgPoolOptions::new()
+        .max_connections(COUNTER_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect.clone().options([("synchronous_commit", "off")]))
+        .await?;
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect)
+        .await?;
+    Ok((pool, counters))
 }

@@ -60,25 +60,19 @@ pub(in crate::oauth) async fn grant(
         Some(user) if !user.disabled => user,
         _ => return Err(Error::InvalidGrant(BAD_CODE)),
     };
-    let family_id = FamilyId::generate();
-    let refresh = client
-        .grant_types
-        .contains(GrantType::RefreshToken)
-        .then(RefreshToken::generate);
-    let session = (&family_id, refresh.as_ref(), credentials_version);
-    start_family(issuer, &mut tx, (client, &user, &code), session, now).await?;
+    let (family_id, refresh) = start_family(
+        issuer,
+        &mut tx,
+        (client, &user, &code),
+        credentials_version,
+        now,
+    )
+    .await?;
     let jti = TokenIssuer::new_jti();
     let exp = issuer.access_expiry(now);
     tx.record_code_issue(&hash, &family_id, (&jti, exp)).await?;
-    let exchanged = Exchanged {
-        user: &user,
-        client,
-        code: &code,
-        family_id: &family_id,
-        jti: &jti,
-        exp,
-    };
-    record_exchange(&mut tx, &exchanged, exchange.ip, now).await?;
+    let exchanged = (&user, client, &code, &family_id, jti.as_str(), exp);
+    record_exchange(&mut tx, exchanged, exchange.ip, now).await?;
     tx.commit().await?;
     let session = Session {
         user: &user,
@@ -106,23 +100,28 @@ fn is_bound(
         && challenge.verifies(verifier)
 }
 
-/// Inserts the session (refresh family) the code starts, with `refresh` as its first token
-/// (a session exists even without one, so logout and introspection see it). It carries the
-/// browser session's credentials version, not the user's as read now: a change committed
-/// after the check fails the conditional insert.
+/// Inserts the session (refresh family) the code starts, and its first refresh token when
+/// the client may use the grant (a session exists even without one, so logout and
+/// introspection see it). It carries the browser session's credentials version, not the
+/// user's as read now: a change committed after the check fails the conditional insert.
 async fn start_family(
     issuer: &TokenIssuer,
     tx: &mut Tx,
     (client, user, code): (&Client, &User, &AuthorizationCodeRecord),
-    (family_id, refresh, credentials_version): (&FamilyId, Option<&RefreshToken>, i64),
+    credentials_version: i64,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let first_hash = match refresh {
+) -> Result<(FamilyId, Option<RefreshToken>), Error> {
+    let family_id = FamilyId::generate();
+    let refresh = client
+        .grant_types
+        .contains(GrantType::RefreshToken)
+        .then(RefreshToken::generate);
+    let first_hash = match &refresh {
         Some(token) => token.hash(),
         None => RefreshToken::generate().hash(),
     };
     let family = NewRefreshFamily {
-        family_id,
+        family_id: &family_id,
         user_id: &user.id,
         client_id: &client.id,
         auth_time: code.auth_time,
@@ -133,36 +132,29 @@ async fn start_family(
         browser_sid: Some(&code.sid),
     };
     match tx.insert_refresh_family(&family, now).await? {
-        true => Ok(()),
+        true => Ok((family_id, refresh)),
         false => Err(Error::InvalidGrant(BAD_CODE)),
     }
 }
 
-/// What a successful exchange started.
-struct Exchanged<'a> {
-    user: &'a User,
-    client: &'a Client,
-    code: &'a AuthorizationCodeRecord,
-    family_id: &'a FamilyId,
-    jti: &'a str,
-    exp: DateTime<Utc>,
-}
+/// What a successful exchange started: for whom, through which client, from which code,
+/// the session and the access token's `jti` and expiry.
+type Exchanged<'a> = (
+    &'a User,
+    &'a Client,
+    &'a AuthorizationCodeRecord,
+    &'a FamilyId,
+    &'a str,
+    DateTime<Utc>,
+);
 
 /// `code.exchange` in the audit log and `token.issued`, in the exchange's transaction.
 async fn record_exchange(
     tx: &mut Tx,
-    exchanged: &Exchanged<'_>,
+    (user, client, code, family_id, jti, exp): Exchanged<'_>,
     ip: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let Exchanged {
-        user,
-        client,
-        code,
-        family_id,
-        jti,
-        exp,
-    } = exchanged;
     let actor = Actor::user(user.id.as_str(), Some(client.id.to_string()), ip);
     let entry = AuditEntry::new(&actor, "code.exchange", now)
         .target("session", family_id.as_str())
@@ -174,7 +166,7 @@ async fn record_exchange(
         client_id: client.id.as_str(),
         session_id: Some(family_id),
         jti,
-        exp: *exp,
+        exp,
     };
     tx.emit(&events::token_issued(&issued, now)).await?;
     Ok(())
