@@ -192,7 +192,7 @@ fn print_keys(keys: &[KeyView], json: bool) -> anyhow::Result<()> {
 async fn create_client(args: ClientCreateArgs) -> anyhow::Result<()> {
     let spec = ClientSpec {
         name: args.name,
-        grant_types: args.grant_types,
+        grant_types: names(&args.grant_types),
         scopes: args.scopes,
         audience: args.audience,
         public: args.public,
@@ -313,4 +313,12 @@ fn print_audit(events: &[AuditView], next: Option<&str>, json: bool) -> anyhow::
         println!("(more: --cursor {next})");
     }
     Ok(())
+}
+
+/// The items of a comma- or space-separated flag.
+fn names(flag: &str) -> Vec<String> {
+    flag.split([',', ' '])
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

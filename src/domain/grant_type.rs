@@ -61,9 +61,15 @@ pub struct GrantTypes(BTreeSet<GrantType>);
 impl GrantTypes {
     /// Parses `client_credentials,password` or `client_credentials password`.
     pub fn parse(value: &str) -> Result<Self, GrantTypeError> {
-        let set = value
-            .split([',', ' '])
-            .filter(|part| !part.is_empty())
+        Self::from_names(value.split([',', ' ']).filter(|part| !part.is_empty()))
+    }
+
+    /// Parses a list of grant names, one name each (a JSON array, repeated flags).
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, GrantTypeError> {
+        let set = names
+            .into_iter()
             .map(GrantType::from_str)
             .collect::<Result<BTreeSet<_>, _>>()?;
         if set.is_empty() {

@@ -31,7 +31,7 @@ pub struct Bootstrapped {
 
 /// Grants and scope of the bootstrap admin client: its own tokens (client_credentials) and
 /// an admin user's logins through it.
-const ADMIN_CLIENT_GRANTS: &str = "client_credentials password refresh_token";
+const ADMIN_CLIENT_GRANTS: [&str; 3] = ["client_credentials", "password", "refresh_token"];
 
 impl Sigil {
     /// Creates the admin client when there is no client at all, and the admin user when one
@@ -81,7 +81,7 @@ impl Sigil {
         let secret = given.unwrap_or_else(ClientSecret::generate);
         let spec = ClientSpec {
             name: "admin (bootstrap)".into(),
-            grant_types: ADMIN_CLIENT_GRANTS.into(),
+            grant_types: ADMIN_CLIENT_GRANTS.map(String::from).to_vec(),
             scopes: super::ADMIN_SCOPE.into(),
             audience: None,
             ..ClientSpec::default()

@@ -75,7 +75,7 @@ impl Harness {
     pub(crate) async fn public_client(&self, grant_types: &str) -> String {
         let spec = ClientSpec {
             name: "Dashboard".to_owned(),
-            grant_types: grant_types.to_owned(),
+            grant_types: grant_types.split(' ').map(str::to_owned).collect(),
             scopes: "openid".to_owned(),
             public: true,
             ..ClientSpec::default()

@@ -179,7 +179,7 @@ pub(crate) async fn post_admin_clients(
 ) -> Result<(StatusCode, Json<ClientWithSecret>), ApiError> {
     let spec = ClientSpec {
         name: request.name,
-        grant_types: request.grant_types.join(" "),
+        grant_types: request.grant_types,
         scopes: request.scope,
         audience: request.audience,
         public: request.public,
@@ -236,7 +236,7 @@ pub(crate) async fn patch_admin_client(
 ) -> Result<Json<ClientResponse>, ApiError> {
     let changes = ClientChanges {
         name: request.name,
-        grant_types: request.grant_types.map(|grants| grants.join(" ")),
+        grant_types: request.grant_types,
         scopes: request.scope,
         audience: request.audience,
         introspection: request.introspection,

@@ -290,7 +290,7 @@ mod tests {
     fn spec(redirect_uris: usize) -> ClientSpec {
         ClientSpec {
             name: "Billing".to_owned(),
-            grant_types: "authorization_code refresh_token".to_owned(),
+            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
             scopes: "openid email".to_owned(),
             public: true,
             redirect_uris: (0..redirect_uris)
@@ -355,6 +355,32 @@ mod tests {
             Err(Error::Client(ClientError::InvalidRedirectUri(
                 RedirectUriError::TooMany(20)
             )))
+        ));
+    }
+
+    #[tokio::test]
+    async fn grant_types_are_names_one_each_never_a_joined_list() {
+        let harness = Harness::new().await;
+        let (clients, admin, now) = (&harness.sigil.clients, harness.admin(), harness.now());
+        let joined = ClientSpec {
+            grant_types: vec!["authorization_code refresh_token".to_owned()],
+            ..spec(1)
+        };
+        let none = ClientSpec {
+            grant_types: Vec::new(),
+            ..spec(1)
+        };
+
+        let joined = clients.register(&admin, joined, now).await;
+        let none = clients.register(&admin, none, now).await;
+
+        assert!(matches!(
+            joined,
+            Err(Error::Client(ClientError::InvalidGrantTypes))
+        ));
+        assert!(matches!(
+            none,
+            Err(Error::Client(ClientError::InvalidGrantTypes))
         ));
     }
 }

@@ -14,8 +14,8 @@ use crate::store::{Client, NewClient};
 pub struct ClientSpec {
     /// Display name.
     pub name: String,
-    /// Grant types, comma- or space-separated.
-    pub grant_types: String,
+    /// Grant types, one name each.
+    pub grant_types: Vec<String>,
     /// Allowed scopes, space-separated (may be empty).
     pub scopes: String,
     /// `aud` of its access tokens; `None` for the configured default.
@@ -37,8 +37,8 @@ pub struct ClientSpec {
 pub struct ClientChanges {
     /// New display name.
     pub name: Option<String>,
-    /// New grant types, comma- or space-separated.
-    pub grant_types: Option<String>,
+    /// New grant types, one name each.
+    pub grant_types: Option<Vec<String>>,
     /// New allowed scopes.
     pub scopes: Option<String>,
     /// New audience; `Some(None)` returns to the configured default.
@@ -63,8 +63,8 @@ impl ClientChanges {
                 None => current.name.clone(),
             },
             grant_types: match self.grant_types {
-                Some(text) => {
-                    let grants = parse_grant_types(&text, false)?;
+                Some(names) => {
+                    let grants = parse_grant_types(&names, false)?;
                     if public && grants.contains(GrantType::ClientCredentials) {
                         return Err(ClientError::PublicClientConflict);
                     }
@@ -142,8 +142,9 @@ fn parse_redirect_uris(
     Ok(parsed)
 }
 
-fn parse_grant_types(text: &str, public: bool) -> Result<GrantTypes, ClientError> {
-    let grant_types = GrantTypes::parse(text).map_err(|_| ClientError::InvalidGrantTypes)?;
+fn parse_grant_types(names: &[String], public: bool) -> Result<GrantTypes, ClientError> {
+    let grant_types = GrantTypes::from_names(names.iter().map(String::as_str))
+        .map_err(|_| ClientError::InvalidGrantTypes)?;
     if public && grant_types.contains(GrantType::ClientCredentials) {
         return Err(ClientError::PublicClientCredentials);
     }

@@ -267,7 +267,7 @@ impl TestApp {
     ) -> TestClient {
         let spec = ClientSpec {
             name: "test client".into(),
-            grant_types: grants.into(),
+            grant_types: names(grants),
             scopes: scopes.into(),
             audience: audience.map(str::to_owned),
             ..ClientSpec::default()
@@ -281,7 +281,7 @@ impl TestApp {
     pub async fn create_resource_server(&self) -> TestClient {
         let spec = ClientSpec {
             name: "resource server".into(),
-            grant_types: "client_credentials".into(),
+            grant_types: names("client_credentials"),
             introspection: true,
             ..ClientSpec::default()
         };
@@ -292,7 +292,7 @@ impl TestApp {
     pub async fn create_public_client(&self, grants: &str, scopes: &str) -> TestClient {
         let spec = ClientSpec {
             name: "public test client".into(),
-            grant_types: grants.into(),
+            grant_types: names(grants),
             scopes: scopes.into(),
             public: true,
             ..ClientSpec::default()
@@ -318,7 +318,7 @@ impl TestApp {
 pub async fn create_client(operator: &Operator, grants: &str, scopes: &str) -> TestClient {
     let spec = ClientSpec {
         name: "test client".into(),
-        grant_types: grants.into(),
+        grant_types: names(grants),
         scopes: scopes.into(),
         ..ClientSpec::default()
     };
@@ -339,4 +339,12 @@ async fn register(operator: &Operator, spec: ClientSpec) -> TestClient {
             .map(|secret| secret.expose().to_owned())
             .unwrap_or_default(),
     }
+}
+
+/// The grant names of a space- or comma-separated list, one each (as the CLI splits its flag).
+fn names(list: &str) -> Vec<String> {
+    list.split([' ', ','])
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
