@@ -6,8 +6,8 @@
 //!   grant, the refresh-rotation rule in `grants/refresh_token.rs`), `minting.rs` (signing
 //!   access and ID tokens, starting a session), `client_auth.rs`, `bearer.rs` (sigil's own
 //!   tokens coming back), `claims.rs`;
-//! - browser login: `authorize.rs` (login, consent, codes), `authorize_request.rs` (the
-//!   request's named checks), `end_session.rs`;
+//! - browser login: `browser/` (`login.rs`: login, consent, codes; `request.rs`: the
+//!   request's named checks; `end_session.rs`);
 //! - accounts: `users/` (create, manage, change), `verification.rs` (emailed links),
 //!   `postman.rs` (the mail relay, a `worker::Drain`), `import.rs`;
 //! - clients: `clients/` (use cases; `spec.rs` the operator's records and their parsing);
@@ -25,16 +25,14 @@
 
 mod admin;
 mod audit;
-mod authorize;
-mod authorize_request;
 mod bearer;
 mod bootstrap;
+mod browser;
 pub mod claims;
 mod classify;
 mod client_auth;
 mod client_ip;
 mod clients;
-mod end_session;
 mod error;
 mod events;
 mod grants;
@@ -62,15 +60,13 @@ use chrono::{DateTime, Utc};
 
 pub use admin::{Admin, AdminDenied};
 pub use audit::{AuditError, AuditFilter, AuditLog, AuditPage};
-pub use authorize::{AuthorizeError, Browser, NewSession, Step};
-pub use authorize_request::AuthorizeParams;
 pub use bearer::{AccessToken, InvalidToken};
 pub use bootstrap::{Bootstrap, Bootstrapped};
+pub use browser::{AuthorizeError, AuthorizeParams, Browser, EndSession, Logout, NewSession, Step};
 pub use classify::{Classify, Failure, Kind};
 pub use client_auth::{BasicCredentials, bearer_token};
 pub use client_ip::{ClientAddress, client_ip};
 pub use clients::{ClientChanges, ClientError, ClientSpec, Clients, RegisteredClient};
-pub use end_session::{EndSession, Logout};
 pub use error::Error;
 pub use import::{ImportProgress, ImportReport, MAX_LINE_BYTES, Rejection};
 pub use keys::{KeyError, Keys, Revoked};

@@ -233,3 +233,61 @@ async fn rehash_password(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use crate::oauth::testing::{Harness, PASSWORD};
+    use crate::oauth::{AuditFilter, Error, Grant};
+
+    fn login(username: &str, password: &str) -> Grant {
+        Grant::Password {
+            username: username.to_owned(),
+            password: SecretString::from(password.to_owned()),
+            scope: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_and_an_unknown_user_get_one_answer_and_one_audit_row_each() {
+        let harness = Harness::new().await;
+        let client_id = harness.public_client("password").await;
+        harness.user("ann@example.com").await;
+
+        let right = harness
+            .issue(&client_id, login("ann@example.com", PASSWORD))
+            .await;
+        let wrong = harness
+            .issue(&client_id, login("ann@example.com", "nope nope"))
+            .await;
+        let unknown = harness
+            .issue(&client_id, login("bob@example.com", PASSWORD))
+            .await;
+
+        assert!(right.is_ok());
+        let (Err(Error::InvalidGrant(wrong)), Err(Error::InvalidGrant(unknown))) = (wrong, unknown)
+        else {
+            panic!("both refused as invalid_grant");
+        };
+        assert_eq!(wrong, unknown, "no user enumeration");
+        let filter = AuditFilter {
+            action: Some("login.failure".to_owned()),
+            ..AuditFilter::default()
+        };
+        let page = harness
+            .sigil
+            .audit
+            .list(&harness.admin(), filter, harness.now())
+            .await
+            .unwrap();
+        assert_eq!(page.events.len(), 2);
+        assert!(page.events.iter().all(|event| event.outcome == "failure"));
+        assert!(
+            !page
+                .events
+                .iter()
+                .any(|event| event.details.contains(PASSWORD))
+        );
+    }
+}

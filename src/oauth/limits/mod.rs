@@ -87,6 +87,26 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
+    /// Every limit off (the default windows kept, counters shared): for tests and for
+    /// embedding sigil behind a gateway that limits itself.
+    pub fn off() -> Self {
+        Self {
+            login_failures_per_user: 0,
+            login_failures_per_ip: 0,
+            login_window: Duration::from_secs(900),
+            shared: true,
+            registrations_per_ip: 0,
+            registrations_total: 0,
+            registration_window: Duration::from_secs(3600),
+            mail_per_email: 0,
+            mail_per_email_total: 0,
+            mail_per_ip: 0,
+            mail_window: Duration::from_secs(3600),
+            client_rate: None,
+            ipv6_prefix: 64,
+        }
+    }
+
     /// The longest window of any counter: how long a count must be remembered.
     fn longest_window(&self) -> Duration {
         self.login_window

@@ -80,21 +80,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
             clock_skew: Duration::from_secs(300),
         },
         // Off by default: the brute-force tests switch them on.
-        limits: LimitSettings {
-            login_failures_per_user: 0,
-            login_failures_per_ip: 0,
-            login_window: Duration::from_secs(900),
-            shared: true,
-            registrations_per_ip: 0,
-            registrations_total: 0,
-            registration_window: Duration::from_secs(3600),
-            mail_per_email: 0,
-            mail_per_email_total: 0,
-            mail_per_ip: 0,
-            mail_window: Duration::from_secs(3600),
-            client_rate: None,
-            ipv6_prefix: 64,
-        },
+        limits: LimitSettings::off(),
         trusted_proxies: Vec::new(),
         bootstrap: Bootstrap {
             admin_client_id: Some(ClientId::parse(ADMIN_CLIENT_ID).unwrap()),

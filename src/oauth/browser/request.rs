@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use super::params::{AUTHORIZE_PARAMETERS, Known, Params};
-use super::{AuthorizeError, Browser, TokenIssuer};
+use super::{AuthorizeError, Browser};
 use crate::domain::{ClientId, CodeChallenge, GrantType, Scope};
 use crate::oauth::Error;
+use crate::oauth::TokenIssuer;
+use crate::oauth::params::{AUTHORIZE_PARAMETERS, Known, Params};
 use crate::store::Client;
 
 /// Longest `state` or `nonce` accepted.
@@ -257,7 +258,7 @@ fn pkce_challenge(params: &AuthorizeParams) -> Result<CodeChallenge, Refusal> {
 
 /// RFC 6749 §3.3: well-formed, and within what the client may have.
 fn allowed_scope(params: &AuthorizeParams, client: &Client) -> Result<Option<Scope>, Refusal> {
-    let Ok(scope) = super::requested_scope(params.scope.as_deref()) else {
+    let Ok(scope) = crate::oauth::requested_scope(params.scope.as_deref()) else {
         return Err(refuse("invalid_scope", "the scope is malformed"));
     };
     if TokenIssuer::narrow_scope(scope.clone(), &client.scopes).is_err() {

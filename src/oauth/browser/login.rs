@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::authorize_request::{AuthorizeParams, AuthorizeRequest};
-use super::grants::password::{Login, check_login};
-use super::{Error, TokenIssuer, events};
+use super::request::{AuthorizeParams, AuthorizeRequest};
 use crate::domain::{Actor, AuthorizationCode, BrowserSessionToken, Scope};
+use crate::oauth::grants::password::{Login, check_login};
+use crate::oauth::{Error, TokenIssuer, events};
 use crate::store::{
     AuditEntry, BrowserSession, Client, NewAuthorizationCode, NewBrowserSession, Store, User,
 };
@@ -80,7 +80,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub(super) fn new(store: Store, issuer: TokenIssuer) -> Self {
+    pub(in crate::oauth) fn new(store: Store, issuer: TokenIssuer) -> Self {
         Self { store, issuer }
     }
 

@@ -9,11 +9,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::authorize::{AuthorizeError, Browser, with_query};
-use super::events;
-use super::params::{END_SESSION_PARAMETERS, Params};
+use super::login::with_query;
+use super::{AuthorizeError, Browser};
 use crate::domain::{Actor, ClientId};
 use crate::oauth::Error;
+use crate::oauth::events;
+use crate::oauth::params::{END_SESSION_PARAMETERS, Params};
 use crate::store::{AuditEntry, BrowserSession};
 
 /// An RP-initiated logout request.
