@@ -75,8 +75,7 @@ pub(super) fn oauth(error: oauth::Error) -> Status {
 
 /// RFC 6750 §3.1 `invalid_token`: a missing, bad or dead bearer token.
 pub(super) fn invalid_token() -> Status {
-    let why = "the access token is missing, invalid or expired";
-    status(Code::Unauthenticated, "invalid_token", why, None)
+    oauth(oauth::Error::InvalidToken)
 }
 
 /// The canonical name of a status code, for metrics and logs.

@@ -1,8 +1,8 @@
 //! Bearer authentication for endpoints that take sigil's own access tokens.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 
 use super::client_ip::ClientIp;
 use super::error::ApiError;
@@ -58,13 +58,8 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     oauth::bearer_token(value)
 }
 
-/// RFC 6750 §3.1: `401` with `WWW-Authenticate: Bearer error="invalid_token"`.
+/// RFC 6750 §3.1: `401` with `WWW-Authenticate: Bearer error="invalid_token"`, from the
+/// error table.
 pub(super) fn invalid_token() -> ApiError {
-    let challenge = HeaderValue::from_static("Bearer error=\"invalid_token\"");
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "the access token is missing, invalid or expired",
-    )
-    .with_challenge(challenge)
+    oauth::Error::InvalidToken.into()
 }

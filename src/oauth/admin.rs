@@ -63,12 +63,10 @@ pub(super) async fn read_audited<T>(
     Ok(read)
 }
 
-/// Why a bearer token does not open the admin API (RFC 6750 §3.1).
+/// Why a valid bearer token does not open the admin API (RFC 6750 §3.1; a token that is
+/// revoked, or whose session, user or client is gone, is `Error::InvalidToken`).
 #[derive(Debug, thiserror::Error)]
 pub enum AdminDenied {
-    /// Revoked, or its session, user or client is gone.
-    #[error("the access token is no longer valid")]
-    InvalidToken,
     /// The token, or the principal behind it today, lacks `admin`.
     #[error("this endpoint needs scope admin")]
     InsufficientScope,
@@ -91,10 +89,10 @@ impl TokenIssuer {
             return Err(AdminDenied::InsufficientScope.into());
         }
         let Ok(client_id) = ClientId::parse(token.client_id.clone()) else {
-            return Err(AdminDenied::InvalidToken.into());
+            return Err(Error::InvalidToken);
         };
         let Some(client) = self.store.find_client(&client_id).await? else {
-            return Err(AdminDenied::InvalidToken.into());
+            return Err(Error::InvalidToken);
         };
         let user_id = match &token.session {
             Some(session) => {
@@ -103,10 +101,10 @@ impl TokenIssuer {
                     .is_refresh_family_active(&session.family, now)
                     .await?
                 {
-                    return Err(AdminDenied::InvalidToken.into());
+                    return Err(Error::InvalidToken);
                 }
                 let Some(user) = self.live_user(&session.user).await? else {
-                    return Err(AdminDenied::InvalidToken.into());
+                    return Err(Error::InvalidToken);
                 };
                 if !user.is_admin {
                     return Err(AdminDenied::InsufficientScope.into());
@@ -114,7 +112,7 @@ impl TokenIssuer {
                 Some(user.id)
             }
             None if self.store.is_access_token_revoked(&token.jti).await? => {
-                return Err(AdminDenied::InvalidToken.into());
+                return Err(Error::InvalidToken);
             }
             None => None,
         };

@@ -128,6 +128,11 @@ impl Classify for Error {
                 "client authentication failed",
             ),
             Self::InvalidGrant(why) => Failure::new(Kind::InvalidGrant, "invalid_grant", why),
+            Self::InvalidToken => Failure::new(
+                Kind::InvalidToken,
+                "invalid_token",
+                "the access token is missing, invalid or expired",
+            ),
             Self::UnauthorizedClient(why) => {
                 Failure::new(Kind::UnauthorizedClient, "unauthorized_client", why)
             }
@@ -210,11 +215,6 @@ impl Classify for AuthorizeError {
 impl Classify for AdminDenied {
     fn classify(self) -> Failure {
         match self {
-            Self::InvalidToken => Failure::new(
-                Kind::InvalidToken,
-                "invalid_token",
-                "the access token is missing, invalid or expired",
-            ),
             Self::InsufficientScope => Failure::new(
                 Kind::InsufficientScope(ADMIN_SCOPE),
                 "insufficient_scope",
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_refused_admin_token_is_a_bearer_error() {
-        let invalid = Error::from(AdminDenied::InvalidToken).classify();
+        let invalid = Error::InvalidToken.classify();
         let scope = Error::from(AdminDenied::InsufficientScope).classify();
 
         assert!(matches!(invalid.kind, Kind::InvalidToken));

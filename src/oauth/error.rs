@@ -32,6 +32,9 @@ pub enum Error {
     /// The requested scope is malformed or exceeds what the client may have.
     #[error("invalid_scope")]
     InvalidScope,
+    /// A bearer token is missing, forged, expired or revoked (RFC 6750 §3.1).
+    #[error("invalid_token")]
+    InvalidToken,
     /// An account operation was refused.
     #[error(transparent)]
     User(#[from] UserError),

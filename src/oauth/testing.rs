@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::{
-    Admin, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error, Grant, IssuedTokens,
-    IssuerSettings, LimitSettings, NewAccount, Sigil, TokenRequest,
+    Admin, AuditFilter, AuditView, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error,
+    Grant, IssuedTokens, IssuerSettings, LimitSettings, NewAccount, Sigil, TokenRequest,
 };
 use crate::clock::Clock;
 use crate::domain::SigningAlgorithm;
@@ -69,6 +69,17 @@ impl Harness {
     /// The admin capability of the command line.
     pub(crate) fn admin(&self) -> Admin {
         Admin::command_line()
+    }
+
+    /// The audit rows of `action`, newest first.
+    pub(crate) async fn audit_rows(&self, action: &str) -> Vec<AuditView> {
+        let filter = AuditFilter {
+            action: Some(action.to_owned()),
+            ..AuditFilter::default()
+        };
+        let admin = self.admin();
+        let page = self.sigil.audit.list(&admin, filter, self.now());
+        page.await.unwrap().events
     }
 
     /// A public client allowed `grant_types` (space-separated) and scope `openid`; its id.

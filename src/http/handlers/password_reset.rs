@@ -111,9 +111,8 @@ pub(crate) async fn post_password_reset(
         };
     }
     let Ok(Form(body)) = Form::<ResetPasswordRequest>::from_request(request, &state).await else {
-        let incomplete = "the form is incomplete";
-        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", incomplete);
-        return Page::error(error, TITLE);
+        let error = crate::oauth::Error::InvalidRequest(super::verify_email::INCOMPLETE);
+        return Page::error(error.into(), TITLE);
     };
     let token = body.token.clone();
     match reset(&state, client_ip, body).await {

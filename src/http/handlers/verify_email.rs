@@ -91,12 +91,7 @@ pub(crate) async fn post_verify_email(
     }
     let verified = async {
         let Ok(Form(body)) = Form::<VerifyEmailRequest>::from_request(request, &state).await else {
-            let incomplete = "the form is incomplete";
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                incomplete,
-            ));
+            return Err(crate::oauth::Error::InvalidRequest(INCOMPLETE).into());
         };
         verify(&state, client_ip, &body.token).await
     };
@@ -165,6 +160,9 @@ pub(crate) async fn post_verify_email_resend(
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
+
+/// The answer to a form posted without its fields.
+pub(super) const INCOMPLETE: &str = "the form is incomplete";
 
 /// The token, unless it is empty or longer than any sigil makes (`400 invalid_token`, as
 /// for any other token that cannot work).

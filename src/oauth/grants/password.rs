@@ -239,7 +239,7 @@ mod tests {
     use secrecy::SecretString;
 
     use crate::oauth::testing::{Harness, PASSWORD};
-    use crate::oauth::{AuditFilter, Error, Grant};
+    use crate::oauth::{Error, Grant};
 
     fn login(username: &str, password: &str) -> Grant {
         Grant::Password {
@@ -271,23 +271,9 @@ mod tests {
             panic!("both refused as invalid_grant");
         };
         assert_eq!(wrong, unknown, "no user enumeration");
-        let filter = AuditFilter {
-            action: Some("login.failure".to_owned()),
-            ..AuditFilter::default()
-        };
-        let page = harness
-            .sigil
-            .audit
-            .list(&harness.admin(), filter, harness.now())
-            .await
-            .unwrap();
-        assert_eq!(page.events.len(), 2);
-        assert!(page.events.iter().all(|event| event.outcome == "failure"));
-        assert!(
-            !page
-                .events
-                .iter()
-                .any(|event| event.details.contains(PASSWORD))
-        );
+        let rows = harness.audit_rows("login.failure").await;
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|event| event.outcome == "failure"));
+        assert!(!rows.iter().any(|event| event.details.contains(PASSWORD)));
     }
 }

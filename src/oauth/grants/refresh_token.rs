@@ -143,7 +143,7 @@ fn rotation_events(
 #[cfg(test)]
 mod tests {
     use crate::oauth::testing::{Harness, refresh};
-    use crate::oauth::{AuditFilter, Error, IssuedTokens};
+    use crate::oauth::{Error, IssuedTokens};
 
     /// A public dashboard client and a user signed in through it (password grant).
     async fn signed_in(harness: &Harness) -> (String, IssuedTokens) {
@@ -167,19 +167,10 @@ mod tests {
             matches!(after, Err(Error::InvalidGrant(_))),
             "the family is revoked"
         );
-        let filter = AuditFilter {
-            action: Some("session.reuse_detected".to_owned()),
-            ..AuditFilter::default()
-        };
-        let page = harness
-            .sigil
-            .audit
-            .list(&harness.admin(), filter, harness.now())
-            .await
-            .unwrap();
-        assert_eq!(page.events.len(), 1);
-        assert_eq!(page.events[0].target_type.as_deref(), Some("session"));
-        assert_eq!(page.events[0].actor_type, "user");
+        let rows = harness.audit_rows("session.reuse_detected").await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].target_type.as_deref(), Some("session"));
+        assert_eq!(rows[0].actor_type, "user");
     }
 
     #[tokio::test]
