@@ -143,14 +143,16 @@ impl Tx {
     }
 
     /// Registers `client` only when no client exists yet (first-start bootstrap); `false`
-    /// when the table already had one.
+    /// when the table already had one, or another instance starting at the same moment
+    /// inserted the same id first (the unique index decides; no error).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn insert_first_client(
         &mut self,
         client: &NewClient,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let condition = " WHERE NOT EXISTS (SELECT 1 FROM clients)";
+        let condition = " WHERE NOT EXISTS (SELECT 1 FROM clients) \
+                         ON CONFLICT (client_id) DO NOTHING";
         Ok(self.insert_client_row(client, now, condition).await? == 1)
     }
 
