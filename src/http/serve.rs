@@ -45,12 +45,7 @@ pub async fn serve(
     exempt: Vec<IpNet>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    let builder = connection_builder(&limits);
     let max_connections = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max_connections));
     let per_ip = PerIp::new(limits, exempt);
@@ -69,20 +64,10 @@ pub async fn serve(
             continue;
         };
         let activity = Activity::start();
-        let io = TokioIo::new(stream);
-        let router = router.clone();
-        let requests = activity.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let in_flight = requests.begin();
-            let answer = router.clone().oneshot(request.map(axum::body::Body::new));
-            async move {
-                let answered = answer.await;
-                drop(in_flight);
-                answered
-            }
-        });
-        let connection = builder.serve_connection(io, service).into_owned();
+        let service = request_service(router.clone(), peer, activity.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
             let _held = (slot, counted);
@@ -109,7 +94,45 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    // Every connection holds a slot until it ends: all slots back means all connections done.
+    wait_for_connections(&slots, max_connections).await;
+}
+
+/// HTTP/1.1 and HTTP/2 with the header-read timeout.
+fn connection_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// One connection's service: each request carries the peer address and counts as activity.
+fn request_service(
+    router: Router,
+    peer: SocketAddr,
+    activity: Activity,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let in_flight = activity.begin();
+        let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+        async move {
+            let answered = answer.await;
+            drop(in_flight);
+            answered
+        }
+    })
+}
+
+/// Every connection holds a slot until it ends: all slots back means all connections done.
+async fn wait_for_connections(slots: &Semaphore, max_connections: usize) {
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
         .await

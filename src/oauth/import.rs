@@ -298,3 +298,98 @@ fn skip_rest_of_line<R: BufRead>(file: &mut R) -> std::io::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::oauth::Grant;
+    use crate::oauth::testing::Harness;
+
+    /// Users with hashes made by other implementations (see the fixture's README).
+    const FIXTURE: &str = include_str!("../../tests/fixtures/import/users.jsonl");
+
+    async fn import(h: &Harness, file: &str) -> ImportReport {
+        let mut file = Cursor::new(file.as_bytes().to_vec());
+        let admin = h.admin();
+        let mut progress = |_| {};
+        let accounts = &h.sigil.accounts;
+        let report = accounts.import(&admin, &mut file, &mut progress, h.now());
+        report.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_file_is_imported_with_an_audit_row_per_user_and_a_second_run_changes_nothing() {
+        let h = Harness::new().await;
+
+        let first = import(&h, FIXTURE).await;
+        let second = import(&h, FIXTURE).await;
+
+        assert_eq!((first.imported, first.existing), (7, 0));
+        assert_eq!((second.imported, second.existing), (0, 7));
+        assert_eq!(h.audit_rows("user.import").await.len(), 7);
+    }
+
+    #[tokio::test]
+    async fn any_bad_line_imports_nothing_and_each_bad_line_is_named() {
+        let h = Harness::new().await;
+        let hash = "$2a$04$pZGwL6DlYtr/lrJHhz8HzO2BFNNsuFYqju7b6QtQgz2szp11O0.kO";
+        let good = |email: &str| format!(r#"{{"email":"{email}","password_hash":"{hash}"}}"#);
+        let long = format!(
+            r#"{{"email":"x@example.com","password_hash":"{}"}}"#,
+            "a".repeat(5000)
+        );
+        let file = [
+            good("ok@example.com"),
+            "{not json".to_owned(),
+            r#"{"email":"u@example.com","password_hash":"$2a$04$x","role":"x"}"#.to_owned(),
+            good("OK@example.com"),
+            r#"{"email":"h@example.com","password_hash":"md5:abc"}"#.to_owned(),
+            long,
+            String::new(),
+            good("also-ok@example.com"),
+        ]
+        .join("\n");
+
+        let report = import(&h, &file).await;
+
+        let lines: Vec<u64> = report.rejected.iter().map(|bad| bad.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6], "{:?}", report.rejected);
+        assert!(report.rejected[2].reason.contains("also on line 1"));
+        assert!(
+            report.rejected.iter().all(|bad| !bad.reason.contains(hash)),
+            "no hash quoted"
+        );
+        assert_eq!(report.imported, 0);
+        assert!(h.audit_rows("user.import").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_go_bcrypt_user_logs_in_with_its_password_and_is_rehashed_to_argon2id() {
+        let h = Harness::new().await;
+        import(&h, FIXTURE).await;
+        let client = h.public_client("password").await;
+        let login = |password: &str| Grant::Password {
+            username: "go-x-crypto@example.com".to_owned(),
+            password: SecretString::from(password.to_owned()),
+            scope: None,
+        };
+
+        let wrong = h
+            .issue(&client, login("imported password for gopher"))
+            .await;
+        let right = h
+            .issue(&client, login("imported password for go-x-crypto"))
+            .await;
+
+        assert!(wrong.is_err());
+        assert!(right.is_ok(), "{right:?}");
+        let email = Email::parse("go-x-crypto@example.com").unwrap();
+        let user = h.sigil.accounts.store.find_user_by_email(&email).await;
+        let hash = user.unwrap().unwrap().password_hash;
+        assert!(hash.starts_with("$argon2id$"), "rehashed");
+    }
+}

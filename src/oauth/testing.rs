@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::{
-    Admin, AuditFilter, AuditView, AuthMethod, ClientAuthentication, ClientSpec, Credential, Error,
-    Grant, IssuedTokens, IssuerSettings, LimitSettings, NewAccount, Sigil, TokenRequest,
+    Admin, AuditFilter, AuditView, AuthMethod, AuthorizeParams, ClientAuthentication, ClientSpec,
+    Credential, Error, Grant, IssuedTokens, IssuerSettings, LimitSettings, NewAccount, NewSession,
+    Sigil, Step, TokenRequest,
 };
 use crate::clock::Clock;
 use crate::domain::SigningAlgorithm;
@@ -36,8 +37,13 @@ pub(crate) struct Harness {
 }
 
 impl Harness {
-    /// A fresh instance: empty database, a new key ring, no limits.
+    /// A fresh instance: empty database, a new key ring, no limits, no mail.
     pub(crate) async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A fresh instance with the test settings as `adjust` changes them.
+    pub(crate) async fn with(adjust: impl FnOnce(&mut IssuerSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -47,11 +53,13 @@ impl Harness {
         store.migrate().await.unwrap();
         let clock = Clock::manual(Utc::now());
         let ring = load_ring(&store, clock.now()).await;
+        let mut settings = settings(clock.clone());
+        adjust(&mut settings);
         let sigil = Sigil::new(
             store.clone(),
             Arc::new(ring),
             PasswordHasher::new(CHEAP, 1).unwrap(),
-            settings(clock.clone()),
+            settings,
             Metrics::new(),
         );
         Self {
@@ -96,18 +104,67 @@ impl Harness {
         registered.await.unwrap().client.id.to_string()
     }
 
-    /// A verified user with password `PASSWORD`.
-    pub(crate) async fn user(&self, email: &str) {
+    /// A browser client (authorization code with PKCE, refresh) going back to
+    /// `REDIRECT_URI` and, after a logout, to `LOGGED_OUT_URI`; its id. A third-party client
+    /// asks for consent.
+    pub(crate) async fn browser_client(&self, first_party: bool) -> String {
+        let spec = ClientSpec {
+            name: "Web app".to_owned(),
+            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+            scopes: "openid profile".to_owned(),
+            public: true,
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            post_logout_redirect_uris: vec![LOGGED_OUT_URI.to_owned()],
+            first_party,
+            ..ClientSpec::default()
+        };
+        let admin = self.admin();
+        let registered = self.sigil.clients.register(&admin, spec, self.now());
+        registered.await.unwrap().client.id.to_string()
+    }
+
+    /// A verified user with password `PASSWORD`; its id.
+    pub(crate) async fn user(&self, email: &str) -> String {
+        self.user_verified(email, true).await
+    }
+
+    /// A user with password `PASSWORD`, its address verified or not; its id.
+    pub(crate) async fn user_verified(&self, email: &str, email_verified: bool) -> String {
         let account = NewAccount {
             email: email.to_owned(),
             credential: Credential::Password(PASSWORD.to_owned().into()),
             display_name: None,
             is_admin: false,
-            email_verified: true,
+            email_verified,
         };
         let admin = self.admin();
         let created = self.sigil.accounts.create(&admin, account, self.now());
-        created.await.unwrap();
+        created.await.unwrap().id.to_string()
+    }
+
+    /// Signs `email` in with `PASSWORD` at the hosted login of `params`' request.
+    pub(crate) async fn sign_in(
+        &self,
+        params: &AuthorizeParams,
+        email: &str,
+    ) -> Result<(Step, Option<NewSession>), Error> {
+        let credentials = (email.to_owned(), SecretString::from(PASSWORD.to_owned()));
+        let login = self
+            .sigil
+            .browser
+            .login(params, credentials, None, self.now());
+        login.await
+    }
+
+    /// A code for `email` from first-party browser client `client_id` (PKCE with
+    /// `VERIFIER`), and the browser session's cookie.
+    pub(crate) async fn code(&self, client_id: &str, email: &str) -> (String, NewSession) {
+        let params = authorize_params(client_id, "");
+        let (step, session) = self.sign_in(&params, email).await.unwrap();
+        (
+            query_value(&redirect(step), "code").unwrap(),
+            session.unwrap(),
+        )
     }
 
     /// A token request of public client `client_id`.
@@ -133,6 +190,71 @@ impl Harness {
 
 /// The password of every test user.
 pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// Where the browser clients of the tests go back to.
+pub(crate) const REDIRECT_URI: &str = "https://app.test/cb";
+/// Where they go after a logout.
+pub(crate) const LOGGED_OUT_URI: &str = "https://app.test/bye";
+/// A PKCE verifier and its S256 challenge (RFC 7636 appendix B).
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// An authorization request of `client_id` for `REDIRECT_URI` with scope `openid`, state
+/// `xyz`, nonce `n-1`, the S256 challenge of `VERIFIER`, and the parameters of `extra` (a
+/// query string).
+pub(crate) fn authorize_params(client_id: &str, extra: &str) -> AuthorizeParams {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", "openid")
+        .append_pair("state", "xyz")
+        .append_pair("nonce", "n-1")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let query = match extra {
+        "" => query,
+        extra => format!("{query}&{extra}"),
+    };
+    AuthorizeParams::from_query(&query)
+}
+
+/// The URI of a redirect step; panics on any other step.
+pub(crate) fn redirect(step: Step) -> String {
+    match step {
+        Step::Redirect(uri) => uri,
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+}
+
+/// The value of query parameter `name` of `uri`.
+pub(crate) fn query_value(uri: &str, name: &str) -> Option<String> {
+    let uri = url::Url::parse(uri).unwrap();
+    uri.query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The code grant for `code` with `REDIRECT_URI` and `VERIFIER`.
+pub(crate) fn code_grant(code: &str) -> Grant {
+    Grant::AuthorizationCode {
+        code: crate::domain::AuthorizationCode::presented(code.to_owned()),
+        redirect_uri: Some(REDIRECT_URI.to_owned()),
+        code_verifier: Some(VERIFIER.to_owned()),
+    }
+}
+
+/// The claims of a JWT, read without checking its signature (the tests check what was put
+/// in; verification is tested against the JWKS elsewhere).
+pub(crate) fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
 
 /// Public client `client_id` presenting no secret.
 pub(crate) fn public(client_id: &str) -> ClientAuthentication {

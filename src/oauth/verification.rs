@@ -206,3 +206,184 @@ pub(super) fn wants_link(user: &User, kind: LinkKind) -> bool {
 fn reset_allowed(record: &LinkTokenRecord, user: &User) -> bool {
     record.credentials_version == user.credentials_version && !user.disabled
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::UserId;
+    use crate::oauth::testing::{Harness, PASSWORD, refresh};
+    use crate::oauth::{Grant, postman};
+    use crate::store::NewLinkToken;
+
+    const EMAIL: &str = "ada@example.com";
+
+    async fn with_mail() -> Harness {
+        Harness::with(|settings| settings.mail = true).await
+    }
+
+    /// A `kind` link for `user` as the mail relay makes it when it sends one; its token.
+    async fn link(h: &Harness, user: &str, kind: LinkKind) -> String {
+        let store = &h.sigil.accounts.store;
+        let id = UserId::try_from(user.to_owned()).unwrap();
+        let user = store.find_user(&id).await.unwrap().unwrap();
+        let ttl = match kind {
+            LinkKind::VerifyEmail => postman::VERIFY_TTL,
+            LinkKind::ResetPassword => postman::RESET_TTL,
+        };
+        let token = LinkToken::generate();
+        let mut tx = store.begin().await.unwrap();
+        let new = NewLinkToken {
+            hash: &token.hash(),
+            kind,
+            user_id: &user.id,
+            credentials_version: user.credentials_version,
+            created_at: h.now(),
+            expires_at: h.now() + ttl,
+        };
+        tx.insert_link_token(&new).await.unwrap();
+        tx.commit().await.unwrap();
+        token.expose().to_owned()
+    }
+
+    fn is_invalid_link<T: std::fmt::Debug>(outcome: &Result<T, Error>) -> bool {
+        matches!(outcome, Err(Error::User(UserError::InvalidLink)))
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_link_answers_alike_for_any_address_and_queues_mail_only_for_a_user() {
+        let h = with_mail().await;
+        h.user_verified(EMAIL, false).await;
+        let accounts = &h.sigil.accounts;
+
+        let known = accounts.resend_verification(EMAIL, None, h.now()).await;
+        let unknown = accounts
+            .resend_verification("bob@example.com", None, h.now())
+            .await;
+        let reset = accounts
+            .forgot_password("bob@example.com", None, h.now())
+            .await;
+
+        assert!(known.is_ok() && unknown.is_ok() && reset.is_ok());
+        assert_eq!(accounts.store.mail_backlog().await.unwrap(), (1, 0));
+        let rows = h.audit_rows("email.verification_request").await;
+        assert_eq!(rows.len(), 2, "one row each, known or not");
+    }
+
+    #[tokio::test]
+    async fn a_user_whose_address_is_verified_is_sent_no_verification_link() {
+        let h = with_mail().await;
+        h.user_verified(EMAIL, true).await;
+
+        let asked = h.sigil.accounts.resend_verification(EMAIL, None, h.now());
+
+        assert!(asked.await.is_ok());
+        assert_eq!(h.sigil.accounts.store.mail_backlog().await.unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn without_mail_asking_for_a_link_is_refused_as_not_configured_and_bad_input_first() {
+        let h = Harness::new().await;
+
+        let asked = h.sigil.accounts.forgot_password(EMAIL, None, h.now()).await;
+        let malformed = h
+            .sigil
+            .accounts
+            .forgot_password("not an address", None, h.now());
+
+        assert!(matches!(
+            asked,
+            Err(Error::User(UserError::MailNotConfigured))
+        ));
+        assert!(matches!(
+            malformed.await,
+            Err(Error::User(UserError::InvalidEmail(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_verifies_the_address_once() {
+        let h = with_mail().await;
+        let user = h.user_verified(EMAIL, false).await;
+        let token = link(&h, &user, LinkKind::VerifyEmail).await;
+
+        let verified = h.sigil.accounts.verify_email(&token, None, h.now()).await;
+        let again = h.sigil.accounts.verify_email(&token, None, h.now()).await;
+
+        assert!(verified.unwrap().email_verified);
+        assert!(is_invalid_link(&again), "{again:?}");
+        assert_eq!(h.audit_rows("email.verify").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_expires_after_a_day() {
+        let h = with_mail().await;
+        let user = h.user_verified(EMAIL, false).await;
+        let token = link(&h, &user, LinkKind::VerifyEmail).await;
+        h.clock.advance(Duration::from_secs(24 * 3600 + 1));
+
+        let verified = h.sigil.accounts.verify_email(&token, None, h.now()).await;
+
+        assert!(is_invalid_link(&verified), "{verified:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_sets_the_password_and_ends_every_session() {
+        let h = with_mail().await;
+        let client = h.public_client("password refresh_token").await;
+        let user = h.user(EMAIL).await;
+        let tokens = h.login(&client, EMAIL).await;
+        let token = link(&h, &user, LinkKind::ResetPassword).await;
+        let new_password = "a brand new password";
+
+        let reset = h
+            .sigil
+            .accounts
+            .reset_password(&token, new_password.to_owned().into(), None, h.now())
+            .await;
+
+        assert!(reset.is_ok(), "{reset:?}");
+        let refreshed = h.issue(&client, refresh(&tokens)).await;
+        assert!(
+            matches!(refreshed, Err(Error::InvalidGrant(_))),
+            "{refreshed:?}"
+        );
+        let old = password_grant(&h, &client, PASSWORD).await;
+        assert!(matches!(old, Err(Error::InvalidGrant(_))), "{old:?}");
+        assert!(password_grant(&h, &client, new_password).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_dies_with_any_password_change_made_after_it() {
+        let h = with_mail().await;
+        let user = h.user(EMAIL).await;
+        let first = link(&h, &user, LinkKind::ResetPassword).await;
+        let second = link(&h, &user, LinkKind::ResetPassword).await;
+        let accounts = &h.sigil.accounts;
+        let password = || SecretString::from("a brand new password".to_owned());
+
+        let used = accounts
+            .reset_password(&first, password(), None, h.now())
+            .await;
+        let outdated = accounts
+            .reset_password(&second, password(), None, h.now())
+            .await;
+
+        assert!(used.is_ok(), "{used:?}");
+        assert!(is_invalid_link(&outdated), "{outdated:?}");
+    }
+
+    async fn password_grant(
+        h: &Harness,
+        client: &str,
+        password: &str,
+    ) -> Result<crate::oauth::IssuedTokens, Error> {
+        let grant = Grant::Password {
+            username: EMAIL.to_owned(),
+            password: SecretString::from(password.to_owned()),
+            scope: None,
+        };
+        h.issue(client, grant).await
+    }
+}

@@ -38,8 +38,31 @@ pub enum Rotation {
 }
 
 /// A family is usable at `$now` (the enclosing query binds `$3` to now).
-const FAMILY_ACTIVE: &str = "family_id IN (SELECT family_id FROM refresh_families \
-                             WHERE revoked_at IS NULL AND expires_at > $3)";
+macro_rules! family_active {
+    () => {
+        "family_id IN (SELECT family_id FROM refresh_families \
+         WHERE revoked_at IS NULL AND expires_at > $3)"
+    };
+}
+
+/// Consumes token `$1` at `$2`, storing successor `$4` with scope `$5`.
+const CONSUME_ONE: &str = concat!(
+    "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
+     next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND ",
+    family_active!()
+);
+
+/// Gives token `$1`, consumed at or after `$2`, another successor `$4` with scope `$5`.
+const REPEAT_WITHIN_GRACE: &str = concat!(
+    "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
+     WHERE token_hash = $1 AND used_at >= $2 AND ",
+    family_active!()
+);
+
+/// Revokes at `$2` the live family of the consumed token `$1`.
+const REVOKE_REUSED_FAMILY: &str = "UPDATE refresh_families SET revoked_at = $2 \
+     WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens \
+     WHERE token_hash = $1 AND used_at IS NOT NULL) RETURNING family_id";
 
 /// Most rotations in one statement (4 parameters each).
 const MAX_BATCH: usize = 64;
@@ -161,26 +184,7 @@ async fn consume(
     outbox: &OutboxState,
     batch: &[RotationRequest],
 ) -> Result<HashSet<Vec<u8>>, Error> {
-    let rows: Vec<String> = (0..batch.len())
-        .map(|i| {
-            format!(
-                "(${}, ${}, ${}, ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
-            )
-        })
-        .collect();
-    let sql = format!(
-        "UPDATE refresh_tokens SET used_at = v.column4, next_hash = v.column2, \
-         next_scope = v.column3, next_issued_at = v.column4 FROM (VALUES {}) AS v \
-         WHERE refresh_tokens.token_hash = v.column1 AND refresh_tokens.used_at IS NULL \
-         AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.family_id = refresh_tokens.family_id \
-         AND f.revoked_at IS NULL AND f.expires_at > v.column4) \
-         RETURNING refresh_tokens.token_hash",
-        rows.join(", ")
-    );
+    let sql = batch_sql(batch.len());
     macro_rules! batch_statement {
         () => {{
             let mut query = sqlx::query_as::<_, (Vec<u8>,)>(&sql);
@@ -224,24 +228,37 @@ async fn consume(
     Ok(won)
 }
 
+/// The statement consuming `len` tokens, four parameters each (old hash, new hash, scope,
+/// now); it returns the hashes it consumed.
+fn batch_sql(len: usize) -> String {
+    let rows: Vec<String> = (0..len)
+        .map(|i| {
+            let first = 4 * i + 1;
+            format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3)
+        })
+        .collect();
+    format!(
+        "UPDATE refresh_tokens SET used_at = v.column4, next_hash = v.column2, \
+         next_scope = v.column3, next_issued_at = v.column4 FROM (VALUES {}) AS v \
+         WHERE refresh_tokens.token_hash = v.column1 AND refresh_tokens.used_at IS NULL \
+         AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.family_id = refresh_tokens.family_id \
+         AND f.revoked_at IS NULL AND f.expires_at > v.column4) \
+         RETURNING refresh_tokens.token_hash",
+        rows.join(", ")
+    )
+}
+
 /// Rotates one token on its own: consume it, or within the grace period issue another
 /// successor, or else revoke its family if it was consumed before (recording the reuse in the
 /// audit log in the same transaction, as the application composed it). Each step is one
 /// conditional statement checked by rows affected; the successor is inserted by the trigger
-/// of the migration `add_refresh_successor`.
+/// of the migration `add_refresh_successor`. The outcome and its event commit together (this
+/// is the rare path: tokens that lost their batch, grace-period repeats and reuse).
 pub(super) async fn rotate_one(
     db: &Db,
     outbox: &OutboxState,
     request: &RotationRequest,
 ) -> Result<Rotation, Error> {
-    let consume = format!(
-        "UPDATE refresh_tokens SET used_at = $2, next_hash = $4, next_scope = $5, \
-         next_issued_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND {FAMILY_ACTIVE}"
-    );
-    let within_grace = format!(
-        "UPDATE refresh_tokens SET next_hash = $4, next_scope = $5, next_issued_at = $3 \
-         WHERE token_hash = $1 AND used_at >= $2 AND {FAMILY_ACTIVE}"
-    );
     let now = request.now;
     let events = request.events.as_ref().filter(|_| outbox.enabled);
     let (rotation, emitted) = on_writer!(db, |pool| {
@@ -254,44 +271,40 @@ pub(super) async fn rotate_one(
                     .bind(request.new_hash.as_slice())
                     .bind(request.scope.as_str())
             };
-            // The outcome and its event commit together (this is the rare path: tokens that
-            // lost their batch, grace-period repeats and reuse).
             let mut tx = pool.begin().await?;
-            let mut won = successor(&consume, now)
+            let mut won = successor(CONSUME_ONE, now)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if won == 0 && request.grace_since < now {
-                won = successor(&within_grace, request.grace_since)
+                won = successor(REPEAT_WITHIN_GRACE, request.grace_since)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
             }
-            if won == 1 {
-                if let Some(events) = events {
-                    insert_event!(&events.issued, &mut *tx)?;
+            let rotation = if won == 1 {
+                Rotation::Rotated
+            } else {
+                let revoked: Option<(String,)> = sqlx::query_as(REVOKE_REUSED_FAMILY)
+                    .bind(request.old_hash.as_slice())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if revoked.is_none() {
+                    return Ok((Rotation::Invalid, false));
                 }
-                tx.commit().await?;
-                return Ok((Rotation::Rotated, events.is_some()));
-            }
-            let revoked: Option<(String,)> = sqlx::query_as(
-                "UPDATE refresh_families SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id = \
-                 (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL) \
-                 RETURNING family_id",
-            )
-            .bind(request.old_hash.as_slice())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((_,)) = revoked else {
-                return Ok((Rotation::Invalid, false));
+                insert_entry!(&request.reuse_audit, &mut *tx)?;
+                Rotation::ReuseDetected
             };
-            insert_entry!(&request.reuse_audit, &mut *tx)?;
             if let Some(events) = events {
-                insert_event!(&events.reused, &mut *tx)?;
+                let event = match rotation {
+                    Rotation::Rotated => &events.issued,
+                    _ => &events.reused,
+                };
+                insert_event!(event, &mut *tx)?;
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((Rotation::ReuseDetected, events.is_some()))
+            Ok::<_, sqlx::Error>((rotation, events.is_some()))
         }
         .await
     })?;

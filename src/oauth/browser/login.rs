@@ -65,6 +65,7 @@ pub enum AuthorizeError {
 }
 
 /// A browser session just started: the cookie to set.
+#[derive(Debug)]
 pub struct NewSession {
     /// The cookie's value (shown this once).
     pub cookie: BrowserSessionToken,

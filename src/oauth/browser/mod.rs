@@ -6,6 +6,8 @@
 mod end_session;
 mod login;
 mod request;
+#[cfg(test)]
+mod tests;
 
 pub use end_session::{EndSession, Logout};
 pub use login::{AuthorizeError, Browser, NewSession, Step};

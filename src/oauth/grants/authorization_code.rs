@@ -218,3 +218,168 @@ async fn revoke_issued(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::domain::AuthorizationCode;
+    use crate::oauth::testing::{Harness, REDIRECT_URI, VERIFIER, claims, code_grant, refresh};
+    use crate::oauth::{Error, Grant};
+
+    const EMAIL: &str = "ada@example.com";
+
+    /// The code grant with `code` and the other parts as given.
+    fn grant(code: &str, redirect_uri: &str, verifier: Option<&str>) -> Grant {
+        Grant::AuthorizationCode {
+            code: AuthorizationCode::presented(code.to_owned()),
+            redirect_uri: Some(redirect_uri.to_owned()),
+            code_verifier: verifier.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_gives_tokens_for_its_user_with_the_nonce_and_browser_session() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        let user = h.user(EMAIL).await;
+        let (code, _) = h.code(&client, EMAIL).await;
+
+        let tokens = h.issue(&client, code_grant(&code)).await.unwrap();
+
+        let id_token = claims(tokens.id_token.as_deref().unwrap());
+        assert_eq!(id_token["sub"], user.as_str());
+        assert_eq!(id_token["aud"], client.as_str());
+        assert_eq!(id_token["nonce"], "n-1");
+        assert!(id_token["sid"].is_string());
+        assert_eq!(claims(&tokens.access_token)["sub"], user.as_str());
+        assert!(tokens.refresh_token.is_some());
+        assert_eq!(h.audit_rows("code.exchange").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_use_is_refused_and_revokes_what_the_first_issued() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        h.user(EMAIL).await;
+        let (code, _) = h.code(&client, EMAIL).await;
+        let tokens = h.issue(&client, code_grant(&code)).await.unwrap();
+
+        let again = h.issue(&client, code_grant(&code)).await;
+
+        assert!(matches!(again, Err(Error::InvalidGrant(_))), "{again:?}");
+        assert_eq!(h.audit_rows("code.reuse_detected").await.len(), 1);
+        let refreshed = h.issue(&client, refresh(&tokens)).await;
+        assert!(
+            matches!(refreshed, Err(Error::InvalidGrant(_))),
+            "{refreshed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_verifier_is_refused_before_the_code_is_spent() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        h.user(EMAIL).await;
+        let (code, _) = h.code(&client, EMAIL).await;
+
+        let without = h.issue(&client, grant(&code, REDIRECT_URI, None)).await;
+        let with = h.issue(&client, code_grant(&code)).await;
+
+        assert!(
+            matches!(without, Err(Error::InvalidRequest(_))),
+            "{without:?}"
+        );
+        assert!(with.is_ok(), "{with:?}");
+    }
+
+    #[tokio::test]
+    async fn a_code_presented_wrongly_is_refused_alike_and_spent() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        let other_client = h.browser_client(true).await;
+        h.user(EMAIL).await;
+        let other_verifier = "x".repeat(43);
+        let cases = [
+            (
+                "another verifier",
+                client.clone(),
+                Some(other_verifier.as_str()),
+                REDIRECT_URI,
+            ),
+            (
+                "another redirect URI",
+                client.clone(),
+                Some(VERIFIER),
+                "https://app.test/other",
+            ),
+            ("another client", other_client, Some(VERIFIER), REDIRECT_URI),
+            (
+                "a malformed verifier",
+                client.clone(),
+                Some("short"),
+                REDIRECT_URI,
+            ),
+        ];
+
+        let mut answers = Vec::new();
+        for (case, presenter, verifier, redirect_uri) in cases {
+            let (code, _) = h.code(&client, EMAIL).await;
+
+            let wrong = h
+                .issue(&presenter, grant(&code, redirect_uri, verifier))
+                .await;
+            let right = h.issue(&client, code_grant(&code)).await;
+
+            let Err(Error::InvalidGrant(why)) = wrong else {
+                panic!("{case}: {wrong:?}");
+            };
+            answers.push(why);
+            assert!(
+                matches!(right, Err(Error::InvalidGrant(_))),
+                "{case}: spent"
+            );
+        }
+        answers.dedup();
+        assert_eq!(answers.len(), 1, "one answer whatever the reason");
+    }
+
+    #[tokio::test]
+    async fn a_code_works_for_sixty_seconds() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        h.user(EMAIL).await;
+        let (fresh, _) = h.code(&client, EMAIL).await;
+        let (stale, _) = h.code(&client, EMAIL).await;
+        h.clock.advance(Duration::from_secs(59));
+        let in_time = h.issue(&client, code_grant(&fresh)).await;
+
+        h.clock.advance(Duration::from_secs(2));
+        let late = h.issue(&client, code_grant(&stale)).await;
+
+        assert!(in_time.is_ok(), "{in_time:?}");
+        assert!(matches!(late, Err(Error::InvalidGrant(_))), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn a_password_change_after_the_code_was_issued_leaves_it_nothing() {
+        let h = Harness::new().await;
+        let client = h.browser_client(true).await;
+        let user = h.user(EMAIL).await;
+        let (code, _) = h.code(&client, EMAIL).await;
+        let changes = crate::oauth::UserChanges {
+            password: Some("another good password".to_owned().into()),
+            ..crate::oauth::UserChanges::default()
+        };
+        let admin = h.admin();
+        let update = h.sigil.accounts.update(&admin, &user, changes, h.now());
+        update.await.unwrap();
+
+        let exchanged = h.issue(&client, code_grant(&code)).await;
+
+        assert!(
+            matches!(exchanged, Err(Error::InvalidGrant(_))),
+            "{exchanged:?}"
+        );
+    }
+}
