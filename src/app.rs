@@ -17,7 +17,7 @@ use crate::grpc::{GrpcServer, GrpcState};
 use crate::http::{AppState, HttpSettings, Operations, management_router, router, serve};
 use crate::keys::KeyRing;
 use crate::listen::ConnectionLimits;
-use crate::signals::shutdown_signal;
+use crate::shutdown::{Shutdown, ShutdownControl, ShutdownSettings, shutdown_signal};
 
 /// A built, bound server.
 pub struct Application {
@@ -29,6 +29,9 @@ pub struct Application {
     grpc: Option<GrpcServer>,
     connections: ConnectionLimits,
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// The process's stop, as every server follows it, and what moves it.
+    shutdown: (ShutdownControl, Shutdown),
+    shutdown_settings: ShutdownSettings,
 }
 
 impl Application {
@@ -50,15 +53,17 @@ impl Application {
         let grpc = match bind_grpc(&config, &core).await {
             Ok(grpc) => grpc,
             Err(error) => {
-                core.stop().await;
+                core.stop(tokio::time::Instant::now()).await;
                 return Err(error);
             }
         };
+        let (control, shutdown) = Shutdown::new();
         let settings = HttpSettings {
             issuer: config.issuer.clone(),
             jwks_max_age: config.keys.jwks_max_age,
             clock: core.clock.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
+            shutdown: shutdown.clone(),
         };
         let csrf_key = core.keys.derived_secret("csrf");
         let state = AppState::new(
@@ -84,6 +89,8 @@ impl Application {
             grpc,
             connections: config.connections,
             trusted_proxies: config.trusted_proxies,
+            shutdown: (control, shutdown),
+            shutdown_settings: config.shutdown,
         })
     }
 
@@ -121,47 +128,47 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves HTTP (and gRPC) until `shutdown` completes, then finishes in-flight requests
-    /// and stops the core.
+    /// Serves HTTP (and gRPC) until `signal` completes, then stops in the phases of
+    /// `shutdown`: readiness off at once, new connections refused after the delay, requests in
+    /// flight and the relay's last batch given until the deadline. The management port
+    /// answers (503 on `/readyz`) until everything else is done.
     pub async fn run_until(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         self.log_listening();
-        // One signal, every server: each waits for the flag to flip.
-        let (stop, stopping) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        });
-        let signal = move || {
-            let mut stopping = stopping.clone();
-            async move {
-                let _ = stopping.wait_for(|stop| *stop).await;
-            }
-        };
+        let (control, shutdown) = self.shutdown;
+        tokio::spawn(control.follow(signal, self.shutdown_settings));
+        let (management_control, management_stop) = Shutdown::new();
         let connections = self.connections;
         let management = self.management.map(|(listener, router)| {
-            tokio::spawn(serve(listener, router, connections, Vec::new(), signal()))
+            tokio::spawn(serve(
+                listener,
+                router,
+                connections,
+                Vec::new(),
+                management_stop,
+            ))
         });
         let http = serve(
             self.listener,
             self.router,
             connections,
             self.trusted_proxies,
-            signal(),
+            shutdown.clone(),
         );
         let served = match self.grpc {
-            Some(grpc) => tokio::join!(http, grpc.serve(signal())).1,
+            Some(grpc) => tokio::join!(http, grpc.serve(shutdown.clone())).1,
             None => {
                 http.await;
                 Ok(())
             }
         };
+        self.core.stop(shutdown.stopping().await).await;
+        drop(management_control);
         if let Some(management) = management {
             let _ = management.await;
         }
-        self.core.stop().await;
         tracing::info!("stopped");
         served
     }

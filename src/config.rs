@@ -16,6 +16,7 @@ use crate::keys::{KeySettings, RotationPolicy};
 use crate::listen::ConnectionLimits;
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
+use crate::shutdown::ShutdownSettings;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct Config {
     /// Where `/healthz`, `/readyz` and `/metrics` are served instead of the public port;
     /// `None` (the default) serves them on the public port.
     pub management_listen: Option<SocketAddr>,
+    /// How a stop unfolds: readiness off, new connections for `delay` (default 0 s), then
+    /// `grace` (default 20 s) for what is in flight.
+    pub shutdown: ShutdownSettings,
     /// Issuer URL, exactly as configured (the `iss` claim). Default `http://<listen>`.
     pub issuer: String,
     /// `aud` for clients without their own. Default: the issuer.

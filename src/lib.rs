@@ -4,7 +4,8 @@
 //! core → oauth → {store, keys, events, password, metrics} → domain; nothing points back):
 //! - `cli`: the command line; `cli/settings.rs` turns flags into `config::Config` (config
 //!   imports neither cli nor any transport). `app`: binds the transports to a built core and
-//!   serves until a stop signal (`signals`). `clock`, `hooks`, `telemetry`, `listen`: the
+//!   serves until a stop signal, then stops in the phases of `shutdown`. `clock`, `hooks`,
+//!   `telemetry`, `listen`: the
 //!   time source, test seams, logging, and the connection limits every listener shares.
 //! - `core`: `Core::build(config)` assembles store, key ring, application layer and workers;
 //!   `Core::stop` ends them. `core::open` opens what a single command needs.
@@ -50,7 +51,7 @@ pub mod listen;
 pub mod metrics;
 pub mod oauth;
 pub mod password;
-mod signals;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

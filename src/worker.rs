@@ -2,7 +2,8 @@
 //! handles a batch; a full batch is followed at once by the next, otherwise the loop waits for
 //! a commit that wrote work, the poll interval (work written by other instances, retries
 //! falling due) or the stop. A failed pass is logged by the drain and waited out with its
-//! backoff, deaf to wake-ups meanwhile. Stopping finishes the pass in flight.
+//! backoff, deaf to wake-ups meanwhile. Stopping finishes the pass in flight; a flushing
+//! stop then passes again until nothing is left or its deadline comes.
 //!
 //! Imports nothing from the crate.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// One outbox and what to do with it.
 pub trait Drain: Send + 'static {
@@ -30,26 +32,42 @@ pub trait Drain: Send + 'static {
     fn failed(&mut self, error: &anyhow::Error, failures: u32) -> Duration;
 }
 
+/// Whether a drain goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Going,
+    Stop,
+    /// Stop, after draining what is left until the deadline.
+    FlushUntil(Instant),
+}
+
 /// A running drain; `stop` ends it after the pass in flight.
 pub struct Worker {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Run>,
     task: JoinHandle<()>,
 }
 
 impl Worker {
     /// Stops after the pass in flight and waits for it.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send(Run::Stop);
+        let _ = self.task.await;
+    }
+
+    /// Stops after the pass in flight and as many more as it takes to leave nothing behind,
+    /// or until `deadline` (a pass cut short leaves its work for the next start).
+    pub async fn stop_flushing(self, deadline: Instant) {
+        let _ = self.stop.send(Run::FlushUntil(deadline));
         let _ = self.task.await;
     }
 }
 
 /// Runs `drain` until stopped.
 pub fn spawn(mut drain: impl Drain) -> Worker {
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, mut stopped) = watch::channel(Run::Going);
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
-        while !*stopped.borrow() {
+        while *stopped.borrow() == Run::Going {
             let wait = match drain.pass().await {
                 Ok(full) => {
                     failures = 0;
@@ -71,8 +89,32 @@ pub fn spawn(mut drain: impl Drain) -> Worker {
                 _ = stopped.changed() => {}
             }
         }
+        let run = *stopped.borrow();
+        if let Run::FlushUntil(deadline) = run {
+            flush(&mut drain, deadline).await;
+        }
     });
     Worker { stop, task }
+}
+
+/// Passes until one leaves nothing behind, one fails, or `deadline` comes.
+async fn flush(drain: &mut impl Drain, deadline: Instant) {
+    loop {
+        match tokio::time::timeout_at(deadline, drain.pass()).await {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => return,
+            Ok(Err(error)) => {
+                drain.failed(&error, 1);
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "stopped at the shutdown deadline with work left for the next start"
+                );
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

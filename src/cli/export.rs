@@ -30,7 +30,7 @@ pub(super) async fn export_keys(args: KeyExportArgs) -> anyhow::Result<()> {
     if !args.watch {
         return Ok(());
     }
-    let stop = crate::signals::stop_requested();
+    let stop = crate::shutdown::stop_requested();
     tokio::pin!(stop);
     loop {
         tokio::select! {

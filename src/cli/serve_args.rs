@@ -29,6 +29,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_MANAGEMENT_LISTEN")]
     pub management_listen: Option<SocketAddr>,
 
+    /// After SIGTERM or SIGINT, how long new connections are still taken once readiness
+    /// turned false (`/readyz` 503), so a load balancer can stop sending any (e.g. 5s).
+    #[arg(long, env = "SIGIL_SHUTDOWN_DELAY", default_value = "0s")]
+    pub shutdown_delay: String,
+
+    /// Then how long requests in flight, and the event relay's last batch, have to finish
+    /// before the process exits anyway (e.g. 20s).
+    #[arg(long, env = "SIGIL_SHUTDOWN_GRACE", default_value = "20s")]
+    pub shutdown_grace: String,
+
     /// Issuer URL, the `iss` of every token [default: http://<listen>].
     #[arg(long, env = "SIGIL_ISSUER")]
     pub issuer: Option<String>,

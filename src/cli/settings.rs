@@ -17,6 +17,7 @@ use crate::hooks::Hooks;
 use crate::listen::ConnectionLimits;
 use crate::oauth::{Bootstrap, LimitSettings};
 use crate::password::{HashParams, PasswordHasher};
+use crate::shutdown::ShutdownSettings;
 
 impl ServeArgs {
     /// The configuration these `serve` flags give; the error names the offending flag.
@@ -41,6 +42,10 @@ impl ServeArgs {
             listen: args.listen,
             grpc_listen: grpc_listen(&args.grpc_listen)?,
             management_listen: args.management_listen,
+            shutdown: ShutdownSettings {
+                delay: duration_or_zero("--shutdown-delay", &args.shutdown_delay)?,
+                grace: duration("--shutdown-grace", &args.shutdown_grace)?,
+            },
             issuer,
             default_audience,
             client_cache_ttl: duration("--client-cache-ttl", &args.client_cache_ttl)?,
@@ -57,12 +62,7 @@ impl ServeArgs {
                 ipv6_prefix: args.limits.ipv6_limit_prefix,
             },
             refresh_token_ttl: duration("--refresh-token-ttl", &args.refresh_token_ttl)?,
-            refresh_grace: humantime::parse_duration(&args.refresh_grace).with_context(|| {
-                format!(
-                    "--refresh-grace {:?}: expected a duration such as 0s, 10s",
-                    args.refresh_grace
-                )
-            })?,
+            refresh_grace: duration_or_zero("--refresh-grace", &args.refresh_grace)?,
             registration: args.registration,
             require_verified_email: args.require_verified_email,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
@@ -282,12 +282,17 @@ fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
 
 /// Parses `10s`, `15m`, `7d` …; zero is rejected.
 fn duration(flag: &str, value: &str) -> anyhow::Result<Duration> {
-    let parsed = humantime::parse_duration(value)
-        .with_context(|| format!("{flag} {value:?}: expected a duration such as 10s, 15m, 7d"))?;
+    let parsed = duration_or_zero(flag, value)?;
     if parsed.is_zero() {
         anyhow::bail!("{flag} {value:?}: must be greater than zero");
     }
     Ok(parsed)
+}
+
+/// A duration flag that may be zero.
+fn duration_or_zero(flag: &str, value: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(value)
+        .with_context(|| format!("{flag} {value:?}: expected a duration such as 0s, 10s, 15m"))
 }
 
 #[cfg(test)]

@@ -112,8 +112,9 @@ impl Core {
         self.store.backend()
     }
 
-    /// Stops the workers (each finishes what it holds) and closes the store.
-    pub async fn stop(self) {
+    /// Stops the workers (each finishes what it holds; the event relay publishes what is
+    /// waiting until `deadline`) and closes the store.
+    pub async fn stop(self, deadline: tokio::time::Instant) {
         let Workers {
             key_scheduler,
             client_watcher,
@@ -123,7 +124,7 @@ impl Core {
         } = self.workers;
         key_scheduler.stop().await;
         if let Some(relay) = relay {
-            relay.stop().await;
+            relay.stop_flushing(deadline).await;
         }
         if let Some(postman) = postman {
             postman.stop().await;

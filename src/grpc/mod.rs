@@ -31,6 +31,7 @@ use tracing::Instrument as _;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::Sigil;
+use crate::shutdown::Shutdown;
 use auth::AuthService;
 pub use status::{OAUTH_ERROR, RETRY_AFTER};
 
@@ -157,27 +158,13 @@ impl GrpcServer {
             .expect("bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then reports NOT_SERVING and finishes in-flight
-    /// calls.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    /// Serves until `shutdown` stops the process: health turns NOT_SERVING as soon as it
+    /// drains; once it stops, no new connection is taken and calls in flight finish until
+    /// the deadline.
+    pub async fn serve(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
-        // Known before the first call is accepted, then kept in step.
-        let mut last = readiness(&self.state.sigil).await;
-        report(&reporter, last).await;
-        let sigil = self.state.sigil.clone();
-        let follower = reporter.clone();
-        let readiness = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(READINESS_POLL);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let status = readiness(&sigil).await;
-                if status != last {
-                    report(&follower, status).await;
-                    last = status;
-                }
-            }
-        });
+        let readiness = follow_readiness(self.state.sigil.clone(), reporter, shutdown.clone());
+        let readiness = tokio::spawn(readiness.await);
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -185,12 +172,11 @@ impl GrpcServer {
         };
         let auth = proto::auth_server::AuthServer::new(AuthService(self.state))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let (deadline, stop) = tokio::sync::oneshot::channel();
         let stopping = async move {
-            shutdown.await;
-            readiness.abort();
-            report(&reporter, ServingStatus::NotServing).await;
+            let _ = deadline.send(shutdown.stopping().await);
         };
-        Server::builder()
+        let served = Server::builder()
             .timeout(self.request_timeout)
             .http2_max_header_list_size(MAX_METADATA_BYTES)
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -204,9 +190,49 @@ impl GrpcServer {
             .serve_with_incoming_shutdown(
                 incoming::admitted(self.listener, self.max_connections),
                 stopping,
-            )
-            .await
-            .context("gRPC server failed")
+            );
+        tokio::pin!(served);
+        let outcome = tokio::select! {
+            outcome = &mut served => outcome,
+            Ok(deadline) = stop => match tokio::time::timeout_at(deadline, &mut served).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::warn!("gRPC calls still running at the shutdown deadline were dropped");
+                    Ok(())
+                }
+            },
+        };
+        readiness.abort();
+        outcome.context("gRPC server failed")
+    }
+}
+
+/// The health reporting: known before the first call is accepted, then kept in step with
+/// `/readyz` until the process drains (then NOT_SERVING for good). Returns the follower.
+async fn follow_readiness(
+    sigil: Sigil,
+    reporter: HealthReporter,
+    shutdown: Shutdown,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut last = readiness(&sigil).await;
+    report(&reporter, last).await;
+    async move {
+        let mut interval = tokio::time::interval(READINESS_POLL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = shutdown.draining() => {
+                    report(&reporter, ServingStatus::NotServing).await;
+                    return;
+                }
+            }
+            let status = readiness(&sigil).await;
+            if status != last {
+                report(&reporter, status).await;
+                last = status;
+            }
+        }
     }
 }
 

@@ -7,9 +7,9 @@
 //! kernel's accept queue instead of costing memory) and a cap per client address (beyond it,
 //! new ones are closed at once; trusted proxies are exempt, IPv6 counts by network).
 //!
-//! HTTP/1.1 and HTTP/2 (prior knowledge) are served by hyper-util's auto builder. Shutdown
-//! stops accepting, closes every connection gracefully (in-flight requests finish) and gives
-//! up on connections still open after `SHUTDOWN_GRACE`.
+//! HTTP/1.1 and HTTP/2 (prior knowledge) are served by hyper-util's auto builder. When the
+//! process stops (`shutdown`), the loop stops accepting, closes every connection gracefully
+//! (in-flight requests finish) and gives up on connections still open at the deadline.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,37 +23,41 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use crate::listen::ConnectionLimits;
+use crate::shutdown::Shutdown;
 
-/// Longest wait for open connections at shutdown (and for one closing at its maximum age).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Longest wait for a connection closing at its maximum age.
+const MAX_AGE_GRACE: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves `router` on `listener` until `shutdown` completes. Connections from `exempt`
-/// peers (trusted proxies, which carry many clients) are not capped per address.
+/// Serves `router` on `listener` until `shutdown` stops the process, then lets open
+/// connections finish until its deadline. Connections from `exempt` peers (trusted proxies,
+/// which carry many clients) are not capped per address.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     exempt: Vec<IpNet>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: Shutdown,
 ) {
     let builder = connection_builder(&limits);
     let max_connections = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max_connections));
     let per_ip = PerIp::new(limits, exempt);
-    let (stop, stopping) = watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
+    let (stop, stopping) = watch::channel(None);
+    let stopped = shutdown.stopping();
+    tokio::pin!(stopped);
+    let deadline = loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => break,
+            deadline = &mut stopped => break deadline,
             accepted = accept(&listener, &slots) => accepted,
         };
         let Some((stream, peer, slot)) = accepted else {
@@ -68,33 +72,54 @@ pub async fn serve(
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let mut stopping = stopping.clone();
-        tokio::spawn(async move {
-            let _held = (slot, counted);
-            tokio::pin!(connection);
-            tokio::select! {
-                served = connection.as_mut() => {
-                    if let Err(error) = served {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                    return;
-                }
-                () = activity.idle_for(limits.idle_timeout) => {
-                    tracing::debug!("idle connection closed");
-                    return;
-                }
-                () = tokio::time::sleep(limits.max_age) => {
-                    tracing::debug!("connection reached its maximum age");
-                }
-                _ = stopping.wait_for(|stop| *stop) => {}
-            }
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
-        });
-    }
+        let held = (slot, counted);
+        tokio::spawn(drive(connection, activity, limits, stopping.clone(), held));
+    };
     drop(listener);
-    let _ = stop.send(true);
-    wait_for_connections(&slots, max_connections).await;
+    let _ = stop.send(Some(deadline));
+    wait_for_connections(&slots, max_connections, deadline).await;
+}
+
+/// Serves one connection until it ends, stays idle too long, reaches its maximum age or the
+/// server stops; `_held` (its slot and per-address count) is given back when it ends.
+async fn drive<C>(
+    connection: C,
+    activity: Activity,
+    limits: ConnectionLimits,
+    mut stopping: watch::Receiver<Option<Instant>>,
+    _held: (OwnedSemaphorePermit, Option<Counted>),
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    tokio::pin!(connection);
+    let deadline = tokio::select! {
+        served = connection.as_mut() => {
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            return;
+        }
+        () = activity.idle_for(limits.idle_timeout) => {
+            tracing::debug!("idle connection closed");
+            return;
+        }
+        () = tokio::time::sleep(limits.max_age) => {
+            tracing::debug!("connection reached its maximum age");
+            Instant::now() + MAX_AGE_GRACE
+        }
+        deadline = stop_deadline(&mut stopping) => deadline,
+    };
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout_at(deadline, connection).await;
+}
+
+/// The deadline of the stop, once there is one (at once when the server is gone).
+async fn stop_deadline(stopping: &mut watch::Receiver<Option<Instant>>) -> Instant {
+    match stopping.wait_for(Option::is_some).await {
+        Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+        Err(_) => Instant::now(),
+    }
 }
 
 /// HTTP/1.1 and HTTP/2 with the header-read timeout.
@@ -132,9 +157,9 @@ fn request_service(
 }
 
 /// Every connection holds a slot until it ends: all slots back means all connections done.
-async fn wait_for_connections(slots: &Semaphore, max_connections: usize) {
+async fn wait_for_connections(slots: &Semaphore, max_connections: usize, deadline: Instant) {
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+    if tokio::time::timeout_at(deadline, slots.acquire_many(all))
         .await
         .is_err()
     {
@@ -146,7 +171,7 @@ async fn wait_for_connections(slots: &Semaphore, max_connections: usize) {
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
-) -> Option<(TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
     // OK because the semaphore is never closed.
     let slot = slots.clone().acquire_owned().await.expect("open semaphore");
     match listener.accept().await {

@@ -12,6 +12,7 @@ use super::metadata;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::Sigil;
+use crate::shutdown::Shutdown;
 
 /// Shared state. axum clones it for every request, so it is one `Arc`: a single atomic
 /// increment instead of one per handle inside.
@@ -25,6 +26,7 @@ pub struct Shared {
     pub(super) documents: Documents,
     pub(super) clock: Clock,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
+    pub(super) shutdown: Shutdown,
     pub(super) metrics: Metrics,
     /// The hosted pages' cookies (`Secure` and `__Host-` names when the issuer is `https`)
     /// and their CSRF key.
@@ -58,6 +60,8 @@ pub struct HttpSettings {
     pub clock: Clock,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The process's stop: `/readyz` answers 503 once it drains.
+    pub shutdown: Shutdown,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             },
             clock: settings.clock.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            shutdown: settings.shutdown.clone(),
             metrics,
             cookies: Cookies::new(csrf_key, settings.issuer.starts_with("https://")),
         })))

@@ -45,6 +45,7 @@ mod rotation;
 mod security;
 mod sessions;
 mod shared_limits;
+mod shutdown;
 mod storage;
 mod token;
 mod verifier;

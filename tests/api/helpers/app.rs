@@ -41,6 +41,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
         management_listen: None,
+        shutdown: sigil::shutdown::ShutdownSettings::default(),
         issuer: ISSUER.to_owned(),
         default_audience: AUDIENCE.to_owned(),
         client_cache_ttl: Duration::from_secs(30),

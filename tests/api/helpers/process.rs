@@ -13,6 +13,8 @@ pub struct SigilProcess {
     pub address: String,
     /// The gRPC listener's address, unless it is off.
     pub grpc_address: Option<String>,
+    /// The management listener's address, when one was asked for.
+    pub management_address: Option<String>,
     logs: Arc<std::sync::Mutex<Vec<String>>>,
     stdout: Arc<std::sync::Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
@@ -71,19 +73,24 @@ impl SigilProcess {
                     && log["message"] == "listening"
                 {
                     let address = log["address"].as_str().unwrap_or_default().to_owned();
-                    let grpc = log["grpc_address"].as_str().filter(|a| *a != "off");
-                    let _ = found.send((address, grpc.map(str::to_owned)));
+                    let other = |key: &str| {
+                        let address = log[key].as_str().filter(|a| *a != "off");
+                        address.map(str::to_owned)
+                    };
+                    let _ =
+                        found.send((address, other("grpc_address"), other("management_address")));
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let (address, grpc_address) = address
+        let (address, grpc_address, management_address) = address
             .recv_timeout(Duration::from_secs(30))
             .expect("sigil logs its address");
         Self {
             child,
             address,
             grpc_address,
+            management_address,
             logs,
             stdout,
             drain: Some(drain),
@@ -110,14 +117,24 @@ impl SigilProcess {
     }
 
     /// Sends SIGTERM, waits for the exit, and returns the status and every log line.
-    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let logs = self.logs.clone();
+    pub async fn terminate(self) -> (std::process::ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        self.exited().await
+    }
+
+    /// Sends the signal named `name` (`TERM`, `INT`, ...).
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .unwrap();
         assert!(killed.success());
+    }
+
+    /// Waits for the exit; returns the status and every log line.
+    pub async fn exited(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let logs = self.logs.clone();
         let status = tokio::task::spawn_blocking(move || {
             let status = self.child.wait().unwrap();
             if let Some(drain) = self.drain.take() {
