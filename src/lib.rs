@@ -5,8 +5,8 @@
 //! - `cli`: the command line; `cli/settings.rs` turns flags into `config::Config` (config
 //!   imports neither cli nor any transport). `app`: binds the transports to a built core and
 //!   serves until a stop signal, then stops in the phases of `shutdown`. `clock`, `hooks`,
-//!   `telemetry`, `listen`: the
-//!   time source, test seams, logging, and the connection limits every listener shares.
+//!   `telemetry`, `listen`: the time source, test seams, logs and OpenTelemetry traces (the
+//!   only user of the opentelemetry crates), and the connection limits every listener shares.
 //! - `core`: `Core::build(config)` assembles store, key ring, application layer and workers;
 //!   `Core::stop` ends them. `core::open` opens what a single command needs.
 //! - `http`: axum router (`routes` says which handler answers which path, `router` stacks the

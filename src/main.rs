@@ -5,17 +5,24 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use sigil::app::Application;
 use sigil::cli::{
-    Cli, Command, run_audit_command, run_client_command, run_keys_command, run_user_command,
+    Cli, Command, LogFormat, run_audit_command, run_client_command, run_keys_command,
+    run_user_command,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    sigil::telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error.into()),
     };
-    match runtime.block_on(run(cli.command)) {
+    let json = cli.log_format == LogFormat::Json;
+    let outcome = runtime.block_on(async {
+        let tracing = sigil::telemetry::init(json, cli.otlp_endpoint.as_deref())?;
+        let outcome = run(cli.command).await;
+        tracing.shutdown();
+        outcome
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }

@@ -1,30 +1,151 @@
-//! Logging with `tracing`: human-readable or JSON lines on standard error.
+//! Logging and tracing with `tracing`: human-readable or JSON lines on standard error, and,
+//! when an OTLP endpoint is configured, OpenTelemetry traces exported over OTLP/gRPC.
 //!
-//! The filter comes from `RUST_LOG` (default `info`). Spans are created with `skip_all`
-//! throughout the crate, so no secret reaches a log line through them.
+//! The log filter comes from `RUST_LOG` (default `info`). Traces get sigil's own spans down to
+//! `debug` (an HTTP request, a gRPC call, and within them database calls, password hashing
+//! and signing), through a filter of their own: with no endpoint there is no exporter, no
+//! trace layer, and the `debug` spans are never even created. Spans are created with
+//! `skip_all` throughout the crate, so no secret reaches a log line or a span through them.
+//! A W3C `traceparent` a caller sends becomes the parent of its request's span
+//! (`adopt_parent`), and events written while a traced request runs carry it on
+//! (`traceparent`).
+//!
+//! Imports nothing from the crate.
 
 use std::io::IsTerminal as _;
 
-use tracing_subscriber::EnvFilter;
+use anyhow::Context as _;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::cli::LogFormat;
+/// The service name traces carry unless `OTEL_SERVICE_NAME` says otherwise.
+const SERVICE_NAME: &str = "sigil";
 
-/// Installs the global subscriber. Later calls do nothing (tests call it many times).
-pub fn init(format: LogFormat) {
+/// The running trace export, if any; `shutdown` sends what is still buffered.
+#[must_use = "dropping it loses the spans still buffered; call shutdown"]
+pub struct Tracing(Option<SdkTracerProvider>);
+
+impl Tracing {
+    /// Exports the spans still buffered and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.0
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("sigil: traces not all exported: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber: log lines (`json` or text), and traces to
+/// `otlp_endpoint` (e.g. `http://collector:4317`) when given. Must run inside the Tokio
+/// runtime when an endpoint is given (the exporter's gRPC channel lives there). Later calls
+/// install nothing (tests call it many times).
+pub fn init(json: bool, otlp_endpoint: Option<&str>) -> anyhow::Result<Tracing> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _already_set = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let logs = match json {
+        true => logs.json().flatten_event(true).with_filter(filter).boxed(),
+        false => logs.with_filter(filter).boxed(),
     };
+    let Some(endpoint) = otlp_endpoint else {
+        let _already_set = tracing_subscriber::registry().with(logs).try_init();
+        return Ok(Tracing(None));
+    };
+    let provider = tracer_provider(endpoint)?;
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(SERVICE_NAME))
+        .with_filter(Targets::new().with_target("sigil", Level::DEBUG));
+    let _already_set = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init();
+    Ok(Tracing(Some(provider)))
+}
+
+/// A batch exporter to `endpoint` over OTLP/gRPC. The other `OTEL_*` variables (headers,
+/// timeout, batch sizes and delay, service name and resource attributes) are read by the SDK.
+fn tracer_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .with_context(|| format!("--otlp-endpoint {endpoint}"))?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(SERVICE_NAME);
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}
+
+/// Makes the W3C trace context a caller sent (`get` reads a header or metadata entry by
+/// name) the parent of `span`. Nothing happens when the span is not traced.
+pub fn adopt_parent(span: &tracing::Span, get: impl Fn(&str) -> Option<String>) {
+    if span.is_disabled() {
+        return;
+    }
+    let carrier = Carrier {
+        traceparent: get("traceparent"),
+        tracestate: get("tracestate"),
+    };
+    let context = TraceContextPropagator::new().extract(&carrier);
+    if context.span().span_context().is_remote() {
+        let _ = span.set_parent(context);
+    }
+}
+
+/// The W3C `traceparent` of the span running now, when it is traced (for the CloudEvents
+/// distributed-tracing extension); `None` when tracing is off.
+pub fn traceparent() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span = span.span_context();
+    span.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span.trace_id(),
+            span.span_id(),
+            span.trace_flags().to_u8()
+        )
+    })
+}
+
+/// The two W3C trace-context headers a caller sent, as the propagator reads them.
+struct Carrier {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl Extractor for Carrier {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent.as_deref(),
+            "tracestate" => self.tracestate.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so test output stays quiet by default.
 pub fn init_for_tests() {
     if std::env::var_os("TEST_LOG").is_some() {
-        init(LogFormat::Text);
+        let _no_export = init(false, None);
     }
 }

@@ -25,6 +25,12 @@ pub struct Cli {
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// OpenTelemetry: export traces over OTLP/gRPC to this collector (e.g.
+    /// http://otel-collector:4317). Unset: no traces, no exporter. The SDK's other `OTEL_*`
+    /// variables (service name, headers, timeout, batching) apply.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

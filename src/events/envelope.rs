@@ -29,6 +29,10 @@ struct Envelope<'a> {
     subject: &'a str,
     time: String,
     datacontenttype: &'static str,
+    /// The CloudEvents distributed-tracing extension: the trace of the request that caused
+    /// the event, when it was traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
     data: &'a RawValue,
 }
 
@@ -47,6 +51,7 @@ impl Message {
                 .occurred_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),
             datacontenttype: "application/json",
+            traceparent: event.traceparent.as_deref(),
             data: &data,
         };
         let payload = Bytes::from(serde_json::to_vec(&envelope)?);
@@ -96,6 +101,7 @@ mod tests {
             verb: "created".into(),
             data: r#"{"user_id":"42","email":"ann@example.com"}"#.into(),
             occurred_at: Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap(),
+            traceparent: None,
         }
     }
 
@@ -114,6 +120,23 @@ mod tests {
         assert_eq!(json["time"], "2026-11-29T12:00:00.000000Z");
         assert_eq!(json["datacontenttype"], "application/json");
         assert_eq!(json["data"]["email"], "ann@example.com");
+    }
+
+    #[test]
+    fn a_traced_event_carries_its_traceparent_and_an_untraced_one_none() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = OutboxEvent {
+            traceparent: Some(traceparent.into()),
+            ..event("42")
+        };
+
+        let message = Message::new(&traced, "auth", "https://x").unwrap();
+        let untraced = Message::new(&event("42"), "auth", "https://x").unwrap();
+
+        let json: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(json["traceparent"], traceparent);
+        let json: serde_json::Value = serde_json::from_slice(&untraced.payload).unwrap();
+        assert!(json.get("traceparent").is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tonic::transport::Server;
 use tonic::{Code, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower_http::trace::TraceLayer;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
@@ -177,6 +178,7 @@ impl GrpcServer {
             let _ = deadline.send(shutdown.stopping().await);
         };
         let served = Server::builder()
+            .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
             .timeout(self.request_timeout)
             .http2_max_header_list_size(MAX_METADATA_BYTES)
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -205,6 +207,24 @@ impl GrpcServer {
         readiness.abort();
         outcome.context("gRPC server failed")
     }
+}
+
+/// The span of one call: traced, an OpenTelemetry server span named by the method, child of
+/// the caller's `traceparent` metadata. Nothing from the message or other metadata.
+fn call_span<B>(request: &hyper::Request<B>) -> tracing::Span {
+    let method = request.uri().path().trim_start_matches('/');
+    let span = tracing::debug_span!(
+        "call",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = method,
+    );
+    crate::telemetry::adopt_parent(&span, |name| {
+        let value = request.headers().get(name)?;
+        value.to_str().ok().map(str::to_owned)
+    });
+    span
 }
 
 /// The health reporting: known before the first call is accepted, then kept in step with

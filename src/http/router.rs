@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::StatusCode;
 use axum::middleware;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -58,7 +58,7 @@ pub fn router(state: AppState, request_timeout: Duration, operations: Operations
         // put a secret there by mistake) or bodies.
         TraceLayer::new_for_http()
             .make_span_with(request_span)
-            .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+            .on_response(record_status),
     );
     documents
         .merge(endpoints)
@@ -96,7 +96,41 @@ fn guarded(routes: Router<AppState>, request_timeout: Duration) -> Router<AppSta
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-/// The span of one request: method and path, nothing the client wrote elsewhere.
+/// The span of one request: method and path, nothing the client wrote elsewhere; traced,
+/// it is an OpenTelemetry server span named by its route, child of the caller's
+/// `traceparent`.
 fn request_span(request: &axum::extract::Request) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    let method = request.method();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(request.uri().path(), MatchedPath::as_str);
+    let span = tracing::debug_span!(
+        "request",
+        method = %method,
+        path = %request.uri().path(),
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::adopt_parent(&span, |name| {
+        let value = request.headers().get(name)?;
+        value.to_str().ok().map(str::to_owned)
+    });
+    span
+}
+
+/// Puts the answer's status on the request's span (and logs it at `debug`).
+fn record_status(response: &axum::response::Response, latency: Duration, span: &tracing::Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    DefaultOnResponse::new()
+        .level(Level::DEBUG)
+        .on_response(response, latency, span);
 }

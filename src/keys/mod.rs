@@ -279,11 +279,13 @@ impl KeyRing {
     }
 
     /// Signs `payload` as a compact JWS with the current key; header `{alg, kid, typ}`.
+    #[tracing::instrument(level = "debug", name = "sign", skip_all, fields(typ = typ))]
     pub fn sign(&self, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
         sign_with(&self.ring.load().current, typ, payload)
     }
 
     /// Signs an ID token: with the current RS256 key, whatever the access-token algorithm.
+    #[tracing::instrument(level = "debug", name = "sign", skip_all, fields(typ = typ))]
     pub fn sign_id_token(&self, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
         sign_with(&self.ring.load().id_token, typ, payload)
     }

@@ -22,6 +22,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
+use tracing::Instrument as _;
 
 use crate::domain::Password;
 
@@ -171,17 +172,21 @@ impl PasswordHasher {
         }
     }
 
-    /// Runs `work` on a hashing thread once one is free, in the caller's span.
+    /// Runs `work` on a hashing thread once one is free, in a span of its own (`argon2`,
+    /// child of the caller's, from the wait for a thread to the answer).
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        let span = match tracing::debug_span!("argon2") {
+            span if span.is_disabled() => tracing::Span::current(),
+            span => span,
+        };
         let queued = Queued::enter(&self.waiting);
-        let permit = self.permits.acquire().await;
+        let permit = self.permits.acquire().instrument(span.clone()).await;
         drop(queued);
         let _permit = permit?;
         let (done, result) = oneshot::channel();
-        let span = tracing::Span::current();
         let computed = self.computed.clone();
         let job: Job = Box::new(move || {
             let _ = done.send(span.in_scope(work));

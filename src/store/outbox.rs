@@ -31,10 +31,13 @@ pub struct NewEvent {
     pub data: serde_json::Value,
     /// When it happened.
     pub at: DateTime<Utc>,
+    /// The W3C trace context of the traced request that caused it, if any.
+    pub traceparent: Option<String>,
 }
 
 impl NewEvent {
-    /// `entity` `entity_id` `verb` at `at`, carrying `data`.
+    /// `entity` `entity_id` `verb` at `at`, carrying `data` and the trace context of the
+    /// span running now (when it is traced).
     pub fn new(
         entity: &'static str,
         entity_id: impl Into<String>,
@@ -48,6 +51,7 @@ impl NewEvent {
             verb,
             data,
             at,
+            traceparent: crate::telemetry::traceparent(),
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct OutboxEvent {
     pub data: String,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
+    /// See `NewEvent::traceparent`.
+    pub traceparent: Option<String>,
 }
 
 /// Pending rows claimed for publishing; `sent` marks those the broker acknowledged.
@@ -123,8 +129,8 @@ impl Claim {
 }
 
 pub(super) const INSERT: &str = "INSERT INTO outbox_events \
-                                 (id, entity, entity_id, verb, data, occurred_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6)";
+                                 (id, entity, entity_id, verb, data, occurred_at, traceparent) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Inserts the `NewEvent` `$event` with a fresh id through `$conn` (a connection in the
 /// transaction of the change it reports).
@@ -138,6 +144,7 @@ macro_rules! insert_event {
             .bind(event.verb)
             .bind(event.data.to_string())
             .bind(event.at)
+            .bind(event.traceparent.as_deref())
             .execute($conn)
             .await
             .map(|_| ())
@@ -155,7 +162,7 @@ pub struct RotationEvents {
     /// `session.invalidated` (reason `reuse_detected`).
     pub reused: NewEvent,
 }
-const PENDING: &str = "SELECT seq, id, entity, entity_id, verb, data, occurred_at \
+const PENDING: &str = "SELECT seq, id, entity, entity_id, verb, data, occurred_at, traceparent \
                        FROM outbox_events WHERE sent_at IS NULL ORDER BY seq LIMIT $1";
 
 impl Tx {

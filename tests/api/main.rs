@@ -48,4 +48,5 @@ mod shared_limits;
 mod shutdown;
 mod storage;
 mod token;
+mod tracing;
 mod verifier;
