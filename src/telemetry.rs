@@ -63,8 +63,15 @@ pub fn init(json: bool, otlp_endpoint: Option<&str>) -> anyhow::Result<Tracing> 
         return Ok(Tracing(None));
     };
     let provider = tracer_provider(endpoint)?;
+    // Spans carry what they were given, not where in the source they began, which thread ran
+    // them or their busy/idle times: each of those costs on every span (the benchmark's
+    // client_credentials pays for three spans per token).
     let traces = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(SERVICE_NAME))
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
         .with_filter(Targets::new().with_target("sigil", Level::DEBUG));
     let _already_set = tracing_subscriber::registry()
         .with(logs)
