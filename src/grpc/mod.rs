@@ -178,7 +178,16 @@ impl GrpcServer {
             let _ = deadline.send(shutdown.stopping().await);
         };
         let served = Server::builder()
-            .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
+            // The span only: each call is counted and logged by `observe` (a refused call is
+            // an answer, not a failure to log as an error).
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(call_span)
+                    .on_request(())
+                    .on_response(())
+                    .on_eos(())
+                    .on_failure(()),
+            )
             .timeout(self.request_timeout)
             .http2_max_header_list_size(MAX_METADATA_BYTES)
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
