@@ -50,34 +50,58 @@ impl Tracing {
 /// runtime when an endpoint is given (the exporter's gRPC channel lives there). Later calls
 /// install nothing (tests call it many times).
 pub fn init(json: bool, otlp_endpoint: Option<&str>) -> anyhow::Result<Tracing> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let logs = match json {
-        true => logs.json().flatten_event(true).with_filter(filter).boxed(),
-        false => logs.with_filter(filter).boxed(),
+        true => logs.json().flatten_event(true).boxed(),
+        false => logs.boxed(),
     };
     let Some(endpoint) = otlp_endpoint else {
-        let _already_set = tracing_subscriber::registry().with(logs).try_init();
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let _already_set = tracing_subscriber::registry()
+            .with(logs.with_filter(filter))
+            .try_init();
         return Ok(Tracing(None));
     };
     let provider = tracer_provider(endpoint)?;
     // Spans carry what they were given, not where in the source they began, which thread ran
     // them or their busy/idle times: each of those costs on every span (the benchmark's
-    // client_credentials pays for three spans per token).
+    // client_credentials pays for five spans per token).
     let traces = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(SERVICE_NAME))
         .with_location(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .with_target(false)
-        .with_filter(Targets::new().with_target("sigil", Level::DEBUG));
+        .with_target(false);
+    // One global filter, not one per layer: what `RUST_LOG` asks to log, and sigil's own spans
+    // down to `debug` for the traces (spans are not log lines). Per-layer filters lost log
+    // events here: sqlx checks `enabled!` without emitting on the runtime's threads (on
+    // PostgreSQL), which leaves tracing-subscriber's per-layer filter state stale for the
+    // next event on that thread.
+    let wanted = log_targets();
+    let traced = Targets::new().with_target("sigil", Level::DEBUG);
+    let filter = tracing_subscriber::filter::filter_fn(move |metadata| {
+        let (target, level) = (metadata.target(), metadata.level());
+        wanted.would_enable(target, level)
+            || (metadata.is_span() && traced.would_enable(target, level))
+    });
     let _already_set = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
+        .with(filter)
         .try_init();
     Ok(Tracing(Some(provider)))
+}
+
+/// What `RUST_LOG` asks to log while tracing is on (default `info`), as `target=level`
+/// directives (the `EnvFilter` syntax without span and field filters).
+fn log_targets() -> Targets {
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
+    match directives.parse::<Targets>() {
+        Ok(targets) if !directives.trim().is_empty() => targets,
+        _ => Targets::new().with_default(Level::INFO),
+    }
 }
 
 /// A batch exporter to `endpoint` over OTLP/gRPC. The other `OTEL_*` variables (headers,

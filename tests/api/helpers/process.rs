@@ -83,9 +83,13 @@ impl SigilProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        let (address, grpc_address, management_address) = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("sigil logs its address");
+        let Ok((address, grpc_address, management_address)) =
+            address.recv_timeout(Duration::from_secs(30))
+        else {
+            let _ = child.kill();
+            let logs = logs.lock().unwrap().join("\n");
+            panic!("sigil did not log its address within 30 s; its log:\n{logs}");
+        };
         Self {
             child,
             address,
