@@ -122,15 +122,19 @@ fn tracer_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
         .build())
 }
 
-/// Makes the W3C trace context a caller sent (`get` reads a header or metadata entry by
-/// name) the parent of `span`. Nothing happens when the span is not traced.
-pub fn adopt_parent(span: &tracing::Span, get: impl Fn(&str) -> Option<String>) {
+/// Makes the W3C trace context a caller sent (HTTP headers, or gRPC metadata, which travels
+/// as HTTP/2 headers) the parent of `span`. Nothing happens when the span is not traced.
+pub fn adopt_parent(span: &tracing::Span, headers: &hyper::HeaderMap) {
     if span.is_disabled() {
         return;
     }
+    let header = |name: &str| {
+        let value = headers.get(name)?;
+        value.to_str().ok().map(str::to_owned)
+    };
     let carrier = Carrier {
-        traceparent: get("traceparent"),
-        tracestate: get("tracestate"),
+        traceparent: header("traceparent"),
+        tracestate: header("tracestate"),
     };
     let context = TraceContextPropagator::new().extract(&carrier);
     if context.span().span_context().is_remote() {

@@ -229,10 +229,7 @@ fn call_span<B>(request: &hyper::Request<B>) -> tracing::Span {
         rpc.system = "grpc",
         rpc.method = method,
     );
-    crate::telemetry::adopt_parent(&span, |name| {
-        let value = request.headers().get(name)?;
-        value.to_str().ok().map(str::to_owned)
-    });
+    crate::telemetry::adopt_parent(&span, request.headers());
     span
 }
 

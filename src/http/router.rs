@@ -116,10 +116,7 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    crate::telemetry::adopt_parent(&span, |name| {
-        let value = request.headers().get(name)?;
-        value.to_str().ok().map(str::to_owned)
-    });
+    crate::telemetry::adopt_parent(&span, request.headers());
     span
 }
 

@@ -26,7 +26,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
@@ -52,7 +52,6 @@ pub async fn serve(
     let max_connections = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max_connections));
     let per_ip = PerIp::new(limits, exempt);
-    let (stop, stopping) = watch::channel(None);
     let stopped = shutdown.stopping();
     tokio::pin!(stopped);
     let deadline = loop {
@@ -73,10 +72,9 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let held = (slot, counted);
-        tokio::spawn(drive(connection, activity, limits, stopping.clone(), held));
+        tokio::spawn(drive(connection, activity, limits, shutdown.clone(), held));
     };
     drop(listener);
-    let _ = stop.send(Some(deadline));
     wait_for_connections(&slots, max_connections, deadline).await;
 }
 
@@ -86,7 +84,7 @@ async fn drive<C>(
     connection: C,
     activity: Activity,
     limits: ConnectionLimits,
-    mut stopping: watch::Receiver<Option<Instant>>,
+    shutdown: Shutdown,
     _held: (OwnedSemaphorePermit, Option<Counted>),
 ) where
     C: GracefulConnection,
@@ -108,18 +106,10 @@ async fn drive<C>(
             tracing::debug!("connection reached its maximum age");
             Instant::now() + MAX_AGE_GRACE
         }
-        deadline = stop_deadline(&mut stopping) => deadline,
+        deadline = shutdown.stopping() => deadline,
     };
     connection.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout_at(deadline, connection).await;
-}
-
-/// The deadline of the stop, once there is one (at once when the server is gone).
-async fn stop_deadline(stopping: &mut watch::Receiver<Option<Instant>>) -> Instant {
-    match stopping.wait_for(Option::is_some).await {
-        Ok(deadline) => deadline.unwrap_or_else(Instant::now),
-        Err(_) => Instant::now(),
-    }
 }
 
 /// HTTP/1.1 and HTTP/2 with the header-read timeout.
