@@ -123,6 +123,12 @@ async fn sigterm_under_load_loses_no_request_and_no_event_and_exits_0_within_the
         "20s",
         "--client-rate-limit",
         "0",
+        // The pre-opened connections wait idle while the rest are opened (seconds on a loaded
+        // machine): they must not reach the keep-alive limit before the load starts.
+        "--header-read-timeout",
+        "120s",
+        "--idle-timeout",
+        "180s",
         "--login-failures-per-user",
         "1000000",
         "--login-failures-per-ip",
