@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
-use crate::domain::SigningAlgorithm;
+use crate::domain::{EventSink, SigningAlgorithm};
 use crate::hooks::Hooks;
 use crate::keys::{KeySettings, RotationPolicy};
 use crate::listen::ConnectionLimits;
@@ -100,8 +100,8 @@ impl PasswordConfig {
 pub struct KeyConfig {
     /// `sqlite://…` or `postgres://…`. Default `sqlite://sigil.db`.
     pub database_url: String,
-    /// NATS URL: set when events are configured (key transitions then write theirs).
-    pub nats_url: Option<String>,
+    /// The event sinks configured (key transitions then write their events for them).
+    pub event_sinks: Vec<EventSink>,
     /// Directory of the generated key-encryption key file. Default `keys`.
     pub keys_dir: PathBuf,
     /// Key-encryption key from the environment; when `None` the file in `keys_dir` is used.
@@ -143,19 +143,55 @@ impl KeyConfig {
     }
 }
 
-/// Events: the broker, the subject prefix and what is published.
+/// Events: the brokers, the subject prefix and what is published.
 #[derive(Debug, Clone)]
 pub struct EventConfig {
-    /// NATS server URL(s), comma-separated.
-    pub nats_url: String,
-    /// NATS credentials file, if any.
-    pub nats_creds: Option<PathBuf>,
+    /// NATS JetStream, if configured.
+    pub nats: Option<NatsConfig>,
+    /// Apache Kafka, if configured.
+    pub kafka: Option<KafkaConfig>,
     /// First token of event types and subjects. Default `auth`.
     pub subject_prefix: String,
     /// How long sent rows stay in the outbox. Default 7 days.
     pub retention: Duration,
     /// Whether client_credentials tokens write `token.issued`. Default false.
     pub client_credentials: bool,
+}
+
+impl EventConfig {
+    /// The configured sinks, in `EventSink::ALL` order.
+    pub fn sinks(&self) -> Vec<EventSink> {
+        let mut sinks = Vec::new();
+        if self.nats.is_some() {
+            sinks.push(EventSink::Nats);
+        }
+        if self.kafka.is_some() {
+            sinks.push(EventSink::Kafka);
+        }
+        sinks
+    }
+}
+
+/// The NATS JetStream sink.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated.
+    pub url: String,
+    /// Credentials file, if any.
+    pub creds: Option<PathBuf>,
+}
+
+/// The Apache Kafka sink.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// First part of every topic name (`<prefix>.user`). Default: the events prefix.
+    pub topic_prefix: String,
+    /// Partitions of a topic sigil creates; -1 (the default): the broker's default.
+    pub partitions: i32,
+    /// Replication factor of a topic sigil creates; -1 (the default): the broker's default.
+    pub replication: i32,
 }
 
 /// Mail: the SMTP server and the sender.

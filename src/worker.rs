@@ -3,7 +3,8 @@
 //! a commit that wrote work, the poll interval (work written by other instances, retries
 //! falling due) or the stop. A failed pass is logged by the drain and waited out with its
 //! backoff, deaf to wake-ups meanwhile. Stopping finishes the pass in flight; a flushing
-//! stop then passes again until nothing is left or its deadline comes.
+//! stop then passes again until nothing is left or its deadline comes (a pass still in
+//! flight at the deadline, one waiting for a broker that is away, is dropped).
 //!
 //! Imports nothing from the crate.
 
@@ -68,7 +69,14 @@ pub fn spawn(mut drain: impl Drain) -> Worker {
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
         while *stopped.borrow() == Run::Going {
-            let wait = match drain.pass().await {
+            let outcome = tokio::select! {
+                outcome = drain.pass() => outcome,
+                () = past_deadline(&mut stopped) => {
+                    tracing::warn!("stopped at the shutdown deadline with a pass in flight");
+                    return;
+                }
+            };
+            let wait = match outcome {
                 Ok(full) => {
                     failures = 0;
                     if full {
@@ -83,6 +91,9 @@ pub fn spawn(mut drain: impl Drain) -> Worker {
                 }
             };
             drain.between(false).await;
+            if *stopped.borrow() != Run::Going {
+                break;
+            }
             tokio::select! {
                 () = drain.woken(), if failures == 0 => {}
                 () = tokio::time::sleep(wait) => {}
@@ -95,6 +106,22 @@ pub fn spawn(mut drain: impl Drain) -> Worker {
         }
     });
     Worker { stop, task }
+}
+
+/// Resolves once a flushing stop's deadline has passed (a pass in flight that outlives it is
+/// dropped: its work stays for the next start); never for a plain stop, which waits for the
+/// pass.
+async fn past_deadline(stopped: &mut watch::Receiver<Run>) {
+    loop {
+        let run = *stopped.borrow_and_update();
+        if let Run::FlushUntil(deadline) = run {
+            tokio::time::sleep_until(deadline).await;
+            return;
+        }
+        if stopped.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Passes until one leaves nothing behind, one fails, or `deadline` comes.
@@ -194,6 +221,56 @@ mod tests {
         until(&passes, 4).await;
 
         worker.stop().await;
+    }
+
+    /// A pass that never ends: a broker that never acknowledges.
+    struct Stuck;
+
+    impl Drain for Stuck {
+        async fn pass(&mut self) -> anyhow::Result<bool> {
+            std::future::pending().await
+        }
+
+        async fn between(&mut self, _full: bool) {}
+
+        async fn woken(&self) {
+            std::future::pending().await
+        }
+
+        fn poll(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+
+        fn failed(&mut self, _error: &anyhow::Error, _failures: u32) -> Duration {
+            Duration::from_secs(3600)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flushing_stop_drops_a_pass_still_in_flight_at_its_deadline() {
+        let worker = spawn(Stuck);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+
+        let started = Instant::now();
+        worker
+            .stop_flushing(started + Duration::from_millis(50))
+            .await;
+
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_the_worker_waits_ends_it_without_waiting_the_poll() {
+        let (drain, passes, _wake) = script(vec![]);
+
+        let worker = spawn(drain);
+        until(&passes, 3).await;
+        let started = Instant::now();
+        worker.stop().await;
+
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[tokio::test]

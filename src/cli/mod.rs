@@ -243,13 +243,46 @@ pub struct DatabaseArgs {
     /// it no events are written.
     #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
+
+    /// Apache Kafka bootstrap brokers, `host:port[,host:port]`: a second event sink beside
+    /// (or instead of) NATS, fed by the same outbox. With it every change writes its event,
+    /// as with `--nats-url`.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
 }
 
 impl DatabaseArgs {
     /// The operator's use cases over this database (connected and migrated).
     pub async fn operator(&self) -> anyhow::Result<crate::oauth::Operator> {
-        crate::core::operator(&self.database_url, self.nats_url.as_deref()).await
+        crate::core::operator(&self.database_url, &self.event_sinks()).await
     }
+
+    /// The NATS URL, when one is set.
+    pub fn nats_url(&self) -> Option<&str> {
+        given(self.nats_url.as_deref())
+    }
+
+    /// The Kafka brokers, when they are set.
+    pub fn kafka_brokers(&self) -> Option<&str> {
+        given(self.kafka_brokers.as_deref())
+    }
+
+    /// The event sinks these flags configure, in `EventSink::ALL` order.
+    pub fn event_sinks(&self) -> Vec<crate::domain::EventSink> {
+        let mut sinks = Vec::new();
+        if self.nats_url().is_some() {
+            sinks.push(crate::domain::EventSink::Nats);
+        }
+        if self.kafka_brokers().is_some() {
+            sinks.push(crate::domain::EventSink::Kafka);
+        }
+        sinks
+    }
+}
+
+/// `value` unless it is missing or blank (an empty environment variable sets nothing).
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|value| !value.is_empty())
 }
 
 /// `sigil client ...`

@@ -305,8 +305,8 @@ pub struct MailArgs {
     pub mail_max_attempts: u32,
 }
 
-/// Events: a transactional outbox relayed to NATS JetStream (the URL is with the database
-/// flags, which every command shares).
+/// Events: a transactional outbox relayed to NATS JetStream and Apache Kafka (the URL and the
+/// brokers are with the database flags, which every command shares).
 #[derive(Debug, Clone, Args)]
 pub struct EventArgs {
     /// NATS credentials file (a `.creds` file with a JWT and an NKey seed).
@@ -326,4 +326,17 @@ pub struct EventArgs {
     /// How long sent events stay in the outbox table before they are deleted (e.g. 7d).
     #[arg(long, env = "SIGIL_OUTBOX_RETENTION", default_value = "7d")]
     pub outbox_retention: String,
+
+    /// First part of every Kafka topic name (`<prefix>.user`) [default: the events prefix].
+    #[arg(long, env = "SIGIL_KAFKA_TOPIC_PREFIX")]
+    pub kafka_topic_prefix: Option<String>,
+
+    /// Partitions of each topic sigil creates when it is missing; -1: the broker's default.
+    #[arg(long, env = "SIGIL_KAFKA_PARTITIONS", default_value_t = -1, allow_negative_numbers = true)]
+    pub kafka_partitions: i32,
+
+    /// Replication factor of each topic sigil creates when it is missing; -1: the broker's
+    /// default.
+    #[arg(long, env = "SIGIL_KAFKA_REPLICATION", default_value_t = -1, allow_negative_numbers = true)]
+    pub kafka_replication: i32,
 }

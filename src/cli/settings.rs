@@ -9,9 +9,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use super::{BootstrapArgs, EventArgs, KeyArgs, LimitArgs, MailArgs, PasswordArgs, ServeArgs};
+use super::{
+    BootstrapArgs, DatabaseArgs, EventArgs, KeyArgs, LimitArgs, MailArgs, PasswordArgs, ServeArgs,
+};
 use crate::clock::Clock;
-use crate::config::{Config, EventConfig, KeyConfig, MailConfig, PasswordConfig};
+use crate::config::{
+    Config, EventConfig, KafkaConfig, KeyConfig, MailConfig, NatsConfig, PasswordConfig,
+};
 use crate::domain::ClientId;
 use crate::hooks::Hooks;
 use crate::listen::ConnectionLimits;
@@ -67,9 +71,7 @@ impl ServeArgs {
             require_verified_email: args.require_verified_email,
             audit_retention: duration("--audit-retention", &args.audit_retention)?,
             maintenance_interval: Duration::from_secs(60),
-            events: args
-                .events
-                .to_config(args.keys.database.nats_url.as_deref())?,
+            events: args.events.to_config(&args.keys.database)?,
             mail,
             passwords: args.passwords.to_config()?,
             keys: args.keys.into_config()?,
@@ -118,8 +120,8 @@ impl KeyArgs {
             .map_err(anyhow::Error::msg)
             .context("--signing-alg")?;
         Ok(KeyConfig {
+            event_sinks: args.database.event_sinks(),
             database_url: args.database.database_url,
-            nats_url: args.database.nats_url,
             keys_dir: args.keys_dir,
             key_encryption_key: args.key_encryption_key.map(SecretString::from),
             signing_algorithm,
@@ -134,33 +136,75 @@ impl KeyArgs {
 }
 
 impl EventArgs {
-    /// The event configuration these flags give; `None` without `--nats-url`.
-    pub fn to_config(&self, nats_url: Option<&str>) -> anyhow::Result<Option<EventConfig>> {
+    /// The event configuration these flags give; `None` without a sink (`--nats-url`,
+    /// `--kafka-brokers`, given in `database`).
+    pub fn to_config(&self, database: &DatabaseArgs) -> anyhow::Result<Option<EventConfig>> {
         let args = self;
-        let Some(nats_url) = nats_url.filter(|url| !url.trim().is_empty()) else {
+        if database.event_sinks().is_empty() {
             return Ok(None);
-        };
-        let nats_url = nats_url.to_owned();
+        }
         let prefix = &args.events_subject_prefix;
-        let token_ok = |token: &str| {
-            !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !prefix.split('.').all(token_ok) {
+        if !dotted_tokens(prefix) {
             anyhow::bail!(
                 "--events-subject-prefix {prefix:?}: expected dot-separated tokens of letters, digits, '-' and '_'"
             );
         }
+        let nats = database.nats_url().map(|url| NatsConfig {
+            url: url.to_owned(),
+            creds: args.nats_creds.clone(),
+        });
+        let kafka = match database.kafka_brokers() {
+            Some(brokers) => Some(args.kafka_config(brokers, prefix)?),
+            None => None,
+        };
         Ok(Some(EventConfig {
-            nats_url,
-            nats_creds: args.nats_creds.clone(),
+            nats,
+            kafka,
             subject_prefix: prefix.clone(),
             retention: duration("--outbox-retention", &args.outbox_retention)?,
             client_credentials: args.events_client_credentials,
         }))
     }
+
+    fn kafka_config(&self, brokers: &str, events_prefix: &str) -> anyhow::Result<KafkaConfig> {
+        let args = self;
+        let topic_prefix = args
+            .kafka_topic_prefix
+            .clone()
+            .unwrap_or_else(|| events_prefix.to_owned());
+        if !dotted_tokens(&topic_prefix) || topic_prefix.len() > 200 {
+            anyhow::bail!(
+                "--kafka-topic-prefix {topic_prefix:?}: expected dot-separated tokens of letters, digits, '-' and '_'"
+            );
+        }
+        for (flag, value) in [
+            ("--kafka-partitions", args.kafka_partitions),
+            ("--kafka-replication", args.kafka_replication),
+        ] {
+            if value == 0 || value < -1 {
+                anyhow::bail!(
+                    "{flag} {value}: expected a positive number, or -1 for the broker's default"
+                );
+            }
+        }
+        Ok(KafkaConfig {
+            brokers: brokers.to_owned(),
+            topic_prefix,
+            partitions: args.kafka_partitions,
+            replication: args.kafka_replication,
+        })
+    }
+}
+
+/// Whether `text` is dot-separated tokens of letters, digits, `-` and `_` (a NATS subject
+/// prefix, a Kafka topic prefix).
+fn dotted_tokens(text: &str) -> bool {
+    text.split('.').all(|token| {
+        !token.is_empty()
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
 }
 
 impl MailArgs {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::events::{Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_relay};
+use crate::config::{Config, EventConfig};
+use crate::events::{KafkaSink, Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_relay};
 use crate::keys::{KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{
@@ -50,7 +50,7 @@ struct Workers {
     key_scheduler: scheduler::Scheduler,
     client_watcher: Option<ClientWatcher>,
     maintenance: Maintenance,
-    relay: Option<Relay>,
+    relays: Vec<Relay>,
     postman: Option<Postman>,
 }
 
@@ -61,12 +61,15 @@ impl Core {
         let options = StoreOptions {
             client_cache_ttl: config.client_cache_ttl,
             hooks: config.hooks.clone(),
-            events: config.events.is_some(),
+            event_sinks: config
+                .events
+                .as_ref()
+                .map_or_else(Vec::new, EventConfig::sinks),
         };
         let store = open_store(&config.keys.database_url, options).await?;
         let keys = Arc::new(load_key_ring(&store, &config.keys, config.clock.now()).await?);
         let metrics = Metrics::new();
-        let relay = event_relay(config, &store, &metrics).await?;
+        let relays = event_relays(config, &store, &metrics).await?;
         let hasher = config.passwords.hasher()?;
         let settings = issuer_settings(config);
         let sigil = Sigil::new(
@@ -94,7 +97,7 @@ impl Core {
             key_scheduler,
             client_watcher,
             maintenance,
-            relay,
+            relays,
             postman,
         };
         Ok(Self {
@@ -119,13 +122,16 @@ impl Core {
             key_scheduler,
             client_watcher,
             maintenance,
-            relay,
+            relays,
             postman,
         } = self.workers;
         key_scheduler.stop().await;
-        if let Some(relay) = relay {
-            relay.stop_flushing(deadline).await;
-        }
+        futures_util::future::join_all(
+            relays
+                .into_iter()
+                .map(|relay| relay.stop_flushing(deadline)),
+        )
+        .await;
         if let Some(postman) = postman {
             postman.stop().await;
         }
@@ -158,35 +164,44 @@ fn issuer_settings(config: &Config) -> IssuerSettings {
     }
 }
 
-/// The outbox relay to NATS, when events are configured.
-async fn event_relay(
+/// One outbox relay per configured sink (none without events). Rows waiting for a sink that
+/// is no longer configured are let go first, so they do not wait for ever.
+async fn event_relays(
     config: &Config,
     store: &Store,
     metrics: &Metrics,
-) -> anyhow::Result<Option<Relay>> {
+) -> anyhow::Result<Vec<Relay>> {
     let Some(events) = &config.events else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let nats = NatsSink::connect(
-        &events.nats_url,
-        events.nats_creds.as_deref(),
-        &events.subject_prefix,
-    )
-    .await?;
+    let released = store
+        .release_unconfigured_sinks(&events.sinks(), config.clock.now())
+        .await?;
+    if released > 0 {
+        tracing::warn!(
+            released,
+            "events waiting for a sink that is no longer configured were let go"
+        );
+    }
+    let mut sinks = Vec::new();
+    if let Some(nats) = &events.nats {
+        let sink = NatsSink::connect(&nats.url, nats.creds.as_deref(), &events.subject_prefix);
+        sinks.push(Sink::Nats(sink.await?));
+    }
+    if let Some(kafka) = &events.kafka {
+        sinks.push(Sink::Kafka(KafkaSink::new(kafka.clone())?));
+    }
     let settings = RelaySettings {
         prefix: events.subject_prefix.clone(),
         source: config.issuer.clone(),
         retention: events.retention,
         poll: RELAY_POLL,
     };
-    let (clock, metrics) = (config.clock.clone(), metrics.clone());
-    Ok(Some(spawn_relay(
-        store.clone(),
-        Sink::Nats(nats),
-        settings,
-        clock,
-        metrics,
-    )))
+    let relays = sinks.into_iter().map(|sink| {
+        let (clock, metrics) = (config.clock.clone(), metrics.clone());
+        spawn_relay(store.clone(), sink, settings.clone(), clock, metrics)
+    });
+    Ok(relays.collect())
 }
 
 /// The mail relay, when SMTP is configured.

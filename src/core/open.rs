@@ -8,31 +8,32 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 
 use crate::config::KeyConfig;
+use crate::domain::EventSink;
 use crate::keys::{KeyEncryptionKey, KeyRing};
 use crate::oauth::{Keys, Operator};
 use crate::store::{Store, StoreOptions};
 
 /// The command line makes one-off lookups: a short client cache is plenty. Its changes write
-/// events when events are configured (`nats_url`); the servers' relays publish them.
-fn command_store_options(nats_url: Option<&str>) -> StoreOptions {
+/// events for the configured sinks; the servers' relays publish them.
+fn command_store_options(event_sinks: &[EventSink]) -> StoreOptions {
     StoreOptions {
         client_cache_ttl: std::time::Duration::from_secs(1),
-        events: nats_url.is_some_and(|url| !url.trim().is_empty()),
+        event_sinks: event_sinks.to_vec(),
         ..StoreOptions::default()
     }
 }
 
 /// The operator's command-line use cases over `database_url` (connected and migrated); its
-/// changes write events when `nats_url` is set.
-pub async fn operator(database_url: &str, nats_url: Option<&str>) -> anyhow::Result<Operator> {
-    let options = command_store_options(nats_url);
+/// changes write events for `event_sinks`.
+pub async fn operator(database_url: &str, event_sinks: &[EventSink]) -> anyhow::Result<Operator> {
+    let options = command_store_options(event_sinks);
     Ok(Operator::new(open_store(database_url, options).await?))
 }
 
 /// The operator's key use cases, the ring loaded with the configured key-encryption key
 /// (performing every transition due at `now`).
 pub async fn operator_keys(config: &KeyConfig, now: DateTime<Utc>) -> anyhow::Result<Keys> {
-    let options = command_store_options(config.nats_url.as_deref());
+    let options = command_store_options(&config.event_sinks);
     let store = open_store(&config.database_url, options).await?;
     let ring = Arc::new(load_key_ring(&store, config, now).await?);
     Ok(Operator::new(store).keys(ring))

@@ -80,11 +80,11 @@ impl NatsSink {
         let mut failed = None;
         for message in messages {
             let publish = PublishMessage::build()
-                .payload(message.payload.clone())
+                .payload(message.structured())
                 .message_id(&message.id);
             match self
                 .jetstream
-                .send_publish(message.subject.clone(), publish)
+                .send_publish(message.nats_subject.clone(), publish)
                 .await
             {
                 Ok(ack) => acks.push(ack),

@@ -1,7 +1,8 @@
-//! The event relay, a drain of the outbox (`worker`): claims pending rows in commit order,
-//! publishes them through the sink, marks those acknowledged as sent, and backs off (capped,
-//! jittered) while the broker is unreachable. Woken by commits that wrote events, and every
-//! `poll` (rows written by other instances); prunes sent rows after the retention.
+//! An event relay, a drain of the outbox (`worker`), one per sink: claims the rows waiting for
+//! its sink in commit order, publishes them, records those acknowledged, and backs off
+//! (capped, jittered) while its broker is unreachable — the other sinks' relays go on. Woken
+//! by commits that wrote events, and every `poll` (rows written by other instances); prunes
+//! sent rows after the retention.
 
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ pub struct RelaySettings {
 /// The running relay; `stop` ends it after the pass in flight.
 pub type Relay = worker::Worker;
 
-/// Starts the relay of `store`'s outbox into `sink`.
+/// Starts the relay of `store`'s outbox into `sink` (one relay per configured sink).
 pub fn spawn_relay(
     store: Store,
     sink: Sink,
@@ -90,7 +91,7 @@ impl Drain for Publisher {
     }
 
     async fn woken(&self) {
-        self.store.events_written().await;
+        self.store.events_written(self.sink.kind()).await;
     }
 
     fn poll(&self) -> Duration {
@@ -98,9 +99,11 @@ impl Drain for Publisher {
     }
 
     fn failed(&mut self, error: &anyhow::Error, failures: u32) -> Duration {
-        self.metrics.event_publish_failed();
+        let sink = self.sink.kind();
+        self.metrics.event_publish_failed(sink);
         tracing::warn!(
             error = format!("{error:#}"),
+            %sink,
             failures,
             "event relay pass failed; events wait in the outbox"
         );
@@ -111,7 +114,8 @@ impl Drain for Publisher {
 impl Publisher {
     /// Publishes one batch; returns how many rows were sent.
     async fn publish(&self) -> anyhow::Result<usize> {
-        let claim = self.store.claim_events(BATCH).await?;
+        let sink = self.sink.kind();
+        let claim = self.store.claim_events(sink, BATCH).await?;
         if claim.events().is_empty() {
             return Ok(0);
         }
@@ -123,7 +127,7 @@ impl Publisher {
         let (acked, error) = self.sink.publish(&messages).await;
         claim.sent(&self.store, acked, self.clock.now()).await?;
         for message in &messages[..acked] {
-            self.metrics.event_published(&message.kind);
+            self.metrics.event_published(sink, &message.kind);
         }
         match error {
             Some(error) => Err(error),
@@ -132,11 +136,12 @@ impl Publisher {
     }
 
     async fn report_backlog(&self) {
-        if let Ok((pending, oldest)) = self.store.outbox_backlog().await {
+        let sink = self.sink.kind();
+        if let Ok((pending, oldest)) = self.store.outbox_backlog(sink).await {
             let age = oldest.map_or(0, |at: DateTime<Utc>| {
                 (self.clock.now() - at).num_seconds().max(0)
             });
-            self.metrics.outbox_backlog(pending, age);
+            self.metrics.outbox_backlog(sink, pending, age);
         }
     }
 

@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::domain::EventSink;
+
 mod limit;
 
 pub use limit::Limit;
@@ -54,7 +56,13 @@ struct LimitLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
+    sink: &'static str,
     r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,9 +105,9 @@ struct Inner {
     hashes_waiting: Gauge,
     hashes_computed: Counter,
     events_published: Family<EventLabels, Counter>,
-    event_publish_failures: Counter,
-    outbox_pending: Gauge,
-    outbox_oldest_seconds: Gauge,
+    event_publish_failures: Family<SinkLabels, Counter>,
+    outbox_pending: Family<SinkLabels, Gauge>,
+    outbox_oldest_seconds: Family<SinkLabels, Gauge>,
     mail_sent: Family<MailLabels, Counter>,
     mail_failures: Counter,
     mail_dead_letters: Family<MailLabels, Counter>,
@@ -182,22 +190,22 @@ impl Inner {
     fn register_events(&self, registry: &mut Registry) {
         registry.register(
             "events_published",
-            "Events acknowledged by the broker, by CloudEvents type",
+            "Events acknowledged by a broker, by sink (nats, kafka) and CloudEvents type",
             self.events_published.clone(),
         );
         registry.register(
             "event_publish_failures",
-            "Relay passes that failed to publish (the rows stay pending)",
+            "Relay passes that failed to publish, by sink (the rows stay pending)",
             self.event_publish_failures.clone(),
         );
         registry.register(
             "outbox_pending",
-            "Events written and not yet acknowledged by the broker",
+            "Events written and not yet acknowledged by the sink's broker",
             self.outbox_pending.clone(),
         );
         registry.register(
             "outbox_oldest_seconds",
-            "Age of the oldest pending event (0 when none waits)",
+            "Age of the oldest event waiting for the sink (0 when none waits)",
             self.outbox_oldest_seconds.clone(),
         );
     }
@@ -251,9 +259,9 @@ impl Metrics {
             hashes_waiting: Gauge::default(),
             hashes_computed: Counter::default(),
             events_published: Family::default(),
-            event_publish_failures: Counter::default(),
-            outbox_pending: Gauge::default(),
-            outbox_oldest_seconds: Gauge::default(),
+            event_publish_failures: Family::default(),
+            outbox_pending: Family::default(),
+            outbox_oldest_seconds: Family::default(),
             mail_sent: Family::default(),
             mail_failures: Counter::default(),
             mail_dead_letters: Family::default(),
@@ -294,25 +302,37 @@ impl Metrics {
         self.0.mail_dead.set(dead);
     }
 
-    /// Counts one event acknowledged by the broker.
-    pub fn event_published(&self, kind: &str) {
+    /// Counts one event acknowledged by `sink`'s broker.
+    pub fn event_published(&self, sink: EventSink, kind: &str) {
         self.0
             .events_published
             .get_or_create(&EventLabels {
+                sink: sink.as_str(),
                 r#type: kind.to_owned(),
             })
             .inc();
     }
 
-    /// Counts one failed relay pass.
-    pub fn event_publish_failed(&self) {
-        self.0.event_publish_failures.inc();
+    /// Counts one failed relay pass of `sink`.
+    pub fn event_publish_failed(&self, sink: EventSink) {
+        let sink = sink.as_str();
+        self.0
+            .event_publish_failures
+            .get_or_create(&SinkLabels { sink })
+            .inc();
     }
 
-    /// Sets the outbox backlog: rows pending and the age of the oldest, in seconds.
-    pub fn outbox_backlog(&self, pending: i64, oldest_seconds: i64) {
-        self.0.outbox_pending.set(pending);
-        self.0.outbox_oldest_seconds.set(oldest_seconds);
+    /// Sets `sink`'s outbox backlog: rows waiting for it and the age of the oldest, in
+    /// seconds.
+    pub fn outbox_backlog(&self, sink: EventSink, pending: i64, oldest_seconds: i64) {
+        let labels = SinkLabels {
+            sink: sink.as_str(),
+        };
+        self.0.outbox_pending.get_or_create(&labels).set(pending);
+        self.0
+            .outbox_oldest_seconds
+            .get_or_create(&labels)
+            .set(oldest_seconds);
     }
 
     /// Counts one answered request; `route` is the matched route template.

@@ -15,6 +15,7 @@ mod keys;
 mod limit_counters;
 mod mail;
 mod outbox;
+mod outbox_claims;
 mod refresh_tokens;
 mod revoked_tokens;
 mod rotations;
@@ -30,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::domain::EventSink;
 use crate::hooks::Hooks;
 
 /// PostgreSQL channel on which a commit that wrote events wakes every instance's relay.
@@ -46,7 +48,8 @@ pub use clients::{Client, NewClient};
 pub use keys::{NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};
-pub use outbox::{Claim, NewEvent, OutboxEvent, RotationEvents};
+pub use outbox::{NewEvent, OutboxEvent, RotationEvents};
+pub use outbox_claims::Claim;
 pub use refresh_tokens::{NewRefreshFamily, RefreshTokenRecord};
 pub use rotations::{Rotation, RotationPlan};
 pub use tx::Tx;
@@ -187,8 +190,9 @@ pub struct StoreOptions {
     pub client_cache_ttl: Duration,
     /// Test seams (unset in production).
     pub hooks: Hooks,
-    /// Whether changes write outbox events (events are configured).
-    pub events: bool,
+    /// The brokers events are relayed to: changes write outbox events, each waiting for
+    /// every one of them (none: no events are written).
+    pub event_sinks: Vec<EventSink>,
 }
 
 /// The pools of the backend in use and what is known of its health.
@@ -228,19 +232,42 @@ pub struct Store {
     outbox: Arc<OutboxState>,
 }
 
-/// Whether changes write events, and the wake-up of the relay.
+/// Which sinks changes write events for, and the wake-ups of the relays.
 #[derive(Default)]
 struct OutboxState {
-    enabled: bool,
-    written: tokio::sync::Notify,
+    /// The configured sinks, in `EventSink::ALL` order (none: events are off).
+    sinks: Vec<EventSink>,
+    /// The statement writing an event's delivery rows: `$1` its seq, then one sink each.
+    pending_insert: String,
+    /// Wakes each sink's relay (by `EventSink as usize`): a transaction that wrote events
+    /// has committed.
+    written: [tokio::sync::Notify; EventSink::ALL.len()],
     /// Wakes the mail relay: a transaction that queued mail has committed.
     mailed: tokio::sync::Notify,
 }
 
 impl OutboxState {
-    /// Wakes the relay: a transaction that wrote events has committed.
+    fn new(mut sinks: Vec<EventSink>) -> Self {
+        sinks.sort_unstable();
+        sinks.dedup();
+        let rows: Vec<String> = (2..sinks.len() + 2)
+            .map(|n| format!("(${n}, $1)"))
+            .collect();
+        Self {
+            pending_insert: format!(
+                "INSERT INTO outbox_pending (sink, seq) VALUES {}",
+                rows.join(", ")
+            ),
+            sinks,
+            ..Self::default()
+        }
+    }
+
+    /// Wakes the relays: a transaction that wrote events has committed.
     fn written(&self) {
-        self.written.notify_one();
+        for relay in &self.written {
+            relay.notify_one();
+        }
     }
 }
 
@@ -266,11 +293,7 @@ impl Store {
             health: Arc::new(health::Health::default()),
             counters,
         };
-        let outbox = Arc::new(OutboxState {
-            enabled: options.events,
-            written: tokio::sync::Notify::new(),
-            mailed: tokio::sync::Notify::new(),
-        });
+        let outbox = Arc::new(OutboxState::new(options.event_sinks));
         Ok(Self {
             rotations: rotations::Rotations::spawn(db.clone(), outbox.clone()),
             prober: Arc::new(health::spawn_prober(db.clone())),

@@ -1,22 +1,14 @@
 //! The `outbox_events` table: events written in the transaction of the change they report
-//! (`Tx::emit`), claimed by the relay in `seq` order, marked sent on the broker's ack, and
-//! pruned after retention.
-//!
-//! On PostgreSQL a claim is a transaction holding a transaction-scoped advisory lock, so one
-//! relay of all the instances publishes at a time and rows leave in commit order; its rows are
-//! also locked (`FOR UPDATE SKIP LOCKED`). On SQLite (one instance, one relay) a claim reads
-//! the pending rows without holding the single writer while they are published.
+//! (`Tx::emit`), each with a delivery row per configured sink (`outbox_pending`), which the
+//! relays claim and finish (`outbox_claims`).
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::tx::on_tx;
-use super::{Error, Pools, Store, Tx, on_pool, on_writer};
-
 use super::OUTBOX_NOTIFY as NOTIFY;
-
-/// `pg_advisory_xact_lock` key of the relay: one claim at a time across instances.
-const RELAY_LOCK: i64 = 0x5_1615_0001;
+use super::tx::on_tx;
+use super::{Error, Pools, Store, Tx};
+use crate::domain::EventSink;
 
 /// An event to write. `data` must never hold a secret, hash or token.
 #[derive(Debug, Clone)]
@@ -77,77 +69,35 @@ pub struct OutboxEvent {
     pub traceparent: Option<String>,
 }
 
-/// Pending rows claimed for publishing; `sent` marks those the broker acknowledged.
-pub struct Claim {
-    events: Vec<OutboxEvent>,
-    /// PostgreSQL: the transaction holding the relay lock and the rows.
-    tx: Option<Tx>,
-}
-
-impl Claim {
-    /// The claimed rows, oldest first.
-    pub fn events(&self) -> &[OutboxEvent] {
-        &self.events
-    }
-
-    /// Marks the first `count` claimed rows sent at `at` and ends the claim (the others stay
-    /// pending, in order, for the next claim).
-    pub async fn sent(self, store: &Store, count: usize, at: DateTime<Utc>) -> Result<(), Error> {
-        let sent = &self.events[..count.min(self.events.len())];
-        if sent.is_empty() {
-            return Ok(());
-        }
-        // Exactly the claimed rows: a row committed after the claim may sit between them.
-        let placeholders: Vec<String> = (2..sent.len() + 2).map(|n| format!("${n}")).collect();
-        let mark = format!(
-            "UPDATE outbox_events SET sent_at = $1 WHERE seq IN ({})",
-            placeholders.join(", ")
-        );
-        macro_rules! mark {
-            ($executor:expr) => {{
-                let mut query = sqlx::query(&mark).bind(at);
-                for event in sent {
-                    query = query.bind(event.seq);
-                }
-                query
-                    .execute($executor)
-                    .await
-                    .map(|done| done.rows_affected())
-            }};
-        }
-        match self.tx {
-            Some(mut tx) => {
-                on_tx!(&mut tx, |conn| mark!(&mut *conn))?;
-                tx.commit().await
-            }
-            None => {
-                on_writer!(&store.db, |pool| mark!(pool))?;
-                Ok(())
-            }
-        }
-    }
-}
-
 pub(super) const INSERT: &str = "INSERT INTO outbox_events \
                                  (id, entity, entity_id, verb, data, occurred_at, traceparent) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
 
-/// Inserts the `NewEvent` `$event` with a fresh id through `$conn` (a connection in the
-/// transaction of the change it reports).
+/// Inserts the `NewEvent` `$event` with a fresh id, and a delivery row for each sink of the
+/// `OutboxState` `$outbox`, through `$conn` (a connection in the transaction of the change it
+/// reports).
 macro_rules! insert_event {
-    ($event:expr, $conn:expr) => {{
+    ($event:expr, $outbox:expr, $conn:expr) => {{
         let event: &$crate::store::NewEvent = $event;
-        sqlx::query($crate::store::outbox::INSERT)
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(event.entity)
-            .bind(&event.entity_id)
-            .bind(event.verb)
-            .bind(event.data.to_string())
-            .bind(event.at)
-            .bind(event.traceparent.as_deref())
-            .execute($conn)
-            .await
-            .map(|_| ())
+        let outbox: &$crate::store::OutboxState = $outbox;
+        async {
+            let seq: i64 = sqlx::query_scalar($crate::store::outbox::INSERT)
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(event.entity)
+                .bind(&event.entity_id)
+                .bind(event.verb)
+                .bind(event.data.to_string())
+                .bind(event.at)
+                .bind(event.traceparent.as_deref())
+                .fetch_one($conn)
+                .await?;
+            let mut pending = sqlx::query(&outbox.pending_insert).bind(seq);
+            for sink in &outbox.sinks {
+                pending = pending.bind(sink.as_str());
+            }
+            pending.execute($conn).await.map(|_| ())
+        }
+        .await
     }};
 }
 pub(super) use insert_event;
@@ -162,9 +112,6 @@ pub struct RotationEvents {
     /// `session.invalidated` (reason `reuse_detected`).
     pub reused: NewEvent,
 }
-const PENDING: &str = "SELECT seq, id, entity, entity_id, verb, data, occurred_at, traceparent \
-                       FROM outbox_events WHERE sent_at IS NULL ORDER BY seq LIMIT $1";
-
 impl Tx {
     /// Writes `event` with the transaction's other changes, when events are configured (no
     /// row otherwise). The relay is woken after the commit.
@@ -172,7 +119,8 @@ impl Tx {
         if !self.store().outbox_enabled() {
             return Ok(());
         }
-        on_tx!(self, |conn| insert_event!(event, &mut *conn))?;
+        let outbox = self.store().outbox.clone();
+        on_tx!(self, |conn| insert_event!(event, &outbox, &mut *conn))?;
         self.emitted = true;
         Ok(())
     }
@@ -185,82 +133,20 @@ impl Store {
         if !self.outbox_enabled() {
             return Ok(());
         }
-        on_writer!(&self.db, |pool| insert_event!(event, pool))?;
-        self.db.events_committed(&self.outbox).await;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.emit(event).await?;
+        tx.commit().await
     }
 
     /// Whether events are configured, so that changes write outbox rows.
     pub fn outbox_enabled(&self) -> bool {
-        self.outbox.enabled
+        !self.outbox.sinks.is_empty()
     }
 
-    /// Completes when a transaction that wrote events has committed (in this process).
-    pub async fn events_written(&self) {
-        self.outbox.written.notified().await;
-    }
-
-    /// Claims up to `limit` pending rows, oldest first. On PostgreSQL an empty claim also
-    /// means another instance's relay holds the lock.
-    pub async fn claim_events(&self, limit: i64) -> Result<Claim, Error> {
-        if let Pools::Sqlite { .. } = self.db.pools {
-            let events = on_pool!(&self.db, |pool| {
-                sqlx::query_as(PENDING).bind(limit).fetch_all(pool).await
-            })?;
-            return Ok(Claim { events, tx: None });
-        }
-        let mut tx = self.begin().await?;
-        let locked: bool = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-                .bind(RELAY_LOCK)
-                .fetch_one(&mut *conn)
-                .await
-        })?;
-        if !locked {
-            return Ok(Claim {
-                events: Vec::new(),
-                tx: None,
-            });
-        }
-        let claim = format!("{PENDING} FOR UPDATE SKIP LOCKED");
-        let events = on_tx!(&mut tx, |conn| {
-            sqlx::query_as(&claim)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await
-        })?;
-        Ok(Claim {
-            events,
-            tx: Some(tx),
-        })
-    }
-
-    /// How many rows wait, and when the oldest of them happened.
-    pub async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), Error> {
-        let (pending, oldest): (i64, Option<DateTime<Utc>>) = on_pool!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT COUNT(*), MIN(occurred_at) FROM outbox_events WHERE sent_at IS NULL",
-            )
-            .fetch_one(pool)
-            .await
-        })?;
-        Ok((pending, oldest))
-    }
-
-    /// Deletes up to `batch` rows sent before `sent_before`; returns how many.
-    pub async fn prune_outbox(&self, sent_before: DateTime<Utc>, batch: i64) -> Result<u64, Error> {
-        let deleted = on_writer!(&self.db, |pool| {
-            sqlx::query(
-                "DELETE FROM outbox_events WHERE seq IN (SELECT seq FROM outbox_events \
-                 WHERE sent_at IS NOT NULL AND sent_at < $1 ORDER BY seq LIMIT $2)",
-            )
-            .bind(sent_before)
-            .bind(batch)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+    /// Completes when a transaction that wrote events has committed (in this process), for
+    /// the relay of `sink`.
+    pub async fn events_written(&self, sink: EventSink) {
+        self.outbox.written[sink as usize].notified().await;
     }
 }
 

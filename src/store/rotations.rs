@@ -198,7 +198,7 @@ async fn consume(
             query
         }};
     }
-    let events = outbox.enabled && batch.iter().any(|request| request.events.is_some());
+    let events = !outbox.sinks.is_empty() && batch.iter().any(|request| request.events.is_some());
     if !events {
         let won = super::on_writer!(db, |pool| batch_statement!().fetch_all(pool).await)?;
         return Ok(won.into_iter().map(|(hash,)| hash).collect());
@@ -217,7 +217,7 @@ async fn consume(
                 .filter(|request| won.contains(&request.old_hash))
                 .filter_map(|request| request.events.as_ref());
             for events in issued {
-                insert_event!(&events.issued, &mut *tx)?;
+                insert_event!(&events.issued, outbox, &mut *tx)?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(won)
@@ -260,7 +260,7 @@ pub(super) async fn rotate_one(
     request: &RotationRequest,
 ) -> Result<Rotation, Error> {
     let now = request.now;
-    let events = request.events.as_ref().filter(|_| outbox.enabled);
+    let events = request.events.as_ref().filter(|_| !outbox.sinks.is_empty());
     let (rotation, emitted) = on_writer!(db, |pool| {
         async {
             let successor = |sql, since: DateTime<Utc>| {
@@ -301,7 +301,7 @@ pub(super) async fn rotate_one(
                     Rotation::Rotated => &events.issued,
                     _ => &events.reused,
                 };
-                insert_event!(event, &mut *tx)?;
+                insert_event!(event, outbox, &mut *tx)?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>((rotation, events.is_some()))

@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ISSUER, NatsServer, PASSWORD, Received, TestApp, kid_of, spawn_app_with};
+use crate::helpers::{
+    ISSUER, NatsServer, PASSWORD, Received, TestApp, kid_of, metric_reaches, spawn_app_with,
+};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -167,7 +169,7 @@ async fn a_broker_outage_fails_no_request_and_the_backlog_drains_in_order_once_i
         users.push(app.create_user(&format!("user{i}@example.com")).await);
     }
     assert_eq!(pending_events(&app).await, 20, "rows wait in the outbox");
-    metric_reaches(&app, "sigil_outbox_pending 20").await;
+    metric_reaches(&app, r#"sigil_outbox_pending{sink="nats"} 20"#).await;
     assert_eq!(
         app.get("/readyz").await.status(),
         200,
@@ -187,25 +189,12 @@ async fn a_broker_outage_fails_no_request_and_the_backlog_drains_in_order_once_i
     let ids: HashSet<&str> = events.iter().map(|event| event.msg_id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "no duplicate reached the stream");
     assert_eq!(wait_for_drain(&app).await, 0);
-    metric_reaches(&app, "sigil_outbox_pending 0").await;
+    metric_reaches(&app, r#"sigil_outbox_pending{sink="nats"} 0"#).await;
     metric_reaches(
         &app,
-        r#"sigil_events_published_total{type="auth.user.created"} 21"#,
+        r#"sigil_events_published_total{sink="nats",type="auth.user.created"} 21"#,
     )
     .await;
-}
-
-/// Waits until `/metrics` shows `line` (the relay reports after each pass).
-async fn metric_reaches(app: &TestApp, line: &str) {
-    let mut metrics = String::new();
-    for _ in 0..200 {
-        metrics = app.get("/metrics").await.text().await.unwrap();
-        if metrics.lines().any(|shown| shown == line) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/metrics never showed {line:?}:\n{metrics}");
 }
 
 #[tokio::test]
@@ -316,7 +305,7 @@ async fn two_instances_on_one_postgresql_publish_every_event_once() {
     // The stream drops a duplicate id, so count at the publishers: each row left one relay.
     let published = |api: crate::helpers::Api| async move {
         let metrics = api.get("/metrics").await.text().await.unwrap();
-        let line = r#"sigil_events_published_total{type="auth.user.created"} "#;
+        let line = r#"sigil_events_published_total{sink="nats",type="auth.user.created"} "#;
         metrics
             .lines()
             .find_map(|shown| shown.strip_prefix(line))

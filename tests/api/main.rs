@@ -29,6 +29,7 @@ mod helpers;
 mod import;
 mod ip_limits;
 mod jwks;
+mod kafka;
 mod keys_export;
 mod limits;
 mod logs;

@@ -69,7 +69,7 @@ pub fn test_config(database: &TestDatabase) -> Config {
         },
         keys: KeyConfig {
             database_url: database.url.clone(),
-            nats_url: None,
+            event_sinks: Vec::new(),
             keys_dir: database.dir.path().join("keys"),
             key_encryption_key: None,
             signing_algorithm: SigningAlgorithm::Rs256,
@@ -334,4 +334,17 @@ fn names(list: &str) -> Vec<String> {
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Waits until `/metrics` shows `line` (the relays report after each pass).
+pub async fn metric_reaches(app: &TestApp, line: &str) {
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.lines().any(|shown| shown == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/metrics never showed {line:?}:\n{metrics}");
 }

@@ -92,8 +92,11 @@ impl NatsServer {
     /// Events to this server: prefix `auth`, the default retention, no client_credentials.
     pub fn event_config(&self) -> sigil::config::EventConfig {
         sigil::config::EventConfig {
-            nats_url: self.url.clone(),
-            nats_creds: None,
+            nats: Some(sigil::config::NatsConfig {
+                url: self.url.clone(),
+                creds: None,
+            }),
+            kafka: None,
             subject_prefix: "auth".to_owned(),
             retention: Duration::from_secs(7 * 86_400),
             client_credentials: false,
