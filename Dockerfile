@@ -10,8 +10,11 @@
 FROM docker.io/library/rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # The protobuf compiler is pure Rust (protox) and SQLite is bundled; OpenSSL is the system's.
+# librdkafka (the Kafka sink) is built from the rdkafka-sys crate and linked statically: its
+# configure script wants make and a C++ compiler.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config=1.8.* libssl-dev=3.0.* \
+      make=4.3-* g++=4:12.2.* \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --locked --bin sigil \

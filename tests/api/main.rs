@@ -37,6 +37,7 @@ mod metrics;
 mod openapi;
 mod openid_client;
 mod outage;
+mod outbox;
 mod password_grant;
 mod redirect_uris;
 mod refresh;
