@@ -156,6 +156,17 @@ pub struct EventConfig {
     pub retention: Duration,
     /// Whether client_credentials tokens write `token.issued`. Default false.
     pub client_credentials: bool,
+    /// Where a user directory's events are read from, if anywhere.
+    pub inbound_users: Option<InboundUsers>,
+}
+
+/// Where a directory's `user.created` / `.updated` / `.deleted` events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundUsers {
+    /// A NATS subject, read through a durable JetStream consumer (`sigil-users`).
+    Nats(String),
+    /// A Kafka topic, read in the consumer group `sigil`.
+    Kafka(String),
 }
 
 impl EventConfig {

@@ -327,6 +327,13 @@ pub struct EventArgs {
     #[arg(long, env = "SIGIL_OUTBOX_RETENTION", default_value = "7d")]
     pub outbox_retention: String,
 
+    /// Read a user directory's `user.created` / `.updated` / `.deleted` CloudEvents from
+    /// `nats://SUBJECT` (a durable JetStream consumer; needs --nats-url) or `kafka://TOPIC`
+    /// (consumer group `sigil`; needs --kafka-brokers). A created user gets no password and
+    /// an invitation mail to choose one.
+    #[arg(long, env = "SIGIL_INBOUND_USERS")]
+    pub inbound_users: Option<String>,
+
     /// First part of every Kafka topic name (`<prefix>.user`) [default: the events prefix].
     #[arg(long, env = "SIGIL_KAFKA_TOPIC_PREFIX")]
     pub kafka_topic_prefix: Option<String>,

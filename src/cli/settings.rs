@@ -14,7 +14,8 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::config::{
-    Config, EventConfig, KafkaConfig, KeyConfig, MailConfig, NatsConfig, PasswordConfig,
+    Config, EventConfig, InboundUsers, KafkaConfig, KeyConfig, MailConfig, NatsConfig,
+    PasswordConfig,
 };
 use crate::domain::ClientId;
 use crate::hooks::Hooks;
@@ -157,9 +158,14 @@ impl EventArgs {
             Some(brokers) => Some(args.kafka_config(brokers, prefix)?),
             None => None,
         };
+        let inbound_users = match args.inbound_users.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(source) => Some(inbound_users(source, nats.is_some(), kafka.is_some())?),
+        };
         Ok(Some(EventConfig {
             nats,
             kafka,
+            inbound_users,
             subject_prefix: prefix.clone(),
             retention: duration("--outbox-retention", &args.outbox_retention)?,
             client_credentials: args.events_client_credentials,
@@ -194,6 +200,34 @@ impl EventArgs {
             replication: args.kafka_replication,
         })
     }
+}
+
+/// `nats://SUBJECT` or `kafka://TOPIC`, with the broker it needs configured.
+fn inbound_users(source: &str, nats: bool, kafka: bool) -> anyhow::Result<InboundUsers> {
+    let flag = "--inbound-users";
+    if let Some(subject) = source.strip_prefix("nats://") {
+        let token = |token: &str| {
+            !token.is_empty() && !token.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if !subject.split('.').all(token) {
+            anyhow::bail!("{flag} {source:?}: expected nats://SUBJECT, e.g. nats://users.events");
+        }
+        if !nats {
+            anyhow::bail!("{flag} {source:?}: needs --nats-url");
+        }
+        return Ok(InboundUsers::Nats(subject.to_owned()));
+    }
+    if let Some(topic) = source.strip_prefix("kafka://") {
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+            anyhow::bail!("{flag} {source:?}: expected kafka://TOPIC, e.g. kafka://users");
+        }
+        if !kafka {
+            anyhow::bail!("{flag} {source:?}: needs --kafka-brokers");
+        }
+        return Ok(InboundUsers::Kafka(topic.to_owned()));
+    }
+    anyhow::bail!("{flag} {source:?}: expected nats://SUBJECT or kafka://TOPIC")
 }
 
 /// Whether `text` is dot-separated tokens of letters, digits, `-` and `_` (a NATS subject

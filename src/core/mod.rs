@@ -1,6 +1,7 @@
 //! `Core`: sigil apart from its transports. `Core::build(config)` opens the store (migrated),
 //! loads the key ring, assembles the application layer (`Sigil`) and starts the background
-//! workers (key checks, maintenance, the event and mail relays, the client-change listener);
+//! workers (key checks, maintenance, the event and mail relays, the directory consumer, the
+//! client-change listener);
 //! `Core::stop` ends them and closes the store. HTTP and gRPC bind to a built core with their
 //! own settings (`app`); the command line opens only what a command needs (`open`).
 //!
@@ -12,7 +13,9 @@ use anyhow::Context as _;
 
 use crate::clock::Clock;
 use crate::config::{Config, EventConfig};
-use crate::events::{KafkaSink, Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_relay};
+use crate::events::{
+    Inbound, KafkaSink, Mailer, NatsSink, Relay, RelaySettings, Sink, spawn_inbound, spawn_relay,
+};
 use crate::keys::{KeyRing, scheduler};
 use crate::metrics::Metrics;
 use crate::oauth::{
@@ -52,6 +55,7 @@ struct Workers {
     maintenance: Maintenance,
     relays: Vec<Relay>,
     postman: Option<Postman>,
+    inbound: Option<Inbound>,
 }
 
 impl Core {
@@ -84,6 +88,13 @@ impl Core {
             .await?;
         announce(&bootstrapped);
         let postman = mail_relay(config, &sigil, &metrics)?;
+        let inbound = match &config.events {
+            Some(events) => {
+                let directory = sigil.directory.clone();
+                spawn_inbound(events, directory, config.clock.clone()).await?
+            }
+            None => None,
+        };
         let clock = config.clock.clone();
         let maintenance =
             spawn_maintenance(sigil.clone(), clock.clone(), config.maintenance_interval);
@@ -99,6 +110,7 @@ impl Core {
             maintenance,
             relays,
             postman,
+            inbound,
         };
         Ok(Self {
             sigil,
@@ -124,7 +136,11 @@ impl Core {
             maintenance,
             relays,
             postman,
+            inbound,
         } = self.workers;
+        if let Some(inbound) = inbound {
+            inbound.stop().await;
+        }
         key_scheduler.stop().await;
         futures_util::future::join_all(
             relays

@@ -10,6 +10,9 @@ pub enum LinkKind {
     VerifyEmail,
     /// Lets the user choose a new password (`/password/reset`).
     ResetPassword,
+    /// Lets a user a directory created choose their first password: a mail of its own
+    /// whose link is a reset link (`/password/reset`), valid longer.
+    Invitation,
 }
 
 /// A stored kind sigil does not know.
@@ -23,6 +26,16 @@ impl LinkKind {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::Invitation => "invitation",
+        }
+    }
+
+    /// The kind of the one-time token the mail's link carries: an invitation's is a reset
+    /// token.
+    pub fn token_kind(self) -> Self {
+        match self {
+            Self::Invitation => Self::ResetPassword,
+            other => other,
         }
     }
 }
@@ -34,6 +47,7 @@ impl FromStr for LinkKind {
         match value {
             "verify_email" => Ok(Self::VerifyEmail),
             "reset_password" => Ok(Self::ResetPassword),
+            "invitation" => Ok(Self::Invitation),
             _ => Err(LinkKindError),
         }
     }
@@ -51,7 +65,11 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_their_stored_names() {
-        for kind in [LinkKind::VerifyEmail, LinkKind::ResetPassword] {
+        for kind in [
+            LinkKind::VerifyEmail,
+            LinkKind::ResetPassword,
+            LinkKind::Invitation,
+        ] {
             assert_eq!(kind.as_str().parse::<LinkKind>(), Ok(kind));
         }
     }

@@ -28,9 +28,11 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long creating a topic may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// librdkafka's log and errors, into sigil's log.
+/// librdkafka's log and errors, into sigil's log (the producer's, the consumer's).
 #[derive(Clone, Copy)]
-struct Log;
+pub(super) struct Log;
+
+impl rdkafka::consumer::ConsumerContext for Log {}
 
 impl ClientContext for Log {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {

@@ -107,6 +107,11 @@ impl Mailer {
                 ResetPasswordText(&fields).render(),
                 ResetPasswordHtml(&fields).render(),
             ),
+            LinkKind::Invitation => (
+                "Choose your password",
+                InvitationText(&fields).render(),
+                InvitationHtml(&fields).render(),
+            ),
         };
         let (subject, Ok(text), Ok(html)) = rendered else {
             return Err(SendError::Permanent(
@@ -161,7 +166,9 @@ mail_template!(
     VerifyEmailText => "mail/verify_email.txt",
     VerifyEmailHtml => "mail/verify_email.html",
     ResetPasswordText => "mail/reset_password.txt",
-    ResetPasswordHtml => "mail/reset_password.html"
+    ResetPasswordHtml => "mail/reset_password.html",
+    InvitationText => "mail/invitation.txt",
+    InvitationHtml => "mail/invitation.html"
 );
 
 #[cfg(test)]

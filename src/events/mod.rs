@@ -6,11 +6,13 @@
 //! queues mail (`Tx::queue_mail`); nothing here decides what happened or what to send.
 
 mod envelope;
+mod inbound;
 mod kafka;
 mod mail;
 mod nats;
 mod relay;
 
+pub use inbound::{Inbound, spawn_inbound};
 pub use kafka::KafkaSink;
 pub use mail::{Letter, Mailer, SendError};
 pub use nats::NatsSink;

@@ -61,6 +61,16 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InboundLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SinkLabels {
     sink: &'static str,
 }
@@ -108,6 +118,8 @@ struct Inner {
     event_publish_failures: Family<SinkLabels, Counter>,
     outbox_pending: Family<SinkLabels, Gauge>,
     outbox_oldest_seconds: Family<SinkLabels, Gauge>,
+    inbound_events: Family<InboundLabels, Counter>,
+    inbound_rejected: Family<ReasonLabels, Counter>,
     mail_sent: Family<MailLabels, Counter>,
     mail_failures: Counter,
     mail_dead_letters: Family<MailLabels, Counter>,
@@ -208,6 +220,16 @@ impl Inner {
             "Age of the oldest event waiting for the sink (0 when none waits)",
             self.outbox_oldest_seconds.clone(),
         );
+        registry.register(
+            "inbound_events",
+            "Directory user events handled, by outcome (applied, stale, ignored, rejected)",
+            self.inbound_events.clone(),
+        );
+        registry.register(
+            "inbound_rejected",
+            "Directory user events rejected as malformed or unknown, by reason",
+            self.inbound_rejected.clone(),
+        );
     }
 
     /// Registers the metrics of the mail relay.
@@ -262,6 +284,8 @@ impl Metrics {
             event_publish_failures: Family::default(),
             outbox_pending: Family::default(),
             outbox_oldest_seconds: Family::default(),
+            inbound_events: Family::default(),
+            inbound_rejected: Family::default(),
             mail_sent: Family::default(),
             mail_failures: Counter::default(),
             mail_dead_letters: Family::default(),
@@ -320,6 +344,18 @@ impl Metrics {
             .event_publish_failures
             .get_or_create(&SinkLabels { sink })
             .inc();
+    }
+
+    /// Counts one directory event handled, by `outcome`.
+    pub fn inbound_event(&self, outcome: &'static str) {
+        let labels = InboundLabels { outcome };
+        self.0.inbound_events.get_or_create(&labels).inc();
+    }
+
+    /// Counts one directory event rejected for `reason`.
+    pub fn inbound_rejected(&self, reason: &'static str) {
+        let labels = ReasonLabels { reason };
+        self.0.inbound_rejected.get_or_create(&labels).inc();
     }
 
     /// Sets `sink`'s outbox backlog: rows waiting for it and the age of the oldest, in

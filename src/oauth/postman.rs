@@ -36,6 +36,9 @@ const BACKOFF: (i64, i64) = (10, 3600);
 pub(super) const VERIFY_TTL: chrono::Duration = chrono::Duration::hours(24);
 /// How long a password-reset link works.
 pub(super) const RESET_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// How long the link of an invitation (a user a directory created, with no password yet)
+/// works.
+pub(super) const INVITATION_TTL: chrono::Duration = chrono::Duration::hours(72);
 
 /// What the mail relay needs besides the store.
 #[derive(Clone)]
@@ -126,7 +129,7 @@ impl Worker {
         };
         let path = match job.kind {
             LinkKind::VerifyEmail => "verify-email",
-            LinkKind::ResetPassword => "password/reset",
+            LinkKind::ResetPassword | LinkKind::Invitation => "password/reset",
         };
         let link = format!("{}/{path}?token={}", self.issuer, prepared.link.expose());
         let letter = Letter {
@@ -177,7 +180,7 @@ impl Worker {
         let Some(user) = tx.lock_user(&job.user_id).await? else {
             return Ok(None);
         };
-        let outdated = job.kind == LinkKind::ResetPassword
+        let outdated = job.kind.token_kind() == LinkKind::ResetPassword
             && user.credentials_version != job.credentials_version;
         if outdated || !wants_link(&user, job.kind) {
             return Ok(None);
@@ -185,11 +188,12 @@ impl Worker {
         let ttl = match job.kind {
             LinkKind::VerifyEmail => VERIFY_TTL,
             LinkKind::ResetPassword => RESET_TTL,
+            LinkKind::Invitation => INVITATION_TTL,
         };
         let link = LinkToken::generate();
         tx.insert_link_token(&NewLinkToken {
             hash: &link.hash(),
-            kind: job.kind,
+            kind: job.kind.token_kind(),
             user_id: &user.id,
             credentials_version: user.credentials_version,
             created_at: now,

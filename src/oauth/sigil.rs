@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use super::{
-    AccountSettings, Accounts, AuditLog, Browser, Clients, Error, IssuerSettings, Keys, TokenIssuer,
+    AccountSettings, Accounts, AuditLog, Browser, Clients, Directory, DirectorySettings, Error,
+    IssuerSettings, Keys, TokenIssuer,
 };
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct Sigil {
     pub audit: AuditLog,
     /// Browser login: the authorization endpoint, the login and consent steps.
     pub browser: Browser,
+    /// User events from a directory elsewhere (`--inbound-users`).
+    pub directory: Directory,
     pub(super) store: Store,
 }
 
@@ -45,6 +48,15 @@ impl Sigil {
             mail: settings.mail,
             require_verified_email: settings.require_verified_email,
         };
+        let directory = Directory::new(
+            store.clone(),
+            metrics.clone(),
+            DirectorySettings {
+                own_source: settings.issuer.clone(),
+                mail: settings.mail,
+                require_verified_email: settings.require_verified_email,
+            },
+        );
         let tokens = TokenIssuer::new(
             store.clone(),
             ring.clone(),
@@ -63,6 +75,7 @@ impl Sigil {
             keys: Keys::new(ring, store.clone()),
             audit: AuditLog::new(store.clone()),
             browser: Browser::new(store.clone(), tokens.clone()),
+            directory,
             tokens,
             store,
         }

@@ -68,7 +68,7 @@ impl Accounts {
         let user = user.filter(|user| wants_link(user, kind));
         let action = match kind {
             LinkKind::VerifyEmail => "email.verification_request",
-            LinkKind::ResetPassword => "password.reset_request",
+            LinkKind::ResetPassword | LinkKind::Invitation => "password.reset_request",
         };
         let mut entry = AuditEntry::new(&Actor::anonymous(ip), action, now);
         if let Some(user) = &user {
@@ -198,7 +198,7 @@ impl Accounts {
 /// verification link only while the address is unverified. Checked when the link is asked
 /// for and again when the mail is made.
 pub(super) fn wants_link(user: &User, kind: LinkKind) -> bool {
-    !user.disabled && (kind == LinkKind::ResetPassword || !user.email_verified)
+    !user.disabled && (kind.token_kind() == LinkKind::ResetPassword || !user.email_verified)
 }
 
 /// A reset token works while the password (and the other credentials) are as they were
@@ -231,6 +231,7 @@ mod tests {
         let ttl = match kind {
             LinkKind::VerifyEmail => postman::VERIFY_TTL,
             LinkKind::ResetPassword => postman::RESET_TTL,
+            LinkKind::Invitation => postman::INVITATION_TTL,
         };
         let token = LinkToken::generate();
         let mut tx = store.begin().await.unwrap();

@@ -130,13 +130,15 @@ impl PasswordHasher {
         self.run(move || phc_hash(params, password.expose())).await
     }
 
-    /// Checks `password` against `stored`; with `None` (unknown user) it verifies against a
+    /// Checks `password` against `stored`; with `None` (unknown user) or a stored value that
+    /// is no hash (`NO_PASSWORD`: a user who has not chosen one yet) it verifies against a
     /// dummy hash so the answer takes the same time, and is `Invalid`.
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<&str>,
     ) -> anyhow::Result<Verification> {
+        let stored = stored.filter(|stored| is_bcrypt(stored) || PasswordHash::new(stored).is_ok());
         let known = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let (params, password) = (self.params, password.clone());
@@ -308,6 +310,11 @@ fn matches(stored: &PasswordHash<'_>, password: &str) -> anyhow::Result<bool> {
     Ok(compute(&argon2, password, salt, expected.len())? == expected)
 }
 
+/// The stored "hash" of a user without a password (one a directory created, until they
+/// follow their invitation): no password matches it, and checking one takes a real hash's
+/// time.
+pub const NO_PASSWORD: &str = "!";
+
 /// Checks `password` against a bcrypt hash (the crate compares in constant time). Like the
 /// services the hash comes from (Go's x/crypto before 2022, Node's bcrypt, PHP), bcrypt reads
 /// at most 72 bytes of the password. A cost above the import limit is refused unchecked.
@@ -403,6 +410,14 @@ mod tests {
                 .await
                 .unwrap(),
             Verification::Invalid
+        );
+        assert_eq!(
+            hasher
+                .verify(&password("!"), Some(NO_PASSWORD))
+                .await
+                .unwrap(),
+            Verification::Invalid,
+            "no password matches a user who has none"
         );
     }
 

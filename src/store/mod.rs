@@ -11,6 +11,7 @@ mod browser;
 mod client_cache;
 mod clients;
 mod health;
+mod inbound;
 mod keys;
 mod limit_counters;
 mod mail;
@@ -45,6 +46,7 @@ pub use browser::{
 };
 pub use client_cache::ClientWatcher;
 pub use clients::{Client, NewClient};
+pub use inbound::{ExternalUser, InboundOutcome, InboundRecord};
 pub use keys::{NewSigningKey, Revocation, StoredKey};
 pub use limit_counters::{ClaimOutcome, CounterClaim};
 pub use mail::{LinkTokenRecord, MailEnd, MailJob, NewLinkToken};

@@ -33,6 +33,8 @@ pub struct User {
 /// What `update_user` writes; the flags are always written.
 #[derive(Debug)]
 pub struct UserUpdate<'a> {
+    /// A new login name, if any.
+    pub email: Option<&'a Email>,
     /// A new password hash (reset), if any.
     pub password_hash: Option<&'a str>,
     /// The `disabled` flag.
@@ -179,8 +181,9 @@ impl Tx {
         row.map(User::try_from).transpose()
     }
 
-    /// Writes the new hash (if any) and flags of user `id`, raising the credentials version
-    /// with `end_sessions`. The updated user, or `None` when unknown.
+    /// Writes the new email and hash (if any) and flags of user `id`, raising the credentials
+    /// version with `end_sessions`. The updated user, or `None` when unknown;
+    /// `Error::Conflict` when the new email is taken.
     #[tracing::instrument(skip_all)]
     pub async fn update_user(
         &mut self,
@@ -191,7 +194,9 @@ impl Tx {
         let sql = format!(
             "UPDATE users SET password_hash = COALESCE($2, password_hash), disabled = $3, \
              is_admin = $4, email_verified = $5, credentials_version = credentials_version + $6, \
-             updated_at = $7, display_name = $8 WHERE user_id = $1 RETURNING {USER_COLUMNS}"
+             updated_at = $7, display_name = $8, email = COALESCE($9, email), \
+             email_normalized = COALESCE($10, email_normalized) \
+             WHERE user_id = $1 RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = on_tx!(self, |conn| {
             sqlx::query_as(&sql)
@@ -203,6 +208,8 @@ impl Tx {
                 .bind(i64::from(update.end_sessions))
                 .bind(now)
                 .bind(update.display_name)
+                .bind(update.email.map(Email::as_str))
+                .bind(update.email.map(Email::normalized))
                 .fetch_optional(&mut *conn)
                 .await
         })?;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::UserError;
-use crate::domain::{LinkKind, UserId};
+use crate::domain::{Email, LinkKind, UserId};
 use crate::oauth::Error;
 use crate::oauth::events::{self, SessionEnd};
 use crate::store::{AuditEntry, Tx, User, UserUpdate};
@@ -13,6 +13,8 @@ use crate::store::{AuditEntry, Tx, User, UserUpdate};
 /// A change to one user, its password already hashed; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub(in crate::oauth) struct Change<'a> {
+    /// A new login name (a directory's change), already parsed.
+    pub(in crate::oauth) email: Option<&'a Email>,
     pub(in crate::oauth) disabled: Option<bool>,
     pub(in crate::oauth) admin: Option<bool>,
     pub(in crate::oauth) password_hash: Option<&'a str>,
@@ -90,7 +92,9 @@ fn resolve<'a>(current: &'a User, change: &'a Change<'a>) -> UserUpdate<'a> {
         || (disabled && !current.disabled)
         || (current.is_admin && !is_admin)
         || (change.verified_email_required && current.email_verified && !email_verified);
+    let email = change.email.filter(|email| email.as_str() != current.email);
     UserUpdate {
+        email,
         password_hash: change.password_hash,
         disabled,
         is_admin,
@@ -103,6 +107,7 @@ fn resolve<'a>(current: &'a User, change: &'a Change<'a>) -> UserUpdate<'a> {
 /// The names of the fields `update` changes.
 fn changed_fields(current: &User, update: &UserUpdate<'_>) -> Vec<&'static str> {
     [
+        ("email", update.email.is_some()),
         ("password", update.password_hash.is_some()),
         ("disabled", update.disabled != current.disabled),
         ("admin", update.is_admin != current.is_admin),

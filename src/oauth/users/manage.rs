@@ -12,7 +12,7 @@ use crate::oauth::Error;
 use crate::oauth::UserView;
 use crate::oauth::admin::{Admin, audited, read_audited};
 use crate::oauth::events::{self, SessionEnd};
-use crate::store::{AuditEntry, User};
+use crate::store::{AuditEntry, Tx, User};
 
 impl Accounts {
     /// A page of users, oldest first: `limit` (1 to 200, default 50) after `offset`.
@@ -102,6 +102,7 @@ impl Accounts {
             None => None,
         };
         let change = Change {
+            email: None,
             disabled: changes.disabled,
             admin: changes.admin,
             password_hash: password_hash.as_deref(),
@@ -122,19 +123,7 @@ impl Accounts {
         let deleted = async {
             let id = &known_id(id)?;
             let mut tx = self.store.begin().await?;
-            let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
-            // Ended first, so their events can name them: the rows go with the user.
-            let sessions = tx.revoke_user_sessions(id, now).await?;
-            if !tx.delete_user(id).await? {
-                return Err(UserError::NotFound.into());
-            }
-            tx.record(&entry).await?;
-            for session in &sessions {
-                let ended =
-                    events::session_invalidated(session.as_str(), id, SessionEnd::UserDeleted, now);
-                tx.emit(&ended).await?;
-            }
-            tx.emit(&events::user("deleted", &user, &[], now)).await?;
+            delete_user(&mut tx, &entry, id, now).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -143,6 +132,28 @@ impl Accounts {
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }
+}
+
+/// Deletes user `id` inside `tx`, with its audit row (`entry`) and events: the user's
+/// sessions end first, so their events can name them (the rows go with the user).
+pub(in crate::oauth) async fn delete_user(
+    tx: &mut Tx,
+    entry: &AuditEntry,
+    id: &UserId,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let user = tx.lock_user(id).await?.ok_or(UserError::NotFound)?;
+    let sessions = tx.revoke_user_sessions(id, now).await?;
+    if !tx.delete_user(id).await? {
+        return Err(UserError::NotFound.into());
+    }
+    tx.record(entry).await?;
+    for session in &sessions {
+        let ended = events::session_invalidated(session.as_str(), id, SessionEnd::UserDeleted, now);
+        tx.emit(&ended).await?;
+    }
+    tx.emit(&events::user("deleted", &user, &[], now)).await?;
+    Ok(())
 }
 
 /// An id from a caller: one that is not a sigil id names no user.

@@ -20,6 +20,7 @@ mod create;
 mod manage;
 
 pub(super) use change::{Change, change_user};
+pub(super) use manage::delete_user;
 
 /// Page size when the caller gives none.
 const DEFAULT_PAGE: u32 = 50;

@@ -100,6 +100,7 @@ impl NatsServer {
             subject_prefix: "auth".to_owned(),
             retention: Duration::from_secs(7 * 86_400),
             client_credentials: false,
+            inbound_users: None,
         }
     }
 

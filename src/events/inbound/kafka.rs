@@ -1,0 +1,90 @@
+//! The directory's events from Kafka: consumer group `sigil` (several instances share the
+//! topic's partitions), offsets stored only for handled messages and committed in the
+//! background (and once more at the stop), from the earliest offset on first start.
+
+use anyhow::Context as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{Headers as _, Message as _};
+
+use super::Handler;
+use crate::config::KafkaConfig;
+use crate::events::kafka::Log;
+use crate::oauth::{InboundMessage, MAX_MESSAGE_BYTES};
+
+/// The consumer group.
+const GROUP: &str = "sigil";
+
+/// A group consumer of `topic`.
+pub(super) struct Consumer {
+    consumer: StreamConsumer<Log>,
+}
+
+impl Consumer {
+    /// Subscribes to `topic` on the brokers of `settings` (connecting in the background).
+    pub(super) fn new(settings: &KafkaConfig, topic: &str) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer<Log> = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("client.id", "sigil-inbound-users")
+            .set("group.id", GROUP)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // A bigger message is fetched all the same (and rejected as too large).
+            .set(
+                "fetch.message.max.bytes",
+                (MAX_MESSAGE_BYTES * 16).to_string(),
+            )
+            .create_with_context(Log)
+            .context("--kafka-brokers: cannot create a Kafka consumer")?;
+        consumer
+            .subscribe(&[topic])
+            .with_context(|| format!("--inbound-users: cannot subscribe to {topic}"))?;
+        Ok(Self { consumer })
+    }
+
+    /// Consumes until stopped; the broker going away only pauses it.
+    pub(super) async fn run(self, mut handler: Handler) {
+        loop {
+            let message = tokio::select! {
+                received = self.consumer.recv() => received,
+                () = handler.stopping() => break,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "inbound users: Kafka consumer error");
+                    continue;
+                }
+            };
+            let headers = message.headers().map_or_else(Vec::new, |headers| {
+                headers
+                    .iter()
+                    .map(|header| {
+                        let value = header.value.unwrap_or_default().to_vec();
+                        (header.key.to_owned(), value)
+                    })
+                    .collect()
+            });
+            let inbound = InboundMessage {
+                position: format!(
+                    "kafka:{}/{}/{}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                ),
+                headers,
+                body: message.payload().unwrap_or_default().to_vec(),
+            };
+            if !handler.handle(&inbound).await {
+                break;
+            }
+            if let Err(error) = self.consumer.store_offset_from_message(&message) {
+                tracing::warn!(%error, "inbound users: offset not stored");
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "inbound users: no offsets committed at the stop");
+        }
+    }
+}
