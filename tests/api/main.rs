@@ -27,6 +27,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod import;
+mod inbound;
 mod ip_limits;
 mod jwks;
 mod kafka;

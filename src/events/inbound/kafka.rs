@@ -30,6 +30,12 @@ impl Consumer {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // A topic the directory creates after sigil started is noticed within seconds.
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            // A member that went away (an instance killed) gives its partitions up within
+            // seconds: the group's first rebalance waits for that too.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "2000")
             // A bigger message is fetched all the same (and rejected as too large).
             .set(
                 "fetch.message.max.bytes",
@@ -83,8 +89,15 @@ impl Consumer {
                 tracing::warn!(%error, "inbound users: offset not stored");
             }
         }
-        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(%error, "inbound users: no offsets committed at the stop");
-        }
+        // Committing and leaving the group block (up to the session timeout): not on a
+        // runtime thread.
+        let consumer = self.consumer;
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(%error, "inbound users: no offsets committed at the stop");
+            }
+            drop(consumer);
+        })
+        .await;
     }
 }

@@ -139,6 +139,38 @@ impl Kafka {
     }
 }
 
+impl Kafka {
+    /// Produces `records` (value, key, headers) to `topic` in order, with confluent-kafka,
+    /// creating the topic when missing.
+    pub async fn produce(&self, topic: &str, records: &[serde_json::Value]) {
+        let mut command = Command::new(&self.python);
+        command
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/kafka/produce.py"
+            ))
+            .arg(&self.brokers)
+            .arg(topic)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let lines: String = records.iter().map(|record| format!("{record}\n")).collect();
+        let status = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().unwrap();
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(lines.as_bytes())
+                .unwrap();
+            child.wait().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(status.success(), "produce.py failed");
+    }
+}
+
 impl Drop for Kafka {
     fn drop(&mut self) {
         let _ = self.broker.kill();
