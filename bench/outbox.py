@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Outbox figures for the benchmarks, read from sigil's database.
 
-  outbox.py seed DATABASE_URL N       insert N pending user.created rows
+  outbox.py seed DATABASE_URL N [SINK] insert N user.created rows waiting for SINK (nats)
   outbox.py pending DATABASE_URL      rows not yet sent
   outbox.py drain DATABASE_URL        events/s between the first and the last row marked sent
   outbox.py latency DATABASE_URL      p50/p99 of sent_at - occurred_at (commit to broker ack)
@@ -42,6 +42,8 @@ def main():
     sqlite = url.startswith("sqlite:")
     if command == "seed":
         n = int(sys.argv[3])
+        sink = sys.argv[4] if len(sys.argv) > 4 else "nats"
+        pending = "INSERT INTO outbox_pending (sink, seq) SELECT '%s', seq FROM outbox_events" % sink
         if sqlite:
             import sqlite3
             db = sqlite3.connect(url.removeprefix("sqlite://"))
@@ -51,12 +53,14 @@ def main():
                 "VALUES (?, 'user', ?, 'created', ?, ?)",
                 ((str(uuid.uuid4()), str(i), '{"user_id":"%d"}' % i, now) for i in range(n)),
             )
+            db.execute(pending)
             db.commit()
             db.close()
         else:
             psql(url, "INSERT INTO outbox_events (id, entity, entity_id, verb, data, occurred_at) "
                       "SELECT gen_random_uuid()::text, 'user', g::text, 'created', "
                       "'{\"user_id\":\"' || g || '\"}', now() FROM generate_series(1, %d) g" % n)
+            psql(url, pending)
     elif command == "pending":
         sql = "SELECT COUNT(*) FROM outbox_events WHERE sent_at IS NULL"
         print(sqlite_rows(url, sql)[0][0] if sqlite else psql(url, sql))
