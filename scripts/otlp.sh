@@ -7,16 +7,11 @@
 OTLP_PROTO_VERSION=1.45.2
 OTLP_GRPCIO_VERSION=1.85.1
 
+source scripts/venv.sh
+
 otlp_install() {
   local venv=target/otlp-venv
-  local wanted="opentelemetry-proto==$OTLP_PROTO_VERSION grpcio==$OTLP_GRPCIO_VERSION"
-  if [[ "$(cat "$venv/wanted" 2>/dev/null)" != "$wanted" ]]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    # shellcheck disable=SC2086
-    "$venv/bin/pip" install --quiet --disable-pip-version-check $wanted
-    echo "$wanted" >"$venv/wanted"
-  fi
+  venv_install "$venv" "opentelemetry-proto==$OTLP_PROTO_VERSION" "grpcio==$OTLP_GRPCIO_VERSION"
   TEST_OTLP_PYTHON=$PWD/$venv/bin/python
   export TEST_OTLP_PYTHON
 }

@@ -15,8 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::domain::EventSink;
-
+mod events;
 mod limit;
 
 pub use limit::Limit;
@@ -52,27 +51,6 @@ struct GrantLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EventLabels {
-    sink: &'static str,
-    r#type: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct InboundLabels {
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SinkLabels {
-    sink: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -114,12 +92,7 @@ struct Inner {
     hashes_running: Gauge,
     hashes_waiting: Gauge,
     hashes_computed: Counter,
-    events_published: Family<EventLabels, Counter>,
-    event_publish_failures: Family<SinkLabels, Counter>,
-    outbox_pending: Family<SinkLabels, Gauge>,
-    outbox_oldest_seconds: Family<SinkLabels, Gauge>,
-    inbound_events: Family<InboundLabels, Counter>,
-    inbound_rejected: Family<ReasonLabels, Counter>,
+    events: events::EventMetrics,
     mail_sent: Family<MailLabels, Counter>,
     mail_failures: Counter,
     mail_dead_letters: Family<MailLabels, Counter>,
@@ -198,40 +171,6 @@ impl Inner {
         );
     }
 
-    /// Registers the metrics of the event relay.
-    fn register_events(&self, registry: &mut Registry) {
-        registry.register(
-            "events_published",
-            "Events acknowledged by a broker, by sink (nats, kafka) and CloudEvents type",
-            self.events_published.clone(),
-        );
-        registry.register(
-            "event_publish_failures",
-            "Relay passes that failed to publish, by sink (the rows stay pending)",
-            self.event_publish_failures.clone(),
-        );
-        registry.register(
-            "outbox_pending",
-            "Events written and not yet acknowledged by the sink's broker",
-            self.outbox_pending.clone(),
-        );
-        registry.register(
-            "outbox_oldest_seconds",
-            "Age of the oldest event waiting for the sink (0 when none waits)",
-            self.outbox_oldest_seconds.clone(),
-        );
-        registry.register(
-            "inbound_events",
-            "Directory user events handled, by outcome (applied, stale, ignored, rejected)",
-            self.inbound_events.clone(),
-        );
-        registry.register(
-            "inbound_rejected",
-            "Directory user events rejected as malformed or unknown, by reason",
-            self.inbound_rejected.clone(),
-        );
-    }
-
     /// Registers the metrics of the mail relay.
     fn register_mail(&self, registry: &mut Registry) {
         registry.register(
@@ -280,12 +219,7 @@ impl Metrics {
             hashes_running: Gauge::default(),
             hashes_waiting: Gauge::default(),
             hashes_computed: Counter::default(),
-            events_published: Family::default(),
-            event_publish_failures: Family::default(),
-            outbox_pending: Family::default(),
-            outbox_oldest_seconds: Family::default(),
-            inbound_events: Family::default(),
-            inbound_rejected: Family::default(),
+            events: events::EventMetrics::default(),
             mail_sent: Family::default(),
             mail_failures: Counter::default(),
             mail_dead_letters: Family::default(),
@@ -297,7 +231,7 @@ impl Metrics {
         inner.register_traffic(&mut registry);
         inner.register_guards(&mut registry);
         inner.register_keys_and_hashing(&mut registry);
-        inner.register_events(&mut registry);
+        inner.events.register(&mut registry);
         inner.register_mail(&mut registry);
         Self(Arc::new(Inner { registry, ..inner }))
     }
@@ -324,51 +258,6 @@ impl Metrics {
     pub fn mail_backlog(&self, pending: i64, dead: i64) {
         self.0.mail_pending.set(pending);
         self.0.mail_dead.set(dead);
-    }
-
-    /// Counts one event acknowledged by `sink`'s broker.
-    pub fn event_published(&self, sink: EventSink, kind: &str) {
-        self.0
-            .events_published
-            .get_or_create(&EventLabels {
-                sink: sink.as_str(),
-                r#type: kind.to_owned(),
-            })
-            .inc();
-    }
-
-    /// Counts one failed relay pass of `sink`.
-    pub fn event_publish_failed(&self, sink: EventSink) {
-        let sink = sink.as_str();
-        self.0
-            .event_publish_failures
-            .get_or_create(&SinkLabels { sink })
-            .inc();
-    }
-
-    /// Counts one directory event handled, by `outcome`.
-    pub fn inbound_event(&self, outcome: &'static str) {
-        let labels = InboundLabels { outcome };
-        self.0.inbound_events.get_or_create(&labels).inc();
-    }
-
-    /// Counts one directory event rejected for `reason`.
-    pub fn inbound_rejected(&self, reason: &'static str) {
-        let labels = ReasonLabels { reason };
-        self.0.inbound_rejected.get_or_create(&labels).inc();
-    }
-
-    /// Sets `sink`'s outbox backlog: rows waiting for it and the age of the oldest, in
-    /// seconds.
-    pub fn outbox_backlog(&self, sink: EventSink, pending: i64, oldest_seconds: i64) {
-        let labels = SinkLabels {
-            sink: sink.as_str(),
-        };
-        self.0.outbox_pending.get_or_create(&labels).set(pending);
-        self.0
-            .outbox_oldest_seconds
-            .get_or_create(&labels)
-            .set(oldest_seconds);
     }
 
     /// Counts one answered request; `route` is the matched route template.

@@ -34,6 +34,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::EventSink;
 use crate::hooks::Hooks;
+use outbox::OutboxState;
 
 /// PostgreSQL channel on which a commit that wrote events wakes every instance's relay.
 const OUTBOX_CHANNEL: &str = "sigil_outbox";
@@ -232,45 +233,6 @@ pub struct Store {
     prober: Arc<health::Prober>,
     hooks: Hooks,
     outbox: Arc<OutboxState>,
-}
-
-/// Which sinks changes write events for, and the wake-ups of the relays.
-#[derive(Default)]
-struct OutboxState {
-    /// The configured sinks, in `EventSink::ALL` order (none: events are off).
-    sinks: Vec<EventSink>,
-    /// The statement writing an event's delivery rows: `$1` its seq, then one sink each.
-    pending_insert: String,
-    /// Wakes each sink's relay (by `EventSink as usize`): a transaction that wrote events
-    /// has committed.
-    written: [tokio::sync::Notify; EventSink::ALL.len()],
-    /// Wakes the mail relay: a transaction that queued mail has committed.
-    mailed: tokio::sync::Notify,
-}
-
-impl OutboxState {
-    fn new(mut sinks: Vec<EventSink>) -> Self {
-        sinks.sort_unstable();
-        sinks.dedup();
-        let rows: Vec<String> = (2..sinks.len() + 2)
-            .map(|n| format!("(${n}, $1)"))
-            .collect();
-        Self {
-            pending_insert: format!(
-                "INSERT INTO outbox_pending (sink, seq) VALUES {}",
-                rows.join(", ")
-            ),
-            sinks,
-            ..Self::default()
-        }
-    }
-
-    /// Wakes the relays: a transaction that wrote events has committed.
-    fn written(&self) {
-        for relay in &self.written {
-            relay.notify_one();
-        }
-    }
 }
 
 impl Store {

@@ -1,6 +1,7 @@
 //! The `outbox_events` table: events written in the transaction of the change they report
 //! (`Tx::emit`), each with a delivery row per configured sink (`outbox_pending`), which the
-//! relays claim and finish (`outbox_claims`).
+//! relays claim and finish (`outbox_claims`); and the state that says which sinks those are
+//! and wakes their relays.
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -9,6 +10,45 @@ use super::OUTBOX_NOTIFY as NOTIFY;
 use super::tx::on_tx;
 use super::{Error, Pools, Store, Tx};
 use crate::domain::EventSink;
+
+/// Which sinks changes write events for, and the wake-ups of the relays.
+#[derive(Default)]
+pub(super) struct OutboxState {
+    /// The configured sinks, in `EventSink::ALL` order (none: events are off).
+    pub(super) sinks: Vec<EventSink>,
+    /// The statement writing an event's delivery rows: `$1` its seq, then one sink each.
+    pub(super) pending_insert: String,
+    /// Wakes each sink's relay (by `EventSink as usize`): a transaction that wrote events
+    /// has committed.
+    pub(super) written: [tokio::sync::Notify; EventSink::ALL.len()],
+    /// Wakes the mail relay: a transaction that queued mail has committed.
+    pub(super) mailed: tokio::sync::Notify,
+}
+
+impl OutboxState {
+    pub(super) fn new(mut sinks: Vec<EventSink>) -> Self {
+        sinks.sort_unstable();
+        sinks.dedup();
+        let rows: Vec<String> = (2..sinks.len() + 2)
+            .map(|n| format!("(${n}, $1)"))
+            .collect();
+        Self {
+            pending_insert: format!(
+                "INSERT INTO outbox_pending (sink, seq) VALUES {}",
+                rows.join(", ")
+            ),
+            sinks,
+            ..Self::default()
+        }
+    }
+
+    /// Wakes the relays: a transaction that wrote events has committed.
+    pub(super) fn written(&self) {
+        for relay in &self.written {
+            relay.notify_one();
+        }
+    }
+}
 
 /// An event to write. `data` must never hold a secret, hash or token.
 #[derive(Debug, Clone)]

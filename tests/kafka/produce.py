@@ -18,7 +18,7 @@ def main():
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, 1, -1)]).values():
         try:
-            future.result()
+            future.result(timeout=30)
         except KafkaException as error:
             if error.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS
                 raise

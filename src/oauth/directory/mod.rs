@@ -127,17 +127,7 @@ impl Directory {
                 Some("no user has this directory id"),
             ),
         };
-        let record = InboundRecord {
-            kind: Some(&event.kind),
-            external_id: Some(&event.external_id),
-            outcome,
-            error: note,
-            payload: None,
-        };
-        tx.settle_inbound(&event.id, &record).await?;
-        tx.commit().await?;
-        self.metrics.inbound_event(outcome.as_str());
-        Ok(Some(outcome))
+        self.settle(tx, event, outcome, note).await
     }
 
     /// A password-less user linked to the directory's id, and the invitation to choose a
@@ -225,11 +215,22 @@ impl Directory {
         if !tx.admit_inbound(&event.id, now).await? {
             return Ok(None);
         }
+        self.settle(tx, event, outcome, Some(note)).await
+    }
+
+    /// Completes `event`'s inbox row with its `outcome` (and why), commits and counts it.
+    async fn settle(
+        &self,
+        mut tx: Tx,
+        event: &DirectoryEvent,
+        outcome: InboundOutcome,
+        note: Option<&str>,
+    ) -> Result<Option<InboundOutcome>, Error> {
         let record = InboundRecord {
             kind: Some(&event.kind),
             external_id: Some(&event.external_id),
             outcome,
-            error: Some(note),
+            error: note,
             payload: None,
         };
         tx.settle_inbound(&event.id, &record).await?;

@@ -61,33 +61,36 @@ impl Kafka {
             eprintln!("skipped: no Kafka broker (scripts/test sets TEST_TANSU)");
             return None;
         };
-        let broker_port = free_port();
-        let proxy = Proxy::start(broker_port);
-        let advertised = format!("tcp://127.0.0.1:{}", proxy.port);
-        let mut broker = Command::new(tansu)
-            .args(["broker", "--listener-url"])
-            .arg(format!("tcp://127.0.0.1:{broker_port}"))
-            .args(["--advertised-listener-url", &advertised])
-            .args(["--storage-engine", "memory://tansu/"])
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_ok() {
+        let proxy = Proxy::start();
+        let python = python.to_string_lossy().into_owned();
+        // A port found free may be taken before tansu binds it (tests run in parallel): a
+        // broker that exits is started again on another.
+        for _ in 0..10 {
+            let broker_port = free_port();
+            let mut broker = Command::new(&tansu)
+                .args(["broker", "--listener-url"])
+                .arg(format!("tcp://127.0.0.1:{broker_port}"))
+                .arg("--advertised-listener-url")
+                .arg(format!("tcp://127.0.0.1:{}", proxy.port))
+                .args(["--storage-engine", "memory://tansu/"])
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            if listening(&mut broker, broker_port) {
+                proxy.forward_to(broker_port);
                 return Some(Self {
                     broker,
                     brokers: format!("127.0.0.1:{}", proxy.port),
                     proxy,
-                    python: python.to_string_lossy().into_owned(),
+                    python,
                 });
             }
-            std::thread::sleep(Duration::from_millis(25));
+            let _ = broker.kill();
+            let _ = broker.wait();
         }
-        let _ = broker.kill();
-        let _ = broker.wait();
         panic!("tansu did not start");
     }
 
@@ -171,6 +174,22 @@ impl Kafka {
     }
 }
 
+/// Whether `broker` listens on `port` and is still running a moment later (a port another
+/// process holds would also accept the connection).
+fn listening(broker: &mut Child, port: u16) -> bool {
+    for _ in 0..200 {
+        if broker.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(100));
+            return broker.try_wait().unwrap().is_none();
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
 impl Drop for Kafka {
     fn drop(&mut self) {
         let _ = self.broker.kill();
@@ -187,19 +206,25 @@ struct Proxy {
 
 #[derive(Default)]
 struct ProxyState {
+    /// The broker's port, once it listens (0 until then).
+    target: std::sync::atomic::AtomicU16,
     cut: AtomicBool,
     stopped: AtomicBool,
     connections: Mutex<Vec<std::net::TcpStream>>,
 }
 
 impl Proxy {
-    fn start(target: u16) -> Self {
+    fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ProxyState::default());
         let shared = state.clone();
-        std::thread::spawn(move || forward(Some(listener), port, target, &shared));
+        std::thread::spawn(move || forward(Some(listener), port, &shared));
         Self { port, state }
+    }
+
+    fn forward_to(&self, target: u16) {
+        self.state.target.store(target, Ordering::SeqCst);
     }
 
     fn cut(&self) {
@@ -221,13 +246,8 @@ impl Drop for Proxy {
     }
 }
 
-/// Accepts on `port` while not cut and pipes each connection to `target`.
-fn forward(
-    mut listener: Option<std::net::TcpListener>,
-    port: u16,
-    target: u16,
-    state: &ProxyState,
-) {
+/// Accepts on `port` while not cut and pipes each connection to the broker.
+fn forward(mut listener: Option<std::net::TcpListener>, port: u16, state: &ProxyState) {
     while !state.stopped.load(Ordering::SeqCst) {
         if state.cut.load(Ordering::SeqCst) {
             listener = None;
@@ -247,6 +267,7 @@ fn forward(
             continue;
         };
         inbound.set_nonblocking(false).unwrap();
+        let target = state.target.load(Ordering::SeqCst);
         let Ok(outbound) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
             continue;
         };
