@@ -1,10 +1,11 @@
 //! The directory's events from Kafka: consumer group `sigil` (several instances share the
 //! topic's partitions), offsets stored only for handled messages and committed in the
-//! background (and once more at the stop), from the earliest offset on first start.
+//! background (and when the consumer leaves the group), from the earliest offset on first
+//! start.
 
 use anyhow::Context as _;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Headers as _, Message as _};
 
 use super::Handler;
@@ -89,15 +90,11 @@ impl Consumer {
                 tracing::warn!(%error, "inbound users: offset not stored");
             }
         }
-        // Committing and leaving the group block (up to the session timeout): not on a
-        // runtime thread.
+        // Leaving the group commits the stored offsets and can wait long on a broker that is
+        // away: on a thread nothing waits for. Should the process exit first, the messages
+        // after the last automatic commit (every 5 s) come again, and their inbox rows make
+        // them no-ops.
         let consumer = self.consumer;
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-                tracing::debug!(%error, "inbound users: no offsets committed at the stop");
-            }
-            drop(consumer);
-        })
-        .await;
+        std::thread::spawn(move || drop(consumer));
     }
 }
