@@ -172,14 +172,7 @@ pub enum InboundUsers {
 impl EventConfig {
     /// The configured sinks, in `EventSink::ALL` order.
     pub fn sinks(&self) -> Vec<EventSink> {
-        let mut sinks = Vec::new();
-        if self.nats.is_some() {
-            sinks.push(EventSink::Nats);
-        }
-        if self.kafka.is_some() {
-            sinks.push(EventSink::Kafka);
-        }
-        sinks
+        EventSink::configured(self.nats.is_some(), self.kafka.is_some())
     }
 }
 

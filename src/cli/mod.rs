@@ -269,14 +269,8 @@ impl DatabaseArgs {
 
     /// The event sinks these flags configure, in `EventSink::ALL` order.
     pub fn event_sinks(&self) -> Vec<crate::domain::EventSink> {
-        let mut sinks = Vec::new();
-        if self.nats_url().is_some() {
-            sinks.push(crate::domain::EventSink::Nats);
-        }
-        if self.kafka_brokers().is_some() {
-            sinks.push(crate::domain::EventSink::Kafka);
-        }
-        sinks
+        let (nats, kafka) = (self.nats_url().is_some(), self.kafka_brokers().is_some());
+        crate::domain::EventSink::configured(nats, kafka)
     }
 }
 

@@ -16,6 +16,16 @@ impl EventSink {
     /// Every sink, in a fixed order.
     pub const ALL: [Self; 2] = [Self::Nats, Self::Kafka];
 
+    /// The sinks configured, in `ALL` order: NATS when `nats`, Kafka when `kafka`.
+    pub fn configured(nats: bool, kafka: bool) -> Vec<Self> {
+        let wanted = [nats, kafka];
+        Self::ALL
+            .into_iter()
+            .zip(wanted)
+            .filter_map(|(sink, on)| on.then_some(sink))
+            .collect()
+    }
+
     /// The stored name, also the `sink` label of the outbox metrics: `nats` or `kafka`.
     pub fn as_str(self) -> &'static str {
         match self {

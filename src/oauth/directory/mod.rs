@@ -138,7 +138,11 @@ impl Directory {
         event: &DirectoryEvent,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let email = event.email.clone().ok_or(UserError::EmailTaken)?;
+        let email = event.email.clone().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "the parser let a user.created without an email by"
+            ))
+        })?;
         let new = NewUser {
             email,
             password_hash: NO_PASSWORD.to_owned(),
